@@ -1,0 +1,40 @@
+#include "loom/backend/backend.h"
+
+#include <algorithm>
+
+#include "loom/backend/cpu/cpu_backend.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace loom {
+
+Backend& backend_for(Device d) {
+  static cpu::CpuBackend cpu_backend;
+  LOOM_CHECK(d.type == DeviceType::CPU, "backend_for: no backend for device ", d, " in this build");
+  return cpu_backend;
+}
+
+static int g_threads = 0;
+
+void set_num_threads(int n) {
+  LOOM_CHECK(n >= 1, "set_num_threads: expected a positive thread count, got ", n);
+  g_threads = n;
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#endif
+  openblas_set_num_threads(n);
+}
+
+int get_num_threads() {
+#ifdef _OPENMP
+  return g_threads ? g_threads : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+}  // namespace loom

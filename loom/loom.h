@@ -1,0 +1,10 @@
+// The umbrella header: everything a loom program needs.
+//   #include <loom/loom.h>
+//   auto model = loom::nn::Sequential(...);  auto y = model.forward(loom::randn({8, 784}));
+#pragma once
+#include "loom/autograd/function.h"
+#include "loom/autograd/grad_mode.h"
+#include "loom/backend/backend.h"
+#include "loom/core/generator.h"
+#include "loom/core/tensor.h"
+#include "loom/ops/ops.h"

@@ -1,0 +1,8 @@
+// All functional ops (loom::exp, loom::matmul, loom::conv2d, ...).
+#pragma once
+#include "loom/ops/creation.h"
+#include "loom/ops/elementwise.h"
+#include "loom/ops/index.h"
+#include "loom/ops/linalg.h"
+#include "loom/ops/reduce.h"
+#include "loom/ops/shape.h"
