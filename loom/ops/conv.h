@@ -1,0 +1,37 @@
+// Convolution and pooling, like torch.nn.functional.conv2d / max_pool2d. Inputs are NCHW (NCL for 1-d);
+// weights are (out_channels, in_channels / groups, kH, kW) as in PyTorch.
+//   Tensor y = loom::conv2d(x, w, b, {.stride = {2, 2}, .padding = {1, 1}});
+//   Tensor p = loom::max_pool2d(y, {.kernel_size = {2, 2}});
+#pragma once
+#include <array>
+
+#include "loom/core/tensor.h"
+
+namespace loom {
+
+struct Conv2dArgs {
+  std::array<int64_t, 2> stride = {1, 1};
+  std::array<int64_t, 2> padding = {0, 0};
+  std::array<int64_t, 2> dilation = {1, 1};
+  int64_t groups = 1;
+};
+struct Conv1dArgs {
+  int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
+};
+struct Pool2dArgs {
+  std::array<int64_t, 2> kernel_size = {2, 2};
+  std::array<int64_t, 2> stride = {0, 0};  // {0, 0} means "same as kernel_size", as PyTorch's default
+  std::array<int64_t, 2> padding = {0, 0};
+  std::array<int64_t, 2> dilation = {1, 1};  // max pooling only
+  bool ceil_mode = false;
+  bool count_include_pad = true;  // avg pooling only
+};
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, const Conv2dArgs& a = {});
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, const Conv1dArgs& a = {});
+Tensor max_pool2d(const Tensor& x, const Pool2dArgs& a = {});
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const Pool2dArgs& a = {});
+Tensor avg_pool2d(const Tensor& x, const Pool2dArgs& a = {});
+Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
+
+}  // namespace loom
