@@ -82,3 +82,22 @@ TEST(Gradcheck, ElementwiseBroadcast) {
   EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return tanh(in[0] * in[1]) + in[0] / (in[1] * in[1] + 1.0); },
                    {rand64({3, 4}), rand64({4})});
 }
+
+TEST(Gradcheck, CatchesAWrongBackward) {
+  // An op whose recorded gradient is deliberately off by a factor of 2: gradcheck must reject it.
+  auto bad_square = [](const std::vector<Tensor>& in) {
+    Tensor x = in[0];
+    Tensor y;
+    {
+      NoGradGuard g;
+      y = x * x;
+    }
+    autograd::record("BadSquare", {y}, {x}, [s = autograd::save(x)](const std::vector<Tensor>& g) {
+      return std::vector<Tensor>{g[0] * s.get() * 4.0};
+    });
+    return y;
+  };
+  auto r = test::gradcheck(bad_square, {test::rand64({3})});
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.message.find("numerical"), std::string::npos);
+}

@@ -1,0 +1,128 @@
+// Fast CPU kernels against plain reference loops on odd shapes: size 1, primes, non-contiguous inputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "loom/backend/cpu/reference.h"
+#include "loom/loom.h"
+
+using namespace loom;
+
+namespace {
+
+// A naive reduction over one dim of a contiguous copy, as a reference.
+std::vector<double> ref_sum_dim(const Tensor& x, int64_t dim) {
+  Tensor c = x.contiguous().to(DType::f64);
+  const double* p = c.data<double>();
+  int64_t outer = 1, inner = 1, D = x.shape()[size_t(dim)];
+  for (int64_t d = 0; d < dim; ++d) outer *= x.shape()[size_t(d)];
+  for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= x.shape()[size_t(d)];
+  std::vector<double> out(size_t(outer * inner), 0.0);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t k = 0; k < D; ++k)
+      for (int64_t i = 0; i < inner; ++i) out[size_t(o * inner + i)] += p[(o * D + k) * inner + i];
+  return out;
+}
+
+void expect_near_vec(const std::vector<double>& a, const std::vector<double>& b, double tol) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol * (1 + std::abs(b[i]))) << "at " << i;
+}
+
+}  // namespace
+
+class GemmReference : public ::testing::TestWithParam<std::tuple<int, int, int, bool, bool>> {};
+
+TEST_P(GemmReference, MatchesNaiveLoops) {
+  auto [M, N, K, ta, tb] = GetParam();
+  manual_seed(uint64_t(M * 1000 + N * 10 + K));
+  Tensor A = ta ? randn({K, M}) : randn({M, K});
+  Tensor B = tb ? randn({N, K}) : randn({K, N});
+  Tensor C = full({M, N}, 0.5f);
+  Tensor C_ref = C.clone();
+  backend_for(C).gemm(ta, tb, M, N, K, 1.5, A.raw_data(), ta ? M : K, B.raw_data(), tb ? K : N, 0.25, C.raw_data(), N,
+                      DType::f32);
+  ref::gemm<float>(ta, tb, M, N, K, 1.5f, A.data<float>(), ta ? M : K, B.data<float>(), tb ? K : N, 0.25f,
+                   C_ref.data<float>(), N);
+  expect_near_vec(C.tolist(), C_ref.tolist(), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(OddShapes, GemmReference,
+                         ::testing::Values(std::make_tuple(1, 1, 1, false, false), std::make_tuple(1, 7, 13, false, true),
+                                           std::make_tuple(13, 1, 7, true, false), std::make_tuple(31, 37, 41, true, true),
+                                           std::make_tuple(64, 96, 128, false, false),
+                                           std::make_tuple(127, 129, 67, false, true)));
+
+TEST(KernelReference, MatmulOnNonContiguousOperands) {
+  manual_seed(3);
+  Tensor a = randn({7, 11}).slice(1, 0, 11, 2);  // (7, 6) with stride 2: needs a copy, not a GEMM flag
+  Tensor b = randn({5, 6}).t();                  // (6, 5) transposed: a GEMM flag
+  Tensor y = matmul(a, b);
+  Tensor ac = a.contiguous(), bc = b.contiguous();
+  std::vector<float> ref(7 * 5, 0.0f);
+  ref::gemm<float>(false, false, 7, 5, 6, 1.0f, ac.data<float>(), 6, bc.data<float>(), 5, 0.0f, ref.data(), 5);
+  expect_near_vec(y.tolist(), std::vector<double>(ref.begin(), ref.end()), 1e-5);
+}
+
+TEST(KernelReference, ReductionsOnOddAndStridedShapes) {
+  manual_seed(4);
+  for (Shape s : {Shape{1}, Shape{1, 1, 1}, Shape{7}, Shape{3, 5, 7}, Shape{2, 1, 13}, Shape{11, 1}, Shape{257, 129}}) {
+    Tensor x = randn(s);
+    for (int64_t d = 0; d < x.dim(); ++d) expect_near_vec(sum(x, {d}).tolist(), ref_sum_dim(x, d), 1e-5);
+    Tensor xt = x.dim() >= 2 ? x.transpose(0, x.dim() - 1) : x;
+    for (int64_t d = 0; d < xt.dim(); ++d) expect_near_vec(sum(xt, {d}).tolist(), ref_sum_dim(xt, d), 1e-5);
+  }
+  // Large enough to take the multithreaded path in both reduction layouts.
+  Tensor big = randn({300, 517});
+  expect_near_vec(sum(big, {0}).tolist(), ref_sum_dim(big, 0), 1e-5);
+  expect_near_vec(sum(big, {1}).tolist(), ref_sum_dim(big, 1), 1e-5);
+  expect_near_vec(sum(big.t(), {1}).tolist(), ref_sum_dim(big.t(), 1), 1e-5);
+}
+
+TEST(KernelReference, ElementwiseOnStridedAndBroadcastOperands) {
+  manual_seed(5);
+  Tensor a = randn({37, 41}).t();   // non-contiguous
+  Tensor b = randn({37}).view({1, 37}); // broadcast along rows
+  Tensor y = a * b + a.exp();
+  std::vector<double> va = a.tolist(), vb = b.tolist(), vy = y.tolist();
+  for (int64_t i = 0; i < 41; ++i)
+    for (int64_t j = 0; j < 37; ++j) {
+      const double x = va[size_t(i * 37 + j)];
+      ASSERT_NEAR(vy[size_t(i * 37 + j)], x * vb[size_t(j)] + std::exp(x), 1e-5 * (1 + std::abs(vy[size_t(i * 37 + j)])));
+    }
+  // A loop big enough to split across threads gives the same answer as a small one.
+  Tensor big = randn({1 << 17});
+  Tensor r1 = (big * 2.0 + 1.0).sigmoid();
+  std::vector<double> vb2 = big.tolist(), vr = r1.tolist();
+  for (size_t i = 0; i < vb2.size(); i += 997) ASSERT_NEAR(vr[i], 1.0 / (1.0 + std::exp(-(2 * vb2[i] + 1))), 1e-6);
+}
+
+TEST(KernelReference, SoftmaxMatchesNaive) {
+  manual_seed(6);
+  for (int64_t dim : {0, 1, 2}) {
+    Tensor x = randn({3, 7, 5}) * 10.0;
+    Tensor y = softmax(x, dim), ly = log_softmax(x, dim);
+    Tensor e = (x - amax(x, {dim}, true)).exp();
+    Tensor ref = e / e.sum({dim}, true);
+    expect_near_vec(y.tolist(), ref.tolist(), 1e-5);
+    expect_near_vec(ly.tolist(), ref.log().tolist(), 1e-5);
+  }
+}
+
+TEST(DTypes, ConversionsRoundTrip) {
+  Tensor x = tensor({0.0, 1.0, -2.5, 3.140625, 65504.0, 1e-3});
+  Tensor h = x.to(DType::f16), b = x.to(DType::bf16);
+  EXPECT_EQ(h.dtype(), DType::f16);
+  EXPECT_EQ(h.to(DType::f32).tolist()[3], 3.140625);
+  EXPECT_EQ(h.to(DType::f32).tolist()[4], 65504.0);
+  EXPECT_NEAR(h.to(DType::f32).tolist()[5], 1e-3, 1e-6);
+  EXPECT_EQ(b.to(DType::f32).tolist()[2], -2.5);
+  EXPECT_NEAR(b.to(DType::f32).tolist()[3], 3.140625, 0.02);
+  EXPECT_EQ(x.to(DType::i64).tolist()[2], -2.0);
+  EXPECT_EQ(x.to(DType::boolean).tolist(), (std::vector<double>{0, 1, 1, 1, 1, 1}));
+  EXPECT_EQ(x.to(DType::u8).dtype(), DType::u8);
+  EXPECT_EQ(promote(DType::i64, DType::f32), DType::f32);
+  EXPECT_EQ((arange(3) * 0.5).dtype(), DType::f32);
+  EXPECT_EQ((arange(3) + arange(3).to(DType::i32)).dtype(), DType::i64);
+  EXPECT_THROW(exp(x.to(DType::bf16)), Error);
+}
