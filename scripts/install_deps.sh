@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what loom needs from Debian's packages, only when something is missing (so reruns are fast).
 set -euo pipefail
-PKGS=(build-essential cmake ninja-build pkg-config libgtest-dev libopenblas-dev nlohmann-json3-dev zlib1g-dev
+PKGS=(build-essential cmake ninja-build pkg-config libgtest-dev libopenblas-openmp-dev nlohmann-json3-dev zlib1g-dev
       libstb-dev python3 python3-torch python3-numpy dataset-fashion-mnist)
 missing=()
 for p in "${PKGS[@]}"; do

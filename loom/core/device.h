@@ -16,7 +16,8 @@ struct Device {
 };
 
 inline std::ostream& operator<<(std::ostream& os, const Device& d) {
-  return os << (d.type == DeviceType::CPU ? "cpu" : "cuda") << (d.type == DeviceType::CUDA ? ":" + std::to_string(d.index) : "");
+  if (d.type == DeviceType::CPU) return os << "cpu";
+  return os << "cuda:" << d.index;
 }
 
 }  // namespace loom

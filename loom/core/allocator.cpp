@@ -1,0 +1,92 @@
+#include "loom/core/allocator.h"
+
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+#include <vector>
+
+namespace loom {
+
+namespace {
+
+// Size classes: multiples of 64 bytes below 4 KiB, then four classes per power of two, so a block
+// is never more than 25% larger than asked.
+size_t size_class(size_t n) {
+  if (n <= 4096) return (n + 63) / 64 * 64;
+  size_t p = 4096;
+  while (p * 2 < n) p *= 2;
+  const size_t q = p / 4;
+  return (n + q - 1) / q * q;
+}
+
+struct Cache {
+  std::mutex mu;
+  std::unordered_map<size_t, std::vector<void*>> free_lists;
+  size_t cached = 0;
+  // Past this, freed blocks go back to the system: the cache must not hide a real leak or hold a
+  // finished phase's memory forever.
+  static constexpr size_t kMaxCached = size_t(2) << 30;
+};
+
+Cache& cache() {
+  static Cache* c = new Cache();  // never destroyed: tensors may be freed during static destruction
+  return *c;
+}
+
+}  // namespace
+
+void* cpu_alloc(size_t nbytes) {
+  if (nbytes == 0) return nullptr;
+  const size_t cls = size_class(nbytes);
+#ifndef LOOM_SANITIZE
+  {
+    Cache& c = cache();
+    std::lock_guard<std::mutex> lock(c.mu);
+    auto it = c.free_lists.find(cls);
+    if (it != c.free_lists.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      c.cached -= cls;
+      return p;
+    }
+  }
+#endif
+  void* p = std::aligned_alloc(64, cls);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+void cpu_free(void* p, size_t nbytes) {
+  if (!p) return;
+#ifndef LOOM_SANITIZE  // under ASan every block goes back at once, so use-after-free is caught
+  const size_t cls = size_class(nbytes);
+  Cache& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    if (c.cached + cls <= Cache::kMaxCached) {
+      c.free_lists[cls].push_back(p);
+      c.cached += cls;
+      return;
+    }
+  }
+#endif
+  std::free(p);
+}
+
+void cpu_empty_cache() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  for (auto& [cls, list] : c.free_lists)
+    for (void* p : list) std::free(p);
+  c.free_lists.clear();
+  c.cached = 0;
+}
+
+size_t cpu_cached_bytes() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.cached;
+}
+
+}  // namespace loom

