@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "loom/backend/cpu/reference.h"
+#include "loom/backend/cpu/vec_math.h"
 #include "loom/loom.h"
 
 using namespace loom;
@@ -125,4 +126,25 @@ TEST(DTypes, ConversionsRoundTrip) {
   EXPECT_EQ((arange(3) * 0.5).dtype(), DType::f32);
   EXPECT_EQ((arange(3) + arange(3).to(DType::i32)).dtype(), DType::i64);
   EXPECT_THROW(exp(x.to(DType::bf16)), Error);
+}
+
+TEST(KernelReference, VectorisedMathMatchesLibm) {
+  // vexp/vtanh/vsigmoid against libm in double, over the whole useful range and the special values.
+  double worst_exp = 0, worst_tanh = 0, worst_sig = 0;
+  for (int i = -200000; i <= 200000; ++i) {
+    const float x = float(i) * 4.4e-4f;  // [-88, 88]; below -87.3 results are subnormal
+    const double e = std::exp(double(x)), t = std::tanh(double(x)), s = 1.0 / (1.0 + std::exp(-double(x)));
+    worst_exp = std::max(worst_exp, std::abs(cpu::vexp(x) - e) / std::max(e, 1.1754944e-38));
+    worst_tanh = std::max(worst_tanh, std::abs(cpu::vtanh(x) - t) / std::max(std::abs(t), 1e-30));
+    worst_sig = std::max(worst_sig, std::abs(cpu::vsigmoid(x) - s) / s);
+  }
+  EXPECT_LT(worst_exp, 3e-7);
+  EXPECT_LT(worst_tanh, 3e-7);
+  EXPECT_LT(worst_sig, 3e-7);
+  EXPECT_EQ(cpu::vexp(-200.0f), 0.0f);
+  EXPECT_TRUE(std::isinf(cpu::vexp(100.0f)));
+  EXPECT_TRUE(std::isnan(cpu::vexp(std::nanf(""))));
+  EXPECT_EQ(cpu::vtanh(30.0f), 1.0f);
+  EXPECT_EQ(cpu::vtanh(-30.0f), -1.0f);
+  EXPECT_EQ(cpu::vtanh(0.0f), 0.0f);
 }

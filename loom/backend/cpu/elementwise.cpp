@@ -4,6 +4,7 @@
 
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/backend/cpu/loop.h"
+#include "loom/backend/cpu/vec_math.h"
 #include "loom/core/dispatch.h"
 
 namespace loom::cpu {
@@ -113,7 +114,7 @@ static void map2(Tensor& out, const Tensor& a, const Tensor& b, F f) {
 template <class T>
 static inline T gelu_tanh(T x) {
   const T k = T(0.7978845608028654), c = T(0.044715);
-  return T(0.5) * x * (T(1) + std::tanh(k * (x + c * x * x * x)));
+  return T(0.5) * x * (T(1) + vtanh(k * (x + c * x * x * x)));
 }
 
 void CpuBackend::unary(UnaryOp op, Tensor& out, const Tensor& x, double a, double b) {
@@ -144,19 +145,19 @@ void CpuBackend::unary(UnaryOp op, Tensor& out, const Tensor& x, double a, doubl
     switch (op) {
       case UnaryOp::Neg: return map1<T, T>(out, x, [](T v) { return -v; });
       case UnaryOp::Abs: return map1<T, T>(out, x, [](T v) { return std::abs(v); });
-      case UnaryOp::Exp: return map1<T, T>(out, x, [](T v) { return std::exp(v); });
+      case UnaryOp::Exp: return map1<T, T>(out, x, [](T v) { return vexp(v); });
       case UnaryOp::Log: return map1<T, T>(out, x, [](T v) { return std::log(v); });
       case UnaryOp::Log1p: return map1<T, T>(out, x, [](T v) { return std::log1p(v); });
       case UnaryOp::Sqrt: return map1<T, T>(out, x, [](T v) { return std::sqrt(v); });
       case UnaryOp::Rsqrt: return map1<T, T>(out, x, [](T v) { return T(1) / std::sqrt(v); });
       case UnaryOp::Sin: return map1<T, T>(out, x, [](T v) { return std::sin(v); });
       case UnaryOp::Cos: return map1<T, T>(out, x, [](T v) { return std::cos(v); });
-      case UnaryOp::Tanh: return map1<T, T>(out, x, [](T v) { return std::tanh(v); });
-      case UnaryOp::Sigmoid: return map1<T, T>(out, x, [](T v) { return T(1) / (T(1) + std::exp(-v)); });
+      case UnaryOp::Tanh: return map1<T, T>(out, x, [](T v) { return vtanh(v); });
+      case UnaryOp::Sigmoid: return map1<T, T>(out, x, [](T v) { return vsigmoid(v); });
       case UnaryOp::Relu: return map1<T, T>(out, x, [](T v) { return v > T(0) ? v : T(0); });
       case UnaryOp::Gelu: return map1<T, T>(out, x, [](T v) { return T(0.5) * v * (T(1) + std::erf(v * T(0.7071067811865476))); });
       case UnaryOp::GeluTanh: return map1<T, T>(out, x, [](T v) { return gelu_tanh(v); });
-      case UnaryOp::Silu: return map1<T, T>(out, x, [](T v) { return v / (T(1) + std::exp(-v)); });
+      case UnaryOp::Silu: return map1<T, T>(out, x, [](T v) { return v * vsigmoid(v); });
       case UnaryOp::Sign: return map1<T, T>(out, x, [](T v) { return T((T(0) < v) - (v < T(0))); });
       case UnaryOp::Square: return map1<T, T>(out, x, [](T v) { return v * v; });
       case UnaryOp::Reciprocal: return map1<T, T>(out, x, [](T v) { return T(1) / v; });
@@ -243,13 +244,13 @@ void CpuBackend::binary(BinaryOp op, Tensor& out, const Tensor& a, const Tensor&
       case BinaryOp::GeluTanhBackward:
         return map2<T, T, T>(out, a, b, [](T g, T x) {
           const T k = T(0.7978845608028654), c = T(0.044715);
-          const T inner = k * (x + c * x * x * x), th = std::tanh(inner);
+          const T inner = k * (x + c * x * x * x), th = vtanh(inner);
           const T dinner = k * (T(1) + T(3) * c * x * x);
           return g * (T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * dinner);
         });
       case BinaryOp::SiluBackward:
         return map2<T, T, T>(out, a, b, [](T g, T x) {
-          const T sg = T(1) / (T(1) + std::exp(-x));
+          const T sg = vsigmoid(x);
           return g * sg * (T(1) + x * (T(1) - sg));
         });
       case BinaryOp::LeakyReluBackward: return map2<T, T, T>(out, a, b, [ts](T g, T x) { return x > T(0) ? g : g * ts; });

@@ -8,6 +8,7 @@
 
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/backend/cpu/loop.h"
+#include "loom/backend/cpu/vec_math.h"
 #include "loom/core/dispatch.h"
 
 namespace loom::cpu {
@@ -183,6 +184,36 @@ void CpuBackend::softmax(Tensor& out, const Tensor& x, int64_t dim, bool log) {
     LOOM_CHECK(x.is_contiguous() && out.is_contiguous(), "softmax kernel: contiguous tensors expected");
     const T* px = static_cast<const T*>(x.raw_data());
     T* po = static_cast<T*>(out.raw_data());
+    if (inner == 1) {
+      // Contiguous rows (the common case: softmax over the last dim): vectorised max, exp and sum.
+#pragma omp parallel for schedule(static) if (outer * D > kParallelGrain)
+      for (int64_t o = 0; o < outer; ++o) {
+        const T* a = px + o * D;
+        T* r = po + o * D;
+        T mx = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : mx)
+        for (int64_t k = 0; k < D; ++k) mx = std::max(mx, a[k]);
+        if (mx == -std::numeric_limits<T>::infinity()) mx = 0;
+        T sum = 0;
+        if (log) {
+#pragma omp simd reduction(+ : sum)
+          for (int64_t k = 0; k < D; ++k) sum += vexp(a[k] - mx);
+          const T lse = T(std::log(double(sum))) + mx;
+#pragma omp simd
+          for (int64_t k = 0; k < D; ++k) r[k] = a[k] - lse;
+        } else {
+#pragma omp simd reduction(+ : sum)
+          for (int64_t k = 0; k < D; ++k) {
+            r[k] = vexp(a[k] - mx);
+            sum += r[k];
+          }
+          const T inv = T(1) / sum;
+#pragma omp simd
+          for (int64_t k = 0; k < D; ++k) r[k] *= inv;
+        }
+      }
+      return;
+    }
 #pragma omp parallel for schedule(static) if (outer * inner * D > kParallelGrain)
     for (int64_t oi = 0; oi < outer * inner; ++oi) {
       const int64_t o = oi / inner, i = oi % inner;
@@ -193,11 +224,11 @@ void CpuBackend::softmax(Tensor& out, const Tensor& x, int64_t dim, bool log) {
       if (mx == -std::numeric_limits<T>::infinity()) mx = 0;  // all -inf row: avoid inf - inf
       double sum = 0;
       if (log) {
-        for (int64_t k = 0; k < D; ++k) sum += std::exp(double(a[k * inner] - mx));
+        for (int64_t k = 0; k < D; ++k) sum += vexp(a[k * inner] - mx);
         const T lse = T(std::log(sum)) + mx;
         for (int64_t k = 0; k < D; ++k) r[k * inner] = a[k * inner] - lse;
       } else {
-        for (int64_t k = 0; k < D; ++k) { T e = std::exp(a[k * inner] - mx); r[k * inner] = e; sum += e; }
+        for (int64_t k = 0; k < D; ++k) { T e = vexp(a[k * inner] - mx); r[k * inner] = e; sum += e; }
         const T inv = T(1.0 / sum);
         for (int64_t k = 0; k < D; ++k) r[k * inner] *= inv;
       }
