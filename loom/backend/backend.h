@@ -38,8 +38,9 @@ struct ConvGeom {  // 2-d geometry; conv1d uses H = 1
   int64_t groups = 1;
 };
 
+// Pooling geometry. Adaptive pooling reads only N, C, H, W, OH, OW (its windows follow from the sizes).
 struct PoolGeom {
-  int64_t N, C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh = 1, dw = 1;
+  int64_t N, C, H, W, OH, OW, KH = 1, KW = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
   bool count_include_pad = true;
 };
 
@@ -71,6 +72,19 @@ class Backend {
   virtual void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const void* A,
                     int64_t lda, const void* B, int64_t ldb, double beta, void* C, int64_t ldc, DType dt) = 0;
 
+  // ---- convolution and pooling (f32/f64). x, w, gout and indices are contiguous NCHW (the ops make them
+  // so); outputs are allocated by the caller with their final shapes and fully overwritten. A null
+  // output pointer skips that gradient; conv2d_backward reads x only for dw and w only for dx (the other may
+  // be undefined). Max-pool indices are int64 offsets h * W + w within each plane.
+  virtual void conv2d(Tensor& out, const Tensor& x, const Tensor& w, const Tensor* bias, const ConvGeom& g) = 0;
+  virtual void conv2d_backward(Tensor* dx, Tensor* dw, Tensor* db, const Tensor& gout, const Tensor& x,
+                               const Tensor& w, const ConvGeom& g) = 0;
+  virtual void max_pool2d(Tensor& out, Tensor& indices, const Tensor& x, const PoolGeom& g) = 0;
+  virtual void max_pool2d_backward(Tensor& dx, const Tensor& gout, const Tensor& indices, const PoolGeom& g) = 0;
+  virtual void avg_pool2d(Tensor& out, const Tensor& x, const PoolGeom& g) = 0;
+  virtual void avg_pool2d_backward(Tensor& dx, const Tensor& gout, const PoolGeom& g) = 0;
+  virtual void adaptive_avg_pool2d(Tensor& out, const Tensor& x, const PoolGeom& g) = 0;
+  virtual void adaptive_avg_pool2d_backward(Tensor& dx, const Tensor& gout, const PoolGeom& g) = 0;
 
   // ---- indexing (index is int64, contiguous)
   virtual void index_select(Tensor& out, const Tensor& x, int64_t dim, const Tensor& index) = 0;

@@ -1,0 +1,95 @@
+#include "loom/data/image_folder.h"
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+
+#include <stb/stb_image.h>
+
+#include "loom/data/file_util.h"
+
+namespace loom::data {
+
+namespace fs = std::filesystem;
+
+Tensor decode_image(const std::string& bytes, const std::string& name, int channels) {
+  LOOM_CHECK(channels >= 0 && channels <= 4, name, ": channels must be 0..4, got ", channels);
+  LOOM_CHECK(!bytes.empty(), name, ": image file is empty");
+  LOOM_CHECK(bytes.size() <= size_t(INT_MAX), name, ": image file is too large (", bytes.size(), " bytes)");
+  const auto* buf = reinterpret_cast<const stbi_uc*>(bytes.data());
+  int w = 0, h = 0, c = 0;
+  // stb reports the failure reason per thread (it is built with thread-local state), so workers may decode
+  // concurrently.
+  stbi_uc* px = stbi_load_from_memory(buf, int(bytes.size()), &w, &h, &c, channels);
+  LOOM_CHECK(px != nullptr, name, ": cannot decode image (", stbi_failure_reason() ? stbi_failure_reason() : "unknown",
+             ")");
+  const int out_c = channels ? channels : c;
+  Tensor t;
+  try {
+    LOOM_CHECK(w > 0 && h > 0 && out_c > 0, name, ": decoded to an empty image (", h, "x", w, "x", out_c, ")");
+    t = make_tensor({h, w, out_c}, DType::u8);
+    std::memcpy(t.raw_data(), px, size_t(h) * size_t(w) * size_t(out_c));
+  } catch (...) {
+    stbi_image_free(px);
+    throw;
+  }
+  stbi_image_free(px);
+  return t;
+}
+
+Tensor read_image(const std::string& path, int channels) { return decode_image(read_file(path), path, channels); }
+
+namespace {
+
+// Image files under `dir` (recursively), ordered as torchvision's make_dataset orders them (sorted os.walk,
+// then sorted names): by folder, then by name, so a folder's own files come before its sub-folders' files.
+std::vector<std::string> image_files(const fs::path& dir, const std::vector<std::string>& extensions) {
+  std::vector<std::pair<std::string, std::string>> found;
+  for (const auto& e : fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink)) {
+    if (!e.is_regular_file()) continue;
+    std::string ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+    if (std::find(extensions.begin(), extensions.end(), ext) != extensions.end())
+      found.emplace_back(e.path().parent_path().string(), e.path().filename().string());
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (const auto& [d, name] : found) out.push_back((fs::path(d) / name).string());
+  return out;
+}
+
+}  // namespace
+
+ImageFolder::ImageFolder(const std::string& root, ImageFolderOptions o) : root_(root), opts_(std::move(o)) {
+  std::error_code ec;
+  LOOM_CHECK(fs::is_directory(root, ec), "ImageFolder: ", root, " is not a directory");
+  try {
+    for (const auto& e : fs::directory_iterator(root))
+      if (e.is_directory()) classes_.push_back(e.path().filename().string());
+    std::sort(classes_.begin(), classes_.end());
+    LOOM_CHECK(!classes_.empty(), "ImageFolder: ", root, " has no class sub-folders");
+    std::string exts;
+    for (const auto& x : opts_.extensions) exts += (exts.empty() ? "" : " ") + x;
+    for (size_t ci = 0; ci < classes_.size(); ++ci) {
+      class_to_idx_[classes_[ci]] = int64_t(ci);
+      const fs::path dir = fs::path(root) / classes_[ci];
+      std::vector<std::string> files = image_files(dir, opts_.extensions);
+      LOOM_CHECK(!files.empty(), "ImageFolder: class folder ", dir.string(), " holds no image files (", exts, ")");
+      for (auto& f : files) samples_.emplace_back(std::move(f), int64_t(ci));
+    }
+  } catch (const fs::filesystem_error& e) {
+    LOOM_FAIL("ImageFolder: cannot list ", root, " (", e.what(), ")");
+  }
+}
+
+Example ImageFolder::get(int64_t index) const {
+  LOOM_CHECK(index >= 0 && index < size(), "ImageFolder: index ", index, " is out of range for ", size(), " images");
+  const auto& [path, label] = samples_[size_t(index)];
+  Tensor target = make_tensor({}, DType::i64);
+  *target.data<int64_t>() = label;
+  return {read_image(path, opts_.channels), target};
+}
+
+}  // namespace loom::data

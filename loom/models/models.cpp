@@ -1,0 +1,94 @@
+// Layer indices matter: they are the state-dict keys, so the layer lists below mirror PyTorch's
+// nn.Sequential definitions in the reference scripts one for one (ReLU and pooling take an index too).
+#include "loom/models/models.h"
+
+#include <algorithm>
+
+#include "loom/nn/nn.h"
+
+namespace loom::models {
+
+namespace {
+
+using nn::Conv2d, nn::Flatten, nn::Linear, nn::MaxPool2d, nn::ReLU;
+
+// The spatial size after a valid (unpadded) k x k convolution and a 2x2 max-pool, checked to stay positive.
+int64_t conv_pool(int64_t size, int64_t k, int64_t pad, const std::string& model) {
+  const int64_t conv = size + 2 * pad - k + 1;
+  LOOM_CHECK(conv >= 2, model, ": the input is too small (", size, " pixels) for a ", k, "x", k,
+             " convolution followed by 2x2 pooling");
+  return conv / 2;
+}
+
+void check_images(const ModelSpec& s, const std::string& model) {
+  LOOM_CHECK(s.channels > 0 && s.height > 0 && s.width > 0, model, ": the input must be an image (C, H, W), got ",
+             s.channels, "x", s.height, "x", s.width);
+  LOOM_CHECK(s.num_classes >= 2, model, ": needs at least 2 classes, got ", s.num_classes);
+}
+
+}  // namespace
+
+std::vector<std::string> model_names() { return {"linreg", "mlp", "lenet", "cnn"}; }
+
+bool is_model_name(const std::string& name) {
+  const auto names = model_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+bool is_regression(const std::string& name) { return name == "linreg"; }
+
+Shape input_shape(const std::string& name, const ModelSpec& spec, int64_t batch) {
+  if (is_regression(name)) return {batch, spec.features};
+  return {batch, spec.channels, spec.height, spec.width};
+}
+
+std::shared_ptr<nn::Sequential> make_model(const std::string& name, const ModelSpec& s) {
+  auto m = std::make_shared<nn::Sequential>();
+  if (name == "linreg") {
+    LOOM_CHECK(s.features > 0, "linreg: the number of input features must be positive, got ", s.features);
+    m->push_back(Linear({.in = s.features, .out = 1}));
+  } else if (name == "mlp") {
+    check_images(s, name);
+    m->push_back(Flatten());
+    m->push_back(Linear({.in = s.channels * s.height * s.width, .out = 512}));
+    m->push_back(ReLU());
+    m->push_back(Linear({.in = 512, .out = 256}));
+    m->push_back(ReLU());
+    m->push_back(Linear({.in = 256, .out = s.num_classes}));
+  } else if (name == "lenet") {
+    check_images(s, name);
+    const int64_t h = conv_pool(conv_pool(s.height, 5, 2, name), 5, 0, name);
+    const int64_t w = conv_pool(conv_pool(s.width, 5, 2, name), 5, 0, name);
+    m->push_back(Conv2d({.in = s.channels, .out = 6, .kernel_size = 5, .padding = 2}));
+    m->push_back(ReLU());
+    m->push_back(MaxPool2d({.kernel_size = 2}));
+    m->push_back(Conv2d({.in = 6, .out = 16, .kernel_size = 5}));
+    m->push_back(ReLU());
+    m->push_back(MaxPool2d({.kernel_size = 2}));
+    m->push_back(Flatten());
+    m->push_back(Linear({.in = 16 * h * w, .out = 120}));
+    m->push_back(ReLU());
+    m->push_back(Linear({.in = 120, .out = 84}));
+    m->push_back(ReLU());
+    m->push_back(Linear({.in = 84, .out = s.num_classes}));
+  } else if (name == "cnn") {
+    check_images(s, name);
+    const int64_t h = conv_pool(conv_pool(s.height, 3, 0, name), 3, 0, name);
+    const int64_t w = conv_pool(conv_pool(s.width, 3, 0, name), 3, 0, name);
+    m->push_back(Conv2d({.in = s.channels, .out = 32, .kernel_size = 3}));
+    m->push_back(ReLU());
+    m->push_back(MaxPool2d({.kernel_size = 2}));
+    m->push_back(Conv2d({.in = 32, .out = 64, .kernel_size = 3}));
+    m->push_back(ReLU());
+    m->push_back(MaxPool2d({.kernel_size = 2}));
+    m->push_back(Flatten());
+    m->push_back(Linear({.in = 64 * h * w, .out = 64}));
+    m->push_back(ReLU());
+    m->push_back(Linear({.in = 64, .out = s.num_classes}));
+  } else {
+    LOOM_FAIL("unknown model '", name, "' (known: linreg, mlp, lenet, cnn)");
+  }
+  return m;
+}
+
+}  // namespace loom::models

@@ -1,0 +1,48 @@
+// A run folder: what a training run leaves behind for people and tools.
+//   auto run = std::make_shared<train::RunFolder>(train::RunFolderOptions{.dir = "runs/cnn", .config_json = cfg});
+//   train::fit(model, loader, {.epochs = 5, .optimizer = &opt, .callbacks = {run, ckpt}});
+//   // runs/cnn/{config.json, metrics.csv, curves.png, model.safetensors}
+// Everything is rewritten after each epoch (atomically, from the whole history), so the folder is complete
+// and consistent whenever a run is stopped, and a resumed run's files continue the same history.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "loom/io/safetensors.h"
+#include "loom/train/callbacks.h"
+
+namespace loom::train {
+
+struct RunFolderOptions {
+  std::string dir = {};
+  std::string config_json = {};    // written to config.json when training begins ("" to skip)
+  io::Metadata weights_metadata = {};  // stored in model.safetensors (e.g. model name, input shape, classes)
+};
+
+class RunFolder : public Callback {
+ public:
+  explicit RunFolder(RunFolderOptions o);
+  std::string name() const override { return "RunFolder"; }
+  void on_train_begin(Trainer& t) override;
+  void on_epoch_end(Trainer& t, const Logs& logs) override;
+  void on_train_end(Trainer& t, const Logs& last) override;
+
+  std::string path(const std::string& file) const;  // dir / file
+  const RunFolderOptions& options() const { return opts_; }
+
+ private:
+  void write_all(Trainer& t, const std::vector<Logs>& rows);
+  RunFolderOptions opts_;
+};
+
+// metrics.csv: one row per epoch: epoch, train_loss, train_acc, ..., val_loss, val_acc, ..., lr, seconds,
+// samples_per_s (columns for the values the rows hold; accuracy is written "acc").
+void write_metrics_csv(const std::string& path, const std::vector<Logs>& rows);
+// curves.png: loss (train and validation) per epoch, and the first metric (accuracy for classifiers).
+void write_curves_png(const std::string& path, const std::vector<Logs>& rows);
+
+// The files of a run folder.
+inline constexpr const char* kModelFile = "model.safetensors";
+inline constexpr const char* kCheckpointFile = "checkpoint.safetensors";
+
+}  // namespace loom::train

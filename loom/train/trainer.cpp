@@ -1,0 +1,171 @@
+// The training loop. Its position is (epoch_, batch_, step_): the epoch in progress, the batches of it already
+// applied, and the optimizer steps in all. A checkpoint records that position and the DataLoader is asked
+// for the same epoch from the same batch on resume, which is what makes a resumed run identical.
+#include "loom/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "loom/autograd/grad_mode.h"
+#include "loom/nn/loss.h"
+#include "loom/optim/clip.h"
+
+namespace loom::train {
+
+namespace {
+
+double now_s() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+int64_t batch_size_of(const data::Batch& b) { return b.data.dim() > 0 ? b.data.size(0) : 1; }
+
+}  // namespace
+
+Tensor default_loss(const Tensor& output, const Tensor& target) { return cross_entropy(output, target); }
+
+Trainer::Trainer(nn::Module& model, FitOptions options) : model_(model), opts_(std::move(options)) {
+  LOOM_CHECK(opts_.optimizer != nullptr, "fit: FitOptions::optimizer is required");
+  LOOM_CHECK(opts_.epochs >= 0 && opts_.steps >= 0, "fit: epochs and steps must be >= 0, got ", opts_.epochs, " and ",
+             opts_.steps);
+  LOOM_CHECK(opts_.clip_grad_norm >= 0, "fit: clip_grad_norm must be >= 0, got ", opts_.clip_grad_norm);
+  LOOM_CHECK(opts_.log_every >= 0, "fit: log_every must be >= 0, got ", opts_.log_every);
+  if (!opts_.loss) opts_.loss = default_loss;
+  for (const auto& name : opts_.metrics) metrics_.push_back(make_metric(name));
+  // Built-ins first: a NaN stops the step before anyone sees it, the scheduler moves before checkpoints
+  // save its state, and progress lines show the epoch before the user's callbacks act on it.
+  if (opts_.terminate_on_nan) callbacks_.push_back(std::make_shared<TerminateOnNaN>());
+  if (opts_.scheduler) callbacks_.push_back(std::make_shared<SchedulerStepper>(*opts_.scheduler, opts_.scheduler_interval));
+  if (opts_.progress != ProgressMode::None)
+    callbacks_.push_back(std::make_shared<ProgressLogger>(
+        ProgressOptions{.mode = opts_.progress, .log_every = opts_.log_every, .out = opts_.out}));
+  for (const auto& c : opts_.callbacks) {
+    LOOM_CHECK(c != nullptr, "fit: a callback is null");
+    callbacks_.push_back(c);
+  }
+  if (!opts_.resume_from.empty() && std::filesystem::exists(opts_.resume_from)) load_checkpoint(opts_.resume_from);
+}
+
+double Trainer::epoch_seconds() const { return epoch_seconds_done_ + (segment_start_ > 0 ? now_s() - segment_start_ : 0); }
+
+void Trainer::stop(const std::string& reason) {
+  stopping_ = true;
+  if (history_.stop_reason.empty()) history_.stop_reason = reason;
+}
+
+void Trainer::reset_epoch_metrics() {
+  loss_metric_.reset();
+  for (auto& m : metrics_) m->reset();
+  epoch_samples_ = 0;
+  epoch_seconds_done_ = 0;
+}
+
+Logs Trainer::running_logs() const {
+  Logs l{{"loss", loss_metric_.compute()}};
+  for (const auto& m : metrics_) l[m->name()] = m->compute();
+  return l;
+}
+
+void Trainer::train_step(const data::Batch& b) {
+  const int64_t n = batch_size_of(b);
+  StepInfo info{.epoch = epoch_, .batch = batch_ + 1, .num_batches = num_batches_, .step = step_ + 1,
+                .total_steps = total_steps_, .batch_size = n};
+  Tensor out = model_(b.data);
+  Tensor loss = opts_.loss(out, b.target);
+  LOOM_CHECK(loss.numel() == 1, "fit: the loss must be a scalar, got shape ", loss.shape());
+  info.loss = loss.item();
+  for (auto& c : callbacks_) c->on_loss(*this, info);
+
+  optim::Optimizer& opt = *opts_.optimizer;
+  opt.zero_grad(/*set_to_none=*/true);
+  loss.backward();
+  if (opts_.clip_grad_norm > 0) optim::clip_grad_norm_(model_.parameters(), opts_.clip_grad_norm);
+  opt.step();
+
+  loss_metric_.add(info.loss, n);
+  if (!metrics_.empty()) {
+    NoGradGuard g;
+    Tensor o = out.detach();
+    for (auto& m : metrics_) m->update(o, b.target);
+  }
+  ++batch_, ++step_;
+  epoch_samples_ += n;
+  total_samples_ += n;
+  for (auto& c : callbacks_) c->on_batch_end(*this, info);
+}
+
+Logs Trainer::epoch_logs() {
+  Logs logs = running_logs();
+  const double train_s = epoch_seconds();
+  logs["epoch"] = double(epoch_ + 1);
+  logs["lr"] = opts_.optimizer->get_lr(0);
+  logs["samples_per_s"] = train_s > 0 ? double(epoch_samples_) / train_s : 0.0;
+  const double t0 = now_s();
+  if (opts_.validation) {
+    EvalOptions eo{.loss = opts_.loss, .metrics = opts_.metrics};
+    for (const auto& [k, v] : evaluate(model_, *opts_.validation, eo)) logs["val_" + k] = v;
+  }
+  logs["seconds"] = train_s + (now_s() - t0);
+  return logs;
+}
+
+History Trainer::fit(data::DataLoader& loader) {
+  num_batches_ = loader.num_batches();
+  LOOM_CHECK(num_batches_ > 0, "fit: the training data has no batches (", num_batches_,
+             "); an empty dataset, or drop_last with fewer samples than batch_size");
+  LOOM_CHECK(loaded_num_batches_ < 0 || loaded_num_batches_ == num_batches_, "fit: the checkpoint was made with ",
+             loaded_num_batches_, " batches per epoch, this data gives ", num_batches_,
+             " (the dataset or batch size changed, so the data order cannot be continued)");
+  total_steps_ = opts_.steps > 0 ? opts_.steps : opts_.epochs * num_batches_;
+  epochs_ = opts_.steps > 0 ? (opts_.steps + num_batches_ - 1) / num_batches_ : opts_.epochs;
+  stopping_ = false;
+  history_.stop_reason.clear();
+
+  for (auto& c : callbacks_) c->on_train_begin(*this);
+  while (epoch_ < epochs_ && step_ < total_steps_ && !stopping_) {
+    if (batch_ == 0) reset_epoch_metrics();
+    for (auto& c : callbacks_) c->on_epoch_begin(*this, epoch_);
+    model_.train();
+    loader.set_epoch(epoch_);
+    loader.begin_at(batch_);
+    segment_start_ = now_s();
+    if (batch_ < num_batches_) {
+      for (auto& b : loader) {
+        train_step(b);
+        if (stopping_ || step_ >= total_steps_) break;
+      }
+    }
+    epoch_seconds_done_ = epoch_seconds();
+    segment_start_ = 0;
+    if (batch_ < num_batches_) break;  // stopped or out of steps mid-epoch: the position stays mid-epoch
+
+    Logs logs = epoch_logs();
+    total_seconds_ += epoch_seconds_done_;
+    history_.epochs.push_back(logs);
+    ++epoch_;
+    batch_ = 0;
+    reset_epoch_metrics();
+    for (auto& c : callbacks_) c->on_epoch_end(*this, logs);
+  }
+
+  if (batch_ > 0) {
+    // An unfinished epoch still gets a row (validation included) so a short --steps run reports something.
+    history_.last = epoch_logs();
+  } else {
+    history_.last = history_.epochs.empty() ? Logs{} : history_.epochs.back();
+  }
+  const double secs = total_seconds_ + (batch_ > 0 ? epoch_seconds_done_ : 0.0);
+  history_.train_samples_per_s = secs > 0 ? double(total_samples_) / secs : 0.0;
+  history_.last["train_samples_per_s"] = history_.train_samples_per_s;
+  for (auto& c : callbacks_) c->on_train_end(*this, history_.last);
+  return history_;
+}
+
+History fit(nn::Module& model, data::DataLoader& train, FitOptions options) {
+  Trainer t(model, std::move(options));
+  return t.fit(train);
+}
+
+}  // namespace loom::train

@@ -1,0 +1,131 @@
+// The Trainer: Keras-style fit / evaluate / predict over a model, an optimizer and a DataLoader.
+//   optim::Adam opt(model->parameters(), {.lr = 1e-3});
+//   train::History h = train::fit(*model, loader, {.epochs = 5, .optimizer = &opt, .validation = &test_loader});
+//   train::Logs m = train::evaluate(*model, test_loader);      // {"loss": ..., "accuracy": ...}
+// Each piece stands alone: a plain loop can use the metrics, callbacks and checkpoints without fit(). With
+// checkpoints every N steps, a run killed at any moment and resumed (FitOptions::resume_from) ends with the
+// same weights, bit for bit, as one that was never interrupted (same thread count).
+#pragma once
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "loom/core/generator.h"
+#include "loom/data/dataloader.h"
+#include "loom/io/safetensors.h"
+#include "loom/nn/module.h"
+#include "loom/optim/optimizer.h"
+#include "loom/optim/scheduler.h"
+#include "loom/train/callbacks.h"
+#include "loom/train/metrics.h"
+#include "loom/train/progress.h"
+
+namespace loom::train {
+
+// loss(output, target) -> scalar tensor.
+using LossFn = std::function<Tensor(const Tensor& output, const Tensor& target)>;
+
+struct FitOptions {
+  int64_t epochs = 1;
+  int64_t steps = 0;  // > 0: stop after this many optimizer steps in all (epochs is then ignored)
+  optim::Optimizer* optimizer = nullptr;  // required
+  LossFn loss = nullptr;                  // default: cross_entropy (class-index targets)
+  std::vector<std::string> metrics = {"accuracy"};  // see make_metric; logged as-is and with "val_"
+  data::DataLoader* validation = nullptr;           // evaluated after every epoch when set
+  std::vector<CallbackPtr> callbacks = {};
+  optim::LRScheduler* scheduler = nullptr;  // stepped per scheduler_interval (a SchedulerStepper in front)
+  Interval scheduler_interval = Interval::Epoch;
+  double clip_grad_norm = 0;  // > 0: clip the global 2-norm of the gradients before each update
+  ProgressMode progress = ProgressMode::Auto;
+  int64_t log_every = 0;        // progress lines / JSON step events every N steps (0: per epoch only)
+  std::ostream* out = nullptr;  // progress output; default std::cout
+  bool terminate_on_nan = true;
+  std::string resume_from = {};  // a training checkpoint to continue from ("" or a missing file: start fresh)
+  std::vector<Generator*> generators = {};  // RNGs besides default_generator() whose state checkpoints carry
+  io::Metadata checkpoint_metadata = {};    // extra entries stored in every training checkpoint
+};
+
+struct History {
+  std::vector<Logs> epochs;   // one row per completed epoch
+  Logs last;                  // the final row (an unfinished epoch's when training stopped mid-epoch)
+  std::string stop_reason;    // why training ended before the planned epochs/steps, or ""
+  double train_samples_per_s = 0;
+};
+
+class Trainer {
+ public:
+  Trainer(nn::Module& model, FitOptions options);
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Trains until the epochs/steps are done or a callback stops it. Continues from where a loaded
+  // checkpoint (resume_from, or load_checkpoint) left off.
+  History fit(data::DataLoader& train);
+
+  // Training checkpoints: model weights, optimizer state, callback (scheduler) state, RNG states,
+  // epoch/step, the data order position, the unfinished epoch's running metrics and the history.
+  void save_checkpoint(const std::string& path) const;
+  // Restores all of the above into this trainer's objects; fit() then carries on. Throws naming the file
+  // when the checkpoint does not fit (another model, optimizer, batch count or callback list).
+  void load_checkpoint(const std::string& path);
+
+  // ---- where training stands (for callbacks)
+  nn::Module& model() const { return model_; }
+  optim::Optimizer& optimizer() const { return *opts_.optimizer; }
+  const FitOptions& options() const { return opts_; }
+  int64_t epoch() const { return epoch_; }          // 0-based epoch in progress (or next to start)
+  int64_t batch() const { return batch_; }          // batches done in epoch()
+  int64_t global_step() const { return step_; }
+  int64_t epochs() const { return epochs_; }
+  int64_t total_steps() const { return total_steps_; }
+  int64_t num_batches() const { return num_batches_; }
+  double epoch_seconds() const;                     // training time of the epoch in progress
+  int64_t epoch_samples() const { return epoch_samples_; }
+  Logs running_logs() const;                        // this epoch's training loss and metrics so far
+  const History& history() const { return history_; }
+
+  // Ends training at the next batch boundary (callbacks use it).
+  void stop(const std::string& reason);
+  bool stopping() const { return stopping_; }
+
+ private:
+  void train_step(const data::Batch& b);
+  Logs epoch_logs();
+  void reset_epoch_metrics();
+  std::string state_json() const;
+  void load_state_json(const std::string& json, const std::string& path);
+
+  nn::Module& model_;
+  FitOptions opts_;
+  std::vector<CallbackPtr> callbacks_;  // built-ins in front of the user's
+  MeanLoss loss_metric_;
+  std::vector<MetricPtr> metrics_;
+  History history_;
+  int64_t epoch_ = 0, batch_ = 0, step_ = 0;
+  int64_t epochs_ = 0, total_steps_ = 0, num_batches_ = -1, loaded_num_batches_ = -1;
+  int64_t epoch_samples_ = 0, total_samples_ = 0;
+  double epoch_seconds_done_ = 0, total_seconds_ = 0;  // accumulated before the current fit() segment
+  double segment_start_ = 0;
+  bool stopping_ = false;
+};
+
+// Keras-style one-call forms.
+History fit(nn::Module& model, data::DataLoader& train, FitOptions options);
+
+struct EvalOptions {
+  LossFn loss = nullptr;  // default: cross_entropy
+  std::vector<std::string> metrics = {"accuracy"};
+  ConfusionMatrix* confusion = nullptr;  // filled too when given
+};
+// {"loss", each metric} over the whole loader, in eval mode without gradients (the mode is restored after).
+Logs evaluate(nn::Module& model, data::DataLoader& data, const EvalOptions& o = {});
+// Model outputs for `inputs` (N, ...) in batches, stacked to (N, ...), in eval mode without gradients.
+Tensor predict(nn::Module& model, const Tensor& inputs, int64_t batch_size = 256);
+// Outputs for every batch of the loader (targets are ignored).
+Tensor predict(nn::Module& model, data::DataLoader& data);
+
+// The loss fit() and evaluate() use when none is given.
+Tensor default_loss(const Tensor& output, const Tensor& target);
+
+}  // namespace loom::train
