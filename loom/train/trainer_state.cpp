@@ -76,7 +76,7 @@ void Trainer::load_state_json(const std::string& text, const std::string& path) 
     std::sort(mine.begin(), mine.end());
     LOOM_CHECK(mine == theirs, "the checkpoint tracks other metrics than this run (saved with a different "
                "metrics list)");
-    //MUT2
+    loss_metric_.load_state(ms.at("loss").get<std::vector<double>>());
     for (auto& m : metrics_) m->load_state(ms.at(m->name()).get<std::vector<double>>());
 
     // Callbacks are matched by name and order of appearance; a stateful one without a saved state (or the

@@ -24,11 +24,11 @@ namespace loom::cpu {
 namespace {
 
 // Two ways to use the cores. With enough samples, each thread takes a contiguous range of samples and
-// runs im2col, GEMM and scatter on its own: columns stay in that core's L2 and OpenBLAS (built on
-// OpenMP) runs each GEMM single-threaded inside the parallel region, so threads never wait on each
-// other. With fewer samples than threads, chunks run one after another with GEMMs and copies threaded.
-// Chunk width: enough samples that the GEMM has kMinCols columns, while the column matrix stays within
-// kMaxColBytes (it is written by im2col and read straight back by the GEMM).
+// runs im2col, GEMM and scatter on its own: columns stay in that core's L2 and OpenBLAS (the OpenMP
+// build loom links) runs each GEMM single-threaded inside the parallel region, so threads never wait on
+// each other. With fewer samples than threads, chunks run one after another with GEMMs and copies
+// threaded. Chunk width: enough samples that the GEMM has kMinCols* columns, while the column matrix stays
+// within kMaxColBytes* (it is written by im2col and read straight back by the GEMM).
 constexpr int64_t kMinColsPerThread = 512, kMaxColBytesPerThread = 1 << 20;
 constexpr int64_t kMinColsShared = 1024, kMaxColBytesShared = 4 << 20;
 constexpr int64_t kParallelMacs = 1 << 20;
@@ -100,19 +100,6 @@ inline uint32_t lanes(int64_t lo, int64_t hi) {
 }
 #endif
 
-template <class T>
-inline void copy_row(T* __restrict d, const T* __restrict s, int64_t n) {
-#if defined(__AVX512F__)
-  using V = Vec<T>;
-  for (int64_t i = 0; i < n; i += V::n) {
-    const uint32_t m = lanes(0, std::min(V::n, n - i));
-    V::store(m, d + i, V::load(m, s + i));
-  }
-#else
-  for (int64_t i = 0; i < n; ++i) d[i] = s[i];
-#endif
-}
-
 // One row of the column matrix: dst[oh*OW + ow] = plane[oh*sh - ph + kh*dh, ow*sw - pw + kw*dw], 0 where
 // that is padding. Every element is written, so the buffer needs no zero-fill first.
 template <class T>
@@ -145,7 +132,7 @@ void im2col_tap(T* dst, const T* plane, const ConvGeom& g, int64_t kh, int64_t k
       std::fill(d + s.hi, d + g.OW, T(0));
     }
     if (g.sw == 1) {
-      copy_row(d + s.lo, row + s.lo + s.off, s.hi - s.lo);
+      std::copy(row + s.lo + s.off, row + s.hi + s.off, d + s.lo);
     } else {
       for (int64_t ow = s.lo; ow < s.hi; ++ow) d[ow] = row[ow * g.sw + s.off];
     }

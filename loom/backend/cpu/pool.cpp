@@ -107,8 +107,9 @@ void max_forward(T* y, int64_t* idx, const T* x, const PoolGeom& g) {
       }
       for (int64_t i = th.first; i < th.last; ++i) {
         const int64_t row = (th.start + i * g.dh) * g.W;
-        for (int64_t ow = 0; ow < c0; ++ow) max_taps(ym, yi, ow, xp, row + ww[size_t(ow)].start, ww[size_t(ow)], g.dw);
-        for (int64_t ow = c1; ow < g.OW; ++ow) max_taps(ym, yi, ow, xp, row + ww[size_t(ow)].start, ww[size_t(ow)], g.dw);
+        auto edge = [&](int64_t ow) { max_taps(ym, yi, ow, xp, row + ww[size_t(ow)].start, ww[size_t(ow)], g.dw); };
+        for (int64_t ow = 0; ow < c0; ++ow) edge(ow);
+        for (int64_t ow = c1; ow < g.OW; ++ow) edge(ow);
         // Interior columns: one vectorised pass per tap, with selects instead of branches (on real data
         // the comparison is a coin flip the branch predictor misses).
         for (int64_t j = 0; j < g.KW; ++j) {
