@@ -55,6 +55,22 @@ LoopPlan<N> plan_loop(const Shape& shape, const std::array<Shape, N>& strides) {
   return p;
 }
 
+// Calls f(begin, end) on one contiguous block of [0, n) per OpenMP thread.
+template <class F>
+void parallel_blocks(int64_t n, F&& f) {
+#pragma omp parallel
+  {
+#ifdef _OPENMP
+    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+#else
+    const int nt = 1, t = 0;
+#endif
+    const int64_t chunk = (n + nt - 1) / nt;
+    const int64_t b = std::min<int64_t>(n, t * chunk), e = std::min<int64_t>(n, b + chunk);
+    if (b < e) f(b, e);
+  }
+}
+
 template <size_t N, class F>
 void nd_loop(const Shape& shape, const std::array<Shape, N>& strides, std::array<char*, N> base, F&& f) {
   if (loom::numel(shape) == 0) return;
@@ -88,32 +104,9 @@ void nd_loop(const Shape& shape, const std::array<Shape, N>& strides, std::array
 
   const int64_t total = outer * inner;
   if (total < kParallelGrain) { run_range(0, outer, 0, inner); return; }
-  if (outer == 1) {
-    // One long run: split it into chunks across threads.
-#pragma omp parallel
-    {
-#ifdef _OPENMP
-      int nt = omp_get_num_threads(), t = omp_get_thread_num();
-#else
-      int nt = 1, t = 0;
-#endif
-      int64_t chunk = (inner + nt - 1) / nt;
-      int64_t b = std::min<int64_t>(inner, t * chunk), e = std::min<int64_t>(inner, b + chunk);
-      if (b < e) run_range(0, 1, b, e);
-    }
-    return;
-  }
-#pragma omp parallel
-  {
-#ifdef _OPENMP
-    int nt = omp_get_num_threads(), t = omp_get_thread_num();
-#else
-    int nt = 1, t = 0;
-#endif
-    int64_t chunk = (outer + nt - 1) / nt;
-    int64_t b = std::min<int64_t>(outer, t * chunk), e = std::min<int64_t>(outer, b + chunk);
-    if (b < e) run_range(b, e, 0, inner);
-  }
+  // One long run is split into chunks of itself; otherwise threads take blocks of outer runs.
+  if (outer == 1) parallel_blocks(inner, [&](int64_t b, int64_t e) { run_range(0, 1, b, e); });
+  else parallel_blocks(outer, [&](int64_t b, int64_t e) { run_range(b, e, 0, inner); });
 }
 
 }  // namespace loom::cpu
