@@ -30,11 +30,16 @@ int main(int argc, char** argv) {
 
   // model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]) ...
   optim::Adam opt(model->parameters(), {.lr = 1e-3});
-  auto early = std::make_shared<train::EarlyStopping>(train::EarlyStoppingOptions{.monitor = "val_loss", .patience = 2});
+  auto early =
+      std::make_shared<train::EarlyStopping>(train::EarlyStoppingOptions{.monitor = "val_loss", .patience = 2});
   // ... and model.fit(x, y, epochs=..., validation_data=(x_test, y_test), callbacks=[early]).
-  train::History h = train::fit(*model, train, {.epochs = epochs, .optimizer = &opt, .loss = train::default_loss,
-                                                .metrics = {"accuracy", "top3_accuracy"}, .validation = &test,
-                                                .callbacks = {early}});
+  train::History h = train::fit(*model, train,
+                                {.epochs = epochs,
+                                 .optimizer = &opt,
+                                 .loss = train::default_loss,
+                                 .metrics = {"accuracy", "top3_accuracy"},
+                                 .validation = &test,
+                                 .callbacks = {early}});
 
   // model.evaluate(x_test, y_test)
   train::ConfusionMatrix cm(10);
@@ -49,9 +54,11 @@ int main(int argc, char** argv) {
   Tensor best = probs.argmax(1);
   for (int64_t i = 0; i < 5; ++i)
     std::printf("test image %lld: %s (%.1f%%), true %s\n", (long long)i, classes[size_t(best[i].item())].c_str(),
-                100 * probs[i][int64_t(best[i].item())].item(), classes[size_t(test_set->get(i).target.item())].c_str());
+                100 * probs[i][int64_t(best[i].item())].item(),
+                classes[size_t(test_set->get(i).target.item())].c_str());
 
-  train::save_weights("fmnist_cnn.safetensors", *model);  // torch: model.load_state_dict(safetensors.torch.load_file(...))
+  train::save_weights("fmnist_cnn.safetensors",
+                      *model);  // torch: model.load_state_dict(safetensors.torch.load_file(...))
   std::printf("saved fmnist_cnn.safetensors\n");
   return 0;
 }

@@ -36,8 +36,8 @@ std::string write_houses_csv() {
 int main(int argc, char** argv) {
   const std::string csv = argc > 1 ? argv[1] : write_houses_csv();
   const std::string target = argc > 2 ? argv[2] : "price";
-  auto split = data::load_csv(csv, {.target = target, .test_fraction = 0.2, .seed = 0, .standardize = true,
-                                    .standardize_target = true});
+  auto split = data::load_csv(
+      csv, {.target = target, .test_fraction = 0.2, .seed = 0, .standardize = true, .standardize_target = true});
   const Tensor x = split.train->data(), y = split.train->target();  // (N, F), (N, 1)
   std::printf("%s: %lld training rows, features:", csv.c_str(), (long long)x.size(0));
   for (const auto& n : split.feature_names) std::printf(" %s", n.c_str());

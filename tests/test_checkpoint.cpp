@@ -42,7 +42,7 @@ struct RunResult {
 
 struct Setup {
   int workers = 0;
-  int64_t steps = 35;          // 200 samples / batch 20 = 10 batches per epoch: 3.5 epochs
+  int64_t steps = 35;  // 200 samples / batch 20 = 10 batches per epoch: 3.5 epochs
   int64_t checkpoint_every = 4;
   bool per_step_schedule = false;
 };
@@ -63,18 +63,25 @@ RunResult run(const Setup& s, uint64_t init_seed, const std::string& ckpt, int64
                        {.batch_size = 40});
   optim::AdamW opt(model->parameters(), {.lr = 3e-3});
   std::unique_ptr<optim::LRScheduler> sched;
-  if (s.per_step_schedule) sched = std::make_unique<optim::OneCycleLR>(opt, optim::OneCycleLROptions{.max_lr = {1e-2}, .total_steps = s.steps});
-  else sched = std::make_unique<optim::StepLR>(opt, optim::StepLROptions{.step_size = 1, .gamma = 0.7});
+  if (s.per_step_schedule)
+    sched =
+        std::make_unique<optim::OneCycleLR>(opt, optim::OneCycleLROptions{.max_lr = {1e-2}, .total_steps = s.steps});
+  else
+    sched = std::make_unique<optim::StepLR>(opt, optim::StepLROptions{.step_size = 1, .gamma = 0.7});
   std::vector<train::CallbackPtr> cbs = {
       std::make_shared<train::EarlyStopping>(train::EarlyStoppingOptions{.monitor = "val_loss", .patience = 50})};
   if (kill_at > 0) cbs.push_back(std::make_shared<KillAt>(kill_at));
   if (!ckpt.empty())
     cbs.push_back(std::make_shared<train::ModelCheckpoint>(
         train::ModelCheckpointOptions{.path = ckpt, .every_steps = s.checkpoint_every}));
-  train::Trainer t(*model, {.steps = s.steps, .optimizer = &opt, .validation = &val, .callbacks = cbs,
+  train::Trainer t(*model, {.steps = s.steps,
+                            .optimizer = &opt,
+                            .validation = &val,
+                            .callbacks = cbs,
                             .scheduler = sched.get(),
                             .scheduler_interval = s.per_step_schedule ? train::Interval::Step : train::Interval::Epoch,
-                            .progress = train::ProgressMode::None, .resume_from = resume ? ckpt : ""});
+                            .progress = train::ProgressMode::None,
+                            .resume_from = resume ? ckpt : ""});
   train::History h;
   try {
     h = t.fit(loader);

@@ -83,8 +83,9 @@ TEST_P(TorchInterop, PyTorchStateDictLoadsInLoom) {
   const std::string name = GetParam();
   const fs::path file = temp_file(name + "_torch.safetensors");
   Tensor x = rand({3, 1, 28, 28});
-  auto r = torch_run(std::string(kPySafetensors) + "torch.manual_seed(5)\nm = " + torch_model(name) +
-                         "\nsave_st('" + file.string() + "', m.state_dict())\nm.eval()\n"
+  auto r = torch_run(std::string(kPySafetensors) + "torch.manual_seed(5)\nm = " + torch_model(name) + "\nsave_st('" +
+                         file.string() +
+                         "', m.state_dict())\nm.eval()\n"
                          "with torch.no_grad(): out['y'] = m(x)\n",
                      {{"x", x}});
   auto model = models::make_model(name, {});

@@ -44,8 +44,8 @@ std::string slurp(const fs::path& p) {
 // Runs `loom ARGS` through the shell (arguments are quoted by the caller where needed).
 Result loom_cmd(const std::string& args) {
   static int n = 0;
-  const fs::path err = fs::temp_directory_path() / ("loom_test_cli_err_" + std::to_string(getpid()) + "_" +
-                                                    std::to_string(n++));
+  const fs::path err =
+      fs::temp_directory_path() / ("loom_test_cli_err_" + std::to_string(getpid()) + "_" + std::to_string(n++));
   const std::string cmd = std::string(LOOM_BIN) + " " + args + " 2>" + err.string();
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
@@ -62,7 +62,8 @@ Result loom_cmd(const std::string& args) {
 void expect_usage_error(const std::string& args, const std::string& needle) {
   Result r = loom_cmd(args);
   EXPECT_EQ(r.status, 2) << "loom " << args << "\n" << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << "loom " << args << ": stderr lacks '" << needle << "':\n" << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "loom " << args << ": stderr lacks '" << needle << "':\n"
+                                                   << r.err;
 }
 
 std::vector<json> json_lines(const std::string& out) {
@@ -149,7 +150,10 @@ TEST(Cli, TrainEvalPredictRound) {
   for (const char* f : {"model.safetensors", "checkpoint.safetensors", "config.json", "metrics.csv", "curves.png"})
     EXPECT_TRUE(fs::exists(d / f)) << f;
   EXPECT_EQ(slurp(d / "metrics.csv").substr(0, 56), "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,s");
-  EXPECT_EQ(json::parse(slurp(d / "config.json")).at("model"), "mlp");
+  const json cfg = json::parse(slurp(d / "config.json"));
+  EXPECT_EQ(cfg.at("model"), "mlp");
+  EXPECT_NEAR(cfg.at("normalization").at("mean").at(0).get<double>(), 0.286, 0.02);  // Fashion-MNIST's mean pixel
+  EXPECT_NEAR(cfg.at("normalization").at("std").at(0).get<double>(), 0.353, 0.02);
 
   Result e = loom_cmd("eval --checkpoint " + d.string() + " --test-samples 200 --json");
   ASSERT_EQ(e.status, 0) << e.err;
@@ -175,8 +179,8 @@ TEST(Cli, TrainEvalPredictRound) {
       png.set(x, y, {v, v, v});
     }
   train::write_png((d / "boot.png").string(), png);
-  Result pj = loom_cmd("predict --json --checkpoint " + d.string() + " " + (d / "boot.png").string() + " idx:" +
-                       kTestImages + ":0");
+  Result pj = loom_cmd("predict --json --checkpoint " + d.string() + " " + (d / "boot.png").string() +
+                       " idx:" + kTestImages + ":0");
   ASSERT_EQ(pj.status, 0) << pj.err;
   const std::vector<json> preds = json_lines(pj.out);
   ASSERT_EQ(preds.size(), 2u);
@@ -199,7 +203,8 @@ TEST(Cli, KilledRunResumesBitIdentical) {
   // The interrupted run is killed with SIGKILL once it has saved a checkpoint, at whatever point it has
   // reached (possibly in the middle of writing the next one).
   const fs::path run = d / "killed";
-  const std::string cmd = "exec " + std::string(LOOM_BIN) + " " + common + " --out " + run.string() + " >/dev/null 2>&1";
+  const std::string cmd =
+      "exec " + std::string(LOOM_BIN) + " " + common + " --out " + run.string() + " >/dev/null 2>&1";
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {

@@ -26,7 +26,8 @@ std::shared_ptr<data::TensorDataset> blobs(int64_t n, uint64_t seed) {
 }
 
 std::shared_ptr<nn::Sequential> small_mlp() {
-  return std::make_shared<nn::Sequential>(nn::Linear({.in = 2, .out = 16}), nn::ReLU(), nn::Linear({.in = 16, .out = 3}));
+  return std::make_shared<nn::Sequential>(nn::Linear({.in = 2, .out = 16}), nn::ReLU(),
+                                          nn::Linear({.in = 16, .out = 3}));
 }
 
 }  // namespace
@@ -38,8 +39,9 @@ TEST(Trainer, LearnsBlobsAndReportsHistory) {
   data::DataLoader val(blobs(200, 4), {.batch_size = 100});
   optim::Adam opt(model->parameters(), {.lr = 0.03});
   std::ostringstream log;
-  train::History h = train::fit(*model, train, {.epochs = 6, .optimizer = &opt, .validation = &val,
-                                                .progress = train::ProgressMode::Lines, .out = &log});
+  train::History h = train::fit(
+      *model, train,
+      {.epochs = 6, .optimizer = &opt, .validation = &val, .progress = train::ProgressMode::Lines, .out = &log});
   ASSERT_EQ(h.epochs.size(), 6u);
   EXPECT_LT(h.epochs.back().at("loss"), 0.5 * h.epochs.front().at("loss"));
   EXPECT_GT(h.epochs.back().at("val_accuracy"), 0.95);
@@ -92,8 +94,8 @@ TEST(Trainer, EarlyStoppingStopsAfterPatience) {
   // The training loss falls every epoch, so in "max" mode it never improves after the first epoch.
   auto stop = std::make_shared<train::EarlyStopping>(
       train::EarlyStoppingOptions{.monitor = "loss", .patience = 2, .mode = "max"});
-  train::History h = train::fit(*model, train, {.epochs = 20, .optimizer = &opt, .callbacks = {stop},
-                                                .progress = train::ProgressMode::None});
+  train::History h = train::fit(
+      *model, train, {.epochs = 20, .optimizer = &opt, .callbacks = {stop}, .progress = train::ProgressMode::None});
   EXPECT_EQ(h.epochs.size(), 4u);  // best at 1, then 3 epochs without improvement > patience 2
   EXPECT_EQ(stop->stopped_epoch(), 4);
   EXPECT_NE(h.stop_reason.find("early stopping"), std::string::npos) << h.stop_reason;
@@ -157,8 +159,8 @@ TEST(Trainer, SchedulersStepPerEpochPerStepAndOnPlateau) {
   {
     optim::SGD opt(model->parameters(), {.lr = 0.1});
     optim::StepLR sched(opt, {.step_size = 1, .gamma = 0.5});
-    train::History h = train::fit(*model, train, {.epochs = 3, .optimizer = &opt, .scheduler = &sched,
-                                                  .progress = train::ProgressMode::None});
+    train::History h = train::fit(
+        *model, train, {.epochs = 3, .optimizer = &opt, .scheduler = &sched, .progress = train::ProgressMode::None});
     EXPECT_DOUBLE_EQ(h.epochs[0].at("lr"), 0.1);  // the lr used during each epoch
     EXPECT_DOUBLE_EQ(h.epochs[1].at("lr"), 0.05);
     EXPECT_DOUBLE_EQ(h.epochs[2].at("lr"), 0.025);
@@ -166,8 +168,11 @@ TEST(Trainer, SchedulersStepPerEpochPerStepAndOnPlateau) {
   {
     optim::SGD opt(model->parameters(), {.lr = 0.1});
     optim::LinearWarmupCosine sched(opt, {.warmup_steps = 4, .total_steps = 8});
-    train::Trainer t(*model, {.epochs = 1, .optimizer = &opt, .scheduler = &sched,
-                              .scheduler_interval = train::Interval::Step, .progress = train::ProgressMode::None});
+    train::Trainer t(*model, {.epochs = 1,
+                              .optimizer = &opt,
+                              .scheduler = &sched,
+                              .scheduler_interval = train::Interval::Step,
+                              .progress = train::ProgressMode::None});
     t.fit(train);
     EXPECT_EQ(sched.last_epoch(), 4);  // one step per batch
     EXPECT_DOUBLE_EQ(opt.get_lr(0), 0.1);
@@ -177,7 +182,8 @@ TEST(Trainer, SchedulersStepPerEpochPerStepAndOnPlateau) {
     optim::ReduceLROnPlateau plateau(opt, {.mode = "max", .factor = 0.5, .patience = 0});
     // Training loss goes down, so in "max" mode every epoch after the first is a plateau.
     auto cb = std::make_shared<train::ReduceLROnPlateauStepper>(plateau, "loss");
-    train::fit(*model, train, {.epochs = 3, .optimizer = &opt, .callbacks = {cb}, .progress = train::ProgressMode::None});
+    train::fit(*model, train,
+               {.epochs = 3, .optimizer = &opt, .callbacks = {cb}, .progress = train::ProgressMode::None});
     EXPECT_DOUBLE_EQ(opt.get_lr(0), 0.025);
   }
 }
@@ -189,8 +195,13 @@ TEST(Trainer, JsonProgressIsOneObjectPerLine) {
   data::DataLoader val(blobs(20, 5), {.batch_size = 10});
   optim::Adam opt(model->parameters());
   std::ostringstream out;
-  train::fit(*model, train, {.epochs = 2, .optimizer = &opt, .validation = &val, .progress = train::ProgressMode::Json,
-                             .log_every = 2, .out = &out});
+  train::fit(*model, train,
+             {.epochs = 2,
+              .optimizer = &opt,
+              .validation = &val,
+              .progress = train::ProgressMode::Json,
+              .log_every = 2,
+              .out = &out});
   std::istringstream in(out.str());
   int steps = 0, epochs = 0;
   for (std::string line; std::getline(in, line);) {

@@ -9,11 +9,11 @@ namespace {
 
 // 5 samples, 4 classes. Argmax per row: 1, 0, 3, 2, 1; labels: 1, 2, 3, 2, 0 -> 3 of 5 correct.
 Tensor logits() {
-  return tensor({0.1, 2.0, 0.3, -1.0,   //
-                 1.5, 0.2, 1.4, 0.0,    //
-                 0.0, 0.1, 0.2, 0.3,    //
+  return tensor({0.1,  2.0, 0.3, -1.0,  //
+                 1.5,  0.2, 1.4, 0.0,   //
+                 0.0,  0.1, 0.2, 0.3,   //
                  -1.0, 0.5, 2.5, 0.4,   //
-                 0.2, 0.9, 0.1, 0.8},
+                 0.2,  0.9, 0.1, 0.8},
                 {5, 4});
 }
 Tensor labels() { return tensor(std::vector<int64_t>{1, 2, 3, 2, 0}); }
@@ -88,8 +88,8 @@ TEST(Metrics, RegressionValues) {
 TEST(Metrics, ErrorsNameTheProblem) {
   EXPECT_THROW(train::make_metric("f1"), Error);
   EXPECT_THROW(train::make_metric("top0_accuracy"), Error);
-  EXPECT_THROW(train::accuracy(logits(), tensor(std::vector<int64_t>{1, 2})), Error);   // 5 outputs, 2 labels
+  EXPECT_THROW(train::accuracy(logits(), tensor(std::vector<int64_t>{1, 2})), Error);           // 5 outputs, 2 labels
   EXPECT_THROW(train::accuracy(logits(), tensor(std::vector<int64_t>{1, 2, 9, 0, 0})), Error);  // label 9 of 4
-  EXPECT_THROW(train::accuracy(logits(), tensor({1.0, 2.0, 3.0, 0.0, 0.0})), Error);  // float labels
+  EXPECT_THROW(train::accuracy(logits(), tensor({1.0, 2.0, 3.0, 0.0, 0.0})), Error);            // float labels
   EXPECT_THROW(train::mse(tensor({1.0, 2.0}), tensor({1.0})), Error);
 }

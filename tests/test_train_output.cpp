@@ -78,11 +78,22 @@ TEST(Plot, TicksAndChartsDrawTheSeries) {
 
 TEST(RunFolder, MetricsCsvHasOneRowPerEpoch) {
   const fs::path d = temp_dir("csv");
-  std::vector<train::Logs> rows = {
-      {{"epoch", 1}, {"loss", 0.5}, {"accuracy", 0.8}, {"val_loss", 0.6}, {"val_accuracy", 0.75}, {"lr", 1e-3},
-       {"seconds", 12.345}, {"samples_per_s", 4000}},
-      {{"epoch", 2}, {"loss", 0.25}, {"accuracy", 0.9}, {"val_loss", 0.4}, {"val_accuracy", 0.85}, {"lr", 5e-4},
-       {"seconds", 11}, {"samples_per_s", 4100}}};
+  std::vector<train::Logs> rows = {{{"epoch", 1},
+                                    {"loss", 0.5},
+                                    {"accuracy", 0.8},
+                                    {"val_loss", 0.6},
+                                    {"val_accuracy", 0.75},
+                                    {"lr", 1e-3},
+                                    {"seconds", 12.345},
+                                    {"samples_per_s", 4000}},
+                                   {{"epoch", 2},
+                                    {"loss", 0.25},
+                                    {"accuracy", 0.9},
+                                    {"val_loss", 0.4},
+                                    {"val_accuracy", 0.85},
+                                    {"lr", 5e-4},
+                                    {"seconds", 11},
+                                    {"samples_per_s", 4100}}};
   train::write_metrics_csv((d / "m.csv").string(), rows);
   EXPECT_EQ(slurp(d / "m.csv"),
             "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,samples_per_s\n"
@@ -105,8 +116,8 @@ TEST(RunFolder, FitWritesEveryFile) {
       train::RunFolderOptions{.dir = d.string(), .config_json = "{\"model\": \"linear\"}", .weights_metadata = {}});
   auto ckpt = std::make_shared<train::ModelCheckpoint>(
       train::ModelCheckpointOptions{.path = (d / train::kCheckpointFile).string(), .every_steps = 3});
-  train::fit(*model, loader, {.epochs = 2, .optimizer = &opt, .callbacks = {run, ckpt},
-                              .progress = train::ProgressMode::None});
+  train::fit(*model, loader,
+             {.epochs = 2, .optimizer = &opt, .callbacks = {run, ckpt}, .progress = train::ProgressMode::None});
   for (const char* f : {"config.json", "metrics.csv", "curves.png", "model.safetensors", "checkpoint.safetensors"})
     EXPECT_TRUE(fs::exists(d / f)) << f;
   EXPECT_EQ(slurp(d / "config.json"), "{\"model\": \"linear\"}\n");
@@ -132,13 +143,13 @@ TEST(Models, StateDictKeysMatchPyTorchSequentials) {
   auto lenet28 = models::make_model("lenet", {});
   EXPECT_EQ(lenet28->state_dict().at("7.weight").shape(), (Shape{120, 400}));
   auto mlp = models::make_model("mlp", {});
-  EXPECT_EQ(mlp->state_dict().keys(), (std::vector<std::string>{"1.weight", "1.bias", "3.weight", "3.bias", "5.weight",
-                                                                "5.bias"}));
+  EXPECT_EQ(mlp->state_dict().keys(),
+            (std::vector<std::string>{"1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias"}));
   EXPECT_EQ(mlp->num_parameters(), 784 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10);
   auto lin = models::make_model("linreg", {.features = 13});
   EXPECT_EQ(lin->state_dict().at("0.weight").shape(), (Shape{1, 13}));
   EXPECT_EQ((*cnn)(zeros({2, 1, 28, 28})).shape(), (Shape{2, 10}));
   EXPECT_THROW(models::make_model("resnet", {}), Error);
   EXPECT_THROW(models::make_model("cnn", {.channels = 1, .height = 8, .width = 8}), Error);  // too small
-  EXPECT_THROW(models::make_model("linreg", {}), Error);                                       // no features
+  EXPECT_THROW(models::make_model("linreg", {}), Error);                                     // no features
 }

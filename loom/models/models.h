@@ -16,7 +16,7 @@ namespace loom::models {
 // What the data looks like: images (channels, height, width) or a feature vector of `features` values.
 struct ModelSpec {
   int64_t channels = 1, height = 28, width = 28;
-  int64_t features = 0;     // linreg only: input width
+  int64_t features = 0;  // linreg only: input width
   int64_t num_classes = 10;
 };
 

@@ -14,6 +14,7 @@
 #include "loom/nn/module.h"
 #include "loom/nn/norm_layers.h"
 #include "loom/nn/pooling.h"
+#include "loom/nn/rnn.h"
 #include "loom/nn/state_dict.h"
 #include "loom/ops/nn_functional.h"
 #include "loom/ops/norm.h"

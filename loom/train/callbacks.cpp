@@ -52,8 +52,7 @@ void EarlyStopping::on_epoch_end(Trainer& t, const Logs& logs) {
   if (++wait_ > options.patience) {
     stopped_epoch_ = int64_t(logs.at("epoch"));
     std::ostringstream os;
-    os << "early stopping: " << options.monitor << " did not improve on " << best_ << " for " << wait_
-       << " epochs";
+    os << "early stopping: " << options.monitor << " did not improve on " << best_ << " for " << wait_ << " epochs";
     t.stop(os.str());
   }
 }

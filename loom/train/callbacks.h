@@ -1,7 +1,7 @@
 // Callbacks: code the Trainer runs at fixed points of fit(), as in Keras (EarlyStopping, ModelCheckpoint, ...).
-//   auto stop = std::make_shared<train::EarlyStopping>(train::EarlyStoppingOptions{.monitor = "val_loss", .patience = 3});
-//   auto ckpt = std::make_shared<train::ModelCheckpoint>(train::ModelCheckpointOptions{.path = "run/ckpt.safetensors"});
-//   train::fit(model, loader, {.epochs = 20, .optimizer = &opt, .callbacks = {stop, ckpt}});
+//   auto stop = std::make_shared<train::EarlyStopping>(train::EarlyStoppingOptions{.monitor = "val_loss", .patience =
+//   3}); auto ckpt = std::make_shared<train::ModelCheckpoint>(train::ModelCheckpointOptions{.path =
+//   "run/ckpt.safetensors"}); train::fit(model, loader, {.epochs = 20, .optimizer = &opt, .callbacks = {stop, ckpt}});
 // Callbacks run in the order given; put ModelCheckpoint last so the state it saves includes what the others
 // did at the same step (a scheduler's step, early stopping's counters). A callback that keeps state between
 // epochs exposes it through state()/load_state() so a resumed run continues exactly.
@@ -70,8 +70,8 @@ class TerminateOnNaN : public Callback {
 
 struct EarlyStoppingOptions {
   std::string monitor = "val_loss";
-  int64_t patience = 0;     // epochs without improvement tolerated before stopping
-  double min_delta = 0;     // an improvement must beat the best by more than this
+  int64_t patience = 0;       // epochs without improvement tolerated before stopping
+  double min_delta = 0;       // an improvement must beat the best by more than this
   std::string mode = "auto";  // "min", "max", or "auto": max for accuracy/r2-like names, min otherwise
 };
 class EarlyStopping : public Callback {

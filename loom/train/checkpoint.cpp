@@ -89,13 +89,16 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
 Checkpoint load_checkpoint(const std::string& path) {
   check_readable(path);
   io::SafetensorsFile f = io::load_safetensors(path);
-  LOOM_CHECK(is_training_checkpoint(f), path, ": not a training checkpoint (it has no \"", kKind, "\": \"",
-             kTraining, "\" entry; plain weights such as model.safetensors cannot resume training)");
+  LOOM_CHECK(is_training_checkpoint(f), path, ": not a training checkpoint (it has no \"", kKind, "\": \"", kTraining,
+             "\" entry; plain weights such as model.safetensors cannot resume training)");
   Checkpoint c;
   for (const auto& [k, t] : f.tensors) {
-    if (k.starts_with(kModelPrefix)) c.model.insert(k.substr(kModelPrefix.size()), t);
-    else if (k.starts_with(kOptPrefix)) c.optimizer.tensors.emplace_back(k.substr(kOptPrefix.size()), t);
-    else LOOM_FAIL(path, ": unexpected tensor '", k, "' (training checkpoints hold model.* and optimizer.*)");
+    if (k.starts_with(kModelPrefix))
+      c.model.insert(k.substr(kModelPrefix.size()), t);
+    else if (k.starts_with(kOptPrefix))
+      c.optimizer.tensors.emplace_back(k.substr(kOptPrefix.size()), t);
+    else
+      LOOM_FAIL(path, ": unexpected tensor '", k, "' (training checkpoints hold model.* and optimizer.*)");
   }
   LOOM_CHECK(!c.model.empty(), path, ": the checkpoint holds no model weights");
   auto it = f.metadata.find(kOptimizer);

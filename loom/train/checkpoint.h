@@ -26,7 +26,7 @@ struct Checkpoint {
   nn::StateDict model;
   std::string optimizer_name;  // "Adam", "SGD", ... ("" when the checkpoint has no optimizer)
   optim::StateDict optimizer;
-  io::Metadata metadata;       // the caller's sections (loom.kind / loom.optimizer excluded)
+  io::Metadata metadata;  // the caller's sections (loom.kind / loom.optimizer excluded)
 };
 
 void save_checkpoint(const std::string& path, const Checkpoint& c);

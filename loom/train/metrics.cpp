@@ -44,8 +44,7 @@ ClassBatch class_batch(const Tensor& output, const Tensor& target, const char* w
   b.labels = as_labels(target, who);
   LOOM_CHECK(int64_t(b.labels.size()) == b.n, who, ": ", b.n, " outputs but ", b.labels.size(), " targets (shape ",
              target.shape(), ")");
-  for (int64_t y : b.labels)
-    LOOM_CHECK(y >= 0 && y < b.c, who, ": label ", y, " is outside 0..", b.c - 1);
+  for (int64_t y : b.labels) LOOM_CHECK(y >= 0 && y < b.c, who, ": label ", y, " is outside 0..", b.c - 1);
   b.logits = as_doubles(output);
   return b;
 }
@@ -60,8 +59,7 @@ int64_t row_argmax(const double* row, int64_t c) {
 
 void check_same_shape(const Tensor& a, const Tensor& b, const char* who) {
   LOOM_CHECK(b.defined(), who, ": the batch has no target");
-  LOOM_CHECK(a.numel() == b.numel(), who, ": output ", a.shape(), " and target ", b.shape(),
-             " have different sizes");
+  LOOM_CHECK(a.numel() == b.numel(), who, ": output ", a.shape(), " and target ", b.shape(), " have different sizes");
 }
 
 void check_state(const std::vector<double>& s, size_t n, const char* who) {

@@ -67,8 +67,12 @@ void draw_line(Image& img, int x0, int y0, int x1, int y1, Rgb c, int pen = 2) {
 
 std::string tick_label(double v, double step, bool percent) {
   if (percent) v *= 100, step *= 100;
-  const int decimals = std::clamp(int(std::ceil(-std::log10(step) - 1e-9)), 0, 6);
   char buf[64];
+  if (std::abs(v) >= 1e5) {  // "2e+10" fits the margin where 20000000000 would not
+    std::snprintf(buf, sizeof buf, "%.3g", v);
+    return buf;
+  }
+  const int decimals = std::clamp(int(std::ceil(-std::log10(step) - 1e-9)), 0, 6);
   std::snprintf(buf, sizeof buf, "%.*f%s", decimals, std::abs(v) < step * 1e-6 ? 0.0 : v, percent ? "%" : "");
   return buf;
 }
@@ -153,15 +157,16 @@ int draw_text(Image& img, int x, int y, const std::string& text, Rgb color, int 
     if (it != f.end())
       for (int r = 0; r < 7; ++r)
         for (int col = 0; col < 5; ++col)
-          if (it->second[size_t(r)] & (0x10 >> col)) fill_rect(img, cx + col * scale, y + r * scale, scale, scale, color);
+          if (it->second[size_t(r)] & (0x10 >> col))
+            fill_rect(img, cx + col * scale, y + r * scale, scale, scale, color);
     cx += 6 * scale;
   }
   return cx - x;
 }
 
 std::vector<double> nice_ticks(double lo, double hi, int target, double min_step) {
-  LOOM_CHECK(std::isfinite(lo) && std::isfinite(hi) && hi > lo && target >= 1, "nice_ticks: bad range [", lo, ", ",
-             hi, "]");
+  LOOM_CHECK(std::isfinite(lo) && std::isfinite(hi) && hi > lo && target >= 1, "nice_ticks: bad range [", lo, ", ", hi,
+             "]");
   const double raw = (hi - lo) / target, mag = std::pow(10.0, std::floor(std::log10(raw)));
   // The 1-2-5 step nearest to the raw step on a log scale: neither too crowded nor down to a single tick.
   double step = mag;

@@ -32,9 +32,12 @@ bool is_fraction(const std::string& k) { return k.find("accuracy") != std::strin
 
 std::string fmt_value(const std::string& key, double v) {
   std::ostringstream os;
-  if (is_fraction(key)) os << std::fixed << std::setprecision(2) << 100.0 * v << "%";
-  else if (key == "lr") os << std::setprecision(3) << v;
-  else os << std::fixed << std::setprecision(4) << v;
+  if (is_fraction(key))
+    os << std::fixed << std::setprecision(2) << 100.0 * v << "%";
+  else if (key == "lr")
+    os << std::setprecision(3) << v;
+  else
+    os << std::fixed << std::setprecision(4) << v;
   return os.str();
 }
 
@@ -52,9 +55,11 @@ std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) seconds = 0;
   const int64_t s = int64_t(std::llround(seconds));
   char buf[48];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60),
-                               (long long)(s % 60));
-  else std::snprintf(buf, sizeof buf, "%lld:%02lld", (long long)(s / 60), (long long)(s % 60));
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60),
+                  (long long)(s % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%lld:%02lld", (long long)(s / 60), (long long)(s % 60));
   return buf;
 }
 
@@ -69,15 +74,16 @@ std::string format_logs(const Logs& logs) {
   // Training values, then validation values, then the rest, each group in a fixed order.
   put("loss");
   for (const auto& [k, v] : logs)
-    if (k != "loss" && !k.starts_with("val_") && k != "lr" && k != "seconds" && k != "epoch" &&
-        k != "samples_per_s" && k != "train_samples_per_s")
+    if (k != "loss" && !k.starts_with("val_") && k != "lr" && k != "seconds" && k != "epoch" && k != "samples_per_s" &&
+        k != "train_samples_per_s")
       put(k);
   put("val_loss");
   for (const auto& [k, v] : logs)
     if (k.starts_with("val_") && k != "val_loss") put(k);
   put("lr");
   if (auto it = logs.find("samples_per_s"); it != logs.end()) os << "  " << std::llround(it->second) << " samples/s";
-  if (auto it = logs.find("seconds"); it != logs.end()) os << "  " << std::fixed << std::setprecision(1) << it->second << "s";
+  if (auto it = logs.find("seconds"); it != logs.end())
+    os << "  " << std::fixed << std::setprecision(1) << it->second << "s";
   return os.str();
 }
 
@@ -96,9 +102,7 @@ ProgressLogger::ProgressLogger(ProgressOptions o)
     mode_ = (&out_ == &std::cout && stdout_is_terminal()) ? ProgressMode::Bar : ProgressMode::Lines;
 }
 
-void ProgressLogger::on_epoch_begin(Trainer& t, int64_t epoch) {
-  last_draw_ = {};
-}
+void ProgressLogger::on_epoch_begin(Trainer& t, int64_t epoch) { last_draw_ = {}; }
 
 void ProgressLogger::clear_bar() {
   if (bar_width_ == 0) return;
@@ -120,7 +124,8 @@ void ProgressLogger::draw_bar(Trainer& t, const StepInfo& s) {
   os << epoch_prefix(t, s.epoch) << "  " << s.batch << "/" << s.num_batches << " [" << std::string(size_t(filled), '#')
      << std::string(size_t(kWidth - filled), '-') << "]  loss " << fmt_value("loss", run.at("loss"));
   if (auto it = run.find("accuracy"); it != run.end()) os << "  acc " << fmt_value("accuracy", it->second);
-  os << "  " << std::llround(rate) << " samples/s  ETA " << format_duration(per_batch * double(s.num_batches - s.batch));
+  os << "  " << std::llround(rate) << " samples/s  ETA "
+     << format_duration(per_batch * double(s.num_batches - s.batch));
   std::string line = os.str();
   const size_t w = line.size();
   if (w < bar_width_) line += std::string(bar_width_ - w, ' ');  // wipe the tail of a longer previous line
@@ -130,12 +135,15 @@ void ProgressLogger::draw_bar(Trainer& t, const StepInfo& s) {
 
 void ProgressLogger::on_batch_end(Trainer& t, const StepInfo& s) {
   switch (mode_) {
-    case ProgressMode::Bar: draw_bar(t, s); break;
+    case ProgressMode::Bar:
+      draw_bar(t, s);
+      break;
     case ProgressMode::Lines:
       if (log_every_ > 0 && s.step % log_every_ == 0) {
         Logs run = t.running_logs();
         out_ << epoch_prefix(t, s.epoch) << "  step " << s.step << "/" << s.total_steps << "  batch " << s.batch << "/"
-             << s.num_batches << "  " << format_logs(run) << "\n" << std::flush;
+             << s.num_batches << "  " << format_logs(run) << "\n"
+             << std::flush;
       }
       break;
     case ProgressMode::Json:
@@ -148,7 +156,8 @@ void ProgressLogger::on_batch_end(Trainer& t, const StepInfo& s) {
         out_ << logs_json("step", run) << "\n" << std::flush;
       }
       break;
-    default: break;
+    default:
+      break;
   }
 }
 

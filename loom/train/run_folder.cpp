@@ -98,7 +98,9 @@ RunFolder::RunFolder(RunFolderOptions o) : opts_(std::move(o)) {
   LOOM_CHECK(!opts_.dir.empty(), "RunFolder: dir is empty");
 }
 
-std::string RunFolder::path(const std::string& file) const { return (std::filesystem::path(opts_.dir) / file).string(); }
+std::string RunFolder::path(const std::string& file) const {
+  return (std::filesystem::path(opts_.dir) / file).string();
+}
 
 void RunFolder::on_train_begin(Trainer&) {
   std::error_code ec;

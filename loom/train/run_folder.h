@@ -15,7 +15,7 @@ namespace loom::train {
 
 struct RunFolderOptions {
   std::string dir = {};
-  std::string config_json = {};    // written to config.json when training begins ("" to skip)
+  std::string config_json = {};        // written to config.json when training begins ("" to skip)
   io::Metadata weights_metadata = {};  // stored in model.safetensors (e.g. model name, input shape, classes)
 };
 

@@ -37,7 +37,8 @@ Trainer::Trainer(nn::Module& model, FitOptions options) : model_(model), opts_(s
   // Built-ins first: a NaN stops the step before anyone sees it, the scheduler moves before checkpoints
   // save its state, and progress lines show the epoch before the user's callbacks act on it.
   if (opts_.terminate_on_nan) callbacks_.push_back(std::make_shared<TerminateOnNaN>());
-  if (opts_.scheduler) callbacks_.push_back(std::make_shared<SchedulerStepper>(*opts_.scheduler, opts_.scheduler_interval));
+  if (opts_.scheduler)
+    callbacks_.push_back(std::make_shared<SchedulerStepper>(*opts_.scheduler, opts_.scheduler_interval));
   if (opts_.progress != ProgressMode::None)
     callbacks_.push_back(std::make_shared<ProgressLogger>(
         ProgressOptions{.mode = opts_.progress, .log_every = opts_.log_every, .out = opts_.out}));
@@ -48,7 +49,9 @@ Trainer::Trainer(nn::Module& model, FitOptions options) : model_(model), opts_(s
   if (!opts_.resume_from.empty() && std::filesystem::exists(opts_.resume_from)) load_checkpoint(opts_.resume_from);
 }
 
-double Trainer::epoch_seconds() const { return epoch_seconds_done_ + (segment_start_ > 0 ? now_s() - segment_start_ : 0); }
+double Trainer::epoch_seconds() const {
+  return epoch_seconds_done_ + (segment_start_ > 0 ? now_s() - segment_start_ : 0);
+}
 
 void Trainer::stop(const std::string& reason) {
   stopping_ = true;
@@ -70,8 +73,12 @@ Logs Trainer::running_logs() const {
 
 void Trainer::train_step(const data::Batch& b) {
   const int64_t n = batch_size_of(b);
-  StepInfo info{.epoch = epoch_, .batch = batch_ + 1, .num_batches = num_batches_, .step = step_ + 1,
-                .total_steps = total_steps_, .batch_size = n};
+  StepInfo info{.epoch = epoch_,
+                .batch = batch_ + 1,
+                .num_batches = num_batches_,
+                .step = step_ + 1,
+                .total_steps = total_steps_,
+                .batch_size = n};
   Tensor out = model_(b.data);
   Tensor loss = opts_.loss(out, b.target);
   LOOM_CHECK(loss.numel() == 1, "fit: the loss must be a scalar, got shape ", loss.shape());

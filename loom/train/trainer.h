@@ -28,7 +28,7 @@ using LossFn = std::function<Tensor(const Tensor& output, const Tensor& target)>
 
 struct FitOptions {
   int64_t epochs = 1;
-  int64_t steps = 0;  // > 0: stop after this many optimizer steps in all (epochs is then ignored)
+  int64_t steps = 0;                      // > 0: stop after this many optimizer steps in all (epochs is then ignored)
   optim::Optimizer* optimizer = nullptr;  // required
   LossFn loss = nullptr;                  // default: cross_entropy (class-index targets)
   std::vector<std::string> metrics = {"accuracy"};  // see make_metric; logged as-is and with "val_"
@@ -47,9 +47,9 @@ struct FitOptions {
 };
 
 struct History {
-  std::vector<Logs> epochs;   // one row per completed epoch
-  Logs last;                  // the final row (an unfinished epoch's when training stopped mid-epoch)
-  std::string stop_reason;    // why training ended before the planned epochs/steps, or ""
+  std::vector<Logs> epochs;  // one row per completed epoch
+  Logs last;                 // the final row (an unfinished epoch's when training stopped mid-epoch)
+  std::string stop_reason;   // why training ended before the planned epochs/steps, or ""
   double train_samples_per_s = 0;
 };
 
@@ -74,15 +74,15 @@ class Trainer {
   nn::Module& model() const { return model_; }
   optim::Optimizer& optimizer() const { return *opts_.optimizer; }
   const FitOptions& options() const { return opts_; }
-  int64_t epoch() const { return epoch_; }          // 0-based epoch in progress (or next to start)
-  int64_t batch() const { return batch_; }          // batches done in epoch()
+  int64_t epoch() const { return epoch_; }  // 0-based epoch in progress (or next to start)
+  int64_t batch() const { return batch_; }  // batches done in epoch()
   int64_t global_step() const { return step_; }
   int64_t epochs() const { return epochs_; }
   int64_t total_steps() const { return total_steps_; }
   int64_t num_batches() const { return num_batches_; }
-  double epoch_seconds() const;                     // training time of the epoch in progress
+  double epoch_seconds() const;  // training time of the epoch in progress
   int64_t epoch_samples() const { return epoch_samples_; }
-  Logs running_logs() const;                        // this epoch's training loss and metrics so far
+  Logs running_logs() const;  // this epoch's training loss and metrics so far
   const History& history() const { return history_; }
 
   // Ends training at the next batch boundary (callbacks use it).

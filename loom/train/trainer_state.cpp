@@ -74,7 +74,8 @@ void Trainer::load_state_json(const std::string& text, const std::string& path) 
     for (const auto& m : metrics_) mine.push_back(m->name());
     for (const auto& [k, v] : ms.items()) theirs.push_back(k);
     std::sort(mine.begin(), mine.end());
-    LOOM_CHECK(mine == theirs, "the checkpoint tracks other metrics than this run (saved with a different "
+    LOOM_CHECK(mine == theirs,
+               "the checkpoint tracks other metrics than this run (saved with a different "
                "metrics list)");
     loss_metric_.load_state(ms.at("loss").get<std::vector<double>>());
     for (auto& m : metrics_) m->load_state(ms.at(m->name()).get<std::vector<double>>());
@@ -131,7 +132,8 @@ void Trainer::save_checkpoint(const std::string& path) const {
 void Trainer::load_checkpoint(const std::string& path) {
   Checkpoint c = train::load_checkpoint(path);
   auto it = c.metadata.find(kSection);
-  LOOM_CHECK(it != c.metadata.end(), path, ": the checkpoint has no \"", kSection, "\" section (not made by a Trainer)");
+  LOOM_CHECK(it != c.metadata.end(), path, ": the checkpoint has no \"", kSection,
+             "\" section (not made by a Trainer)");
   LOOM_CHECK(c.optimizer_name == opts_.optimizer->name(), path, ": the checkpoint was saved with the ",
              c.optimizer_name, " optimizer, this run uses ", opts_.optimizer->name());
   try {

@@ -12,9 +12,12 @@ namespace {
 std::string fmt_range(const Range& r) {
   std::ostringstream os;
   const bool lo = std::isfinite(r.min), hi = std::isfinite(r.max);
-  if (lo && hi) os << "in " << (r.exclusive_min ? "(" : "[") << r.min << ", " << r.max << "]";
-  else if (lo) os << (r.exclusive_min ? "> " : ">= ") << r.min;
-  else if (hi) os << "<= " << r.max;
+  if (lo && hi)
+    os << "in " << (r.exclusive_min ? "(" : "[") << r.min << ", " << r.max << "]";
+  else if (lo)
+    os << (r.exclusive_min ? "> " : ">= ") << r.min;
+  else if (hi)
+    os << "<= " << r.max;
   return os.str();
 }
 
@@ -95,8 +98,7 @@ void Args::choice(const std::string& name, std::string* out, std::vector<std::st
        }});
 }
 
-void Args::positionals(std::vector<std::string>* out, const std::string& metavar, const std::string& help,
-                       size_t min) {
+void Args::positionals(std::vector<std::string>* out, const std::string& metavar, const std::string& help, size_t min) {
   positional_ = out;
   positional_metavar_ = metavar;
   positional_help_ = help;
@@ -152,8 +154,10 @@ std::string Args::help() const {
      << description_ << "\n\noptions:\n";
   auto line = [&](const std::string& left, const std::string& h) {
     os << "  " << left;
-    if (left.size() < 30) os << std::string(30 - left.size(), ' ');
-    else os << "\n" << std::string(32, ' ');
+    if (left.size() < 30)
+      os << std::string(30 - left.size(), ' ');
+    else
+      os << "\n" << std::string(32, ' ');
     os << h << "\n";
   };
   for (const auto& o : opts_) line(o.name + (o.metavar.empty() ? "" : " " + o.metavar), o.help);

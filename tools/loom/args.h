@@ -37,14 +37,11 @@ class Args {
 
   void flag(const std::string& name, bool* out, const std::string& help);
   void option(const std::string& name, std::string* out, const std::string& metavar, const std::string& help);
-  void option(const std::string& name, int64_t* out, const std::string& metavar, const std::string& help,
-              Range r = {});
-  void option(const std::string& name, double* out, const std::string& metavar, const std::string& help,
-              Range r = {});
+  void option(const std::string& name, int64_t* out, const std::string& metavar, const std::string& help, Range r = {});
+  void option(const std::string& name, double* out, const std::string& metavar, const std::string& help, Range r = {});
   void choice(const std::string& name, std::string* out, std::vector<std::string> choices, const std::string& help);
   // Arguments that do not start with "--" (at least `min` of them).
-  void positionals(std::vector<std::string>* out, const std::string& metavar, const std::string& help,
-                   size_t min = 0);
+  void positionals(std::vector<std::string>* out, const std::string& metavar, const std::string& help, size_t min = 0);
 
   // argv without the program and command names.
   void parse(const std::vector<std::string>& args);

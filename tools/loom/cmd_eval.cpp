@@ -40,8 +40,8 @@ int cmd_eval(const Argv& argv) {
   d.load_train = false;
   d.test_limit = test_samples;
   LoadedData data = load_data(d);
-  LOOM_CHECK(data.regression == models::is_regression(lm.name), "the ", lm.name, " model does not fit ", d.spec,
-             " (", data.regression ? "regression" : "classification", " data)");
+  LOOM_CHECK(data.regression == models::is_regression(lm.name), "the ", lm.name, " model does not fit ", d.spec, " (",
+             data.regression ? "regression" : "classification", " data)");
   LOOM_CHECK(data.shape.channels == lm.shape.channels && data.shape.height == lm.shape.height &&
                  data.shape.width == lm.shape.width && data.shape.features == lm.shape.features,
              "the model expects inputs of ", models::input_shape(lm.name, lm.shape), ", ", d.spec, " gives ",
@@ -73,8 +73,10 @@ int cmd_eval(const Argv& argv) {
   }
   std::cout << lm.name << " from " << lm.path << " on " << d.spec << " (" << data.test->size() << " test samples)\n";
   for (const auto& [k, v] : r) {
-    if (k.find("accuracy") != std::string::npos) std::printf("  %-15s %.2f%%\n", k.c_str(), 100.0 * v);
-    else std::printf("  %-15s %.6g\n", k.c_str(), v);
+    if (k.find("accuracy") != std::string::npos)
+      std::printf("  %-15s %.2f%%\n", k.c_str(), 100.0 * v);
+    else
+      std::printf("  %-15s %.6g\n", k.c_str(), v);
   }
   std::fflush(stdout);
   if (cm) std::cout << "\nconfusion matrix (rows: true class, columns: predicted)\n" << cm->to_string(lm.classes);

@@ -23,8 +23,8 @@ namespace {
 
 struct Input {
   std::string name;
-  Tensor image;       // f32 (C, H, W) in [0, 1], the model's geometry
-  int64_t truth = -1; // known label (IDX inputs with a labels file beside them)
+  Tensor image;        // f32 (C, H, W) in [0, 1], the model's geometry
+  int64_t truth = -1;  // known label (IDX inputs with a labels file beside them)
 };
 
 // Brings an f32 (C, H, W) image to the model's channels and size.
@@ -49,8 +49,10 @@ Input from_idx(const std::string& arg, const models::ModelSpec& s, std::map<std:
              ": expected u8 images (N, H, W) in the IDX file, got ", all.dtype(), " ", all.shape());
   LOOM_CHECK(index >= 0 && index < all.size(0), arg, ": index ", index, " is outside 0..", all.size(0) - 1);
   Tensor img = all.select(0, index).to(DType::f32) / 255.0;
-  if (img.dim() == 2) img = img.unsqueeze(0);
-  else img = img.permute({2, 0, 1});  // (H, W, C) -> (C, H, W)
+  if (img.dim() == 2)
+    img = img.unsqueeze(0);
+  else
+    img = img.permute({2, 0, 1});  // (H, W, C) -> (C, H, W)
   Input in{arg, fit_to_model(img, s, arg), -1};
 
   std::string labels = file;
@@ -93,10 +95,11 @@ int cmd_predict(const Argv& argv) {
              " model is a regression (use loom eval)");
   std::map<std::string, Tensor> cache;
   std::vector<Input> batch;
-  for (const auto& s : inputs) batch.push_back(s.starts_with("idx:") ? from_idx(s, lm.shape, cache) : from_file(s, lm.shape));
+  for (const auto& s : inputs)
+    batch.push_back(s.starts_with("idx:") ? from_idx(s, lm.shape, cache) : from_file(s, lm.shape));
 
   std::vector<Tensor> xs;
-  for (const auto& in : batch) xs.push_back(in.image);
+  for (const auto& in : batch) xs.push_back(apply_normalization(in.image, lm.data.norm));
   Tensor probs;
   {
     NoGradGuard g;
@@ -117,14 +120,16 @@ int cmd_predict(const Argv& argv) {
       if (batch[n].truth >= 0) j["true"] = cls(batch[n].truth);
       j["top"] = nlohmann::json::array();
       for (int64_t r = 0; r < k; ++r)
-        j["top"].push_back({{"class", cls(order[size_t(r)])}, {"index", order[size_t(r)]}, {"probability", row[order[size_t(r)]]}});
+        j["top"].push_back(
+            {{"class", cls(order[size_t(r)])}, {"index", order[size_t(r)]}, {"probability", row[order[size_t(r)]]}});
       std::cout << j.dump() << "\n";
       continue;
     }
     std::cout << batch[n].name;
     if (batch[n].truth >= 0) std::cout << "  (true class: " << cls(batch[n].truth) << ")";
     std::cout << "\n";
-    for (int64_t r = 0; r < k; ++r) std::printf("  %6.2f%%  %s\n", 100.0 * row[order[size_t(r)]], cls(order[size_t(r)]).c_str());
+    for (int64_t r = 0; r < k; ++r)
+      std::printf("  %6.2f%%  %s\n", 100.0 * row[order[size_t(r)]], cls(order[size_t(r)]).c_str());
     std::fflush(stdout);
   }
   return 0;

@@ -30,7 +30,8 @@ int cmd_summary(const Argv& argv) {
   a.choice("--model", &model, models::model_names(), "the architecture (required)");
   a.option("--data", &data_spec, "SPEC", "input geometry from a dataset (default fashion-mnist; csv:FILE for linreg)");
   a.option("--target", &target, "COL", "csv: the column to predict");
-  a.option("--image-size", &image_size, "N", "imagefolder: images are resized to NxN (default 32)", {.min = 8, .max = 1024});
+  a.option("--image-size", &image_size, "N", "imagefolder: images are resized to NxN (default 32)",
+           {.min = 8, .max = 1024});
   a.option("--features", &features, "N", "linreg: number of input features (instead of --data csv:FILE)", {.min = 1});
   a.parse(argv);
   if (model.empty()) throw UsageError("--model is required (one of linreg, mlp, lenet, cnn)");

@@ -25,7 +25,8 @@ using json = nlohmann::json;
 
 TrainConfig parse_train(const Argv& argv) {
   TrainConfig c;
-  Args a("loom train", "Train a model on a dataset; the run (weights, checkpoint, config, metrics, curves) goes to --out.");
+  Args a("loom train",
+         "Train a model on a dataset; the run (weights, checkpoint, config, metrics, curves) goes to --out.");
   const Range pos{.min = 0, .exclusive_min = true}, nonneg{.min = 0};
   a.choice("--model", &c.model, models::model_names(), "the architecture (required)");
   a.option("--data", &c.data, "SPEC", "fashion-mnist (default), mnist:DIR, cifar10:DIR, imagefolder:DIR, csv:FILE");
@@ -41,8 +42,10 @@ TrainConfig parse_train(const Argv& argv) {
   a.choice("--scheduler", &c.scheduler, {"none", "step", "cosine", "onecycle", "plateau", "exponential"},
            "learning-rate schedule (default none)");
   a.option("--step-size", &c.step_size, "N", "step: epochs between decays (default 1)", {.min = 1});
-  a.option("--gamma", &c.gamma, "G", "step/exponential/plateau: decay factor (0.1, 0.9, 0.1)", {.min = 0, .max = 1, .exclusive_min = true});
-  a.option("--patience", &c.patience, "N", "plateau: epochs without improvement before decaying (default 2)", {.min = 0});
+  a.option("--gamma", &c.gamma, "G", "step/exponential/plateau: decay factor (0.1, 0.9, 0.1)",
+           {.min = 0, .max = 1, .exclusive_min = true});
+  a.option("--patience", &c.patience, "N", "plateau: epochs without improvement before decaying (default 2)",
+           {.min = 0});
   a.option("--early-stopping", &c.early_stopping, "N", "stop after N epochs without val_loss improvement", {.min = 1});
   a.option("--clip-grad-norm", &c.clip_grad_norm, "X", "clip the gradients' global norm to X", pos);
   a.option("--threads", &c.threads, "T", "compute threads (default: all cores)", {.min = 1, .max = 1024});
@@ -50,15 +53,22 @@ TrainConfig parse_train(const Argv& argv) {
   a.option("--out", &c.out, "DIR", "run folder (default runs/MODEL-DATA)");
   a.flag("--resume", &c.resume, "continue the run in --out from its checkpoint");
   a.flag("--json", &c.json, "print one JSON object per line instead of text");
-  a.option("--workers", &c.workers, "N", "data loading threads (default 0: on the training thread)", {.min = 0, .max = 64});
-  a.option("--val-split", &c.val_split, "F", "hold out this fraction of the training data for validation", {.min = 0, .max = 0.9});
-  a.option("--checkpoint-every", &c.checkpoint_every, "N", "save a training checkpoint every N steps (default 200; "
-           "0: each epoch only)", {.min = 0});
-  a.option("--image-size", &c.image_size, "N", "imagefolder: resize images to NxN (default 32)", {.min = 8, .max = 1024});
+  a.flag("--no-normalize", &c.no_normalize, "feed images in [0, 1] instead of normalising each channel");
+  a.option("--workers", &c.workers, "N", "data loading threads (default 0: on the training thread)",
+           {.min = 0, .max = 64});
+  a.option("--val-split", &c.val_split, "F", "hold out this fraction of the training data for validation",
+           {.min = 0, .max = 0.9});
+  a.option("--checkpoint-every", &c.checkpoint_every, "N",
+           "save a training checkpoint every N steps (default 200; "
+           "0: each epoch only)",
+           {.min = 0});
+  a.option("--image-size", &c.image_size, "N", "imagefolder: resize images to NxN (default 32)",
+           {.min = 8, .max = 1024});
   a.option("--train-samples", &c.train_samples, "N", "use only the first N training samples", {.min = 1});
   a.option("--test-samples", &c.test_samples, "N", "use only the first N test samples", {.min = 1});
   a.option("--log-every", &c.log_every, "N", "a progress line (or JSON step event) every N steps", {.min = 1});
-  a.choice("--progress", &c.progress, {"auto", "bar", "lines", "none"}, "progress display (default: bar on a terminal)");
+  a.choice("--progress", &c.progress, {"auto", "bar", "lines", "none"},
+           "progress display (default: bar on a terminal)");
   a.parse(argv);
 
   if (c.model.empty()) throw UsageError("--model is required (one of linreg, mlp, lenet, cnn)");
@@ -79,14 +89,16 @@ TrainConfig parse_train(const Argv& argv) {
 
 std::shared_ptr<data::DataLoader> loader(data::DatasetPtr ds, int64_t batch, bool shuffle, const TrainConfig& c) {
   if (!ds) return nullptr;
-  return std::make_shared<data::DataLoader>(ds, data::LoaderOptions{.batch_size = batch, .shuffle = shuffle,
-                                                                    .num_workers = int(c.workers),
-                                                                    .seed = uint64_t(c.seed)});
+  return std::make_shared<data::DataLoader>(
+      ds, data::LoaderOptions{
+              .batch_size = batch, .shuffle = shuffle, .num_workers = int(c.workers), .seed = uint64_t(c.seed)});
 }
 
 void say(const TrainConfig& c, const json& event, const std::string& text) {
-  if (c.json) std::cout << event.dump() << "\n" << std::flush;
-  else if (!text.empty()) std::cout << text << "\n" << std::flush;
+  if (c.json)
+    std::cout << event.dump() << "\n" << std::flush;
+  else if (!text.empty())
+    std::cout << text << "\n" << std::flush;
 }
 
 std::string pct(double v) {
@@ -103,9 +115,15 @@ int cmd_train(const Argv& argv) {
   if (c.threads > 0) set_num_threads(int(c.threads));
   manual_seed(uint64_t(c.seed));
 
-  DataOptions dopt{.spec = c.data, .target = c.target, .image_size = c.image_size, .seed = uint64_t(c.seed),
-                   .train_limit = c.train_samples, .test_limit = c.test_samples};
+  DataOptions dopt{.spec = c.data,
+                   .target = c.target,
+                   .image_size = c.image_size,
+                   .seed = uint64_t(c.seed),
+                   .train_limit = c.train_samples,
+                   .test_limit = c.test_samples,
+                   .normalize = !c.no_normalize};
   LoadedData d = load_data(dopt);
+  dopt.norm = d.norm;  // saved with the model so eval and predict feed it the same inputs
   data::DatasetPtr train_set = d.train, val_set = d.test;
   if (c.val_split > 0) {
     const int64_t n = train_set->size(), nv = std::max<int64_t>(1, int64_t(double(n) * c.val_split));
@@ -131,11 +149,13 @@ int cmd_train(const Argv& argv) {
   cfg_full["num_parameters"] = model->num_parameters();
   cfg_full["train_samples_total"] = train_set->size();
   cfg_full["classes"] = d.classes;
+  if (!d.norm.empty()) cfg_full["normalization"] = {{"mean", d.norm.mean}, {"std", d.norm.std}};
   bool resuming = false;
   if (c.resume && fs::exists(ckpt_path)) {
     train::Checkpoint saved = train::load_checkpoint(ckpt_path);
     auto it = saved.metadata.find("loom.config");
-    LOOM_CHECK(it != saved.metadata.end(), ckpt_path, ": the checkpoint has no loom.config entry (not made by loom train)");
+    LOOM_CHECK(it != saved.metadata.end(), ckpt_path,
+               ": the checkpoint has no loom.config entry (not made by loom train)");
     check_resumable(json::parse(it->second), cfg, ckpt_path);
     resuming = true;
   } else if (c.resume) {
@@ -158,31 +178,47 @@ int cmd_train(const Argv& argv) {
   callbacks.push_back(std::make_shared<train::ModelCheckpoint>(
       train::ModelCheckpointOptions{.path = ckpt_path, .every_steps = c.checkpoint_every}));
 
-  train::ProgressMode mode = c.json ? train::ProgressMode::Json
-                             : c.progress == "bar" ? train::ProgressMode::Bar
+  train::ProgressMode mode = c.json                  ? train::ProgressMode::Json
+                             : c.progress == "bar"   ? train::ProgressMode::Bar
                              : c.progress == "lines" ? train::ProgressMode::Lines
-                             : c.progress == "none" ? train::ProgressMode::None
-                                                    : train::ProgressMode::Auto;
+                             : c.progress == "none"  ? train::ProgressMode::None
+                                                     : train::ProgressMode::Auto;
   io::Metadata ckpt_meta = meta;
   ckpt_meta["loom.config"] = cfg.dump();
-  train::FitOptions fo{.epochs = c.epochs, .steps = c.steps, .optimizer = opt.get(),
-                       .loss = regression ? train::LossFn([](const Tensor& o, const Tensor& t) { return mse_loss(o, t); })
-                                          : train::LossFn(nullptr),
-                       .metrics = regression ? std::vector<std::string>{"mae", "r2"} : std::vector<std::string>{"accuracy"},
-                       .validation = val_loader.get(), .callbacks = callbacks, .scheduler = sched.scheduler.get(),
-                       .scheduler_interval = sched.interval, .clip_grad_norm = c.clip_grad_norm, .progress = mode,
-                       .log_every = c.log_every, .out = nullptr, .terminate_on_nan = true,
-                       .resume_from = resuming ? ckpt_path : "", .generators = {}, .checkpoint_metadata = ckpt_meta};
+  train::FitOptions fo{
+      .epochs = c.epochs,
+      .steps = c.steps,
+      .optimizer = opt.get(),
+      .loss = regression ? train::LossFn([](const Tensor& o, const Tensor& t) { return mse_loss(o, t); })
+                         : train::LossFn(nullptr),
+      .metrics = regression ? std::vector<std::string>{"mae", "r2"} : std::vector<std::string>{"accuracy"},
+      .validation = val_loader.get(),
+      .callbacks = callbacks,
+      .scheduler = sched.scheduler.get(),
+      .scheduler_interval = sched.interval,
+      .clip_grad_norm = c.clip_grad_norm,
+      .progress = mode,
+      .log_every = c.log_every,
+      .out = nullptr,
+      .terminate_on_nan = true,
+      .resume_from = resuming ? ckpt_path : "",
+      .generators = {},
+      .checkpoint_metadata = ckpt_meta};
   train::Trainer trainer(*model, fo);
 
   std::ostringstream intro;
   intro << "training " << c.model << " (" << nn::group_digits(model->num_parameters()) << " parameters) on " << c.data
         << ": " << train_set->size() << " train / " << val_set->size() << (c.val_split > 0 ? " validation" : " test")
         << " samples; " << c.optimizer << " lr " << c.lr << ", batch " << c.batch_size << ", "
-        << (c.steps > 0 ? std::to_string(c.steps) + " steps" : std::to_string(c.epochs) + " epochs") << " ("
-        << nb << " steps/epoch), " << get_num_threads() << " threads";
-  json start = {{"event", "start"}, {"model", c.model}, {"data", c.data}, {"parameters", model->num_parameters()},
-                {"train_samples", train_set->size()}, {"steps_per_epoch", nb}, {"threads", get_num_threads()},
+        << (c.steps > 0 ? std::to_string(c.steps) + " steps" : std::to_string(c.epochs) + " epochs") << " (" << nb
+        << " steps/epoch), " << get_num_threads() << (get_num_threads() == 1 ? " thread" : " threads");
+  json start = {{"event", "start"},
+                {"model", c.model},
+                {"data", c.data},
+                {"parameters", model->num_parameters()},
+                {"train_samples", train_set->size()},
+                {"steps_per_epoch", nb},
+                {"threads", get_num_threads()},
                 {"out", c.out}};
   if (resuming) {
     intro << "\nresuming from " << ckpt_path << " at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch()
@@ -202,9 +238,14 @@ int cmd_train(const Argv& argv) {
     test = train::evaluate(*model, *test_loader, {.loss = fo.loss, .metrics = fo.metrics});
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-  json done = {{"event", "done"}, {"test_loss", test["loss"]}, {"train_samples_per_s", h.train_samples_per_s},
-               {"peak_rss_mb", peak_rss_mb()}, {"epochs_completed", h.epochs.size()}, {"steps", trainer.global_step()},
-               {"seconds", wall}, {"out", c.out}};
+  json done = {{"event", "done"},
+               {"test_loss", test["loss"]},
+               {"train_samples_per_s", h.train_samples_per_s},
+               {"peak_rss_mb", peak_rss_mb()},
+               {"epochs_completed", h.epochs.size()},
+               {"steps", trainer.global_step()},
+               {"seconds", wall},
+               {"out", c.out}};
   for (const auto& [k, v] : test)
     if (k != "loss") done["test_" + k] = v;
   if (!h.stop_reason.empty()) done["stop_reason"] = h.stop_reason;

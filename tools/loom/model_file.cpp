@@ -21,7 +21,7 @@ io::Metadata model_metadata(const std::string& name, const models::ModelSpec& sh
                             const std::vector<std::string>& classes, const DataOptions& data) {
   nlohmann::json in = models::is_regression(name) ? nlohmann::json::array({shape.features})
                                                   : nlohmann::json::array({shape.channels, shape.height, shape.width});
-  return {{"loom.model", name},
+  io::Metadata m = {{"loom.model", name},
           {"loom.input", in.dump()},
           {"loom.num_classes", std::to_string(shape.num_classes)},
           {"loom.classes", nlohmann::json(classes).dump()},
@@ -30,6 +30,8 @@ io::Metadata model_metadata(const std::string& name, const models::ModelSpec& sh
           {"loom.seed", std::to_string(data.seed)},
           {"loom.image_size", std::to_string(data.image_size)},
           {"loom.version", loom_version()}};
+  if (!data.norm.empty()) m["loom.normalize"] = nlohmann::json{{"mean", data.norm.mean}, {"std", data.norm.std}}.dump();
+  return m;
 }
 
 namespace {
@@ -105,9 +107,17 @@ LoadedModel load_model(const std::string& where, const std::string& model_name) 
       lm.data.target = get("loom.target");
       if (!get("loom.seed").empty()) lm.data.seed = std::stoull(get("loom.seed"));
       if (!get("loom.image_size").empty()) lm.data.image_size = std::stoll(get("loom.image_size"));
+      lm.data.normalize = !get("loom.normalize").empty();
+      if (lm.data.normalize) {
+        const auto n = nlohmann::json::parse(get("loom.normalize"));
+        lm.data.norm = {n.at("mean").get<std::vector<double>>(), n.at("std").get<std::vector<double>>()};
+        LOOM_CHECK(int64_t(lm.data.norm.mean.size()) == lm.shape.channels && lm.data.norm.std.size() ==
+                   lm.data.norm.mean.size(), "loom.normalize must hold one mean and std per input channel");
+      }
     } else {
       lm.shape = infer_spec(lm.name, sd, lm.path);
       lm.data.spec = "";
+      lm.data.normalize = false;  // weights from elsewhere: inputs as they are, in [0, 1]
     }
   } catch (const Error&) {
     throw;

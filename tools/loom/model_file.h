@@ -16,11 +16,11 @@ namespace loom::cli {
 
 struct LoadedModel {
   std::shared_ptr<nn::Sequential> model;
-  std::string name;             // linreg, mlp, lenet, cnn
+  std::string name;  // linreg, mlp, lenet, cnn
   models::ModelSpec shape;
   std::vector<std::string> classes;
-  DataOptions data;             // what it was trained on (spec "" when unknown)
-  std::string path;             // the file the weights came from
+  DataOptions data;  // what it was trained on (spec "" when unknown)
+  std::string path;  // the file the weights came from
 };
 
 // The metadata train writes into model.safetensors and checkpoints so eval/predict can rebuild the model.

@@ -7,7 +7,8 @@ namespace loom::cli {
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, const std::vector<Tensor>& params) {
   if (c.optimizer == "sgd")
     return std::make_unique<optim::SGD>(
-        params, optim::SGDOptions{.lr = c.lr, .momentum = c.momentum, .weight_decay = c.weight_decay, .nesterov = c.nesterov});
+        params,
+        optim::SGDOptions{.lr = c.lr, .momentum = c.momentum, .weight_decay = c.weight_decay, .nesterov = c.nesterov});
   if (c.optimizer == "adamw")
     return std::make_unique<optim::AdamW>(params, optim::AdamWOptions{.lr = c.lr, .weight_decay = c.weight_decay});
   return std::make_unique<optim::Adam>(params, optim::AdamOptions{.lr = c.lr, .weight_decay = c.weight_decay});
@@ -17,17 +18,18 @@ Schedule make_schedule(const TrainConfig& c, optim::Optimizer& opt, int64_t tota
   Schedule s;
   const std::string& k = c.scheduler;
   if (k == "step") {
-    s.scheduler = std::make_unique<optim::StepLR>(opt, optim::StepLROptions{.step_size = c.step_size,
-                                                                           .gamma = c.gamma > 0 ? c.gamma : 0.1});
+    s.scheduler = std::make_unique<optim::StepLR>(
+        opt, optim::StepLROptions{.step_size = c.step_size, .gamma = c.gamma > 0 ? c.gamma : 0.1});
   } else if (k == "exponential") {
     s.scheduler = std::make_unique<optim::ExponentialLR>(opt, optim::ExponentialLROptions{c.gamma > 0 ? c.gamma : 0.9});
   } else if (k == "cosine") {
     // Per step, so --steps runs and short runs get the whole curve too.
-    s.scheduler = std::make_unique<optim::CosineAnnealingLR>(opt, optim::CosineAnnealingLROptions{.T_max = total_steps});
+    s.scheduler =
+        std::make_unique<optim::CosineAnnealingLR>(opt, optim::CosineAnnealingLROptions{.T_max = total_steps});
     s.interval = train::Interval::Step;
   } else if (k == "onecycle") {
-    s.scheduler = std::make_unique<optim::OneCycleLR>(opt, optim::OneCycleLROptions{.max_lr = {c.lr},
-                                                                                    .total_steps = total_steps});
+    s.scheduler = std::make_unique<optim::OneCycleLR>(
+        opt, optim::OneCycleLROptions{.max_lr = {c.lr}, .total_steps = total_steps});
     s.interval = train::Interval::Step;
   } else if (k == "plateau") {
     s.plateau = std::make_unique<optim::ReduceLROnPlateau>(
@@ -42,8 +44,10 @@ nlohmann::json config_json(const TrainConfig& c) {
   j["model"] = c.model;
   j["data"] = c.data;
   if (!c.target.empty()) j["target"] = c.target;
-  if (c.steps > 0) j["steps"] = c.steps;
-  else j["epochs"] = c.epochs;
+  if (c.steps > 0)
+    j["steps"] = c.steps;
+  else
+    j["epochs"] = c.epochs;
   j["batch_size"] = c.batch_size;
   j["optimizer"] = c.optimizer;
   j["lr"] = c.lr;
@@ -59,6 +63,7 @@ nlohmann::json config_json(const TrainConfig& c) {
   j["threads"] = c.threads;
   j["workers"] = c.workers;
   j["val_split"] = c.val_split;
+  j["normalize"] = !c.no_normalize && c.model != "linreg";
   if (c.train_samples > 0) j["train_samples"] = c.train_samples;
   if (c.test_samples > 0) j["test_samples"] = c.test_samples;
   if (c.data.starts_with("imagefolder")) j["image_size"] = c.image_size;
@@ -70,8 +75,9 @@ void check_resumable(const nlohmann::json& saved, const nlohmann::json& now, con
   // Changing these would make the resumed run a different run (other data order, model or update rule);
   // epochs/steps and the progress options may change.
   for (const char* k : {"model", "data", "target", "batch_size", "optimizer", "seed", "val_split", "train_samples",
-                        "image_size", "scheduler"}) {
-    const nlohmann::json a = saved.contains(k) ? saved[k] : nlohmann::json(), b = now.contains(k) ? now[k] : nlohmann::json();
+                        "image_size", "scheduler", "normalize"}) {
+    const nlohmann::json a = saved.contains(k) ? saved[k] : nlohmann::json(),
+                         b = now.contains(k) ? now[k] : nlohmann::json();
     LOOM_CHECK(a == b, path, ": cannot resume: the checkpoint was made with ", k, " = ", a.dump(), ", this run has ",
                b.dump(), " (start a new run with another --out, or use the same options)");
   }

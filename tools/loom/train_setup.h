@@ -20,7 +20,7 @@ struct TrainConfig {
   int64_t checkpoint_every = 200, image_size = 32, train_samples = 0, test_samples = 0, log_every = 0;
   int64_t step_size = 1, early_stopping = 0, patience = 2;
   double lr = 0, momentum = 0, weight_decay = 0, gamma = 0, val_split = 0, clip_grad_norm = 0;
-  bool resume = false, json = false, nesterov = false;
+  bool resume = false, json = false, nesterov = false, no_normalize = false;
 };
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, const std::vector<Tensor>& params);
