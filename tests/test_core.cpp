@@ -1,6 +1,8 @@
 // Core tensor behaviour: creation, views sharing storage, broadcasting, dtype promotion, printing.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "loom/loom.h"
 #include "support/gradcheck.h"
 
@@ -100,4 +102,13 @@ TEST(Gradcheck, CatchesAWrongBackward) {
   auto r = test::gradcheck(bad_square, {test::rand64({3})});
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.message.find("numerical"), std::string::npos);
+}
+
+TEST(Tensor, ReluPropagatesNaN) {
+  // As in PyTorch: a NaN reaching a ReLU must stay visible, not be hidden as 0.
+  Tensor y = relu(tensor({-1.0, std::nan(""), 2.0}));
+  std::vector<double> v = y.tolist();
+  EXPECT_EQ(v[0], 0.0);
+  EXPECT_TRUE(std::isnan(v[1]));
+  EXPECT_EQ(v[2], 2.0);
 }

@@ -154,7 +154,7 @@ void CpuBackend::unary(UnaryOp op, Tensor& out, const Tensor& x, double a, doubl
       case UnaryOp::Cos: return map1<T, T>(out, x, [](T v) { return std::cos(v); });
       case UnaryOp::Tanh: return map1<T, T>(out, x, [](T v) { return vtanh(v); });
       case UnaryOp::Sigmoid: return map1<T, T>(out, x, [](T v) { return vsigmoid(v); });
-      case UnaryOp::Relu: return map1<T, T>(out, x, [](T v) { return v > T(0) ? v : T(0); });
+      case UnaryOp::Relu: return map1<T, T>(out, x, [](T v) { return (v > T(0) || v != v) ? v : T(0); });  // NaN stays NaN
       case UnaryOp::Gelu: return map1<T, T>(out, x, [](T v) { return T(0.5) * v * (T(1) + std::erf(v * T(0.7071067811865476))); });
       case UnaryOp::GeluTanh: return map1<T, T>(out, x, [](T v) { return gelu_tanh(v); });
       case UnaryOp::Silu: return map1<T, T>(out, x, [](T v) { return v * vsigmoid(v); });
