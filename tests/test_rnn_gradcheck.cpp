@@ -51,9 +51,9 @@ TEST(RnnGradcheck, LayerEveryModeDirectionAndLayout) {
   for (nn::RNNMode mode : kModes)
     for (int variant = 0; variant < 8; ++variant) {
       const bool reverse = variant & 1, bf = variant & 2, packed = variant & 4;
-      SCOPED_TRACE(std::string(nn::mode_name(mode)) + (reverse ? " reverse" : "") + (bf ? " batch_first" : "") +
+      SCOPED_TRACE(std::string(nn::rnn_mode_name(mode)) + (reverse ? " reverse" : "") + (bf ? " batch_first" : "") +
                    (packed ? " lengths" : ""));
-      const int64_t T = 4, N = 3, I = 3, H = 2, GH = nn::gate_count(mode) * H;
+      const int64_t T = 4, N = 3, I = 3, H = 2, GH = nn::rnn_gate_count(mode) * H;
       const bool lstm = mode == nn::RNNMode::LSTM, bias = variant != 6;
       std::vector<Tensor> in{rand64(bf ? Shape{N, T, I} : Shape{T, N, I}), rand64({N, H}),
                              lstm ? rand64({N, H}) : Tensor(),   rand64({GH, I}, -0.8, 0.8),

@@ -21,7 +21,7 @@ struct RnnCase {
 };
 
 inline std::string case_name(const RnnCase& c) {
-  return std::string(nn::mode_name(c.mode)) + " layers=" + std::to_string(c.layers) +
+  return std::string(nn::rnn_mode_name(c.mode)) + " layers=" + std::to_string(c.layers) +
          (c.bidirectional ? " bidirectional" : "") + (c.batch_first ? " batch_first" : "") + (c.bias ? "" : " no-bias");
 }
 

@@ -45,11 +45,11 @@ std::vector<Tensor> run_layer(const LayerCase& c, const std::vector<Tensor>& lea
 }
 
 void expect_fused_matches_reference(const LayerCase& c, DType dt, double rtol) {
-  const std::string what = std::string(nn::mode_name(c.mode)) + (c.reverse ? " reverse" : "") +
+  const std::string what = std::string(nn::rnn_mode_name(c.mode)) + (c.reverse ? " reverse" : "") +
                            (c.batch_first ? " batch_first" : "") + (c.bias ? "" : " no-bias") +
                            (c.lengths.empty() ? "" : " lengths") + (dt == DType::f64 ? " f64" : " f32");
   SCOPED_TRACE(what);
-  const int64_t GH = nn::gate_count(c.mode) * c.H;
+  const int64_t GH = nn::rnn_gate_count(c.mode) * c.H;
   const bool lstm = c.mode == nn::RNNMode::LSTM;
   auto r = [&](const Shape& s) { return (rand(s, {.dtype = dt}) * 2.0 - 1.0).detach(); };
   // Weights in PyTorch's init range keep the pre-activations out of deep saturation, where 1 - tanh^2 cancels.

@@ -36,7 +36,7 @@ RNNBase::RNNBase(const Config& c) : cfg_(c) {
   LOOM_CHECK(c.dropout >= 0.0 && c.dropout <= 1.0, kind,
              ": dropout should be a number in range [0, 1] representing the probability of an element being zeroed, "
              "got ", c.dropout);
-  const int64_t H = c.hidden_size, GH = gate_count(c.mode) * H, D = num_directions();
+  const int64_t H = c.hidden_size, GH = rnn_gate_count(c.mode) * H, D = num_directions();
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const int64_t in = l == 0 ? c.input_size : H * D;
     for (int64_t d = 0; d < D; ++d) {

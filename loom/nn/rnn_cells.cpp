@@ -15,7 +15,7 @@ RNNCellBase::RNNCellBase(RNNMode mode, int64_t input_size, int64_t hidden_size, 
   const char* kind = mode == RNNMode::LSTM ? "LSTMCell" : mode == RNNMode::GRU ? "GRUCell" : "RNNCell";
   LOOM_CHECK(input_size > 0 && hidden_size > 0, kind, ": input_size and hidden_size must be positive, got ",
              input_size, " and ", hidden_size);
-  const int64_t GH = gate_count(mode) * hidden_size;
+  const int64_t GH = rnn_gate_count(mode) * hidden_size;
   weight_ih = register_parameter("weight_ih", empty({GH, input_size}));
   weight_hh = register_parameter("weight_hh", empty({GH, hidden_size}));
   bias_ih = register_parameter("bias_ih", bias ? empty({GH}) : Tensor());

@@ -3,7 +3,7 @@
 
 namespace loom::nn {
 
-int64_t gate_count(RNNMode mode) {
+int64_t rnn_gate_count(RNNMode mode) {
   switch (mode) {
     case RNNMode::LSTM: return 4;
     case RNNMode::GRU: return 3;
@@ -11,7 +11,7 @@ int64_t gate_count(RNNMode mode) {
   }
 }
 
-const char* mode_name(RNNMode mode) {
+const char* rnn_mode_name(RNNMode mode) {
   switch (mode) {
     case RNNMode::LSTM: return "LSTM";
     case RNNMode::GRU: return "GRU";
@@ -21,7 +21,7 @@ const char* mode_name(RNNMode mode) {
 }
 
 void check_rnn_layer_args(const RNNLayerArgs& a) {
-  const char* op = mode_name(a.mode);
+  const char* op = rnn_mode_name(a.mode);
   LOOM_CHECK(a.x.defined() && a.x.dim() == 3, op, " layer: expected a 3-d input ",
              a.batch_first ? "(N, T, I)" : "(T, N, I)", ", got shape ", a.x.defined() ? a.x.shape() : Shape{});
   LOOM_CHECK(is_floating(a.x.dtype()) && a.x.dtype() != DType::bf16 && a.x.dtype() != DType::f16, op,
@@ -29,7 +29,7 @@ void check_rnn_layer_args(const RNNLayerArgs& a) {
   LOOM_CHECK(a.w_ih.defined() && a.w_hh.defined() && a.w_ih.dim() == 2 && a.w_hh.dim() == 2, op,
              " layer: weight_ih and weight_hh must be 2-d");
   const int64_t T = a.x.size(a.batch_first ? 1 : 0), N = a.x.size(a.batch_first ? 0 : 1), I = a.x.size(2);
-  const int64_t H = a.w_hh.size(1), GH = gate_count(a.mode) * H;
+  const int64_t H = a.w_hh.size(1), GH = rnn_gate_count(a.mode) * H;
   LOOM_CHECK(T > 0 && N > 0 && H > 0, op, " layer: expected a non-empty input and hidden size, got input ",
              a.x.shape(), " and weight_hh ", a.w_hh.shape());
   LOOM_CHECK(a.w_hh.shape() == Shape({GH, H}), op, " layer: weight_hh must be (", GH, ", ", H, "), got ",

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "loom/backend/backend.h"
 #include "loom/ops/creation.h"
 
 namespace loom::nn::rnn_detail {
@@ -19,8 +20,8 @@ using v16u = float __attribute__((vector_size(64), aligned(4)));  // for C rows,
 constexpr int kRows = 8;
 
 template <int MR>
-void tile(int64_t K, const float* A, int64_t lda, const float* panel, bool accumulate, float* C, int64_t ldc,
-          int64_t ncols) {
+void tile(int64_t K, const float* A, int64_t lda, const float* panel, bool accumulate, const float* bias, float* C,
+          int64_t ldc, int64_t ncols) {
   v16 acc[MR][2];
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = v16{};
   for (int64_t k = 0; k < K; ++k) {
@@ -38,18 +39,22 @@ void tile(int64_t K, const float* A, int64_t lda, const float* panel, bool accum
     if (ncols == kPanel) {
       v16u* c0 = reinterpret_cast<v16u*>(c);
       v16u* c1 = reinterpret_cast<v16u*>(c + 16);
+      if (bias) {
+        acc[r][0] += *reinterpret_cast<const v16u*>(bias);
+        acc[r][1] += *reinterpret_cast<const v16u*>(bias + 16);
+      }
       *c0 = accumulate ? *c0 + acc[r][0] : acc[r][0];
       *c1 = accumulate ? *c1 + acc[r][1] : acc[r][1];
     } else {
       alignas(64) float tmp[kPanel];
       std::memcpy(tmp, &acc[r][0], sizeof(v16));
       std::memcpy(tmp + 16, &acc[r][1], sizeof(v16));
-      for (int64_t j = 0; j < ncols; ++j) c[j] = accumulate ? c[j] + tmp[j] : tmp[j];
+      for (int64_t j = 0; j < ncols; ++j) c[j] = (accumulate ? c[j] : 0.0f) + tmp[j] + (bias ? bias[j] : 0.0f);
     }
   }
 }
 
-using TileFn = void (*)(int64_t, const float*, int64_t, const float*, bool, float*, int64_t, int64_t);
+using TileFn = void (*)(int64_t, const float*, int64_t, const float*, bool, const float*, float*, int64_t, int64_t);
 constexpr TileFn kTiles[kRows + 1] = {nullptr,  tile<1>, tile<2>, tile<3>, tile<4>,
                                       tile<5>, tile<6>, tile<7>, tile<8>};
 
@@ -71,15 +76,26 @@ PackedWeights pack_weights(const float* b, int64_t K, int64_t N, int64_t ldb, bo
 }
 
 void gemm_packed(int64_t M, const float* A, int64_t lda, const PackedWeights& B, bool accumulate, float* C,
-                 int64_t ldc) {
+                 int64_t ldc, const float* bias) {
   const float* d = B.data.data<float>();
   const int64_t panels = (B.N + kPanel - 1) / kPanel;
   for (int64_t m0 = 0; m0 < M; m0 += kRows) {
     const TileFn fn = kTiles[std::min<int64_t>(kRows, M - m0)];
     for (int64_t p = 0; p < panels; ++p)
-      fn(B.K, A + m0 * lda, lda, d + p * B.K * kPanel, accumulate, C + m0 * ldc + p * kPanel, ldc,
-         std::min(kPanel, B.N - p * kPanel));
+      fn(B.K, A + m0 * lda, lda, d + p * B.K * kPanel, accumulate, bias ? bias + p * kPanel : nullptr,
+         C + m0 * ldc + p * kPanel, ldc, std::min(kPanel, B.N - p * kPanel));
   }
+}
+
+void gemm_packed_rows(int64_t M, const float* A, int64_t lda, const PackedWeights& B, bool accumulate, float* C,
+                      int64_t ldc, const float* bias) {
+  // Blocks of 64 rows keep a block's A in L1/L2 while B streams; dynamic hand-out absorbs a busy core.
+  const int64_t block = 64, blocks = (M + block - 1) / block;
+  const bool parallel = get_num_threads() > 1 && blocks > 1 && M * B.K * B.N >= (int64_t(1) << 20);
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+  for (int64_t b = 0; b < blocks; ++b)
+    gemm_packed(std::min(block, M - b * block), A + b * block * lda, lda, B, accumulate, C + b * block * ldc, ldc,
+                bias);
 }
 
 }  // namespace loom::nn::rnn_detail

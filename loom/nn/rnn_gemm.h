@@ -21,9 +21,13 @@ struct PackedWeights {
 // Packs B = b (row-major, row stride ldb), or its transpose when `transpose` (then b is N x K).
 PackedWeights pack_weights(const float* b, int64_t K, int64_t N, int64_t ldb, bool transpose);
 
-// C (M x N, row stride ldc) = A (M x K, row stride lda) @ B, added to C's old values when accumulate. Serial:
-// callers run it on their own slice of rows.
+// C (M x N, row stride ldc) = A (M x K, row stride lda) @ B (+ bias[n] when given), added to C's old values
+// when accumulate. Serial: callers run it on their own slice of rows.
 void gemm_packed(int64_t M, const float* A, int64_t lda, const PackedWeights& B, bool accumulate, float* C,
-                 int64_t ldc);
+                 int64_t ldc, const float* bias = nullptr);
+
+// The same for many rows (all timesteps at once), split into row blocks shared by the threads.
+void gemm_packed_rows(int64_t M, const float* A, int64_t lda, const PackedWeights& B, bool accumulate, float* C,
+                      int64_t ldc, const float* bias = nullptr);
 
 }  // namespace loom::nn::rnn_detail

@@ -2,8 +2,8 @@
 //   rnn_detail::StepForward<float> s{.N = N, .H = H, .t = t, .gates = {g, 4 * H}, ...};
 //   rnn_detail::step_forward(RNNMode::LSTM, s);    // one pass over N x H: gates, c, tanh(c), h, output
 // One call covers the batch rows of one timestep (a thread's slice of them): activations, the cell update, the
-// next state and the output in a single loop, so a step costs one small GEMM plus one sweep over memory. Rows past their sequence's
-// length keep their state, output zero and pass gradients straight through.
+// next state and the output in a single loop, so a step costs one small GEMM plus one sweep over memory. Rows
+// past their sequence's length keep their state, output zero and pass gradients straight through.
 #pragma once
 #include <bit>
 #include <cmath>

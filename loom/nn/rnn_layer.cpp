@@ -214,7 +214,12 @@ G backward_loop(const Saved& s, const G& g) {
   G out(7);
   if (s.gx) {
     out[0] = make_tensor(x.shape(), dt);
-    gemm(dt, false, false, R, I, GH, dgi.data<T>(), GH, w_ih.data<T>(), I, 0.0, out[0].data<T>(), I);
+    if constexpr (std::is_same_v<T, float>) {
+      const rnn_detail::PackedWeights w = rnn_detail::pack_weights(w_ih.data<float>(), GH, I, I, false);
+      rnn_detail::gemm_packed_rows(R, dgi.data<float>(), GH, w, false, out[0].data<float>(), I);
+    } else {
+      gemm(dt, false, false, R, I, GH, dgi.data<T>(), GH, w_ih.data<T>(), I, 0.0, out[0].data<T>(), I);
+    }
   }
   if (s.gh0) out[1] = dh;
   if (s.gc0) out[2] = dc;
@@ -245,8 +250,8 @@ G backward_loop(const Saved& s, const G& g) {
 
 RNNLayerOut rnn_layer(const RNNLayerArgs& a) {
   check_rnn_layer_args(a);
-  LOOM_CHECK(a.x.device().type == DeviceType::CPU, mode_name(a.mode), " layer: the fused kernels run on the CPU, got ",
-             a.x.device());
+  LOOM_CHECK(a.x.device().type == DeviceType::CPU, rnn_mode_name(a.mode),
+             " layer: the fused kernels run on the CPU, got ", a.x.device());
   // Differentiable conversions first, so gradients reach the caller's tensors through them.
   const Tensor x = a.x.contiguous(), h0 = a.h0.defined() ? a.h0.contiguous() : Tensor();
   const Tensor c0 = a.c0.defined() ? a.c0.contiguous() : Tensor();
@@ -262,7 +267,7 @@ RNNLayerOut rnn_layer(const RNNLayerArgs& a) {
   s->N = x.size(a.batch_first ? 0 : 1);
   s->I = x.size(2);
   s->H = w_hh.size(1);
-  s->G = gate_count(a.mode);
+  s->G = rnn_gate_count(a.mode);
   s->ts = a.batch_first ? 1 : s->N;
   s->bs = a.batch_first ? s->T : 1;
   const DType dt = x.dtype();
@@ -273,14 +278,19 @@ RNNLayerOut rnn_layer(const RNNLayerArgs& a) {
     if (a.lengths.defined())
       for (double v : a.lengths.tolist()) s->lengths.push_back(int64_t(v));
     s->gates = make_tensor({R, GH}, dt);
-    // x W_ih^T for all timesteps in one GEMM, on top of the biases (for GRU only b_ih: b_hn sits inside r * (.)).
-    double beta = 0.0;
-    if (b_ih.defined()) {
-      const Tensor bias = a.mode == RNNMode::GRU ? b_ih.detach() : b_ih.detach() + b_hh.detach();
-      backend_for(s->gates).copy(s->gates, bias);
-      beta = 1.0;
+    // x W_ih^T + biases for all timesteps in one GEMM (for GRU only b_ih: b_hn sits inside r * (.)).
+    const Tensor bias = !b_ih.defined() ? Tensor()
+                        : a.mode == RNNMode::GRU ? b_ih.detach()
+                                                 : (b_ih.detach() + b_hh.detach()).contiguous();
+    if (dt == DType::f32) {
+      const rnn_detail::PackedWeights wt = rnn_detail::pack_weights(w_ih.data<float>(), s->I, GH, s->I, true);
+      rnn_detail::gemm_packed_rows(R, x.data<float>(), s->I, wt, false, s->gates.data<float>(), GH,
+                                   bias.defined() ? bias.data<float>() : nullptr);
+    } else {
+      if (bias.defined()) backend_for(s->gates).copy(s->gates, bias);
+      gemm(dt, false, true, R, GH, s->I, x.raw_data(), s->I, w_ih.raw_data(), s->I, bias.defined() ? 1.0 : 0.0,
+           s->gates.raw_data(), GH);
     }
-    gemm(dt, false, true, R, GH, s->I, x.raw_data(), s->I, w_ih.raw_data(), s->I, beta, s->gates.raw_data(), GH);
     s->h_prev = make_tensor({R, s->H}, dt);
     s->aux = a.mode == RNNMode::LSTM || a.mode == RNNMode::GRU ? make_tensor({R, s->H}, dt) : Tensor();
     s->c_prev = a.mode == RNNMode::LSTM ? make_tensor({R, s->H}, dt) : Tensor();

@@ -13,8 +13,8 @@ namespace loom::nn {
 // Gate layouts follow PyTorch: RNN one block, LSTM (i, f, g, o), GRU (r, z, n).
 enum class RNNMode { RNN_TANH, RNN_RELU, LSTM, GRU };
 
-int64_t gate_count(RNNMode mode);  // 1, 4 or 3: weight_ih has gate_count * H rows
-const char* mode_name(RNNMode mode);
+int64_t rnn_gate_count(RNNMode mode);  // 1, 4 or 3: weight_ih has rnn_gate_count * H rows
+const char* rnn_mode_name(RNNMode mode);
 
 struct RNNLayerArgs {
   RNNMode mode = RNNMode::LSTM;
