@@ -1,0 +1,53 @@
+// make/load by architecture name, and the default folder writer. Each architecture adds its branch here
+// (an explicit if-chain rather than a static registry: static initialisers in a static library get dropped
+// by the linker when nothing references their object file).
+#include "loom/models/language_model.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "loom/core/error.h"
+
+namespace loom::models {
+
+namespace fs = std::filesystem;
+
+LanguageModelPtr make_language_model(const nlohmann::json& config) {
+  const std::string arch = config.value("arch", "");
+  LOOM_FAIL("make_language_model: unknown arch '", arch, "' (known: none yet)");
+}
+
+void LanguageModel::save(const std::string& dir, const io::Metadata& extra) const {
+  fs::create_directories(dir);
+  io::Metadata meta = extra;
+  meta["loom_lm_config"] = config().dump();
+  io::save_safetensors((fs::path(dir) / "model.safetensors").string(), state_dict().items(), meta);
+  const std::string cfg = (fs::path(dir) / "config.json").string(), tmp = cfg + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << config().dump(2) << "\n";
+    LOOM_CHECK(f.good(), "LanguageModel::save: cannot write ", tmp);
+  }
+  fs::rename(tmp, cfg);
+}
+
+LanguageModelPtr load_language_model(const std::string& dir) {
+  const fs::path cfg = fs::path(dir) / "config.json";
+  LOOM_CHECK(fs::exists(cfg), "load_language_model: ", cfg.string(), " not found (expected a folder written by "
+             "`loom train` or a Hugging Face GPT-2 folder)");
+  std::ifstream f(cfg);
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(f);
+  } catch (const std::exception& e) {
+    LOOM_FAIL("load_language_model: ", cfg.string(), " is not valid JSON: ", e.what());
+  }
+  auto model = make_language_model(config);
+  auto file = io::load_safetensors((fs::path(dir) / "model.safetensors").string());
+  nn::StateDict sd;
+  for (auto& [name, t] : file.tensors) sd.insert(name, t);
+  model->load_state_dict(sd, true);
+  return model;
+}
+
+}  // namespace loom::models
