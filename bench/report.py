@@ -31,3 +31,44 @@ if models:
         fmt = lambda v, w, p=0: f"{v:>{w}.{p}f}" if v is not None else f"{'-':>{w}}"
         ratio = f"{ls / ts:>5.2f}x" if ls and ts else "    -"
         print(f"  {m:<18} {fmt(ls, 14)} {fmt(ts, 16)}  {ratio} {fmt(li, 13)} {fmt(ti, 14)} {fmt(lr and lr / 1024, 12)} {fmt(tr and tr / 1024, 13)}")
+
+# GPT (bench/gpt_bench.sh): rows for one (impl, workload) are merged; MFU is the model's FLOP/s over the
+# best loom GEMM GFLOP/s of this run (the W6 ceiling).
+gpt = {}
+for r in rows:
+    if r["bench"] == "gpt":
+        gpt.setdefault((r["impl"], r["workload"]), {}).update(r)
+if gpt:
+    ceiling = best(lambda r: r["bench"] == "gemm" and r["impl"] == "loom", "gflops")
+    fmt = lambda v, w, p=0: f"{v:>{w}.{p}f}" if v is not None else f"{'-':>{w}}"
+    print("\nGPT train       loom tok/s  torch tok/s   ratio  loom val  torch val  loom gen/s (cache)  torch gen/s  loom MB  torch MB  MFU")
+    for w in ("W3", "W5"):
+        l, t = gpt.get(("loom", w), {}), gpt.get(("torch", w), {})
+        if not l and not t: continue
+        lt, tt = l.get("train_tokens_per_s"), t.get("train_tokens_per_s")
+        ratio = f"{lt / tt:>6.2f}x" if lt and tt else "     -"
+        mfu = f"{l['model_gflops'] / ceiling:.0%}" if ceiling and l.get("model_gflops") else "-"
+        tgen = t.get("gen_tokens_per_s_no_cache") or t.get("prefill_tokens_per_s")
+        lm, tm = l.get("peak_rss_kb"), t.get("peak_rss_kb")
+        print(f"  {w:<13} {fmt(lt, 11)} {fmt(tt, 12)} {ratio} {fmt(l.get('val_loss'), 9, 4)} {fmt(t.get('val_loss'), 10, 4)} "
+              f"{fmt(l.get('gen_tokens_per_s'), 19, 1)} {fmt(tgen, 12, 1)} {fmt(lm and lm / 1024, 8)} {fmt(tm and tm / 1024, 9)}  {mfu}")
+dec = [r for r in rows if r["bench"] == "gpt_decode"]
+if dec:
+    print("\nKV cache at 512 tokens   cached ms/token  recompute ms/token  speed-up")
+    for r in dec:
+        print(f"  {r['shape']:<22} {r['cached_ms_per_token']:>15.3f} {r['recompute_ms_per_token']:>19.3f} {r['speedup']:>8.1f}x")
+
+# W4 (run_all.sh): the char-level LSTM LM, loom vs our copy of the PyTorch recipe with a validation loss.
+w4 = {}
+for r in rows:
+    if r["bench"] == "lstm_lm":
+        w4.setdefault(r["impl"], {}).update(r)
+if w4.get("loom") or w4.get("torch"):
+    l, t = w4.get("loom", {}), w4.get("torch", {})
+    fmt = lambda v, w, p=0: f"{v:>{w}.{p}f}" if v is not None else f"{'-':>{w}}"
+    lt, tt = l.get("train_tokens_per_s"), t.get("train_tokens_per_s")
+    ratio = f"{lt / tt:>6.2f}x" if lt and tt else "     -"
+    lm, tm = w4.get("loom_rss", {}).get("peak_rss_kb"), w4.get("torch_rss", {}).get("peak_rss_kb")
+    print("\nLSTM LM train   loom tok/s  torch tok/s   ratio  loom val  torch val  loom loss  torch loss  loom MB  torch MB")
+    print(f"  {'W4':<13} {fmt(lt, 11)} {fmt(tt, 12)} {ratio} {fmt(l.get('val_loss'), 9, 4)} {fmt(t.get('val_loss'), 10, 4)} "
+          f"{fmt(l.get('loss'), 10, 4)} {fmt(t.get('loss'), 11, 4)} {fmt(lm and lm / 1024, 8)} {fmt(tm and tm / 1024, 9)}")

@@ -19,6 +19,10 @@ echo "== Linear / Conv2d forward+backward at W1/W2 shapes (microseconds, lower i
 "$BUILD/bench/layer_bench" "$THREADS" > "$OUT/layer.jsonl"
 OMP_NUM_THREADS=$THREADS $PY "$HERE/layer_torch.py" "$THREADS" >> "$OUT/layer.jsonl"
 "$BUILD/bench/layer_bench" "$THREADS" >> "$OUT/layer.jsonl"
+echo "== scaled_dot_product_attention forward+backward at W3/W5 shapes and T=512/1024 (vs torch 1.13's matmul-softmax-matmul)"
+"$BUILD/bench/attention_bench" "$THREADS" > "$OUT/attention.jsonl"
+OMP_NUM_THREADS=$THREADS $PY "$HERE/attention_torch.py" "$THREADS" >> "$OUT/attention.jsonl"
+"$BUILD/bench/attention_bench" "$THREADS" >> "$OUT/attention.jsonl"
 
 if [ -x "$BUILD/loom" ] && [ -d /usr/share/datasets/fashion-mnist ] && [ "${2:-}" != quick ]; then
   echo "== W1 / W2 / W2b: one epoch of Fashion-MNIST training, batch 64, Adam 1e-3"
@@ -31,5 +35,23 @@ if [ -x "$BUILD/loom" ] && [ -d /usr/share/datasets/fashion-mnist ] && [ "${2:-}
       -a -o "$OUT/train.jsonl" $PY fmnist_train.py $model 1) | tail -1 |
       $PY -c "import sys,json; l=sys.stdin.read().split(); d=dict(zip(l[1::2], l[2::2])); print(json.dumps({'bench':'train','impl':'torch','model':'$model','train_samples_per_s':float(d['samples_per_s']),'infer_samples_per_s':float(d['infer_samples_per_s']),'test_accuracy':float(d['test_acc'])}))" >> "$OUT/train.jsonl"
   done
+fi
+if [ -x "$BUILD/loom" ] && command -v bible >/dev/null && [ "${2:-}" != quick ]; then
+  # W4: loom's LSTM LM vs our copy of lstm_char.py that also reports the validation loss (bench/lstm_char_val.py).
+  W4_STEPS=${W4_STEPS:-300}
+  echo "== W4: char-level LSTM LM on KJV, $W4_STEPS steps, batch 32 x 100, Adam 2e-3, clip 1"
+  bible -f "Gen1:1-Rev22:21" | sed -E 's/^[0-9]?[A-Za-z]+[0-9]+:[0-9]+ //' > "$OUT/kjv.txt"
+  /usr/bin/time -f '{"bench":"lstm_lm","impl":"loom_rss","peak_rss_kb":%M}' -a -o "$OUT/w4.jsonl" \
+    "$BUILD/loom" train --model lstm-lm --data kjv --tokenizer char --embedding 64 --layers 2 --hidden 256 \
+    --context 100 --batch-size 32 --optimizer adam --lr 2e-3 --clip-grad-norm 1 --steps "$W4_STEPS" \
+    --threads "$THREADS" --seed 0 --out "$OUT/run-w4" --json | grep '"event":"done"' |
+    sed 's/^{/{"bench":"lstm_lm","impl":"loom",/' >> "$OUT/w4.jsonl"
+  THREADS=$THREADS /usr/bin/time -f '{"bench":"lstm_lm","impl":"torch_rss","peak_rss_kb":%M}' -a -o "$OUT/w4.jsonl" \
+    $PY "$HERE/lstm_char_val.py" "$OUT/kjv.txt" "$W4_STEPS" | tail -1 |
+    sed 's/^{/{"bench":"lstm_lm","impl":"torch",/' >> "$OUT/w4.jsonl"
+fi
+if [ -x "$BUILD/bench/gpt_bench" ] && [ "${2:-}" != quick ]; then
+  echo "== W3 / W5: GPT training tokens/s, validation loss, KV-cache generation (bench/gpt_bench.sh)"
+  "$HERE/gpt_bench.sh" "$BUILD" "$THREADS" > "$OUT/gpt.jsonl"
 fi
 cat "$OUT"/*.jsonl | $PY "$HERE/report.py"

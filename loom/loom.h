@@ -2,6 +2,7 @@
 //   #include <loom/loom.h>
 //   auto model = loom::nn::Sequential(...);  auto y = model.forward(loom::randn({8, 784}));
 #pragma once
+#include "loom/autograd/checkpoint.h"
 #include "loom/autograd/function.h"
 #include "loom/autograd/grad_mode.h"
 #include "loom/backend/backend.h"
@@ -15,4 +16,6 @@
 #include "loom/io/safetensors.h"
 #include "loom/train/train.h"
 #include "loom/models/models.h"
+#include "loom/models/gpt.h"
+#include "loom/models/gpt_hf.h"
 #include "loom/text/text.h"

@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/run_command.h"
+
 #include "loom/loom.h"
 
 using namespace loom;
@@ -24,10 +26,8 @@ namespace {
 const std::string kFmnist = "/usr/share/datasets/fashion-mnist";
 const std::string kTestImages = kFmnist + "/t10k-images-idx3-ubyte.gz";
 
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
+using Result = loom::test::CommandResult;
+using loom::test::json_lines;
 
 fs::path temp_dir(const std::string& name) {
   fs::path d = fs::temp_directory_path() / ("loom_test_cli_" + name + "_" + std::to_string(getpid()));
@@ -42,36 +42,13 @@ std::string slurp(const fs::path& p) {
 }
 
 // Runs `loom ARGS` through the shell (arguments are quoted by the caller where needed).
-Result loom_cmd(const std::string& args) {
-  static int n = 0;
-  const fs::path err =
-      fs::temp_directory_path() / ("loom_test_cli_err_" + std::to_string(getpid()) + "_" + std::to_string(n++));
-  const std::string cmd = std::string(LOOM_BIN) + " " + args + " 2>" + err.string();
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  for (size_t k; (k = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, k);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  r.err = slurp(err);
-  fs::remove(err);
-  return r;
-}
+Result loom_cmd(const std::string& args) { return loom::test::run_command(std::string(LOOM_BIN) + " " + args); }
 
 void expect_usage_error(const std::string& args, const std::string& needle) {
   Result r = loom_cmd(args);
   EXPECT_EQ(r.status, 2) << "loom " << args << "\n" << r.err;
   EXPECT_NE(r.err.find(needle), std::string::npos) << "loom " << args << ": stderr lacks '" << needle << "':\n"
                                                    << r.err;
-}
-
-std::vector<json> json_lines(const std::string& out) {
-  std::vector<json> v;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) v.push_back(json::parse(line));
-  return v;
 }
 
 void expect_same_weights(const fs::path& a, const fs::path& b) {

@@ -148,3 +148,135 @@ TEST(KernelReference, VectorisedMathMatchesLibm) {
   EXPECT_EQ(cpu::vtanh(-30.0f), -1.0f);
   EXPECT_EQ(cpu::vtanh(0.0f), 0.0f);
 }
+
+namespace {
+
+// Largest error of a float result against a double reference, relative to |ref| but never to less than the
+// smallest normal float (so results in the subnormal range count in absolute terms).
+double worst_rel_error(const std::vector<double>& got, const std::vector<double>& x, double (*ref)(double)) {
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double r = ref(x[i]);
+    if (!(std::abs(r) <= 3.4028234663852886e38)) continue;  // overflow and specials are checked one by one
+    worst = std::max(worst, std::abs(got[i] - r) / std::max(std::abs(r), 1.1754944e-38));
+  }
+  return worst;
+}
+
+double ref_sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double ref_gelu_tanh(double x) { return 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+
+}  // namespace
+
+// The ops themselves (vectorised, multithreaded contiguous loops, and the scalar strided loop) against libm in
+// double over [-110, 110], which covers overflow, gradual underflow and saturation.
+TEST(KernelReference, VectorisedOpsMatchLibmOnEveryLoopPath) {
+  std::vector<float> v;
+  for (int i = -500000; i <= 500000; ++i) v.push_back(float(i) * 2.2e-4f);  // [-110, 110]
+  Tensor x = tensor(v);
+  const std::vector<double> xs = x.tolist();
+  Tensor xs2 = x.view({1000001, 1}).expand({1000001, 2}).contiguous().select(1, 0);  // stride 2: the strided loop
+  for (bool strided : {false, true}) {
+    SCOPED_TRACE(strided ? "strided" : "contiguous");
+    auto run = [&](Tensor (*f)(const Tensor&)) {
+      Tensor y = strided ? f(xs2) : f(x);
+      return y.tolist();
+    };
+    EXPECT_LT(worst_rel_error(run([](const Tensor& t) { return exp(t); }), xs, [](double a) { return std::exp(a); }), 4e-7);
+    EXPECT_LT(worst_rel_error(run([](const Tensor& t) { return sigmoid(t); }), xs, ref_sigmoid), 4e-7);
+    EXPECT_LT(worst_rel_error(run([](const Tensor& t) { return tanh(t); }), xs, [](double a) { return std::tanh(a); }), 4e-7);
+    EXPECT_LT(worst_rel_error(run([](const Tensor& t) { return erf(t); }), xs, [](double a) { return std::erf(a); }), 4e-7);
+    // gelu's 1 + tanh cancels for negative x (as in PyTorch's formula): bound the error in units of |x|.
+    std::vector<double> g = run([](const Tensor& t) { return gelu(t, "tanh"); });
+    double worst = 0;
+    for (size_t i = 0; i < xs.size(); ++i) worst = std::max(worst, std::abs(g[i] - ref_gelu_tanh(xs[i])) / (1 + std::abs(xs[i])));
+    EXPECT_LT(worst, 3e-7);
+    std::vector<double> ge = run([](const Tensor& t) { return gelu(t); });
+    worst = 0;
+    for (size_t i = 0; i < xs.size(); ++i)
+      worst = std::max(worst, std::abs(ge[i] - 0.5 * xs[i] * (1 + std::erf(xs[i] / std::sqrt(2.0)))) / (1 + std::abs(xs[i])));
+    EXPECT_LT(worst, 3e-7);
+  }
+}
+
+TEST(KernelReference, VectorisedOpsSpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  // Padded to 64 elements so the specials go through the vector body, not only the remainder loop.
+  std::vector<float> v = {inf, -inf, nan, 0.0f, -0.0f, 1e-30f, -1e-30f, 3.4e38f, -3.4e38f, 88.7f, -103.9f, 1e-45f};
+  const size_t n = v.size();
+  v.resize(64, 0.5f);
+  Tensor x = tensor(v);
+  auto at = [&](const Tensor& y) { std::vector<double> r = y.tolist(); r.resize(n); return r; };
+  const std::vector<double> e = at(exp(x)), s = at(sigmoid(x)), t = at(tanh(x));
+  EXPECT_TRUE(std::isinf(e[0]) && e[0] > 0);
+  EXPECT_EQ(e[1], 0.0);
+  EXPECT_TRUE(std::isnan(e[2]));
+  EXPECT_EQ(e[3], 1.0);
+  EXPECT_EQ(e[4], 1.0);
+  EXPECT_EQ(e[5], 1.0);
+  EXPECT_TRUE(std::isinf(e[7]));
+  EXPECT_EQ(e[8], 0.0);
+  EXPECT_NEAR(e[9], std::exp(double(88.7f)), 4e-7 * std::exp(double(88.7f)));
+  EXPECT_GT(e[10], 0.0);  // subnormal, not flushed
+  EXPECT_EQ(s[0], 1.0);
+  EXPECT_EQ(s[1], 0.0);
+  EXPECT_TRUE(std::isnan(s[2]));
+  EXPECT_EQ(s[3], 0.5);
+  EXPECT_EQ(s[7], 1.0);
+  EXPECT_EQ(s[8], 0.0);
+  EXPECT_EQ(t[0], 1.0);
+  EXPECT_EQ(t[1], -1.0);
+  EXPECT_TRUE(std::isnan(t[2]));
+  EXPECT_EQ(t[3], 0.0);
+  EXPECT_TRUE(std::signbit(t[4]));
+  EXPECT_EQ(t[5], double(1e-30f));  // odd polynomial keeps tiny inputs exact
+  EXPECT_EQ(t[6], double(-1e-30f));
+  EXPECT_EQ(t[7], 1.0);
+  EXPECT_EQ(t[8], -1.0);
+  EXPECT_EQ(t[11], double(1e-45f));
+  const std::vector<double> ef = at(erf(x));
+  EXPECT_EQ(ef[0], 1.0);
+  EXPECT_EQ(ef[1], -1.0);
+  EXPECT_TRUE(std::isnan(ef[2]));
+  EXPECT_EQ(ef[3], 0.0);
+  EXPECT_TRUE(std::signbit(ef[4]));
+  EXPECT_NEAR(ef[5], 1.1283791670955126e-30, 1e-37);
+  EXPECT_EQ(ef[7], 1.0);
+  EXPECT_EQ(ef[8], -1.0);
+  // Softmax over rows holding infinities and NaN, as PyTorch defines them.
+  Tensor r = softmax(tensor({0.0f, -inf, 1.0f, -inf, -inf, -inf, nan, 0.0f, 1.0f}, {3, 3}), 1);
+  std::vector<double> rv = r.tolist();
+  EXPECT_NEAR(rv[0], 1 / (1 + std::exp(1.0)), 1e-7);
+  EXPECT_EQ(rv[1], 0.0);
+  for (int k = 3; k < 9; ++k) EXPECT_TRUE(std::isnan(rv[size_t(k)])) << k;
+}
+
+// Softmax and its backward on long rows (vectorised paths, odd lengths) against double-precision loops.
+TEST(KernelReference, SoftmaxBackwardMatchesNaiveOnLongRows) {
+  manual_seed(8);
+  for (int64_t D : {1, 17, 1000, 50257}) {
+    Tensor x0 = randn({3, D}) * 4.0, g = randn({3, D});
+    for (bool lg : {false, true}) {
+      Tensor x = x0.detach().requires_grad_(true);
+      Tensor y = lg ? log_softmax(x, 1) : softmax(x, 1);
+      y.backward(g);
+      Tensor dx = x.grad();
+      std::vector<double> xv = x.tolist(), gv = g.tolist(), yv = y.tolist(), dv = dx.tolist();
+      for (int64_t o = 0; o < 3; ++o) {
+        double mx = -INFINITY, sum = 0, dot = 0, gs = 0;
+        for (int64_t k = 0; k < D; ++k) mx = std::max(mx, xv[size_t(o * D + k)]);
+        for (int64_t k = 0; k < D; ++k) sum += std::exp(xv[size_t(o * D + k)] - mx);
+        std::vector<double> p(static_cast<size_t>(D), 0.0);
+        for (int64_t k = 0; k < D; ++k) p[size_t(k)] = std::exp(xv[size_t(o * D + k)] - mx) / sum;
+        for (int64_t k = 0; k < D; ++k) { dot += gv[size_t(o * D + k)] * p[size_t(k)]; gs += gv[size_t(o * D + k)]; }
+        for (int64_t k = 0; k < D; ++k) {
+          const size_t i = size_t(o * D + k);
+          const double yr = lg ? std::log(p[size_t(k)]) : p[size_t(k)];
+          const double dr = lg ? gv[i] - p[size_t(k)] * gs : p[size_t(k)] * (gv[i] - dot);
+          ASSERT_NEAR(yv[i], yr, 2e-6 * (1 + std::abs(yr))) << "D=" << D << " log=" << lg << " at " << i;
+          ASSERT_NEAR(dv[i], dr, 2e-5 * (1 + std::abs(dr)) + 1e-6 * std::sqrt(double(D)) * std::abs(lg ? gs * p[size_t(k)] : p[size_t(k)])) << "D=" << D << " log=" << lg << " at " << i;
+        }
+      }
+    }
+  }
+}

@@ -70,6 +70,8 @@ void FunctionNode::release() {
   released = true;
 }
 
+AccumulateGrad::AccumulateGrad() { seq = UINT64_MAX; }
+
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grads) {
   auto impl = leaf.lock();
   if (!impl) return {};
@@ -81,6 +83,10 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grads) {
   } else {
     // Own the memory: the incoming gradient may alias a buffer another node still uses.
     impl->grad = g.contiguous().is_same(g) ? g.clone().impl_ptr() : g.contiguous().impl_ptr();
+  }
+  if (!post_hooks.empty()) {
+    const Tensor leaf_tensor(impl);
+    for (auto& h : post_hooks) h(leaf_tensor);
   }
   return {};
 }

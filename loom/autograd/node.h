@@ -40,9 +40,17 @@ struct Node : std::enable_shared_from_this<Node> {
   virtual void release() {}
 };
 
-// Gradients of a leaf are summed into leaf.grad.
+// Gradients of a leaf are summed into leaf.grad. It runs as soon as its gradient is complete (highest
+// priority, as PyTorch's accumulators do), so post hooks fire during backward: DistributedDataParallel
+// starts all-reducing a bucket of gradients while the rest of backward still runs.
+using PostAccumulateHook = std::function<void(const Tensor& leaf)>;
+
 struct AccumulateGrad : Node {
   std::weak_ptr<TensorImpl> leaf;
+  // Called after each accumulation into leaf.grad (like torch's register_post_accumulate_grad_hook). A
+  // hook lives as long as this node: hold the node (gradient_edge(leaf).fn) to keep it across backwards.
+  std::vector<PostAccumulateHook> post_hooks;
+  AccumulateGrad();
   std::string name() const override { return "AccumulateGrad"; }
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override;
 };

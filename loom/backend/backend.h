@@ -71,6 +71,10 @@ class Backend {
   // ---- matrix products: C(M,N) = alpha * op(A) op(B) + beta * C, row-major, contiguous rows.
   virtual void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const void* A,
                     int64_t lda, const void* B, int64_t ldb, double beta, void* C, int64_t ldc, DType dt) = 0;
+  // The same for f32 matrices whose products run in bfloat16 (autocast): each operand element is rounded to
+  // bf16 (nearest even), products are accumulated in f32, C stays f32.
+  virtual void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const float* A,
+                         int64_t lda, const float* B, int64_t ldb, double beta, float* C, int64_t ldc) = 0;
 
   // ---- convolution and pooling (f32/f64). x, w, gout and indices are contiguous NCHW (the ops make them
   // so); outputs are allocated by the caller with their final shapes and fully overwritten. A null

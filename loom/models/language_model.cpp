@@ -7,6 +7,9 @@
 #include <fstream>
 
 #include "loom/core/error.h"
+#include "loom/models/gpt.h"
+#include "loom/models/gpt_hf.h"
+#include "loom/models/lstm_lm.h"
 
 namespace loom::models {
 
@@ -14,7 +17,9 @@ namespace fs = std::filesystem;
 
 LanguageModelPtr make_language_model(const nlohmann::json& config) {
   const std::string arch = config.value("arch", "");
-  LOOM_FAIL("make_language_model: unknown arch '", arch, "' (known: none yet)");
+  if (arch == "lstm-lm") return std::make_shared<LSTMLM>(LSTMLMConfig::from_json(config));
+  if (arch == "gpt") return std::make_shared<GPT>(GPTConfig::from_json(config));
+  LOOM_FAIL("make_language_model: unknown arch '", arch, "' (known: lstm-lm, gpt)");
 }
 
 void LanguageModel::save(const std::string& dir, const io::Metadata& extra) const {
@@ -42,6 +47,8 @@ LanguageModelPtr load_language_model(const std::string& dir) {
   } catch (const std::exception& e) {
     LOOM_FAIL("load_language_model: ", cfg.string(), " is not valid JSON: ", e.what());
   }
+  // GPT folders are Hugging Face GPT-2 folders (loom writes its GPTs that way too): gpt_hf.h reads them.
+  if (config.value("arch", "") == "gpt" || (!config.contains("arch") && is_gpt2_config(config))) return load_gpt_hf(dir);
   auto model = make_language_model(config);
   auto file = io::load_safetensors((fs::path(dir) / "model.safetensors").string());
   nn::StateDict sd;

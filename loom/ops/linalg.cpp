@@ -1,9 +1,12 @@
 // Matrix products on the backend's GEMM. Transposed operands are passed to GEMM as flags, never copied;
-// backward of mm is two more mm calls on transposed views.
+// backward of mm is two more mm calls on transposed views. Under autocast (autocast.h) f32 products go to
+// the backend's bf16 GEMM; each node records whether it did, and its backward re-enters the same mode, so
+// the gradient products match the forward's precision even when the guard is gone by backward time.
 #include "loom/ops/linalg.h"
 
 #include "loom/autograd/function.h"
 #include "loom/backend/backend.h"
+#include "loom/ops/autocast.h"
 #include "loom/ops/creation.h"
 #include "loom/ops/elementwise.h"
 #include "loom/ops/reduce.h"
@@ -33,14 +36,25 @@ GemmArg as_gemm_arg(const Tensor& m) {
   return {cm, false, std::max<int64_t>(c, 1)};
 }
 
-// out(M,N) = a(M,K) @ b(K,N) (+ beta * out)
-void gemm_into(Tensor& out, const Tensor& a, const Tensor& b, double beta = 0.0) {
+// Whether a product of `dt` operands runs in bf16 right now: autocast on and f32 operands (f64 stays f64).
+bool use_bf16(DType dt) { return dt == DType::f32 && autocast_dtype() == DType::bf16; }
+
+// out(M,N) = a(M,K) @ b(K,N) (+ beta * out); bf16: operands rounded to bf16, f32 accumulation.
+void gemm_into(Tensor& out, const Tensor& a, const Tensor& b, double beta = 0.0, bool bf16 = false) {
   GemmArg A = as_gemm_arg(a), B = as_gemm_arg(b);
   const int64_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1];
   if (K == 0) { if (beta == 0.0) backend_for(out).fill(out, 0.0); return; }
-  backend_for(out).gemm(A.trans, B.trans, M, N, K, 1.0, A.t.raw_data(), A.ld, B.t.raw_data(), B.ld, beta,
-                        out.raw_data(), std::max<int64_t>(N, 1), out.dtype());
+  if (bf16)
+    backend_for(out).gemm_bf16(A.trans, B.trans, M, N, K, 1.0, static_cast<const float*>(A.t.raw_data()), A.ld,
+                               static_cast<const float*>(B.t.raw_data()), B.ld, beta, static_cast<float*>(out.raw_data()),
+                               std::max<int64_t>(N, 1));
+  else
+    backend_for(out).gemm(A.trans, B.trans, M, N, K, 1.0, A.t.raw_data(), A.ld, B.t.raw_data(), B.ld, beta,
+                          out.raw_data(), std::max<int64_t>(N, 1), out.dtype());
 }
+
+// The precision a node's forward used, for its backward closure.
+DType product_dtype(bool bf16) { return bf16 ? DType::bf16 : DType::f32; }
 
 void check_float_pair(const Tensor& a, const Tensor& b, const char* op) {
   LOOM_CHECK(a.dtype() == b.dtype(), op, ": expected both operands to have the same dtype, got ", a.dtype(), " and ", b.dtype());
@@ -55,10 +69,12 @@ Tensor mm(const Tensor& a, const Tensor& b) {
              a.shape()[1], " != ", b.shape()[0], ")");
   check_float_pair(a, b, "mm");
   Tensor y = make_tensor({a.shape()[0], b.shape()[1]}, a.dtype(), a.device());
-  gemm_into(y, a, b);
+  const bool bf16 = use_bf16(a.dtype());
+  gemm_into(y, a, b, 0.0, bf16);
   if (needs_grad({a, b}))
     record("Mm", {y}, {a, b}, [sa = save(b.requires_grad() ? a : Tensor(), "mm"), sb = save(a.requires_grad() ? b : Tensor(), "mm"),
-                               ga = a.requires_grad(), gb = b.requires_grad()](const G& g) {
+                               ga = a.requires_grad(), gb = b.requires_grad(), bf16](const G& g) {
+      AutocastGuard same(product_dtype(bf16));
       return G{ga ? mm(g[0], sb.get().t()) : Tensor(), gb ? mm(sa.get().t(), g[0]) : Tensor()};
     });
   return y;
@@ -71,13 +87,15 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   check_float_pair(a, b, "bmm");
   const int64_t B = a.shape()[0], M = a.shape()[1], N = b.shape()[2];
   Tensor y = make_tensor({B, M, N}, a.dtype(), a.device());
+  const bool bf16 = use_bf16(a.dtype());
   for (int64_t i = 0; i < B; ++i) {
     Tensor yi = make_view(y, {M, N}, {N, 1}, i * M * N);
     gemm_into(yi, make_view(a, {M, a.shape()[2]}, {a.strides()[1], a.strides()[2]}, a.offset() + i * a.strides()[0]),
-              make_view(b, {b.shape()[1], N}, {b.strides()[1], b.strides()[2]}, b.offset() + i * b.strides()[0]));
+              make_view(b, {b.shape()[1], N}, {b.strides()[1], b.strides()[2]}, b.offset() + i * b.strides()[0]), 0.0, bf16);
   }
   if (needs_grad({a, b}))
-    record("Bmm", {y}, {a, b}, [sa = save(a, "bmm"), sb = save(b, "bmm"), ga = a.requires_grad(), gb = b.requires_grad()](const G& g) {
+    record("Bmm", {y}, {a, b}, [sa = save(a, "bmm"), sb = save(b, "bmm"), ga = a.requires_grad(), gb = b.requires_grad(), bf16](const G& g) {
+      AutocastGuard same(product_dtype(bf16));
       return G{ga ? bmm(g[0], sb.get().transpose(1, 2)) : Tensor(), gb ? bmm(sa.get().transpose(1, 2), g[0]) : Tensor()};
     });
   return y;
@@ -124,16 +142,18 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   Tensor x2 = x.dim() == 2 ? x : x.reshape({-1, in});
   const int64_t rows = x2.shape()[0];
   Tensor y = make_tensor({rows, out_f}, x.dtype(), x.device());
+  const bool bf16 = use_bf16(x.dtype());
   if (bias.defined()) {
     LOOM_CHECK(bias.dim() == 1 && bias.shape()[0] == out_f, "linear: bias must have shape [", out_f, "], got ", bias.shape());
-    backend_for(y).copy(y, bias);  // broadcast the bias into every row, then GEMM accumulates on top
-    gemm_into(y, x2, w.t(), 1.0);
+    backend_for(y).copy(y, bias);  // broadcast the bias into every row, then GEMM accumulates on top (bias stays f32)
+    gemm_into(y, x2, w.t(), 1.0, bf16);
   } else {
-    gemm_into(y, x2, w.t());
+    gemm_into(y, x2, w.t(), 0.0, bf16);
   }
   if (needs_grad({x2, w, bias}))
     record("Linear", {y}, {x2, w, bias}, [sx = save(w.requires_grad() ? x2 : Tensor(), "linear"), sw = save(x2.requires_grad() ? w : Tensor(), "linear"),
-                                          gx = x2.requires_grad(), gw = w.requires_grad(), gb = bias.defined() && bias.requires_grad()](const G& g) {
+                                          gx = x2.requires_grad(), gw = w.requires_grad(), gb = bias.defined() && bias.requires_grad(), bf16](const G& g) {
+      AutocastGuard same(product_dtype(bf16));
       return G{gx ? mm(g[0], sw.get()) : Tensor(), gw ? mm(g[0].t(), sx.get()) : Tensor(), gb ? sum(g[0], {0}) : Tensor()};
     });
   if (x.dim() == 2) return y;

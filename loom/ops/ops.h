@@ -7,3 +7,5 @@
 #include "loom/ops/reduce.h"
 #include "loom/ops/shape.h"
 #include "loom/ops/conv.h"
+#include "loom/ops/attention.h"
+#include "loom/ops/autocast.h"

@@ -32,6 +32,7 @@ Trainer::Trainer(nn::Module& model, FitOptions options) : model_(model), opts_(s
              opts_.steps);
   LOOM_CHECK(opts_.clip_grad_norm >= 0, "fit: clip_grad_norm must be >= 0, got ", opts_.clip_grad_norm);
   LOOM_CHECK(opts_.log_every >= 0, "fit: log_every must be >= 0, got ", opts_.log_every);
+  LOOM_CHECK(opts_.world_size >= 1, "fit: world_size must be >= 1, got ", opts_.world_size);
   if (!opts_.loss) opts_.loss = default_loss;
   for (const auto& name : opts_.metrics) metrics_.push_back(make_metric(name));
   // Built-ins first: a NaN stops the step before anyone sees it, the scheduler moves before checkpoints
@@ -79,6 +80,7 @@ void Trainer::train_step(const data::Batch& b) {
                 .step = step_ + 1,
                 .total_steps = total_steps_,
                 .batch_size = n};
+  if (opts_.before_forward) opts_.before_forward();
   Tensor out = model_(b.data);
   Tensor loss = opts_.loss(out, b.target);
   LOOM_CHECK(loss.numel() == 1, "fit: the loss must be a scalar, got shape ", loss.shape());
@@ -88,6 +90,7 @@ void Trainer::train_step(const data::Batch& b) {
   optim::Optimizer& opt = *opts_.optimizer;
   opt.zero_grad(/*set_to_none=*/true);
   loss.backward();
+  if (opts_.after_backward) opts_.after_backward();
   if (opts_.clip_grad_norm > 0) optim::clip_grad_norm_(model_.parameters(), opts_.clip_grad_norm);
   opt.step();
 
@@ -98,8 +101,8 @@ void Trainer::train_step(const data::Batch& b) {
     for (auto& m : metrics_) m->update(o, b.target);
   }
   ++batch_, ++step_;
-  epoch_samples_ += n;
-  total_samples_ += n;
+  epoch_samples_ += n * opts_.world_size;
+  total_samples_ += n * opts_.world_size;
   for (auto& c : callbacks_) c->on_batch_end(*this, info);
 }
 

@@ -44,6 +44,12 @@ struct FitOptions {
   std::string resume_from = {};  // a training checkpoint to continue from ("" or a missing file: start fresh)
   std::vector<Generator*> generators = {};  // RNGs besides default_generator() whose state checkpoints carry
   io::Metadata checkpoint_metadata = {};    // extra entries stored in every training checkpoint
+  // Data-parallel training (loom/dist: DistributedDataParallel fills these): called before each forward and
+  // between backward and the optimizer step (the gradient all-reduce); world_size ranks each train on one
+  // batch per step, so samples_per_s counts world_size times the local samples.
+  std::function<void()> before_forward = nullptr;
+  std::function<void()> after_backward = nullptr;
+  int64_t world_size = 1;
 };
 
 struct History {

@@ -10,6 +10,7 @@
 #include "loom/backend/backend.h"
 #include "loom/core/generator.h"
 #include "loom/data/dataloader.h"
+#include "loom/dist/dist.h"
 #include "loom/nn/loss.h"
 #include "loom/nn/repr.h"
 #include "loom/train/train.h"
@@ -26,7 +27,8 @@ using json = nlohmann::json;
 TrainConfig parse_train(const Argv& argv) {
   TrainConfig c;
   Args a("loom train",
-         "Train a model on a dataset; the run (weights, checkpoint, config, metrics, curves) goes to --out.");
+         "Train a model on a dataset; the run (weights, checkpoint, config, metrics, curves) goes to --out.\n"
+         "(Language models have their own options: loom train --model lstm-lm --help, or --model gpt --help.)");
   const Range pos{.min = 0, .exclusive_min = true}, nonneg{.min = 0};
   a.choice("--model", &c.model, models::model_names(), "the architecture (required)");
   a.option("--data", &c.data, "SPEC", "fashion-mnist (default), mnist:DIR, cifar10:DIR, imagefolder:DIR, csv:FILE");
@@ -52,6 +54,9 @@ TrainConfig parse_train(const Argv& argv) {
   a.option("--seed", &c.seed, "S", "seed for initialisation, shuffling and splits (default 0)", nonneg);
   a.option("--out", &c.out, "DIR", "run folder (default runs/MODEL-DATA)");
   a.flag("--resume", &c.resume, "continue the run in --out from its checkpoint");
+  a.flag("--distributed", &c.distributed,
+         "data-parallel over the ranks of mpirun -np N (--batch-size is per rank; rank 0 prints and writes)");
+  a.flag("--zero", &c.zero, "with --distributed: shard the optimizer state over the ranks (ZeRO-1)");
   a.flag("--json", &c.json, "print one JSON object per line instead of text");
   a.flag("--no-normalize", &c.no_normalize, "feed images in [0, 1] instead of normalising each channel");
   a.option("--workers", &c.workers, "N", "data loading threads (default 0: on the training thread)",
@@ -84,6 +89,8 @@ TrainConfig parse_train(const Argv& argv) {
   if (c.model == "linreg" && !csv) throw UsageError("--model linreg needs --data csv:FILE --target COL");
   if (c.model != "linreg" && csv) throw UsageError("--data csv: is for --model linreg (the others take images)");
   if (c.out.empty()) c.out = "runs/" + c.model + "-" + split_spec(c.data).first;
+  if (c.zero && !c.distributed) throw UsageError("--zero needs --distributed");
+  if (c.zero && c.resume) throw UsageError("--zero cannot --resume: checkpoints do not hold the sharded optimizer state");
   return c;
 }
 
@@ -94,7 +101,10 @@ std::shared_ptr<data::DataLoader> loader(data::DatasetPtr ds, int64_t batch, boo
               .batch_size = batch, .shuffle = shuffle, .num_workers = int(c.workers), .seed = uint64_t(c.seed)});
 }
 
+bool g_quiet = false;  // ranks other than 0 of a --distributed run print nothing
+
 void say(const TrainConfig& c, const json& event, const std::string& text) {
+  if (g_quiet) return;
   if (c.json)
     std::cout << event.dump() << "\n" << std::flush;
   else if (!text.empty())
@@ -110,6 +120,15 @@ std::string pct(double v) {
 }  // namespace
 
 int cmd_train(const Argv& argv) {
+  // Language models take their own options and loop (cmd_train_lm.cpp).
+  for (size_t i = 0; i < argv.size(); ++i)
+    if (argv[i] == "--model=lstm-lm" || argv[i] == "--model=gpt" ||
+        (argv[i] == "--model" && i + 1 < argv.size() && (argv[i + 1] == "lstm-lm" || argv[i + 1] == "gpt")))
+      return cmd_train_lm(argv);
+  // Sequence-to-sequence models (the dates task) have their own loop too (cmd_train_seq2seq.cpp).
+  for (size_t i = 0; i < argv.size(); ++i)
+    if (argv[i] == "--model=seq2seq" || (argv[i] == "--model" && i + 1 < argv.size() && argv[i + 1] == "seq2seq"))
+      return cmd_train_seq2seq(argv);
   const TrainConfig c = parse_train(argv);
   const auto wall0 = std::chrono::steady_clock::now();
   if (c.threads > 0) set_num_threads(int(c.threads));
@@ -133,11 +152,30 @@ int cmd_train(const Argv& argv) {
     train_set = parts[0], val_set = parts[1];
   }
   auto train_loader = loader(train_set, c.batch_size, true, c);
+  // --distributed: rank r takes perm[r::N] of each epoch's permutation (docs/distributed.md).
+  dist::CommPtr comm = c.distributed ? dist::init(/*require_mpi=*/true) : nullptr;
+  const int rank = comm ? comm->rank() : 0, world = comm ? comm->world_size() : 1;
+  g_quiet = rank != 0;
+  if (comm)
+    train_loader = std::make_shared<data::DataLoader>(
+        train_set, data::LoaderOptions{.batch_size = c.batch_size,
+                                       .num_workers = int(c.workers),
+                                       .sampler = std::make_shared<data::DistributedSampler>(
+                                           train_set->size(), rank, world, uint64_t(c.seed))});
   auto val_loader = loader(val_set, 256, false, c);
   auto test_loader = c.val_split > 0 ? loader(d.test, 256, false, c) : val_loader;
 
   auto model = models::make_model(c.model, d.shape);
-  auto opt = make_optimizer(c, model->parameters());
+  std::unique_ptr<dist::DistributedDataParallel> ddp;
+  if (comm)  // rank 0's weights to all; with --zero the optimizer reduce-scatters the gradients itself
+    ddp = std::make_unique<dist::DistributedDataParallel>(*model, comm, dist::DDPOptions{.reduce_gradients = !c.zero});
+  std::unique_ptr<optim::Optimizer> opt;
+  if (c.zero)
+    opt = std::make_unique<dist::ZeroRedundancyOptimizer>(
+        model->parameters(), comm, [&](std::vector<Tensor> p) { return make_optimizer(c, p); },
+        dist::ZeroOptions{.max_grad_norm = c.clip_grad_norm});
+  else
+    opt = make_optimizer(c, model->parameters());
   const int64_t nb = train_loader->num_batches();
   const int64_t total_steps = c.steps > 0 ? c.steps : c.epochs * nb;
   Schedule sched = make_schedule(c, *opt, total_steps);
@@ -157,6 +195,11 @@ int cmd_train(const Argv& argv) {
     LOOM_CHECK(it != saved.metadata.end(), ckpt_path,
                ": the checkpoint has no loom.config entry (not made by loom train)");
     check_resumable(json::parse(it->second), cfg, ckpt_path);
+    auto ws = saved.metadata.find("loom.world_size");
+    const std::string saved_world = ws == saved.metadata.end() ? "1" : ws->second;
+    LOOM_CHECK(saved_world == std::to_string(world), ckpt_path, ": the run was made with ", saved_world,
+               " rank(s) and this one has ", world, "; resume with the same mpirun -np (the data order and "
+               "per-rank batch depend on it)");
     resuming = true;
   } else if (c.resume) {
     say(c, {{"event", "note"}, {"message", "no checkpoint in " + c.out + "; starting from scratch"}},
@@ -173,10 +216,12 @@ int cmd_train(const Argv& argv) {
   if (c.early_stopping > 0)
     callbacks.push_back(std::make_shared<train::EarlyStopping>(
         train::EarlyStoppingOptions{.monitor = "val_loss", .patience = c.early_stopping - 1}));
-  callbacks.push_back(std::make_shared<train::RunFolder>(
-      train::RunFolderOptions{.dir = c.out, .config_json = cfg_full.dump(2), .weights_metadata = meta}));
-  callbacks.push_back(std::make_shared<train::ModelCheckpoint>(
-      train::ModelCheckpointOptions{.path = ckpt_path, .every_steps = c.checkpoint_every}));
+  if (rank == 0) {  // every rank holds the same weights and position: rank 0 alone writes them
+    callbacks.push_back(std::make_shared<train::RunFolder>(
+        train::RunFolderOptions{.dir = c.out, .config_json = cfg_full.dump(2), .weights_metadata = meta}));
+    callbacks.push_back(std::make_shared<train::ModelCheckpoint>(
+        train::ModelCheckpointOptions{.path = ckpt_path, .every_steps = c.checkpoint_every}));
+  }
 
   train::ProgressMode mode = c.json                  ? train::ProgressMode::Json
                              : c.progress == "bar"   ? train::ProgressMode::Bar
@@ -185,6 +230,7 @@ int cmd_train(const Argv& argv) {
                                                      : train::ProgressMode::Auto;
   io::Metadata ckpt_meta = meta;
   ckpt_meta["loom.config"] = cfg.dump();
+  ckpt_meta["loom.world_size"] = std::to_string(world);
   train::FitOptions fo{
       .epochs = c.epochs,
       .steps = c.steps,
@@ -196,7 +242,7 @@ int cmd_train(const Argv& argv) {
       .callbacks = callbacks,
       .scheduler = sched.scheduler.get(),
       .scheduler_interval = sched.interval,
-      .clip_grad_norm = c.clip_grad_norm,
+      .clip_grad_norm = c.zero ? 0.0 : c.clip_grad_norm,  // ZeRO clips with the averaged gradient
       .progress = mode,
       .log_every = c.log_every,
       .out = nullptr,
@@ -204,6 +250,12 @@ int cmd_train(const Argv& argv) {
       .resume_from = resuming ? ckpt_path : "",
       .generators = {},
       .checkpoint_metadata = ckpt_meta};
+  if (ddp) {
+    fo.before_forward = [&] { ddp->before_forward(); };
+    fo.after_backward = [&] { ddp->synchronize(); };
+    fo.world_size = world;
+    if (rank != 0) fo.progress = train::ProgressMode::None;
+  }
   train::Trainer trainer(*model, fo);
 
   std::ostringstream intro;
@@ -225,9 +277,22 @@ int cmd_train(const Argv& argv) {
           << " (step " << trainer.global_step() << ")";
     start["resumed_at_step"] = trainer.global_step();
   }
+  if (comm) {
+    intro << "\ndata-parallel over " << world << " ranks (MPI): batch " << c.batch_size << " per rank, "
+          << c.batch_size * world << " per step" << (c.zero ? ", optimizer state sharded (ZeRO-1)" : "");
+    start["world_size"] = world;
+  }
   say(c, start, intro.str());
 
+  if (comm) comm->reset_comm_seconds();
   train::History h = trainer.fit(*train_loader);
+  if (comm) {
+    // The others wait for rank 0 to finish its writes; the test evaluation below is rank 0's alone.
+    const double comm_s = comm->comm_seconds();
+    comm->barrier();
+    if (rank != 0) return 0;
+    h.last["comm_ms_per_step"] = trainer.global_step() > 0 ? 1e3 * comm_s / double(trainer.global_step()) : 0.0;
+  }
 
   // Without a validation split the per-epoch validation ran on the test set: reuse its last numbers.
   train::Logs test;
@@ -249,6 +314,7 @@ int cmd_train(const Argv& argv) {
   for (const auto& [k, v] : test)
     if (k != "loss") done["test_" + k] = v;
   if (!h.stop_reason.empty()) done["stop_reason"] = h.stop_reason;
+  if (comm) done["world_size"] = world, done["comm_ms_per_step"] = h.last["comm_ms_per_step"];
   std::ostringstream text;
   if (regression)
     text << "test loss (MSE) " << test["loss"] << "  MAE " << test["mae"] << "  R^2 " << test["r2"];

@@ -27,11 +27,14 @@ namespace {
 const char* kUsage =
     "usage: loom <command> [options]\n\n"
     "commands:\n"
-    "  train     train a model (linreg, mlp, lenet, cnn) on a dataset and save the run\n"
+    "  train     train a model (linreg, mlp, lenet, cnn; lstm-lm, gpt on text) on a dataset and save the run\n"
     "  eval      evaluate a saved model on a dataset's test split\n"
     "  predict   top-5 classes for image files (PNG/JPEG/BMP) or idx:FILE:INDEX\n"
     "  summary   the layers, output shapes and parameter counts of a model\n"
-    "  info      version, build, CPU features and threads\n\n"
+    "  info      version, build, CPU features and threads\n"
+    "  generate  text from a language model (--checkpoint DIR --prompt TEXT)\n"
+    "  tokenize  print the token ids of a text file; detokenize: the reverse\n"
+    "  translate a seq2seq run's translation of texts (--checkpoint DIR \"March 5, 1999\")\n\n"
     "Run 'loom <command> --help' for the options of a command.\n";
 
 }  // namespace
@@ -51,7 +54,9 @@ int run(int argc, char** argv) {
     return 0;
   }
   static const std::map<std::string, int (*)(const Argv&)> commands = {
-      {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"summary", cmd_summary}, {"info", cmd_info}};
+      {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"summary", cmd_summary}, {"info", cmd_info},
+      {"generate", cmd_generate}, {"tokenize", cmd_tokenize}, {"detokenize", cmd_detokenize},
+      {"translate", cmd_translate}};
   auto it = commands.find(cmd);
   if (it == commands.end()) {
     std::cerr << "loom: unknown command '" << cmd << "'\n" << kUsage;

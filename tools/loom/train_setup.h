@@ -21,6 +21,8 @@ struct TrainConfig {
   int64_t step_size = 1, early_stopping = 0, patience = 2;
   double lr = 0, momentum = 0, weight_decay = 0, gamma = 0, val_split = 0, clip_grad_norm = 0;
   bool resume = false, json = false, nesterov = false, no_normalize = false;
+  bool distributed = false;  // data-parallel over MPI ranks (mpirun -np N loom train ... --distributed)
+  bool zero = false;         // with distributed: ZeRO-1, the optimizer state sharded over the ranks
 };
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, const std::vector<Tensor>& params);

@@ -1,0 +1,298 @@
+// Fused attention kernels (see flash_attention.h). Work is split into query tiles of kBQ rows and key
+// tiles of kBK keys; a key tile is transposed into a small (D, kBK) buffer so that every tile product is a
+// row-major small_gemm with registers holding its accumulators. Tiles that a causal mask hides entirely
+// are skipped, and on the diagonal tiles groups of 16 rows multiply only the keys they see, so causal
+// attention does about half the work.
+#include "loom/backend/cpu/flash_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+// Tile products keep 4 x 64 floats of C in AVX-512 registers; GCC's default 256-bit preference would
+// split them and spill (measured 60 vs 160 GFLOP/s on a 64^3 tile).
+#pragma GCC target("prefer-vector-width=512")
+#include "loom/backend/cpu/small_gemm.h"
+#include "loom/backend/cpu/vec_math.h"
+
+namespace loom::cpu {
+
+namespace {
+
+constexpr int64_t kBQ = 64;  // query rows per forward task
+constexpr int64_t kBK = 64;  // keys per tile (a multiple of the vector width)
+constexpr int64_t kG = 16;   // row / key groups on the causal diagonal
+
+// Columns a group's product needs, rounded up to a small_gemm block (a multiple of 16, at most kBK).
+inline int64_t round_up(int64_t n) { return std::min(kBK, (n + 15) / 16 * 16); }
+
+template <class T>
+constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+
+// e^x for x <= 0, flushed to zero below -80: masked scores (-inf) would otherwise make vexp build a
+// subnormal before discarding it, and subnormal arithmetic costs ~100x on x86 (measured: a causal tile
+// took 1.5x as long as a full one). e^-80 is 2e-35 of the row's largest term, far below f32 rounding.
+template <class T>
+inline T exp_or_zero(T x) {
+  const T e = vexp(x < T(-80) ? T(-80) : x);
+  return x < T(-80) ? T(0) : e;
+}
+
+// kt(d, j) = k(j0 + j, d) for j < nk, zero beyond (so the padded lanes compute harmless zeros).
+template <class T>
+void transpose_tile(const T* k, int64_t j0, int64_t nk, int64_t D, T* kt) {
+#ifdef __AVX512F__
+  // Full f32 tiles: one 16-lane gather per (d, 16 keys) instead of 16 scalar moves (the scalar transposes
+  // were ~40% of backward at D = 64, T = 64).
+  if constexpr (std::is_same_v<T, float>) {
+    if (nk == kBK && 15 * D < (int64_t(1) << 31)) {
+      const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(int32_t(D)));
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t jb = 0; jb < kBK; jb += 16)
+          _mm512_storeu_ps(kt + d * kBK + jb, _mm512_i32gather_ps(idx, k + (j0 + jb) * D + d, 4));
+      return;
+    }
+  }
+#endif
+  for (int64_t d = 0; d < D; ++d) {
+    T* row = kt + d * kBK;
+    for (int64_t j = 0; j < nk; ++j) row[j] = k[(j0 + j) * D + d];
+    for (int64_t j = nk; j < kBK; ++j) row[j] = T(0);
+  }
+}
+
+// Scales the scores of row i over keys j0.. and applies the causal cut, the masks and the tile's end.
+template <class T>
+inline void mask_scores(const AttnShape& s, const AttnMask<T>& m, int64_t bh, int64_t i, int64_t j0, int64_t nk, T* sc) {
+  const T scale = T(s.scale);
+  // Keys past `lim` are hidden: the tile's end, or the causal cut j <= i.
+  const int64_t lim = s.causal ? std::min<int64_t>(nk, i - j0 + 1) : nk;
+#pragma omp simd
+  for (int64_t j = 0; j < kBK; ++j) sc[j] = j < lim ? sc[j] * scale : kNegInf<T>;
+  if (m.keep) {
+    const bool* mk = m.keep + m.bh_offset[bh] + i * m.si + j0 * m.sj;
+    for (int64_t j = 0; j < lim; ++j)
+      if (!mk[j * m.sj]) sc[j] = kNegInf<T>;
+  } else if (m.add) {
+    const T* ma = m.add + m.bh_offset[bh] + i * m.si + j0 * m.sj;
+    for (int64_t j = 0; j < lim; ++j) sc[j] += ma[j * m.sj];
+  }
+}
+
+// Number of keys that query rows [i0, i0 + nq) may see at all (the causal cut trims the key range).
+inline int64_t key_end(const AttnShape& s, int64_t i0, int64_t nq) {
+  return s.causal ? std::min(s.Tk, i0 + nq) : s.Tk;
+}
+
+// Makes row r of a score tile (scaled and masked) into probabilities against the running max, rescaling
+// the row's earlier numerators and denominator when the max grows. Returns false for a row that has
+// seen no unmasked key yet (its tile row is zeroed so the P.V product adds nothing).
+template <class T>
+inline void online_softmax_row(T* sc, T& mx, T& l, T* acc_row, int64_t Dv) {
+  // Lane-wise maxima first: GCC leaves a float max reduction as a scalar chain (it was 45% of forward).
+  constexpr int64_t kLanes = 16;
+  T lane[kLanes];
+  std::fill(lane, lane + kLanes, kNegInf<T>);
+  for (int64_t j = 0; j < kBK; j += kLanes)
+#pragma omp simd
+    for (int64_t t = 0; t < kLanes; ++t) lane[t] = lane[t] > sc[j + t] ? lane[t] : sc[j + t];
+  T tmax = kNegInf<T>;
+  for (int64_t t = 0; t < kLanes; ++t) tmax = lane[t] > tmax ? lane[t] : tmax;
+  const T mnew = std::max(mx, tmax);
+  if (mnew == kNegInf<T>) {
+    std::fill(sc, sc + kBK, T(0));
+    return;
+  }
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < kBK; ++j) {
+    sc[j] = exp_or_zero(sc[j] - mnew);
+    sum += sc[j];
+  }
+  if (mnew != mx) {
+    const T alpha = exp_or_zero(mx - mnew);  // 0 on the first tile that has an unmasked key
+    l *= alpha;
+#pragma omp simd
+    for (int64_t d = 0; d < Dv; ++d) acc_row[d] *= alpha;
+    mx = mnew;
+  }
+  l += sum;
+}
+
+template <class T>
+void forward_tile(const AttnShape& s, const T* q, const T* k, const T* v, const AttnMask<T>& m, T* out, T* lse,
+                  int64_t bh, int64_t i0, std::vector<T>& buf) {
+  const int64_t D = s.D, Dv = s.Dv, nq = std::min(kBQ, s.Tq - i0);
+  buf.resize(D * kBK + kBQ * kBK + kBQ * Dv);
+  T* kt = buf.data();
+  T* sc = kt + D * kBK;     // (kBQ, kBK) scores, then probabilities
+  T* acc = sc + kBQ * kBK;  // (nq, Dv) running numerators
+  T mx[kBQ], l[kBQ];
+  std::fill(acc, acc + nq * Dv, T(0));
+  std::fill(mx, mx + kBQ, kNegInf<T>);
+  std::fill(l, l + kBQ, T(0));
+  const T* qb = q + (bh * s.Tq + i0) * D;
+  const T* kb = k + bh * s.Tk * D;
+  const T* vb = v + bh * s.Tk * Dv;
+  const int64_t jend = key_end(s, i0, nq);
+  for (int64_t j0 = 0; j0 < jend; j0 += kBK) {
+    const int64_t nk = std::min(kBK, jend - j0);
+    const int64_t r0 = s.causal ? std::max<int64_t>(0, j0 - i0) : 0;  // rows before r0 see none of the tile
+    const int64_t nr = nq - r0;
+    transpose_tile(kb, j0, nk, D, kt);
+    // A tile on the causal diagonal: each group of kG rows multiplies only the keys it can see (columns
+    // past them keep stale values that mask_scores overwrites with -inf).
+    const bool diag = s.causal && j0 + nk - 1 > i0 + r0;
+    if (!diag) small_gemm(nr, kBK, D, qb + r0 * D, D, 1, kt, kBK, sc + r0 * kBK, kBK, false);
+    else
+      for (int64_t g = r0; g < nq; g += kG) {
+        const int64_t gn = std::min(kG, nq - g), vis = std::min(nk, i0 + g + gn - j0);
+        small_gemm(gn, round_up(vis), D, qb + g * D, D, 1, kt, kBK, sc + g * kBK, kBK, false);
+      }
+    for (int64_t r = r0; r < nq; ++r) {
+      mask_scores(s, m, bh, i0 + r, j0, nk, sc + r * kBK);
+      online_softmax_row(sc + r * kBK, mx[r], l[r], acc + r * Dv, Dv);
+    }
+    if (!diag) small_gemm(nr, Dv, nk, sc + r0 * kBK, kBK, 1, vb + j0 * Dv, Dv, acc + r0 * Dv, Dv, true);
+    else
+      for (int64_t g = r0; g < nq; g += kG) {
+        const int64_t gn = std::min(kG, nq - g), vis = std::min(nk, i0 + g + gn - j0);
+        small_gemm(gn, Dv, vis, sc + g * kBK, kBK, 1, vb + j0 * Dv, Dv, acc + g * Dv, Dv, true);
+      }
+  }
+  for (int64_t r = 0; r < nq; ++r) {
+    T* o = out + (bh * s.Tq + i0 + r) * Dv;
+    const T inv = l[r] > 0 ? T(1) / l[r] : T(0);
+#pragma omp simd
+    for (int64_t d = 0; d < Dv; ++d) o[d] = acc[r * Dv + d] * inv;
+    lse[bh * s.Tq + i0 + r] = l[r] > 0 ? mx[r] + std::log(l[r]) : kNegInf<T>;
+  }
+}
+
+// One (b, h): key tiles outer (their dk, dv rows accumulate in the tile buffers), query blocks inner.
+template <class T>
+void backward_head(const AttnShape& s, const T* q, const T* k, const T* v, const AttnMask<T>& m, const T* out,
+                   const T* lse, const T* dout, T* dq, T* dk, T* dv, int64_t bh, std::vector<T>& buf) {
+  const int64_t D = s.D, Dv = s.Dv, Tq = s.Tq, Tk = s.Tk;
+  buf.resize(D * kBK + Dv * kBK + 2 * kBK * kBK + kBK * D + kBK * Dv + Tq);
+  T* kt = buf.data();
+  T* vt = kt + D * kBK;
+  T* p = vt + Dv * kBK;    // (kBK queries, kBK keys) probabilities
+  T* ds = p + kBK * kBK;   // dP, then dS * scale
+  T* gk = ds + kBK * kBK;  // (kBK, D) this tile's dk
+  T* gv = gk + kBK * D;    // (kBK, Dv)
+  T* delta = gv + kBK * Dv;  // (Tq) rowsum(dout * out) = sum_j p_j dp_j
+  const T* qb = q + bh * Tq * D;
+  const T* kb = k + bh * Tk * D;
+  const T* vb = v + bh * Tk * Dv;
+  const T* ob = out + bh * Tq * Dv;
+  const T* gob = dout + bh * Tq * Dv;
+  const T* lb = lse + bh * Tq;
+  T* dqb = dq + bh * Tq * D;
+  for (int64_t i = 0; i < Tq; ++i) {
+    T acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t d = 0; d < Dv; ++d) acc += gob[i * Dv + d] * ob[i * Dv + d];
+    delta[i] = acc;
+  }
+  std::fill(dqb, dqb + Tq * D, T(0));
+  const T scale = T(s.scale);
+  for (int64_t j0 = 0; j0 < Tk; j0 += kBK) {
+    const int64_t nk = std::min(kBK, Tk - j0);
+    transpose_tile(kb, j0, nk, D, kt);
+    transpose_tile(vb, j0, nk, Dv, vt);
+    std::fill(gk, gk + kBK * D, T(0));
+    std::fill(gv, gv + kBK * Dv, T(0));
+    // Under the causal mask only rows i >= j0 see any key of this tile.
+    for (int64_t i0 = s.causal ? j0 : 0; i0 < Tq; i0 += kBK) {
+      const int64_t nq = std::min(kBK, Tq - i0);
+      // On the causal diagonal (i0 == j0) row groups and key groups multiply only what they can see.
+      const bool diag = s.causal && j0 + nk - 1 > i0;
+      for (int64_t g = 0; g < nq; g += diag ? kG : nq) {
+        const int64_t gn = diag ? std::min(kG, nq - g) : nq, ncol = diag ? round_up(std::min(nk, i0 + g + gn - j0)) : kBK;
+        small_gemm(gn, ncol, D, qb + (i0 + g) * D, D, 1, kt, kBK, p + g * kBK, kBK, false);
+        small_gemm(gn, ncol, Dv, gob + (i0 + g) * Dv, Dv, 1, vt, kBK, ds + g * kBK, kBK, false);
+      }
+      for (int64_t r = 0; r < nq; ++r) {
+        T* pr = p + r * kBK;
+        T* dr = ds + r * kBK;
+        const T L = lb[i0 + r], di = delta[i0 + r];
+        if (L == kNegInf<T>) {  // a fully masked row: no gradient
+          std::fill(pr, pr + kBK, T(0));
+          std::fill(dr, dr + kBK, T(0));
+          continue;
+        }
+        mask_scores(s, m, bh, i0 + r, j0, nk, pr);
+#pragma omp simd
+        for (int64_t j = 0; j < kBK; ++j) {
+          pr[j] = exp_or_zero(pr[j] - L);  // masked: 0
+          dr[j] = pr[j] == T(0) ? T(0) : pr[j] * (dr[j] - di) * scale;  // stale columns stay out
+        }
+      }
+      // dv += P^T dO, dk += dS^T Q, dq += dS K (P^T and dS^T read through strides).
+      if (!diag) {
+        small_gemm(nk, Dv, nq, p, 1, kBK, gob + i0 * Dv, Dv, gv, Dv, true);
+        small_gemm(nk, D, nq, ds, 1, kBK, qb + i0 * D, D, gk, D, true);
+        small_gemm(nq, D, nk, ds, kBK, 1, kb + j0 * D, D, dqb + i0 * D, D, true);
+        continue;
+      }
+      for (int64_t c = 0; c < nk; c += kG) {  // keys c.. are seen from query row rf on
+        const int64_t cn = std::min(kG, nk - c), rf = std::max<int64_t>(0, j0 + c - i0);
+        if (rf >= nq) break;
+        small_gemm(cn, Dv, nq - rf, p + rf * kBK + c, 1, kBK, gob + (i0 + rf) * Dv, Dv, gv + c * Dv, Dv, true);
+        small_gemm(cn, D, nq - rf, ds + rf * kBK + c, 1, kBK, qb + (i0 + rf) * D, D, gk + c * D, D, true);
+      }
+      for (int64_t g = 0; g < nq; g += kG) {
+        const int64_t gn = std::min(kG, nq - g), vis = std::min(nk, i0 + g + gn - j0);
+        small_gemm(gn, D, vis, ds + g * kBK, kBK, 1, kb + j0 * D, D, dqb + (i0 + g) * D, D, true);
+      }
+    }
+    std::copy(gk, gk + nk * D, dk + (bh * Tk + j0) * D);
+    std::copy(gv, gv + nk * Dv, dv + (bh * Tk + j0) * Dv);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void flash_attention_forward(const AttnShape& s, const T* q, const T* k, const T* v, const AttnMask<T>& m, T* out, T* lse) {
+  const int64_t tiles = (s.Tq + kBQ - 1) / kBQ, tasks = s.BH * tiles;
+  // Tasks are (head, query tile) pairs; dynamic because causal tiles near the end do more work.
+#pragma omp parallel if (tasks > 1 && s.BH * s.Tq * s.Tk * s.D > 32768)
+  {
+    std::vector<T> buf;
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < tasks; ++t) forward_tile(s, q, k, v, m, out, lse, t / tiles, (t % tiles) * kBQ, buf);
+  }
+}
+
+template <class T>
+void flash_attention_backward(const AttnShape& s, const T* q, const T* k, const T* v, const AttnMask<T>& m,
+                              const T* out, const T* lse, const T* dout, T* dq, T* dk, T* dv) {
+#pragma omp parallel if (s.BH > 1 && s.BH * s.Tq * s.Tk * s.D > 32768)
+  {
+    std::vector<T> buf;
+#pragma omp for schedule(dynamic)
+    for (int64_t bh = 0; bh < s.BH; ++bh) backward_head(s, q, k, v, m, out, lse, dout, dq, dk, dv, bh, buf);
+  }
+}
+
+template void flash_attention_forward<float>(const AttnShape&, const float*, const float*, const float*,
+                                             const AttnMask<float>&, float*, float*);
+template void flash_attention_forward<double>(const AttnShape&, const double*, const double*, const double*,
+                                              const AttnMask<double>&, double*, double*);
+template void flash_attention_backward<float>(const AttnShape&, const float*, const float*, const float*,
+                                              const AttnMask<float>&, const float*, const float*, const float*,
+                                              float*, float*, float*);
+template void flash_attention_backward<double>(const AttnShape&, const double*, const double*, const double*,
+                                               const AttnMask<double>&, const double*, const double*, const double*,
+                                               double*, double*, double*);
+
+}  // namespace loom::cpu

@@ -1,0 +1,296 @@
+// GPT-2's forward (pre-LN blocks, fused q/k/v projection, causal attention through
+// scaled_dot_product_attention) and the cached decoding path. Backward is autograd's: every op used here
+// records its own.
+#include "loom/models/gpt.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "loom/autograd/checkpoint.h"
+#include "loom/autograd/function.h"
+#include "loom/autograd/grad_mode.h"
+#include "loom/core/error.h"
+#include "loom/models/gpt_hf.h"
+#include "loom/ops/attention.h"
+#include "loom/ops/creation.h"
+#include "loom/ops/elementwise.h"
+#include "loom/ops/linalg.h"
+#include "loom/ops/shape.h"
+
+namespace loom::models {
+
+// ---------------------------------------------------------------- config
+
+nlohmann::json GPTConfig::to_json() const {
+  nlohmann::json j = {
+      {"arch", "gpt"},
+      {"model_type", "gpt2"},
+      {"architectures", {"GPT2LMHeadModel"}},
+      {"vocab_size", vocab_size},
+      {"n_positions", n_positions},
+      {"n_ctx", n_positions},
+      {"n_embd", n_embd},
+      {"n_layer", n_layer},
+      {"n_head", n_head},
+      {"activation_function", activation_function},
+      {"layer_norm_epsilon", layer_norm_epsilon},
+      {"embd_pdrop", dropout},
+      {"attn_pdrop", dropout},
+      {"resid_pdrop", dropout},
+      {"tie_word_embeddings", tie_word_embeddings},
+      {"initializer_range", initializer_range},
+      {"activation_checkpointing", activation_checkpointing},
+  };
+  j["n_inner"] = n_inner > 0 ? nlohmann::json(n_inner) : nlohmann::json(nullptr);
+  return j;
+}
+
+GPTConfig GPTConfig::from_json(const nlohmann::json& j) {
+  GPTConfig c;
+  auto get_int = [&](std::initializer_list<const char*> keys, int64_t& out) {
+    for (const char* k : keys)
+      if (j.contains(k) && !j[k].is_null()) {
+        LOOM_CHECK(j[k].is_number_integer(), "GPT config: '", k, "' must be an integer, got ", j[k].dump());
+        out = j[k].get<int64_t>();
+        return;
+      }
+  };
+  try {
+    get_int({"vocab_size"}, c.vocab_size);
+    get_int({"n_positions", "n_ctx", "block_size", "context"}, c.n_positions);
+    get_int({"n_embd", "embd", "d_model"}, c.n_embd);
+    get_int({"n_layer", "layers"}, c.n_layer);
+    get_int({"n_head", "heads"}, c.n_head);
+    get_int({"n_inner"}, c.n_inner);
+    if (j.contains("dropout")) c.dropout = j["dropout"].get<double>();
+    else if (j.contains("resid_pdrop")) c.dropout = j["resid_pdrop"].get<double>();
+    c.layer_norm_epsilon = j.value("layer_norm_epsilon", c.layer_norm_epsilon);
+    c.activation_function = j.value("activation_function", c.activation_function);
+    c.tie_word_embeddings = j.value("tie_word_embeddings", c.tie_word_embeddings);
+    c.initializer_range = j.value("initializer_range", c.initializer_range);
+    c.activation_checkpointing = j.value("activation_checkpointing", c.activation_checkpointing);
+  } catch (const nlohmann::json::exception& e) {
+    LOOM_FAIL("GPT config: a field has the wrong type (", e.what(), ") in ", j.dump());
+  }
+  LOOM_CHECK(!j.value("scale_attn_by_inverse_layer_idx", false) && j.value("scale_attn_weights", true),
+             "GPT config: only GPT-2's attention scaling (1/sqrt(head_dim)) is supported; the config sets "
+             "scale_attn_by_inverse_layer_idx or clears scale_attn_weights");
+  c.validate();
+  return c;
+}
+
+void GPTConfig::validate() const {
+  LOOM_CHECK(vocab_size > 0 && n_positions > 0 && n_embd > 0 && n_layer >= 0 && n_head > 0,
+             "GPT config: vocab_size, n_positions, n_embd, n_head must be positive and n_layer >= 0; got vocab_size=",
+             vocab_size, " n_positions=", n_positions, " n_embd=", n_embd, " n_layer=", n_layer, " n_head=", n_head);
+  LOOM_CHECK(n_embd % n_head == 0, "GPT config: n_embd (", n_embd, ") must be divisible by n_head (", n_head, ")");
+  LOOM_CHECK(initializer_range >= 0, "GPT config: initializer_range must be >= 0, got ", initializer_range);
+  LOOM_CHECK(dropout >= 0 && dropout < 1, "GPT config: dropout must be in [0, 1), got ", dropout);
+  LOOM_CHECK(activation_function == "gelu_new" || activation_function == "gelu_pytorch_tanh" ||
+                 activation_function == "gelu_fast" || activation_function == "gelu",
+             "GPT config: activation_function '", activation_function,
+             "' is not supported (use gelu_new, gelu_pytorch_tanh, gelu_fast or gelu)");
+}
+
+// ---------------------------------------------------------------- blocks
+
+GPTAttention::GPTAttention(const GPTConfig& c) : n_head(c.n_head), n_embd(c.n_embd), dropout(c.dropout) {
+  c_attn = register_module("c_attn", std::make_shared<nn::Linear>(nn::LinearOptions{.in = c.n_embd, .out = 3 * c.n_embd}));
+  c_proj = register_module("c_proj", std::make_shared<nn::Linear>(nn::LinearOptions{.in = c.n_embd, .out = c.n_embd}));
+  resid_dropout = register_module("resid_dropout", std::make_shared<nn::Dropout>(nn::DropoutOptions{.p = c.dropout}));
+}
+
+namespace {
+
+// (B, T, 3C) -> q, k, v each a contiguous (B, H, T, D) tensor, in one pass; backward writes the three
+// gradients straight into one (B, T, 3C) tensor. Views would cost more: attention wants contiguous
+// operands (a copy each), and the backward of three slices of one tensor scatters each into a zero
+// (B, T, 3C) tensor and sums them (measured ~10% of a W3 training step).
+template <class T>
+void head_copy(const T* packed, T* q, T* k, T* v, int64_t B, int64_t Tn, int64_t H, int64_t D, bool to_heads) {
+  const int64_t C = H * D;
+#pragma omp parallel for collapse(2) if (B * Tn * C > 32768)
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < Tn; ++t) {
+      T* row = const_cast<T*>(packed) + (b * Tn + t) * 3 * C;
+      T* outs[3] = {q, k, v};
+      for (int s = 0; s < 3; ++s)
+        for (int64_t h = 0; h < H; ++h) {
+          T* head = outs[s] + ((b * H + h) * Tn + t) * D;
+          T* part = row + s * C + h * D;
+          if (to_heads) std::copy(part, part + D, head);
+          else std::copy(head, head + D, part);
+        }
+    }
+}
+
+void run_head_copy(const Tensor& packed, const Tensor& q, const Tensor& k, const Tensor& v, int64_t H, bool to_heads) {
+  const int64_t B = packed.size(0), Tn = packed.size(1), D = packed.size(2) / (3 * H);
+  if (packed.dtype() == DType::f64)
+    head_copy(packed.data<double>(), q.data<double>(), k.data<double>(), v.data<double>(), B, Tn, H, D, to_heads);
+  else
+    head_copy(packed.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(), B, Tn, H, D, to_heads);
+}
+
+std::vector<Tensor> split_heads(const Tensor& qkv0, int64_t H) {
+  LOOM_CHECK(qkv0.dim() == 3 && qkv0.size(2) % (3 * H) == 0 &&
+                 (qkv0.dtype() == DType::f32 || qkv0.dtype() == DType::f64),
+             "GPT split_heads: expected f32/f64 (B, T, 3 * n_embd), got ", qkv0.shape(), " ", qkv0.dtype());
+  Tensor qkv = qkv0.contiguous();
+  const int64_t B = qkv.size(0), Tn = qkv.size(1), D = qkv.size(2) / (3 * H);
+  Tensor q = make_tensor({B, H, Tn, D}, qkv.dtype()), k = make_tensor({B, H, Tn, D}, qkv.dtype()),
+         v = make_tensor({B, H, Tn, D}, qkv.dtype());
+  run_head_copy(qkv, q, k, v, H, true);
+  if (autograd::needs_grad({qkv0}))
+    autograd::record("SplitHeads", {q, k, v}, {qkv0}, [H, shape = qkv.shape(), dt = qkv.dtype()](const std::vector<Tensor>& g) {
+      Tensor gx = make_tensor(shape, dt);
+      run_head_copy(gx, g[0].contiguous(), g[1].contiguous(), g[2].contiguous(), H, false);
+      return std::vector<Tensor>{gx};
+    });
+  return {q, k, v};
+}
+// (B, H, T, D) -> (B, T, H * D)
+Tensor merge_heads(const Tensor& y) {
+  return y.transpose(1, 2).reshape({y.size(0), y.size(2), y.size(1) * y.size(3)});
+}
+}  // namespace
+
+Tensor GPTAttention::forward(const Tensor& x) {
+  auto qkv = split_heads((*c_attn)(x), n_head);
+  Tensor y = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2],
+                                          {.is_causal = true, .dropout_p = is_training() ? dropout : 0.0});
+  return (*resid_dropout)((*c_proj)(merge_heads(y)));
+}
+
+Tensor GPTAttention::forward_cached(const Tensor& x, Tensor& k_cache, Tensor& v_cache, int64_t pos) {
+  const int64_t t = x.size(1);
+  auto qkv = split_heads((*c_attn)(x), n_head);
+  k_cache.narrow(2, pos, t).copy_(qkv[1]);
+  v_cache.narrow(2, pos, t).copy_(qkv[2]);
+  Tensor k = k_cache.narrow(2, 0, pos + t), v = v_cache.narrow(2, 0, pos + t);
+  SDPAOptions o;
+  if (pos == 0) {
+    o.is_causal = true;  // prefill into an empty cache: the plain causal case
+  } else if (t > 1) {
+    // Queries sit at positions pos..pos+t-1: query i sees keys j <= pos + i (bottom-right alignment,
+    // which PyTorch's top-left is_causal does not give when Tq < Tk).
+    o.attn_mask = arange(pos + t).unsqueeze(0) <= (arange(t).unsqueeze(1) + double(pos));
+  }
+  Tensor y = scaled_dot_product_attention(qkv[0], k, v, o);
+  return (*c_proj)(merge_heads(y));
+}
+
+GPTMLP::GPTMLP(const GPTConfig& c) : approximate(c.activation_function == "gelu" ? "none" : "tanh") {
+  c_fc = register_module("c_fc", std::make_shared<nn::Linear>(nn::LinearOptions{.in = c.n_embd, .out = c.inner()}));
+  c_proj = register_module("c_proj", std::make_shared<nn::Linear>(nn::LinearOptions{.in = c.inner(), .out = c.n_embd}));
+  dropout = register_module("dropout", std::make_shared<nn::Dropout>(nn::DropoutOptions{.p = c.dropout}));
+}
+
+Tensor GPTMLP::forward(const Tensor& x) { return (*dropout)((*c_proj)(gelu((*c_fc)(x), approximate))); }
+
+GPTBlock::GPTBlock(const GPTConfig& c) {
+  const nn::LayerNormOptions ln{.normalized_shape = {c.n_embd}, .eps = c.layer_norm_epsilon};
+  ln_1 = register_module("ln_1", std::make_shared<nn::LayerNorm>(ln));
+  attn = register_module("attn", std::make_shared<GPTAttention>(c));
+  ln_2 = register_module("ln_2", std::make_shared<nn::LayerNorm>(ln));
+  mlp = register_module("mlp", std::make_shared<GPTMLP>(c));
+}
+
+Tensor GPTBlock::forward(const Tensor& x) {
+  Tensor h = x + (*attn)((*ln_1)(x));
+  return h + (*mlp)((*ln_2)(h));
+}
+
+Tensor GPTBlock::forward_cached(const Tensor& x, Tensor& k_cache, Tensor& v_cache, int64_t pos) {
+  Tensor h = x + attn->forward_cached((*ln_1)(x), k_cache, v_cache, pos);
+  return h + mlp->c_proj->forward(gelu(mlp->c_fc->forward((*ln_2)(h)), mlp->approximate));
+}
+
+// ---------------------------------------------------------------- the model
+
+GPT::GPT(const GPTConfig& c) : cfg(c) {
+  cfg.validate();
+  wte = register_module("wte", std::make_shared<nn::Embedding>(
+                                   nn::EmbeddingOptions{.num_embeddings = c.vocab_size, .embedding_dim = c.n_embd}));
+  wpe = register_module("wpe", std::make_shared<nn::Embedding>(
+                                   nn::EmbeddingOptions{.num_embeddings = c.n_positions, .embedding_dim = c.n_embd}));
+  drop = register_module("drop", std::make_shared<nn::Dropout>(nn::DropoutOptions{.p = c.dropout}));
+  h = register_module("h", std::make_shared<nn::ModuleList>());
+  for (int64_t i = 0; i < c.n_layer; ++i) {
+    blocks.push_back(std::make_shared<GPTBlock>(c));
+    h->push_back(blocks.back());
+  }
+  ln_f = register_module("ln_f", std::make_shared<nn::LayerNorm>(
+                                     nn::LayerNormOptions{.normalized_shape = {c.n_embd}, .eps = c.layer_norm_epsilon}));
+  if (!c.tie_word_embeddings)
+    lm_head = register_module("lm_head", std::make_shared<nn::Linear>(
+                                             nn::LinearOptions{.in = c.n_embd, .out = c.vocab_size, .bias = false}));
+  reset_parameters();
+}
+
+void GPT::reset_parameters() {
+  NoGradGuard no_grad;
+  const double std = cfg.initializer_range, proj_std = std / std::sqrt(2.0 * double(std::max<int64_t>(cfg.n_layer, 1)));
+  for (auto& [name, p] : named_parameters()) {
+    const bool is_weight = name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0;
+    if (name.find("ln_") != std::string::npos) p.fill_(is_weight ? 1.0 : 0.0);
+    else if (!is_weight) p.zero_();
+    else if (name.find("c_proj.weight") != std::string::npos) p.normal_(0.0, proj_std);
+    else p.normal_(0.0, std);
+  }
+}
+
+Tensor GPT::embed(const Tensor& idx, int64_t pos) {
+  LOOM_CHECK(idx.dim() == 2, "GPT: expected token ids of shape (B, T), got ", idx.shape());
+  const int64_t T = idx.size(1);
+  LOOM_CHECK(T >= 1 && pos + T <= cfg.n_positions, "GPT: sequence of ", pos + T,
+             " tokens is longer than the context (n_positions = ", cfg.n_positions, "); crop the input");
+  return (*wte)(idx) + (*wpe)(arange(pos, pos + T));
+}
+
+Tensor GPT::hidden(const Tensor& idx) {
+  Tensor x = (*drop)(embed(idx, 0));
+  const bool recompute = cfg.activation_checkpointing && is_training() && grad_enabled();
+  for (auto& blk : blocks)
+    x = recompute ? checkpoint([blk](const Tensor& in) { return (*blk)(in); }, x) : (*blk)(x);
+  return (*ln_f)(x);
+}
+
+Tensor GPT::forward(const Tensor& idx) { return linear(hidden(idx), lm_head_weight()); }
+
+std::unique_ptr<DecodeState> GPT::start_decoding(int64_t batch, int64_t max_len) {
+  if (max_len <= 0) max_len = cfg.n_positions;
+  LOOM_CHECK(batch >= 1, "GPT::start_decoding: batch must be >= 1, got ", batch);
+  LOOM_CHECK(max_len <= cfg.n_positions, "GPT::start_decoding: max_len ", max_len,
+             " exceeds the context (n_positions = ", cfg.n_positions, ")");
+  auto st = std::make_unique<GPTDecodeState>();
+  st->batch = batch;
+  st->max_len = max_len;
+  const int64_t D = cfg.n_embd / cfg.n_head;
+  const DType dt = wte->weight.dtype();
+  for (int64_t i = 0; i < cfg.n_layer; ++i) {
+    st->k.push_back(make_tensor({batch, cfg.n_head, max_len, D}, dt));
+    st->v.push_back(make_tensor({batch, cfg.n_head, max_len, D}, dt));
+  }
+  return st;
+}
+
+Tensor GPT::decode_step(DecodeState& state, const Tensor& idx) {
+  auto* st = dynamic_cast<GPTDecodeState*>(&state);
+  LOOM_CHECK(st != nullptr, "GPT::decode_step: the state was not made by this GPT's start_decoding");
+  LOOM_CHECK(idx.dim() == 2 && idx.size(0) == st->batch, "GPT::decode_step: expected ids of shape (", st->batch,
+             ", t), got ", idx.shape());
+  const int64_t pos = st->position, t = idx.size(1);
+  LOOM_CHECK(pos + t <= st->max_len, "GPT::decode_step: ", pos + t, " tokens exceed the cache (max_len = ",
+             st->max_len, "); start_decoding with a larger max_len (at most n_positions = ", cfg.n_positions, ")");
+  NoGradGuard no_grad;
+  Tensor x = embed(idx, pos);
+  for (size_t i = 0; i < blocks.size(); ++i) x = blocks[i]->forward_cached(x, st->k[i], st->v[i], pos);
+  st->position += t;
+  Tensor last = (*ln_f)(x.select(1, t - 1));  // (B, C): only the last position's logits are needed
+  return linear(last, lm_head_weight());
+}
+
+void GPT::save(const std::string& dir, const io::Metadata& extra) const { save_gpt_hf(*this, dir, extra); }
+
+}  // namespace loom::models

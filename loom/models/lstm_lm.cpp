@@ -1,0 +1,79 @@
+#include "loom/models/lstm_lm.h"
+
+#include "loom/autograd/grad_mode.h"
+#include "loom/core/error.h"
+
+namespace loom::models {
+
+namespace {
+
+// The LSTM's (h, c) between decode steps; undefined until the first step (zeros, as nn.LSTM's default).
+struct LSTMDecodeState : DecodeState {
+  int64_t batch = 0;
+  Tensor h, c;  // (layers, B, H)
+};
+
+void check_idx(const Tensor& idx, const char* where) {
+  LOOM_CHECK(idx.dtype() == DType::i64 && idx.dim() == 2, "LSTMLM::", where,
+             ": expected token ids as an int64 (B, T) tensor, got ", idx.dtype(), " with shape ", idx.shape());
+}
+
+}  // namespace
+
+nlohmann::json LSTMLMConfig::to_json() const {
+  return {{"arch", "lstm-lm"}, {"vocab_size", vocab_size}, {"embedding", embedding},
+          {"layers", layers},  {"hidden", hidden},         {"dropout", dropout}};
+}
+
+LSTMLMConfig LSTMLMConfig::from_json(const nlohmann::json& j) {
+  LSTMLMConfig c;
+  c.vocab_size = j.value("vocab_size", c.vocab_size);
+  c.embedding = j.value("embedding", c.embedding);
+  c.layers = j.value("layers", c.layers);
+  c.hidden = j.value("hidden", c.hidden);
+  c.dropout = j.value("dropout", c.dropout);
+  LOOM_CHECK(c.vocab_size > 0, "lstm-lm config: vocab_size must be > 0, got ", c.vocab_size);
+  LOOM_CHECK(c.embedding > 0 && c.layers > 0 && c.hidden > 0, "lstm-lm config: embedding, layers and hidden must be > 0, "
+             "got ", c.embedding, ", ", c.layers, ", ", c.hidden);
+  LOOM_CHECK(c.dropout >= 0 && c.dropout < 1, "lstm-lm config: dropout must be in [0, 1), got ", c.dropout);
+  return c;
+}
+
+LSTMLM::LSTMLM(const LSTMLMConfig& c) : cfg_(LSTMLMConfig::from_json(c.to_json())) {
+  emb = register_module("emb", std::make_shared<nn::Embedding>(
+                                   nn::EmbeddingOptions{.num_embeddings = c.vocab_size, .embedding_dim = c.embedding}));
+  rnn = register_module("rnn", std::make_shared<nn::LSTM>(nn::LSTMOptions{.input_size = c.embedding,
+                                                                          .hidden_size = c.hidden,
+                                                                          .num_layers = c.layers,
+                                                                          .batch_first = true,
+                                                                          .dropout = c.dropout}));
+  out = register_module("out", std::make_shared<nn::Linear>(nn::LinearOptions{.in = c.hidden, .out = c.vocab_size}));
+}
+
+Tensor LSTMLM::forward(const Tensor& idx) {
+  check_idx(idx, "forward");
+  return (*out)((*rnn)((*emb)(idx)));
+}
+
+std::unique_ptr<DecodeState> LSTMLM::start_decoding(int64_t batch, int64_t /*max_len*/) {
+  LOOM_CHECK(batch > 0, "LSTMLM::start_decoding: batch must be > 0, got ", batch);
+  auto s = std::make_unique<LSTMDecodeState>();
+  s->batch = batch;
+  return s;
+}
+
+Tensor LSTMLM::decode_step(DecodeState& state, const Tensor& idx) {
+  check_idx(idx, "decode_step");
+  auto* s = dynamic_cast<LSTMDecodeState*>(&state);
+  LOOM_CHECK(s, "LSTMLM::decode_step: the state was not made by this model's start_decoding");
+  LOOM_CHECK(idx.size(0) == s->batch && idx.size(1) > 0, "LSTMLM::decode_step: expected ids of shape (", s->batch,
+             ", t >= 1), got ", idx.shape());
+  NoGradGuard ng;
+  nn::LSTMOutput r = rnn->forward((*emb)(idx), s->h, s->c);
+  s->h = r.h_n, s->c = r.c_n;
+  s->position += idx.size(1);
+  // Only the last position's logits are needed: project (B, H) instead of (B, t, H).
+  return (*out)(r.output.select(1, idx.size(1) - 1).contiguous());
+}
+
+}  // namespace loom::models

@@ -1,0 +1,91 @@
+// `loom train --model seq2seq --data dates` as users run it: a few steps with --json (the events and their keys,
+// the run folder), `loom translate` on the saved run, and usage errors. The full 99% run is measured in the
+// report, not here.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "support/run_command.h"
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Result = loom::test::CommandResult;
+using loom::test::json_lines;
+
+// Runs `loom ARGS` through the shell (arguments are quoted by the caller where needed).
+Result loom_cmd(const std::string& args) { return loom::test::run_command(std::string(LOOM_BIN) + " " + args); }
+
+TEST(CliSeq2Seq, TrainsAFewStepsWithJsonAndTranslates) {
+  const fs::path run = fs::temp_directory_path() / ("loom_test_cli_s2s_" + std::to_string(getpid()));
+  fs::remove_all(run);
+  Result r = loom_cmd("train --model seq2seq --data dates --steps 6 --batch-size 16 --train-samples 200 "
+                      "--test-samples 24 --embed 8 --hidden 8 --threads 1 --log-every 3 --json --out " +
+                      run.string());
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const auto events = json_lines(r.out);
+  ASSERT_GE(events.size(), 4u) << r.out;
+  EXPECT_EQ(events.front()["event"], "start");
+  for (const char* k : {"model", "data", "attention", "parameters", "train_samples", "test_samples", "steps_per_epoch",
+                        "threads", "out"})
+    EXPECT_TRUE(events.front().contains(k)) << "start lacks " << k;
+  EXPECT_EQ(events.front()["test_samples"], 24);
+  int steps = 0;
+  for (const auto& e : events)
+    if (e["event"] == "step") {
+      ++steps;
+      for (const char* k : {"step", "loss", "samples_per_s", "lr"}) EXPECT_TRUE(e.contains(k)) << "step lacks " << k;
+    }
+  EXPECT_EQ(steps, 2);
+  const json& done = events.back();
+  ASSERT_EQ(done["event"], "done") << r.out;
+  for (const char* k : {"test_exact_match", "test_loss", "train_loss", "train_samples_per_s", "train_seconds", "steps",
+                        "epochs_completed", "seconds", "peak_rss_mb", "out"})
+    EXPECT_TRUE(done.contains(k)) << "done lacks " << k;
+  EXPECT_EQ(done["steps"], 6);
+  EXPECT_GE(done["test_exact_match"].get<double>(), 0.0);
+  EXPECT_LE(done["test_exact_match"].get<double>(), 1.0);
+  EXPECT_GT(done["train_samples_per_s"].get<double>(), 0.0);
+  for (const char* f : {"model.safetensors", "config.json", "metrics.csv"})
+    EXPECT_TRUE(fs::exists(run / f)) << f << " missing from the run folder";
+  std::ifstream cf(run / "config.json");
+  const json cfg = json::parse(cf);
+  EXPECT_EQ(cfg["arch"], "seq2seq");
+  EXPECT_EQ(cfg["task"], "dates");
+
+  Result t = loom_cmd("translate --checkpoint " + run.string() + " --json \"March 5, 1999\" \"05/03/99\"");
+  ASSERT_EQ(t.status, 0) << t.err;
+  const auto lines = json_lines(t.out);
+  ASSERT_EQ(lines.size(), 2u) << t.out;
+  EXPECT_EQ(lines[0]["input"], "March 5, 1999");
+  EXPECT_TRUE(lines[0]["output"].is_string());
+  Result beam = loom_cmd("translate --checkpoint " + run.string() + " --beam 3 --json \"5th of March 1999\"");
+  ASSERT_EQ(beam.status, 0) << beam.err;
+  EXPECT_TRUE(json_lines(beam.out).at(0).contains("log_prob"));
+  fs::remove_all(run);
+}
+
+TEST(CliSeq2Seq, UsageErrors) {
+  Result r = loom_cmd("train --model seq2seq --data fashion-mnist --steps 1");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("--data"), std::string::npos) << r.err;
+  r = loom_cmd("train --model seq2seq --attention concat --steps 1");
+  EXPECT_EQ(r.status, 2) << r.err;
+  r = loom_cmd("train --model seq2seq --test-samples 5000 --steps 1");
+  EXPECT_EQ(r.status, 2) << r.err;
+  r = loom_cmd("translate \"March 5, 1999\"");
+  EXPECT_EQ(r.status, 2) << r.err;
+  r = loom_cmd("translate --checkpoint /nonexistent/run \"March 5, 1999\"");
+  EXPECT_EQ(r.status, 1) << r.err;
+}
+
+}  // namespace

@@ -1,0 +1,107 @@
+// The GEMV path of CpuBackend::gemm (M == 1 or N == 1, as in one-token decoding) against the plain reference
+// GEMM: every transpose layout, alpha/beta, padded leading dimensions, a NaN-filled C under beta == 0, and
+// the small-M (a few prompts at once) shapes: a few-rows kernel for 2-4 rows times W^T, else sgemm.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "loom/backend/cpu/reference.h"
+#include "loom/loom.h"
+
+using namespace loom;
+
+namespace {
+
+// Fills a buffer with seeded normal values (through loom's RNG, so the test is reproducible).
+std::vector<float> random_buffer(int64_t n, uint64_t seed) {
+  manual_seed(seed);
+  Tensor t = randn({n});
+  return std::vector<float>(t.data<float>(), t.data<float>() + n);
+}
+
+struct Case {
+  int M, N, K;
+  bool ta, tb;
+  int pad;  // extra elements on every leading dimension (a strided view)
+  float alpha, beta;
+};
+
+void check_case(const Case& c) {
+  const int64_t rows_a = c.ta ? c.K : c.M, cols_a = c.ta ? c.M : c.K;
+  const int64_t rows_b = c.tb ? c.N : c.K, cols_b = c.tb ? c.K : c.N;
+  const int64_t lda = cols_a + c.pad, ldb = cols_b + c.pad, ldc = c.N + c.pad;
+  std::vector<float> A = random_buffer(rows_a * lda, 1), B = random_buffer(rows_b * ldb, 2);
+  std::vector<float> C = random_buffer(c.M * ldc, 3);
+  if (c.beta == 0.0f)  // beta == 0 must overwrite C, never read it
+    for (size_t i = 0; i < C.size(); ++i)
+      if (i % 3 == 0) C[i] = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> C_orig = C;
+  std::vector<float> C_ref = C;
+  if (c.beta == 0.0f)
+    for (float& v : C_ref) v = 0.0f;  // the reference loop does read C
+  Tensor any = zeros({1});
+  backend_for(any).gemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C.data(), ldc,
+                        DType::f32);
+  ref::gemm<float>(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C_ref.data(), ldc);
+  for (int64_t i = 0; i < c.M; ++i)
+    for (int64_t j = 0; j < c.N; ++j) {
+      const float got = C[size_t(i * ldc + j)], want = C_ref[size_t(i * ldc + j)];
+      ASSERT_NEAR(got, want, 1e-4f * (1.0f + std::abs(want)) * std::sqrt(float(c.K)))
+          << "M=" << c.M << " N=" << c.N << " K=" << c.K << " ta=" << c.ta << " tb=" << c.tb << " pad=" << c.pad
+          << " at (" << i << ", " << j << ")";
+    }
+  // Padding between rows of C is not part of the result and must be left alone.
+  for (int64_t i = 0; i < c.M; ++i)
+    for (int64_t j = c.N; j < ldc; ++j) {
+      const float got = C[size_t(i * ldc + j)], orig = C_orig[size_t(i * ldc + j)];
+      ASSERT_TRUE(got == orig || (std::isnan(got) && std::isnan(orig))) << "padding of C changed at (" << i << ", "
+                                                                        << j << ")";
+    }
+}
+
+}  // namespace
+
+class GemvLayouts : public ::testing::TestWithParam<std::tuple<bool, bool, int>> {};
+
+// M == 1 (a row times a matrix: the decode linear layers) in all four transpose layouts.
+TEST_P(GemvLayouts, OneRowMatchesReference) {
+  auto [ta, tb, pad] = GetParam();
+  for (auto [N, K] : {std::pair{1, 1}, {7, 13}, {129, 67}, {300, 96}})
+    for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {1.5f, 0.25f}, {-0.5f, 1.0f}})
+      check_case({1, N, K, ta, tb, pad, alpha, beta});
+}
+
+// N == 1 (a matrix times a column), including C's column stride ldc.
+TEST_P(GemvLayouts, OneColumnMatchesReference) {
+  auto [ta, tb, pad] = GetParam();
+  for (auto [M, K] : {std::pair{1, 1}, {7, 13}, {129, 67}, {300, 96}})
+    for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {1.5f, 0.25f}, {-0.5f, 1.0f}})
+      check_case({M, 1, K, ta, tb, pad, alpha, beta});
+}
+
+// Several prompts at once (M = 2..8): 2-4 rows times W^T take the few-rows kernel, the rest sgemm.
+TEST_P(GemvLayouts, SmallBatchMatchesReference) {
+  auto [ta, tb, pad] = GetParam();
+  for (int M : {2, 3, 4, 5, 8}) {
+    check_case({M, 96, 64, ta, tb, pad, 1.25f, 0.5f});
+    check_case({M, 37, 29, ta, tb, pad, -0.75f, 0.0f});  // odd N and K: the kernel's tails
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTransposes, GemvLayouts,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool(), ::testing::Values(0, 3)));
+
+// The decode shape end to end: linear on one row equals the same row of a batched linear.
+TEST(Gemv, LinearOnOneRowMatchesBatchedRow) {
+  manual_seed(11);
+  Tensor W = randn({200, 48}), b = randn({200}), x = randn({4, 48});
+  Tensor full = linear(x, W, b);
+  for (int64_t i = 0; i < 4; ++i) {
+    Tensor one = linear(x.narrow(0, i, 1), W, b);
+    auto got = one.tolist(), want = full.narrow(0, i, 1).tolist();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t j = 0; j < got.size(); ++j) ASSERT_NEAR(got[j], want[j], 1e-4 * (1 + std::abs(want[j]))) << j;
+  }
+}

@@ -1,0 +1,75 @@
+// loom eval on a language-model folder: the mean next-token cross-entropy over consecutive blocks of a text.
+#include <cmath>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "args.h"
+#include "commands.h"
+#include "lm_common.h"
+#include "loom/backend/backend.h"
+#include "loom/data/file_util.h"
+#include "loom/models/language_model.h"
+#include "loom/text/corpus.h"
+#include "loom/text/lm_dataset.h"
+#include "loom/train/lm_trainer.h"
+
+namespace loom::cli {
+
+int cmd_eval_lm(const Argv& argv) {
+  std::string checkpoint, data_spec, tok_spec;
+  int64_t context = 0, batch = 16, threads = 0, max_tokens = 0;
+  bool json_out = false, val_only = false;
+  Args a("loom eval (language model)",
+         "The mean next-token cross-entropy (loss, and perplexity = exp(loss)) of a language-model folder over\n"
+         "consecutive non-overlapping blocks of --context tokens of a text.");
+  a.option("--checkpoint", &checkpoint, "DIR", "the model folder (required)");
+  a.option("--data", &data_spec, "SPEC", "kjv or text:FILE (default: the run's training data)");
+  a.option("--tokenizer", &tok_spec, "SPEC", "override the folder's tokenizer (gpt2, bpe:PATH, a tokenizer file)");
+  a.option("--context", &context, "T", "tokens per block (default: the run's context, else the model's)", {.min = 1});
+  a.option("--batch-size", &batch, "B", "blocks per forward pass (default 16)", {.min = 1});
+  a.option("--max-tokens", &max_tokens, "N", "evaluate at most N tokens (default: all)", {.min = 0});
+  a.flag("--val-split", &val_only, "only the last 10% of the text (the split loom train validates on)");
+  a.option("--threads", &threads, "T", "compute threads (default: all cores)", {.min = 1, .max = 1024});
+  a.flag("--json", &json_out, "print one JSON object");
+  a.parse(argv);
+  if (checkpoint.empty()) throw UsageError("--checkpoint is required");
+  if (!data_spec.empty() && data_spec != "kjv" && !data_spec.starts_with("text:"))
+    throw UsageError("--data must be kjv or text:FILE for a language model");
+  if (threads > 0) set_num_threads(int(threads));
+
+  const auto cfg = nlohmann::json::parse(data::read_file(checkpoint + "/config.json"));
+  const nlohmann::json run = cfg.value("loom_train", nlohmann::json::object());
+  if (data_spec.empty()) data_spec = run.value("data", "");
+  if (data_spec.empty()) throw UsageError("--data is required (the folder does not record its training data)");
+  auto model = models::load_language_model(checkpoint);
+  if (context == 0) context = run.value("context", int64_t(0));
+  if (context == 0) context = model->context();
+  if (context == 0) throw UsageError("--context is required for this model");
+  if (model->context() > 0 && context > model->context())
+    throw UsageError("--context " + std::to_string(context) + " is longer than the model's " +
+                     std::to_string(model->context()));
+  text::TokenizerPtr tok = tok_spec.empty() ? load_run_tokenizer(checkpoint) : tokenizer_from_spec(tok_spec, "");
+  std::vector<int64_t> ids = tok->encode(text::load_corpus(data_spec));
+  for (int64_t t : ids)
+    LOOM_CHECK(t < model->vocab_size(), "token id ", t, " is outside the model's vocabulary of ", model->vocab_size());
+  if (val_only) ids = std::vector<int64_t>(ids.begin() + int64_t(double(ids.size()) * 0.9), ids.end());
+  LOOM_CHECK(int64_t(ids.size()) > context, data_spec, " has ", ids.size(), " tokens, fewer than one block of ",
+             context + 1);
+  text::LanguageModelDataset ds(std::vector<int32_t>(ids.begin(), ids.end()), context);
+  const double loss = train::evaluate_lm(*model, ds, batch, max_tokens);
+  const int64_t blocks = std::min((ds.size() + context - 1) / context,
+                                  max_tokens > 0 ? std::max<int64_t>(1, max_tokens / context) : INT64_MAX);
+  if (json_out) {
+    nlohmann::ordered_json j;
+    j["event"] = "eval", j["checkpoint"] = checkpoint, j["data"] = data_spec, j["tokens"] = blocks * context;
+    j["loss"] = loss, j["perplexity"] = std::exp(loss);
+    std::cout << j.dump() << "\n";
+  } else {
+    std::printf("%s on %s (%lld tokens in blocks of %lld)\n  loss        %.6g\n  perplexity  %.6g\n", checkpoint.c_str(),
+                data_spec.c_str(), (long long)(blocks * context), (long long)context, loss, std::exp(loss));
+  }
+  return 0;
+}
+
+}  // namespace loom::cli

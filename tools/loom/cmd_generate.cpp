@@ -1,0 +1,169 @@
+// loom generate: text from a language-model folder (loom train's run folder, a GPT folder, or a Hugging Face
+// GPT-2 folder), streamed token by token, with greedy / temperature / top-k / top-p / repetition-penalty
+// sampling, stop strings and several prompts.
+#include <chrono>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "args.h"
+#include "commands.h"
+#include "lm_common.h"
+#include "loom/backend/backend.h"
+#include "loom/data/file_util.h"
+#include "loom/models/generate.h"
+#include "loom/text/bpe.h"
+
+namespace loom::cli {
+
+namespace {
+
+// "\n", "\t", "\\" in --stop values, so a shell user can ask for a newline.
+std::string unescape(const std::string& s) {
+  std::string r;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 == s.size()) {
+      r += s[i];
+      continue;
+    }
+    const char n = s[++i];
+    r += n == 'n' ? '\n' : n == 't' ? '\t' : n == 'r' ? '\r' : n;
+  }
+  return r;
+}
+
+// Takes every `--name VALUE` / `--name=VALUE` out of argv (the parser accepts each option once).
+std::vector<std::string> take_repeated(Argv& argv, const std::string& name) {
+  std::vector<std::string> vals;
+  Argv rest;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == name) {
+      if (i + 1 >= argv.size()) throw UsageError(name + " needs a value");
+      vals.push_back(argv[++i]);
+    } else if (argv[i].starts_with(name + "=")) {
+      vals.push_back(argv[i].substr(name.size() + 1));
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  argv = rest;
+  return vals;
+}
+
+}  // namespace
+
+int cmd_generate(const Argv& argv_in) {
+  Argv argv = argv_in;
+  std::vector<std::string> prompts = take_repeated(argv, "--prompt"), stops = take_repeated(argv, "--stop");
+  std::string checkpoint, prompts_file, tok_spec;
+  int64_t max_tokens = 200, top_k = 0, seed = 0, threads = 0;
+  double temperature = 1.0, top_p = 1.0, rep = 1.0;
+  bool greedy = false, json_out = false, no_prompt = false;
+  Args a("loom generate",
+         "Generate text from a language model folder (loom train's --out, or a Hugging Face GPT-2 folder),\n"
+         "streaming each token as it is sampled. Options also accepted more than once: --prompt TEXT (each\n"
+         "prompt is generated in turn; prompt i samples with seed S+i) and --stop STRING (generation ends\n"
+         "before the first stop string; \\n, \\t, \\r are escapes). GPT-2 tokenizers also stop at <|endoftext|>.");
+  a.option("--checkpoint", &checkpoint, "DIR", "the model folder (required)");
+  a.option("--prompts-file", &prompts_file, "FILE", "one prompt per line (in addition to --prompt)");
+  a.option("--max-tokens", &max_tokens, "N", "new tokens per prompt (default 200)", {.min = 0});
+  a.option("--temperature", &temperature, "T", "softmax temperature (default 1; 0 = greedy)", {.min = 0});
+  a.option("--top-k", &top_k, "K", "sample among the K most likely tokens (default 0: all)", {.min = 0});
+  a.option("--top-p", &top_p, "P", "nucleus: the smallest set reaching probability P (default 1: off)",
+           {.min = 0, .max = 1, .exclusive_min = true});
+  a.option("--repetition-penalty", &rep, "R", "penalise tokens already in the text (default 1: off)",
+           {.min = 0, .exclusive_min = true});
+  a.flag("--greedy", &greedy, "always take the most likely token (same as --temperature 0)");
+  a.option("--seed", &seed, "S", "sampling seed (default 0): the same seed gives the same text", {.min = 0});
+  a.option("--tokenizer", &tok_spec, "SPEC", "override the model folder's tokenizer (gpt2, bpe:PATH, a tokenizer file)");
+  a.option("--threads", &threads, "T", "compute threads (default: all cores)", {.min = 1, .max = 1024});
+  a.flag("--no-prompt", &no_prompt, "print only the generated text, not the prompt before it");
+  a.flag("--json", &json_out, "no streaming: one JSON object per prompt");
+  a.parse(argv);
+  if (checkpoint.empty()) throw UsageError("--checkpoint is required");
+  if (!prompts_file.empty()) {
+    const std::string all = data::read_file(prompts_file);
+    size_t b = 0;
+    for (size_t e; (e = all.find('\n', b)) != std::string::npos || b < all.size(); b = e + 1) {
+      if (e == std::string::npos) e = all.size();
+      if (e > b) prompts.push_back(all.substr(b, e - b));
+    }
+  }
+  if (prompts.empty()) throw UsageError("give at least one --prompt (or --prompts-file)");
+  if (!is_lm_folder(checkpoint))
+    throw UsageError("--checkpoint " + checkpoint + ": not a language-model folder (no config.json with a model)");
+  for (auto& s : stops) s = unescape(s);
+  if (threads > 0) set_num_threads(int(threads));
+
+  auto model = models::load_language_model(checkpoint);
+  model->eval();
+  text::TokenizerPtr tok = tok_spec.empty() ? load_run_tokenizer(checkpoint) : tokenizer_from_spec(tok_spec, "");
+  LOOM_CHECK(tok->vocab_size() <= model->vocab_size(), "the tokenizer has ", tok->vocab_size(),
+             " tokens but the model only ", model->vocab_size(), " (wrong --tokenizer?)");
+  models::GenerateOptions go{.max_new_tokens = max_tokens,
+                             .sampling = {.temperature = greedy ? 0.0 : temperature, .top_k = top_k, .top_p = top_p,
+                                          .repetition_penalty = rep},
+                             .seed = uint64_t(seed)};
+  int64_t eot = -1;
+  if (auto* bpe = dynamic_cast<const text::BPETokenizer*>(tok.get())) eot = bpe->token_to_id("<|endoftext|>");
+  if (eot >= 0) go.stop_tokens.push_back(eot);
+
+  std::vector<std::vector<int64_t>> encoded;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    std::vector<int64_t> ids = tok->encode(prompts[i]);
+    if (ids.empty() && eot >= 0) ids.push_back(eot);  // GPT-2 starts unconditioned text after <|endoftext|>
+    LOOM_CHECK(!ids.empty(), "prompt ", i + 1, " is empty; give at least one character");
+    encoded.push_back(std::move(ids));
+  }
+
+  // Streaming: after each token decode all new tokens (a token may end a multi-byte character) and print what
+  // cannot be the start of a stop string.
+  std::vector<int64_t> cur;
+  std::unique_ptr<models::StopStrings> stop;
+  size_t cur_prompt = size_t(-1);
+  auto end_prompt = [&] {  // what the stop-string filter held back
+    if (stop && !json_out) std::cout << stop->finish(decode_raw(*tok, cur));
+    stop.reset();
+  };
+  auto begin_prompt = [&](size_t i) {
+    end_prompt();
+    if (!json_out && i > 0) std::cout << "\n\n";  // a blank line between outputs
+    if (!json_out && !no_prompt) std::cout << prompts[i];
+    cur.clear();
+    stop = std::make_unique<models::StopStrings>(stops);
+    cur_prompt = i;
+  };
+  int64_t total_new = 0;
+  std::vector<std::string> texts(prompts.size());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto outs = models::generate(*model, encoded, go, [&](size_t i, int64_t id) {
+    if (i != cur_prompt) begin_prompt(i);
+    ++total_new;
+    if (id == eot) return false;
+    cur.push_back(id);
+    const std::string text = decode_raw(*tok, cur);
+    const std::string piece = stop->push(text);
+    if (!json_out) std::cout << piece << std::flush;
+    texts[i] = stop->result(text);
+    return !stop->stopped();
+  });
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (json_out) {
+      nlohmann::ordered_json j;
+      j["event"] = "generation", j["index"] = i, j["prompt"] = prompts[i], j["text"] = texts[i];
+      j["new_tokens"] = outs[i].size();
+      std::cout << j.dump() << "\n";
+    }
+  }
+  if (!json_out) {
+    end_prompt();
+    for (size_t i = cur_prompt == size_t(-1) ? 0 : cur_prompt + 1; i < prompts.size(); ++i) begin_prompt(i);
+    std::cout << "\n" << std::flush;
+    std::fprintf(stderr, "(%lld new tokens in %.2f s, %.1f tokens/s)\n", (long long)total_new, secs,
+                 secs > 0 ? double(total_new) / secs : 0.0);
+  }
+  return 0;
+}
+
+}  // namespace loom::cli

@@ -1,0 +1,243 @@
+// loom train --model lstm-lm|gpt: a language model on a text corpus with the step-based LM loop
+// (loom/train/lm_trainer.h). The run folder holds model.safetensors + config.json (the model, loadable by
+// generate/eval), the tokenizer, metrics.csv and checkpoint.safetensors (for --resume).
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "args.h"
+#include "commands.h"
+#include "lm_common.h"
+#include "loom/backend/backend.h"
+#include "loom/core/generator.h"
+#include "loom/data/file_util.h"
+#include "loom/io/safetensors.h"
+#include "loom/models/language_model.h"
+#include "loom/nn/repr.h"
+#include "loom/optim/optim.h"
+#include "loom/text/corpus.h"
+#include "loom/text/lm_dataset.h"
+#include "loom/train/checkpoint.h"
+#include "loom/train/lm_trainer.h"
+
+namespace loom::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct LMConfig {
+  std::string model, data = "kjv", tokenizer = "char", optimizer = "adam", scheduler = "none", precision = "f32", out;
+  int64_t embedding = 64, layers = 2, hidden = 256, heads = 4, width = 128, context = 100, batch_size = 32;
+  int64_t steps = 100, grad_accum = 1, warmup = 0, threads = 0, seed = 0, log_every = 0, eval_every = 0;
+  int64_t eval_tokens = 0, checkpoint_every = 0;
+  double lr = 0, weight_decay = 0, min_lr = -1, clip_grad_norm = 0, dropout = 0;
+  bool resume = false, json = false, activation_checkpointing = false;
+};
+
+LMConfig parse(const Argv& argv) {
+  LMConfig c;
+  Args a("loom train --model lstm-lm|gpt",
+         "Train a language model on a text corpus (random blocks; the last 10% of tokens validate). The run folder\n"
+         "--out gets model.safetensors + config.json, the tokenizer (tokenizer.json or tokenizer/), metrics.csv\n"
+         "(step,loss,val_loss,lr) and checkpoint.safetensors; `loom generate/eval --checkpoint DIR` reload it.");
+  const Range pos{.min = 0, .exclusive_min = true}, nonneg{.min = 0};
+  a.choice("--model", &c.model, {"lstm-lm", "gpt"}, "the architecture");
+  a.option("--data", &c.data, "SPEC", "kjv (Debian's bible-kjv, default) or text:FILE");
+  a.option("--tokenizer", &c.tokenizer, "SPEC", "char (vocabulary from the corpus, default), gpt2 or bpe:PATH");
+  a.option("--embedding", &c.embedding, "E", "lstm-lm: embedding size (default 64)", {.min = 1});
+  a.option("--layers", &c.layers, "L", "LSTM / transformer layers (default 2)", {.min = 1, .max = 1024});
+  a.option("--hidden", &c.hidden, "H", "lstm-lm: LSTM hidden size (default 256)", {.min = 1});
+  a.option("--heads", &c.heads, "N", "gpt: attention heads (default 4)", {.min = 1});
+  a.option("--width", &c.width, "W", "gpt: embedding width (default 128)", {.min = 1});
+  a.flag("--activation-checkpointing", &c.activation_checkpointing,
+         "gpt: recompute each block in backward instead of keeping its activations");
+  a.option("--dropout", &c.dropout, "P", "dropout probability (default 0)", {.min = 0, .max = 0.99});
+  a.option("--context", &c.context, "T", "tokens per training block (default 100)", {.min = 1, .max = 1 << 20});
+  a.option("--batch-size", &c.batch_size, "B", "blocks per micro-batch (default 32)", {.min = 1, .max = 1 << 20});
+  a.option("--grad-accum", &c.grad_accum, "N", "micro-batches per optimizer step (default 1)", {.min = 1, .max = 1 << 16});
+  a.option("--steps", &c.steps, "N", "optimizer steps (default 100)", {.min = 1});
+  a.choice("--optimizer", &c.optimizer, {"sgd", "adam", "adamw"},
+           "update rule (default adam); adamw decays only parameters with 2+ dims (not biases, norms)");
+  a.option("--lr", &c.lr, "X", "peak learning rate (default 2e-3 for lstm-lm, 1e-3 for gpt)", pos);
+  a.option("--weight-decay", &c.weight_decay, "W", "weight decay (default 0; adamw: 0.1)", nonneg);
+  a.choice("--scheduler", &c.scheduler, {"none", "cosine"}, "lr schedule after --warmup (default none: constant)");
+  a.option("--warmup", &c.warmup, "N", "linear warmup steps from 0 to --lr (default 0)", nonneg);
+  a.option("--min-lr", &c.min_lr, "X", "cosine: the final lr (default lr / 10)", nonneg);
+  a.option("--clip-grad-norm", &c.clip_grad_norm, "X", "clip the gradients' global norm to X", pos);
+  a.choice("--precision", &c.precision, {"f32", "bf16"}, "f32 (default) or bf16 autocast for forward + loss");
+  a.option("--eval-every", &c.eval_every, "N", "validation loss every N steps (default: at the end)", nonneg);
+  a.option("--eval-tokens", &c.eval_tokens, "N", "validate on the first N tokens of the split (default: all)", nonneg);
+  a.option("--log-every", &c.log_every, "N", "a progress line every N steps (default steps/10)", nonneg);
+  a.option("--checkpoint-every", &c.checkpoint_every, "N", "also checkpoint every N steps (default: at the end)", nonneg);
+  a.option("--threads", &c.threads, "T", "compute threads (default: all cores)", {.min = 1, .max = 1024});
+  a.option("--seed", &c.seed, "S", "seed for initialisation and batch sampling (default 0)", nonneg);
+  a.option("--out", &c.out, "DIR", "run folder (default runs/MODEL-DATA)");
+  a.flag("--resume", &c.resume, "continue the run in --out from its checkpoint (bit-identical to an unbroken run)");
+  a.flag("--json", &c.json, "print one JSON object per line");
+  a.parse(argv);
+  if (!c.data.starts_with("text:") && c.data != "kjv") throw UsageError("--data must be kjv or text:FILE, got '" + c.data + "'");
+  if (c.data.starts_with("text:") && !fs::is_regular_file(c.data.substr(5)))
+    throw UsageError("--data " + c.data + ": no such file");
+  if (c.tokenizer != "char" && c.tokenizer != "gpt2" && !c.tokenizer.starts_with("bpe:") && !c.tokenizer.starts_with("gpt2:"))
+    throw UsageError("--tokenizer must be char, gpt2 or bpe:PATH, got '" + c.tokenizer + "'");
+  if (!a.given("--lr")) c.lr = c.model == "gpt" ? 1e-3 : 2e-3;
+  if (!a.given("--weight-decay") && c.optimizer == "adamw") c.weight_decay = 0.1;
+  if (c.min_lr < 0) c.min_lr = c.lr / 10;
+  if (c.warmup >= c.steps && c.warmup > 0) throw UsageError("--warmup must be less than --steps");
+  if (c.model == "gpt" && c.width % c.heads != 0) throw UsageError("--width must be a multiple of --heads");
+  if (c.model != "gpt" && (a.given("--heads") || a.given("--width") || c.activation_checkpointing))
+    throw UsageError("--heads, --width and --activation-checkpointing apply to --model gpt only");
+  if (c.model == "gpt" && (a.given("--embedding") || a.given("--hidden")))
+    throw UsageError("--embedding and --hidden apply to --model lstm-lm (gpt uses --width)");
+  if (c.out.empty()) c.out = "runs/" + c.model + "-" + (c.data == "kjv" ? std::string("kjv") : fs::path(c.data.substr(5)).stem().string());
+  return c;
+}
+
+json model_config(const LMConfig& c, int64_t vocab) {
+  if (c.model == "lstm-lm")
+    return {{"arch", "lstm-lm"}, {"vocab_size", vocab}, {"embedding", c.embedding}, {"layers", c.layers},
+            {"hidden", c.hidden}, {"dropout", c.dropout}};
+  // GPT: loom's names and Hugging Face GPT-2's, so either reading works.
+  return {{"arch", "gpt"},          {"vocab_size", vocab},  {"layers", c.layers},   {"heads", c.heads},
+          {"width", c.width},       {"context", c.context}, {"dropout", c.dropout}, {"n_layer", c.layers},
+          {"n_head", c.heads},      {"n_embd", c.width},    {"n_positions", c.context}, {"block_size", c.context},
+          {"activation_checkpointing", c.activation_checkpointing}};
+}
+
+// What a resumed run must share with the checkpoint (steps and logging may change).
+json run_record(const LMConfig& c) {
+  return {{"model", c.model},           {"data", c.data},         {"tokenizer", c.tokenizer},
+          {"context", c.context},       {"batch_size", c.batch_size}, {"grad_accum", c.grad_accum},
+          {"optimizer", c.optimizer},   {"lr", c.lr},             {"weight_decay", c.weight_decay},
+          {"scheduler", c.scheduler},   {"warmup", c.warmup},     {"min_lr", c.min_lr},
+          {"clip_grad_norm", c.clip_grad_norm}, {"precision", c.precision}, {"seed", c.seed},
+          // the cosine's length is part of the schedule; without one, --steps may grow on resume
+          {"cosine_steps", c.scheduler == "cosine" ? c.steps : 0}};
+}
+
+std::unique_ptr<optim::Optimizer> make_lm_optimizer(const LMConfig& c, models::LanguageModel& m) {
+  if (c.optimizer == "sgd") return std::make_unique<optim::SGD>(m.parameters(), optim::SGDOptions{.lr = c.lr, .weight_decay = c.weight_decay});
+  if (c.optimizer == "adam") return std::make_unique<optim::Adam>(m.parameters(), optim::AdamOptions{.lr = c.lr, .weight_decay = c.weight_decay});
+  // nanoGPT's rule: matrices (and embeddings) decay; biases, norm weights and other 1-d tensors do not.
+  std::vector<Tensor> decay, no_decay;
+  for (const auto& p : m.parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  std::vector<optim::ParamGroup<optim::AdamWOptions>> groups;
+  if (!decay.empty()) groups.push_back({decay, {.lr = c.lr, .weight_decay = c.weight_decay}});
+  if (!no_decay.empty()) groups.push_back({no_decay, {.lr = c.lr, .weight_decay = 0}});
+  return std::make_unique<optim::AdamW>(std::move(groups));
+}
+
+std::unique_ptr<optim::LRScheduler> make_lm_schedule(const LMConfig& c, optim::Optimizer& opt) {
+  if (c.scheduler == "none" && c.warmup == 0) return nullptr;
+  return std::make_unique<optim::LinearWarmupCosine>(
+      opt, optim::LinearWarmupCosineOptions{.warmup_steps = c.warmup,
+                                            .total_steps = c.scheduler == "cosine" ? c.steps : 1LL << 62,
+                                            .min_lr = c.scheduler == "cosine" ? c.min_lr : c.lr});
+}
+
+void say(const LMConfig& c, const json& event, const std::string& text) {
+  std::cout << (c.json ? event.dump() : text) << "\n" << std::flush;
+}
+
+}  // namespace
+
+int cmd_train_lm(const Argv& argv) {
+  LMConfig c = parse(argv);
+  if (c.threads > 0) set_num_threads(int(c.threads));
+  manual_seed(uint64_t(c.seed));
+  const std::string ckpt = (fs::path(c.out) / "checkpoint.safetensors").string();
+  const bool resuming = c.resume && fs::exists(ckpt);
+  if (c.resume && !resuming)
+    say(c, {{"event", "note"}, {"message", "no checkpoint in " + c.out + "; starting from scratch"}},
+        "no checkpoint in " + c.out + "; starting from scratch");
+  if (resuming) {  // refuse a resume that would silently be a different run
+    const train::Checkpoint saved = train::load_checkpoint(ckpt);
+    auto it = saved.metadata.find("loom.lm_run");
+    LOOM_CHECK(it != saved.metadata.end(), ckpt, ": not a language-model checkpoint made by loom train");
+    const json was = json::parse(it->second), now = run_record(c);
+    for (const auto& [k, v] : now.items())
+      LOOM_CHECK(was.value(k, json()) == v, ckpt, ": cannot resume: the checkpoint was made with ", k, " = ",
+                 was.value(k, json()).dump(), ", this run has ", v.dump(), " (use the same options or another --out)");
+  }
+
+  const std::string corpus = text::load_corpus(c.data);
+  text::TokenizerPtr tok = resuming ? load_run_tokenizer(c.out) : text::make_tokenizer(c.tokenizer, corpus);
+  std::vector<int64_t> ids = tok->encode(corpus);
+  text::LMData data = text::make_lm_data(ids, c.context, uint64_t(c.seed));
+  auto model = models::make_language_model(model_config(c, tok->vocab_size()));
+  auto opt = make_lm_optimizer(c, *model);
+  auto sched = make_lm_schedule(c, *opt);
+
+  json cfg_json = model->config();
+  json train_json = run_record(c);
+  train_json["steps"] = c.steps;
+  train_json["threads"] = get_num_threads();
+  train::LMTrainOptions o{.steps = c.steps,
+                          .batch_size = c.batch_size,
+                          .grad_accum = c.grad_accum,
+                          .clip_grad_norm = c.clip_grad_norm,
+                          .bf16 = c.precision == "bf16",
+                          .log_every = c.log_every,
+                          .eval_every = c.eval_every,
+                          .eval_tokens = c.eval_tokens,
+                          .out = c.out,
+                          .checkpoint_every = c.checkpoint_every,
+                          .checkpoint_metadata = {{"loom.lm_run", run_record(c).dump()}}};
+  o.on_log = [&](const train::LMStepLog& r) {
+    json e = {{"event", "step"}, {"step", r.step}, {"loss", r.loss}, {"lr", r.lr}, {"tokens_per_s", r.tokens_per_s}};
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.3g  %.0f tokens/s", (long long)r.step,
+                  (long long)c.steps, r.loss, r.lr, r.tokens_per_s);
+    std::string text = buf;
+    if (!std::isnan(r.val_loss)) {
+      e["val_loss"] = r.val_loss;
+      std::snprintf(buf, sizeof buf, "  val_loss %.4f", r.val_loss);
+      text += buf;
+    }
+    say(c, e, text);
+  };
+  train::LMTrainer trainer(*model, *opt, sched.get(), data, o);
+  if (resuming) trainer.load_checkpoint(ckpt);
+  fs::create_directories(c.out);
+  save_run_tokenizer(*tok, c.out);
+
+  std::ostringstream intro;
+  intro << "training " << c.model << " (" << nn::group_digits(model->num_parameters()) << " parameters, vocabulary "
+        << tok->vocab_size() << ") on " << c.data << ": " << data.train->num_tokens() << " train / "
+        << data.val->num_tokens() << " validation tokens; " << c.optimizer << " lr " << c.lr << ", batch "
+        << c.batch_size << "x" << c.context << (c.grad_accum > 1 ? "x" + std::to_string(c.grad_accum) : "") << ", "
+        << c.steps << " steps, " << get_num_threads() << " threads";
+  if (resuming) intro << "\nresuming from " << ckpt << " at step " << trainer.step();
+  json start = {{"event", "start"}, {"model", c.model}, {"data", c.data}, {"parameters", model->num_parameters()},
+                {"vocab_size", tok->vocab_size()}, {"train_tokens", data.train->num_tokens()},
+                {"val_tokens", data.val->num_tokens()}, {"threads", get_num_threads()}, {"out", c.out}};
+  if (resuming) start["resumed_at_step"] = trainer.step();
+  say(c, start, intro.str());
+
+  const train::LMTrainResult r = trainer.fit();
+  model->save(c.out, {{"loom.lm_run", run_record(c).dump()}});
+  // config.json is the model's (generate/eval rebuild it from there); the run's options ride along.
+  const std::string cfg_path = (fs::path(c.out) / "config.json").string();
+  json saved_cfg = json::parse(data::read_file(cfg_path));
+  saved_cfg["loom_train"] = train_json;
+  io::write_file_atomic(cfg_path, saved_cfg.dump(2) + "\n");
+
+  json done = {{"event", "done"},          {"loss", r.loss},
+               {"val_loss", r.val_loss},    {"train_tokens_per_s", r.train_tokens_per_s},
+               {"peak_rss_mb", peak_rss_mb()}, {"steps", r.steps},
+               {"seconds", r.seconds},      {"parameters", model->num_parameters()},
+               {"out", c.out}};
+  char buf[300];
+  std::snprintf(buf, sizeof buf,
+                "final loss %.4f, validation loss %.4f\ntrain %.0f tokens/s, peak memory %.0f MB, %.0f s in all\n"
+                "saved the run in %s/ (model.safetensors, config.json, tokenizer, metrics.csv, checkpoint.safetensors)",
+                r.loss, r.val_loss, r.train_tokens_per_s, peak_rss_mb(), r.seconds, c.out.c_str());
+  say(c, done, buf);
+  return 0;
+}
+
+}  // namespace loom::cli
