@@ -93,3 +93,20 @@ TEST(AttentionReference, DecodeStepSingleKey) {
   compare({5, 1, 1, 4, 3, 1.0, false}, 0);
   compare({5, 1, 1, 4, 3, 1.0, true}, 0);
 }
+
+// A KV cache's first Tk rows of a (B, H, max_len, D) buffer are read in place when no graph is built; the
+// result must equal attention over packed copies (and a transposed, non-uniform view must still work).
+TEST(AttentionReference, StridedCacheViewsMatchPackedCopies) {
+  loom::manual_seed(3);
+  loom::NoGradGuard ng;
+  for (int64_t H : {1, 3}) {
+    loom::Tensor q = loom::randn({2, H, 1, 8});
+    loom::Tensor kc = loom::randn({2, H, 20, 8}), vc = loom::randn({2, H, 20, 6});
+    loom::Tensor k = kc.narrow(2, 0, 13), v = vc.narrow(2, 0, 13);
+    loom::Tensor ours = loom::fused_attention(q, k, v);
+    loom::Tensor packed = loom::fused_attention(q, k.contiguous(), v.contiguous());
+    EXPECT_EQ(ours.tolist(), packed.tolist()) << "H=" << H;
+  }
+  loom::Tensor q = loom::randn({3, 2, 4, 8}), k = loom::randn({2, 3, 5, 8}).transpose(0, 1), v = loom::randn({3, 2, 5, 8});
+  EXPECT_EQ(loom::fused_attention(q, k, v).tolist(), loom::fused_attention(q, k.contiguous(), v).tolist());
+}

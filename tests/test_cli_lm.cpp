@@ -187,6 +187,7 @@ TEST_F(CliLM, UsageErrorsExitTwo) {
   expect_usage(base + " --steps 5 --warmup 5", "--warmup must be less than --steps");
   expect_usage(base + " --precision f8", "--precision: invalid choice");
   expect_usage(base + " --hidden 0", "--hidden");
+  expect_usage(base + " --init-std 0.05", "apply to --model gpt only");
   expect_usage("generate --prompt hi", "--checkpoint is required");
   expect_usage("generate --checkpoint " + dir.string(), "--prompt");
   expect_usage("generate --checkpoint " + dir.string() + " --prompt x", "not a language-model folder");

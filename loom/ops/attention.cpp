@@ -147,6 +147,21 @@ cpu::AttnMask<T> kernel_mask(const KernelMask& km) {
   return m;
 }
 
+// The element distance between consecutive (b, h) slices when t's last two dims are packed rows (stride D, 1)
+// and its leading dims flatten to one evenly spaced index; 0 otherwise.
+int64_t bh_stride(const Tensor& t) {
+  const int64_t n = t.dim();
+  if (n < 3 || t.stride(n - 1) != 1 || t.stride(n - 2) != t.size(n - 1)) return 0;
+  int64_t inner = -1, expect = 0;  // walk the leading dims of size > 1 from the innermost out
+  for (int64_t i = n - 3; i >= 0; --i) {
+    if (t.size(i) == 1) continue;
+    if (inner < 0) inner = t.stride(i);
+    else if (t.stride(i) != expect) return 0;
+    expect = t.stride(i) * t.size(i);
+  }
+  return inner < 0 ? 0 : inner;
+}
+
 }  // namespace
 
 Tensor fused_attention(const Tensor& q0, const Tensor& k0, const Tensor& v0, const SDPAOptions& o) {
@@ -159,10 +174,17 @@ Tensor fused_attention(const Tensor& q0, const Tensor& k0, const Tensor& v0, con
                  std::equal(q0.shape().begin(), q0.shape().end() - 2, k0.shape().begin()) &&
                  std::equal(q0.shape().begin(), q0.shape().end() - 2, v0.shape().begin()),
              op, ": q, k, v must share their leading dims; got ", q0.shape(), ", ", k0.shape(), ", ", v0.shape());
-  Tensor q = q0.detach().contiguous(), k = k0.detach().contiguous(), v = v0.detach().contiguous();
+  const bool grad = needs_grad({q0, k0, v0});
+  // Without a graph (decoding), k and v whose rows are packed but whose (b, h) slices are spaced out (the
+  // first Tk rows of a KV cache) are read in place; backward wants packed tensors.
+  int64_t k_stride = grad ? 0 : bh_stride(k0), v_stride = grad ? 0 : bh_stride(v0);
+  Tensor q = q0.detach().contiguous();
+  Tensor k = k_stride ? k0.detach() : k0.detach().contiguous(), v = v_stride ? v0.detach() : v0.detach().contiguous();
   int64_t BH = 1;
   for (int64_t i = 0; i + 2 < q.dim(); ++i) BH *= q.size(i);
-  const cpu::AttnShape shape{BH, d.Tq, d.Tk, d.D, d.Dv, d.scale, o.is_causal};
+  cpu::AttnShape shape{BH, d.Tq, d.Tk, d.D, d.Dv, d.scale, o.is_causal};
+  shape.k_bh_stride = k_stride;
+  shape.v_bh_stride = v_stride;
   auto km = std::make_shared<KernelMask>(prepare_mask(o.attn_mask, q, d.Tq, d.Tk));
   Shape out_shape(q.shape().begin(), q.shape().end() - 1);
   out_shape.push_back(d.Dv);
@@ -173,7 +195,7 @@ Tensor fused_attention(const Tensor& q0, const Tensor& k0, const Tensor& v0, con
       cpu::flash_attention_forward<T>(shape, q.data<T>(), k.data<T>(), v.data<T>(), kernel_mask<T>(*km), out.data<T>(),
                                       lse.data<T>());
     });
-  if (needs_grad({q0, k0, v0}))
+  if (grad)
     record("ScaledDotProductAttention", {out}, {q0, k0, v0},
            [sq = save(q, op), sk = save(k, op), sv = save(v, op), so = save(out, op), sl = save(lse, op), km, shape](const G& g) {
              const Tensor& q = sq.get();

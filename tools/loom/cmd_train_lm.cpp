@@ -34,7 +34,7 @@ struct LMConfig {
   int64_t embedding = 64, layers = 2, hidden = 256, heads = 4, width = 128, context = 100, batch_size = 32;
   int64_t steps = 100, grad_accum = 1, warmup = 0, threads = 0, seed = 0, log_every = 0, eval_every = 0;
   int64_t eval_tokens = 0, checkpoint_every = 0;
-  double lr = 0, weight_decay = 0, min_lr = -1, clip_grad_norm = 0, dropout = 0;
+  double lr = 0, weight_decay = 0, min_lr = -1, clip_grad_norm = 0, dropout = 0, init_std = 0.02;
   bool resume = false, json = false, activation_checkpointing = false;
 };
 
@@ -53,6 +53,10 @@ LMConfig parse(const Argv& argv) {
   a.option("--hidden", &c.hidden, "H", "lstm-lm: LSTM hidden size (default 256)", {.min = 1});
   a.option("--heads", &c.heads, "N", "gpt: attention heads (default 4)", {.min = 1});
   a.option("--width", &c.width, "W", "gpt: embedding width (default 128)", {.min = 1});
+  a.option("--init-std", &c.init_std, "X",
+           "gpt: std of the normal weight init (default 0.02 as GPT-2; ~0.05 is PyTorch's default Linear init "
+           "at width 128, what the W3 reference script trains from)",
+           {.min = 0, .exclusive_min = true});
   a.flag("--activation-checkpointing", &c.activation_checkpointing,
          "gpt: recompute each block in backward instead of keeping its activations");
   a.option("--dropout", &c.dropout, "P", "dropout probability (default 0)", {.min = 0, .max = 0.99});
@@ -89,8 +93,9 @@ LMConfig parse(const Argv& argv) {
   if (c.min_lr < 0) c.min_lr = c.lr / 10;
   if (c.warmup >= c.steps && c.warmup > 0) throw UsageError("--warmup must be less than --steps");
   if (c.model == "gpt" && c.width % c.heads != 0) throw UsageError("--width must be a multiple of --heads");
-  if (c.model != "gpt" && (a.given("--heads") || a.given("--width") || c.activation_checkpointing))
-    throw UsageError("--heads, --width and --activation-checkpointing apply to --model gpt only");
+  if (c.model != "gpt" &&
+      (a.given("--heads") || a.given("--width") || a.given("--init-std") || c.activation_checkpointing))
+    throw UsageError("--heads, --width, --init-std and --activation-checkpointing apply to --model gpt only");
   if (c.model == "gpt" && (a.given("--embedding") || a.given("--hidden")))
     throw UsageError("--embedding and --hidden apply to --model lstm-lm (gpt uses --width)");
   if (c.out.empty()) c.out = "runs/" + c.model + "-" + (c.data == "kjv" ? std::string("kjv") : fs::path(c.data.substr(5)).stem().string());
@@ -105,7 +110,7 @@ json model_config(const LMConfig& c, int64_t vocab) {
   return {{"arch", "gpt"},          {"vocab_size", vocab},  {"layers", c.layers},   {"heads", c.heads},
           {"width", c.width},       {"context", c.context}, {"dropout", c.dropout}, {"n_layer", c.layers},
           {"n_head", c.heads},      {"n_embd", c.width},    {"n_positions", c.context}, {"block_size", c.context},
-          {"activation_checkpointing", c.activation_checkpointing}};
+          {"activation_checkpointing", c.activation_checkpointing}, {"initializer_range", c.init_std}};
 }
 
 // What a resumed run must share with the checkpoint (steps and logging may change).

@@ -139,8 +139,8 @@ void forward_tile(const AttnShape& s, const T* q, const T* k, const T* v, const 
   std::fill(mx, mx + kBQ, kNegInf<T>);
   std::fill(l, l + kBQ, T(0));
   const T* qb = q + (bh * s.Tq + i0) * D;
-  const T* kb = k + bh * s.Tk * D;
-  const T* vb = v + bh * s.Tk * Dv;
+  const T* kb = k + bh * (s.k_bh_stride ? s.k_bh_stride : s.Tk * D);
+  const T* vb = v + bh * (s.v_bh_stride ? s.v_bh_stride : s.Tk * Dv);
   const int64_t jend = key_end(s, i0, nq);
   for (int64_t j0 = 0; j0 < jend; j0 += kBK) {
     const int64_t nk = std::min(kBK, jend - j0);

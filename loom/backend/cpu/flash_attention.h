@@ -12,6 +12,9 @@ struct AttnShape {
   int64_t BH, Tq, Tk, D, Dv;
   double scale;
   bool causal;  // key j is seen by query i iff j <= i
+  // Forward only: elements between consecutive (b, h) slices of k and v (0: packed, Tk * D). Lets a KV cache's
+  // first Tk rows of a (B, H, max_len, D) buffer be read in place instead of copied every decode step.
+  int64_t k_bh_stride = 0, v_bh_stride = 0;
 };
 
 // An optional mask read in place (it may be broadcast): element (bh, i, j) is at
