@@ -72,3 +72,11 @@ if w4.get("loom") or w4.get("torch"):
     print("\nLSTM LM train   loom tok/s  torch tok/s   ratio  loom val  torch val  loom loss  torch loss  loom MB  torch MB")
     print(f"  {'W4':<13} {fmt(lt, 11)} {fmt(tt, 12)} {ratio} {fmt(l.get('val_loss'), 9, 4)} {fmt(t.get('val_loss'), 10, 4)} "
           f"{fmt(l.get('loss'), 10, 4)} {fmt(t.get('loss'), 11, 4)} {fmt(lm and lm / 1024, 8)} {fmt(tm and tm / 1024, 9)}")
+
+# Issue 6 (run_all.sh via dist_bench.sh): W2 data-parallel scaling, N ranks x 1 thread vs 1 rank x 1 thread.
+for r in rows:
+    if r["bench"] == "dist":
+        if r is next(x for x in rows if x["bench"] == "dist"):
+            print("\nW2 data-parallel     1 rank samples/s  N ranks samples/s  speed-up  efficiency  comm ms/step")
+        print(f"  {r['ranks']} ranks x 1 thread {r['samples_per_s_1']:>18.0f} {r['samples_per_s_n']:>18.0f} "
+              f"{r['speedup']:>8.2f}x {100 * r['efficiency']:>10.0f}% {r['comm_ms_per_step']:>13.2f}")

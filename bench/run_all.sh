@@ -54,4 +54,9 @@ if [ -x "$BUILD/bench/gpt_bench" ] && [ "${2:-}" != quick ]; then
   echo "== W3 / W5: GPT training tokens/s, validation loss, KV-cache generation (bench/gpt_bench.sh)"
   "$HERE/gpt_bench.sh" "$BUILD" "$THREADS" > "$OUT/gpt.jsonl"
 fi
+if [ -x "$BUILD/loom" ] && command -v mpirun >/dev/null && "$BUILD/loom" info 2>/dev/null | grep -qi "mpi.*yes" &&
+   [ "${2:-}" != quick ]; then
+  echo "== W2 data-parallel: 2 ranks x 1 thread vs 1 rank x 1 thread (bench/dist_bench.sh)"
+  bash "$HERE/dist_bench.sh" "$BUILD" 2 300 2 | grep '^{' > "$OUT/dist.jsonl" || true
+fi
 cat "$OUT"/*.jsonl | $PY "$HERE/report.py"

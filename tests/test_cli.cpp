@@ -89,6 +89,11 @@ TEST(Cli, InfoAndSummaryRun) {
   ASSERT_EQ(r.status, 0) << r.err;
   for (const char* s : {"loom 0.", "avx2", "avx512f", "amx", "threads:", "OpenBLAS", "MPI:", "CUDA:"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << " missing from:\n" << r.out;
+#ifdef LOOM_HAVE_MPI
+  EXPECT_NE(r.out.find("MPI:         yes"), std::string::npos) << r.out;
+#else
+  EXPECT_NE(r.out.find("MPI:         no"), std::string::npos) << r.out;
+#endif
   Result s = loom_cmd("summary --model cnn");
   ASSERT_EQ(s.status, 0) << s.err;
   EXPECT_NE(s.out.find("Total params: 121,930"), std::string::npos) << s.out;

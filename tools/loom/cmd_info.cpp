@@ -8,6 +8,7 @@
 #include "args.h"
 #include "commands.h"
 #include "loom/backend/backend.h"
+#include "loom/dist/comm.h"
 #include "model_file.h"
 
 extern "C" char* openblas_get_config();
@@ -60,7 +61,8 @@ int cmd_info(const Argv& argv) {
             << "threads:     " << get_num_threads() << " used by kernels, " << std::thread::hardware_concurrency()
             << " hardware threads\n"
             << "blas:        " << openblas_get_config() << "\n"
-            << "MPI:         no (not compiled in; distributed training is not built yet)\n"
+            << (dist::mpi_available() ? "MPI:         yes (mpirun -np N loom train ... --distributed)\n"
+                                      : "MPI:         no (built without MPI: install libopenmpi-dev and rebuild)\n")
             << "CUDA:        no (not compiled in; loom runs on the CPU)\n";
   return 0;
 }
