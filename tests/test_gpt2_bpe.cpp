@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "loom/loom.h"
+#include "support/run_command.h"
+#include "support/scratch.h"
 
 using namespace loom;
 using namespace loom::text;
@@ -31,36 +33,13 @@ if (process.argv[5]) out.decoded = JSON.parse(fs.readFileSync(process.argv[5], '
 process.stdout.write(JSON.stringify(out));
 )JS";
 
-// A per-process scratch directory, removed when the test program exits.
-struct ScratchDir {
-  fs::path path = fs::temp_directory_path() / ("loom_gpt2_" + std::to_string(::getpid()));
-  ScratchDir() { fs::create_directories(path); }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-fs::path scratch(const std::string& name) {
-  static const ScratchDir dir;
-  return dir.path / name;
-}
-
-void write_file(const fs::path& p, const std::string& s) {
-  std::ofstream f(p, std::ios::binary);
-  f << s;
-}
+using loom::test::scratch;
+using loom::test::write_file;
 
 std::string run(const std::string& cmd) {
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) throw Error("cannot run " + cmd);
-  std::string out;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = ::pclose(p);
-  if (status != 0) throw Error("`" + cmd + "` failed with status " + std::to_string(status));
-  return out;
+  const loom::test::CommandResult r = loom::test::run_command(cmd);
+  if (r.status != 0) throw Error("`" + cmd + "` failed with status " + std::to_string(r.status) + ": " + r.err);
+  return r.out;
 }
 
 // The directory that holds the reference encoder next to the vocabulary it reads.

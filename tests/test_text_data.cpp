@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include "loom/loom.h"
+#include "support/run_command.h"
+#include "support/scratch.h"
 
 using namespace loom;
 using namespace loom::text;
@@ -18,35 +20,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A per-process scratch directory, removed when the test program exits.
-struct ScratchDir {
-  fs::path path = fs::temp_directory_path() / ("loom_text_data_" + std::to_string(::getpid()));
-  ScratchDir() { fs::create_directories(path); }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-fs::path scratch(const std::string& name) {
-  static const ScratchDir dir;
-  return dir.path / name;
-}
-
-void write_file(const fs::path& p, const std::string& s) {
-  std::ofstream f(p, std::ios::binary);
-  f << s;
-}
+using loom::test::scratch;
+using loom::test::write_file;
 
 std::string shell(const std::string& cmd) {
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) throw Error("cannot run " + cmd);
-  std::string out;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  EXPECT_EQ(::pclose(p), 0) << cmd;
-  return out;
+  const loom::test::CommandResult r = loom::test::run_command(cmd);
+  EXPECT_EQ(r.status, 0) << cmd << "\n" << r.err;
+  return r.out;
 }
 
 std::vector<int64_t> iota_tokens(int64_t n) {

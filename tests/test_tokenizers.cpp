@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "loom/loom.h"
+#include "support/scratch.h"
 
 using namespace loom;
 using namespace loom::text;
@@ -17,25 +18,8 @@ namespace {
 using Ids = std::vector<int64_t>;
 using Words = std::vector<std::string>;
 
-// A per-process scratch directory, removed when the test program exits.
-struct ScratchDir {
-  fs::path path = fs::temp_directory_path() / ("loom_tokenizers_" + std::to_string(::getpid()));
-  ScratchDir() { fs::create_directories(path); }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-fs::path scratch(const std::string& name) {
-  static const ScratchDir dir;
-  return dir.path / name;
-}
-
-void write_file(const fs::path& p, const std::string& s) {
-  std::ofstream f(p, std::ios::binary);
-  f << s;
-}
+using loom::test::scratch;
+using loom::test::write_file;
 
 template <class F>
 void expect_error(F&& f, const std::string& part) {
