@@ -1,4 +1,5 @@
-// The umbrella header: everything a loom program needs.
+// The umbrella header: every public header of every layer in loom::loom (tests/test_public_headers.cpp
+// checks it includes them all). Data-parallel training is separate: "loom/dist/dist.h" + loom::dist.
 //   #include <loom/loom.h>
 //   auto model = loom::nn::Sequential(...);  auto y = model.forward(loom::randn({8, 784}));
 #pragma once
@@ -11,11 +12,20 @@
 #include "loom/ops/ops.h"
 #include "loom/nn/loss.h"
 #include "loom/nn/nn.h"
+#include "loom/nn/sequence_loss.h"
 #include "loom/optim/optim.h"
 #include "loom/data/data.h"
+#include "loom/data/distributed_sampler.h"
 #include "loom/io/safetensors.h"
+#include "loom/train/lm_trainer.h"
 #include "loom/train/train.h"
-#include "loom/models/models.h"
+#include "loom/models/beam_search.h"
+#include "loom/models/generate.h"
 #include "loom/models/gpt.h"
 #include "loom/models/gpt_hf.h"
+#include "loom/models/language_model.h"
+#include "loom/models/lstm_lm.h"
+#include "loom/models/models.h"
+#include "loom/models/seq2seq.h"
+#include "loom/text/dates.h"
 #include "loom/text/text.h"

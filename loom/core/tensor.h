@@ -19,6 +19,7 @@
 namespace loom {
 
 namespace autograd { struct Node; }
+namespace detail { [[noreturn]] void throw_undefined_tensor(); }
 
 // Creation options, filled with designated initializers: zeros({2, 3}, {.dtype = DType::f64}).
 struct Options {
@@ -38,18 +39,18 @@ class Tensor {
   bool is_same(const Tensor& o) const { return impl_ == o.impl_; }
 
   // ---- metadata
-  const Shape& shape() const { return impl_->shape; }
-  const Shape& sizes() const { return impl_->shape; }
+  const Shape& shape() const { return checked().shape; }
+  const Shape& sizes() const { return checked().shape; }
   int64_t size(int64_t d) const;
-  const Shape& strides() const { return impl_->strides; }
+  const Shape& strides() const { return checked().strides; }
   int64_t stride(int64_t d) const;
-  int64_t offset() const { return impl_->offset; }
-  int64_t dim() const { return int64_t(impl_->shape.size()); }
-  int64_t numel() const { return loom::numel(impl_->shape); }
-  DType dtype() const { return impl_->dtype; }
-  Device device() const { return impl_->storage->device; }
+  int64_t offset() const { return checked().offset; }
+  int64_t dim() const { return int64_t(checked().shape.size()); }
+  int64_t numel() const { return loom::numel(checked().shape); }
+  DType dtype() const { return checked().dtype; }
+  Device device() const { return checked().storage->device; }
   bool is_contiguous() const;
-  void* raw_data() const { return impl_->data_ptr(); }
+  void* raw_data() const { return checked().data_ptr(); }
   template <class T> T* data() const {
     LOOM_CHECK(dtype_of<T>::value == dtype(), "data<T>: tensor has dtype ", dtype(), ", asked for ",
                dtype_of<T>::value);
@@ -58,16 +59,16 @@ class Tensor {
   double item() const;  // the value of a one-element tensor, as double
   template <class T> T item() const { return static_cast<T>(item()); }
   std::vector<double> tolist() const;  // all values in row-major order, as double (tests, printing)
-  uint64_t version() const { return impl_->storage->version; }
-  void bump_version() const { ++impl_->storage->version; }
+  uint64_t version() const { return checked().storage->version; }
+  void bump_version() const { ++checked().storage->version; }
 
   // ---- autograd
-  bool requires_grad() const { return impl_->requires_grad; }
+  bool requires_grad() const { return checked().requires_grad; }
   Tensor& requires_grad_(bool on = true);
-  Tensor grad() const { return impl_->grad ? Tensor(impl_->grad) : Tensor(); }
-  void set_grad(const Tensor& g) { impl_->grad = g.impl_; }
-  bool is_leaf() const { return impl_->grad_fn == nullptr; }
-  const std::shared_ptr<autograd::Node>& grad_fn() const { return impl_->grad_fn; }
+  Tensor grad() const { return checked().grad ? Tensor(impl_->grad) : Tensor(); }
+  void set_grad(const Tensor& g) { checked().grad = g.impl_; }
+  bool is_leaf() const { return checked().grad_fn == nullptr; }
+  const std::shared_ptr<autograd::Node>& grad_fn() const { return checked().grad_fn; }
   void retain_grad() const;
   void backward(const Tensor& gradient = {}, bool retain_graph = false) const;
   Tensor detach() const;  // shares storage, no history
@@ -158,6 +159,12 @@ class Tensor {
   Tensor& normal_(double mean = 0.0, double std = 1.0);
 
  private:
+  // Every accessor goes through here, so a method called on an undefined tensor (a default-constructed
+  // one, or w.grad() before any backward) throws loom::Error instead of dereferencing null.
+  TensorImpl& checked() const {
+    if (!impl_) [[unlikely]] detail::throw_undefined_tensor();
+    return *impl_;
+  }
   std::shared_ptr<TensorImpl> impl_;
 };
 

@@ -1,4 +1,6 @@
-// Tensor's method API: one-line forwards to the functional ops, plus the in-place variants.
+// Tensor's method API: one-line forwards to the functional ops, plus the in-place variants and the
+// autograd entry points (backward, retain_grad). Declared in core/tensor.h, defined here above ops so
+// that core includes nothing above itself.
 // In-place ops compute out of place, write the result into this tensor's memory and, under autograd,
 // re-point this tensor at the new graph node (what PyTorch calls rebasing history).
 #include "loom/autograd/function.h"
@@ -11,6 +13,25 @@
 #include "loom/ops/shape.h"
 
 namespace loom {
+
+void Tensor::retain_grad() const {
+  LOOM_CHECK(requires_grad(), "retain_grad: can't retain_grad on a tensor that has requires_grad=False");
+  if (is_leaf()) return;
+  impl_->retains_grad = true;
+  impl_->grad_fn->retained.emplace_back(impl_->output_nr, impl_);
+}
+
+void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
+  LOOM_CHECK(requires_grad(), "backward: element 0 of tensors does not require grad and does not have a grad_fn");
+  Tensor g = gradient;
+  if (!g.defined()) {
+    LOOM_CHECK(numel() == 1, "backward: grad can be implicitly created only for scalar outputs; got shape ", shape(),
+               ". Pass a gradient tensor of that shape.");
+    g = ones(shape(), {.dtype = dtype()});
+  }
+  LOOM_CHECK(g.shape() == shape(), "backward: gradient has shape ", g.shape(), " but the tensor has shape ", shape());
+  autograd::run_backward({*this}, {g}, retain_graph);
+}
 
 Tensor Tensor::to(DType t) const {
   if (dtype() == t) return *this;
