@@ -29,7 +29,9 @@ TEST(CpuFeatures, KernelChoicesNameTheRunTimeBf16Kernel) {
     if (k.family == "gemm_bf16") {
       saw_bf16 = true;
       EXPECT_EQ(k.kernel, bf16_kernel_name(bf16_kernel()));
-      if (k.kernel == "amx") EXPECT_TRUE(amx_bf16_available());
+      if (k.kernel == "amx") {
+        EXPECT_TRUE(amx_bf16_available());
+      }
     }
     if (k.family == "attention") saw_attention = true;
   }

@@ -13,7 +13,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cmake --install "$BUILD" --prefix "$TMP/prefix" > /dev/null
-if grep -nE '"?/(usr|opt|lib)[^"; ]*\.(so|a)' "$TMP"/prefix/lib*/cmake/loom/loom*Targets*.cmake; then
+if grep -nE '(^|[" ;])/(usr|opt|lib|lib64|home|work|tmp)/[^" ;]*\.(so|a)' "$TMP"/prefix/lib*/cmake/loom/loom*Targets*.cmake; then
   echo "check_install: the installed loom targets name absolute library paths (above); use imported targets" >&2
   exit 1
 fi

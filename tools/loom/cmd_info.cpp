@@ -70,7 +70,7 @@ int cmd_info(const Argv& argv) {
             << (cpu::compiled_isa_supported() ? "" : " (NOT supported by this CPU: rebuild with -DLOOM_NATIVE=OFF)")
             << "\n";
   for (const auto& k : cpu::kernel_choices())
-    std::cout << "  " << k.family << ": " << k.kernel << " (" << k.why << ")\n";
+    std::cout << "  " << k.family << ": " << k.kernel << "; " << k.why << "\n";
   return 0;
 }
 

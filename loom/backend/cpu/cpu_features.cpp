@@ -41,8 +41,8 @@ std::vector<KernelChoice> kernel_choices() {
                  "chosen at run time (CPUID amx_bf16 + Linux tile permission; LOOM_BF16_KERNEL=convert forces sgemm)"});
   out.push_back({"gemm", "OpenBLAS sgemm/dgemm", "OpenBLAS picks its own kernel for this CPU at run time"});
 #if defined(__AVX512F__)
-  out.push_back({"attention", "tiled, AVX-512 gathers for key tiles", "compiled in (" + isa + ")"});
-  out.push_back({"conv", "im2col + GEMM, AVX-512 masked im2col rows", "compiled in (" + isa + ")"});
+  out.push_back({"attention", "tiled, AVX-512 gathers for key tiles", "compiled in for " + isa});
+  out.push_back({"conv", "im2col + GEMM, AVX-512 masked im2col rows", "compiled in for " + isa});
 #else
   out.push_back({"attention", "tiled, scalar key-tile transposes", "compiled for " + isa});
   out.push_back({"conv", "im2col + GEMM, plain im2col rows", "compiled for " + isa});
