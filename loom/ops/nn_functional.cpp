@@ -7,6 +7,7 @@
 #include "loom/ops/creation.h"
 #include "loom/ops/elementwise.h"
 #include "loom/ops/index.h"
+#include "loom/ops/index_check.h"
 
 namespace loom {
 
@@ -31,10 +32,9 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int6
              "embedding: indices must be int64 or int32, got ", indices.dtype());
   const int64_t num = weight.size(0), dim = weight.size(1);
   Tensor idx = (indices.dtype() == DType::i64 ? indices : indices.to(DType::i64)).contiguous().reshape({-1});
-  const int64_t* ip = idx.data<int64_t>();
-  for (int64_t i = 0; i < idx.numel(); ++i)
-    LOOM_CHECK(ip[i] >= 0 && ip[i] < num, "embedding: index ", ip[i], " is out of range for ", num,
-               " embeddings (weight of shape ", weight.shape(), ")");
+  if (const auto bad = first_index_out_of_range(idx, num))
+    LOOM_FAIL("embedding: index ", *bad, " is out of range for ", num, " embeddings (weight of shape ", weight.shape(),
+              ")");
   int64_t pad = -1;
   if (padding_idx) {
     pad = *padding_idx < 0 ? *padding_idx + num : *padding_idx;
