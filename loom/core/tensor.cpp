@@ -92,7 +92,7 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
   if (!g.defined()) {
     LOOM_CHECK(numel() == 1, "backward: grad can be implicitly created only for scalar outputs; got shape ", shape(),
                ". Pass a gradient tensor of that shape.");
-    g = ones(shape(), {.dtype = dtype()});
+    g = ones(shape(), {.dtype = dtype(), .device = device()});
   }
   LOOM_CHECK(g.shape() == shape(), "backward: gradient has shape ", g.shape(), " but the tensor has shape ", shape());
   autograd::run_backward({*this}, {g}, retain_graph);

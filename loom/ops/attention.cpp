@@ -89,7 +89,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   const bool same_lead = q.shape().size() == k.shape().size() && q.shape().size() == v.shape().size() &&
                          std::equal(q.shape().begin(), q.shape().end() - 2, k.shape().begin()) &&
                          std::equal(q.shape().begin(), q.shape().end() - 2, v.shape().begin());
-  if (o.dropout_p == 0 && mask_ok && same_lead && q.device().type == DeviceType::CPU) return fused_attention(q, k, v, o);
+  if (o.dropout_p == 0 && mask_ok && same_lead) return fused_attention(q, k, v, o);  // a backend entry on every device
   return attention_with_weights(q, k, v, o).first;
 }
 

@@ -48,7 +48,7 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int6
     record("Embedding", {rows}, {weight}, [idx, num, dim, pad, dt = weight.dtype()](const G& g) {
       Tensor gr = g[0].reshape({-1, dim});
       if (pad >= 0) gr = masked_fill(gr, (idx == double(pad)).unsqueeze(1), 0.0);
-      return G{index_add(zeros({num, dim}, {.dtype = dt}), 0, idx, gr)};
+      return G{index_add(zeros({num, dim}, {.dtype = dt, .device = gr.device()}), 0, idx, gr)};
     });
   Shape out = indices.shape();
   out.push_back(dim);
