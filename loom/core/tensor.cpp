@@ -16,11 +16,16 @@ void detail::throw_undefined_tensor() {
 Tensor make_tensor(const Shape& shape, DType dtype, Device device) {
   for (auto d : shape) LOOM_CHECK(d >= 0, "make_tensor: negative dimension in shape ", shape);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(size_t(numel(shape)) * itemsize(dtype), device);
+  impl->storage = std::make_shared<Storage>(storage_nbytes(dtype, numel(shape)), device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
   return Tensor(std::move(impl));
+}
+
+void host_access_error(Device d) {
+  LOOM_FAIL("data<T>/raw_data: the tensor lives on ", d, ", which host code cannot read; copy it with .to(Device{}) "
+            "first, or add a Backend entry that does the work on the device");
 }
 
 Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset) {
@@ -52,6 +57,7 @@ double Tensor::item() const {
   LOOM_CHECK(defined(), "item: the tensor is undefined");
   LOOM_CHECK(numel() == 1, "item: a Tensor with ", numel(), " elements (shape ", shape(),
              ") cannot be converted to a scalar");
+  if (!is_host(device())) return to(Device{}).item();  // one transfer through the device's backend
   return dispatch_storage(dtype(), [&]<class T>() -> double {
     const T v = *static_cast<const T*>(raw_data());
     if constexpr (std::is_same_v<T, bf16> || std::is_same_v<T, f16>) return double(float(v));

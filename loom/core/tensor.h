@@ -13,6 +13,7 @@
 #include "loom/core/device.h"
 #include "loom/core/dtype.h"
 #include "loom/core/error.h"
+#include "loom/core/host_access.h"
 #include "loom/core/shape.h"
 #include "loom/core/tensor_impl.h"
 
@@ -20,6 +21,8 @@ namespace loom {
 
 namespace autograd { struct Node; }
 namespace detail { [[noreturn]] void throw_undefined_tensor(); }
+
+[[noreturn]] void host_access_error(Device d);
 
 // Creation options, filled with designated initializers: zeros({2, 3}, {.dtype = DType::f64}).
 struct Options {
@@ -51,9 +54,12 @@ class Tensor {
   Device device() const { return checked().storage->device; }
   bool is_contiguous() const;
   void* raw_data() const { return checked().data_ptr(); }
+  // Host access: throws for a tensor on a non-host device unless a backend entry is running (host_access.h).
+  // raw_data() is the device pointer the Backend entries themselves take.
   template <class T> T* data() const {
     LOOM_CHECK(dtype_of<T>::value == dtype(), "data<T>: tensor has dtype ", dtype(), ", asked for ",
                dtype_of<T>::value);
+    if (!is_host(device()) && !host_access_open()) host_access_error(device());
     return static_cast<T*>(raw_data());
   }
   double item() const;  // the value of a one-element tensor, as double
@@ -76,6 +82,8 @@ class Tensor {
 
   // ---- copies and conversion
   Tensor to(DType t) const;
+  // A copy on device d (this tensor itself when already there), differentiable. An unknown device throws.
+  Tensor to(Device d) const;
   Tensor contiguous() const;
   Tensor clone() const;
   Tensor& copy_(const Tensor& src);  // broadcasting, dtype-converting, autograd-aware copy

@@ -9,6 +9,7 @@
 #include "loom/autograd/checkpoint.h"
 #include "loom/autograd/function.h"
 #include "loom/autograd/grad_mode.h"
+#include "loom/backend/backend.h"
 #include "loom/core/error.h"
 #include "loom/models/gpt_hf.h"
 #include "loom/ops/attention.h"
@@ -102,49 +103,24 @@ GPTAttention::GPTAttention(const GPTConfig& c) : n_head(c.n_head), n_embd(c.n_em
 
 namespace {
 
-// (B, T, 3C) -> q, k, v each a contiguous (B, H, T, D) tensor, in one pass; backward writes the three
+// (B, T, 3C) -> q, k, v each a contiguous (B, H, T, D) tensor, in one pass (Backend::split_heads); backward
+// writes the three
 // gradients straight into one (B, T, 3C) tensor. Views would cost more: attention wants contiguous
 // operands (a copy each), and the backward of three slices of one tensor scatters each into a zero
 // (B, T, 3C) tensor and sums them (measured ~10% of a W3 training step).
-template <class T>
-void head_copy(const T* packed, T* q, T* k, T* v, int64_t B, int64_t Tn, int64_t H, int64_t D, bool to_heads) {
-  const int64_t C = H * D;
-#pragma omp parallel for collapse(2) if (B * Tn * C > 32768)
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < Tn; ++t) {
-      T* row = const_cast<T*>(packed) + (b * Tn + t) * 3 * C;
-      T* outs[3] = {q, k, v};
-      for (int s = 0; s < 3; ++s)
-        for (int64_t h = 0; h < H; ++h) {
-          T* head = outs[s] + ((b * H + h) * Tn + t) * D;
-          T* part = row + s * C + h * D;
-          if (to_heads) std::copy(part, part + D, head);
-          else std::copy(head, head + D, part);
-        }
-    }
-}
-
-void run_head_copy(const Tensor& packed, const Tensor& q, const Tensor& k, const Tensor& v, int64_t H, bool to_heads) {
-  const int64_t B = packed.size(0), Tn = packed.size(1), D = packed.size(2) / (3 * H);
-  if (packed.dtype() == DType::f64)
-    head_copy(packed.data<double>(), q.data<double>(), k.data<double>(), v.data<double>(), B, Tn, H, D, to_heads);
-  else
-    head_copy(packed.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(), B, Tn, H, D, to_heads);
-}
-
 std::vector<Tensor> split_heads(const Tensor& qkv0, int64_t H) {
   LOOM_CHECK(qkv0.dim() == 3 && qkv0.size(2) % (3 * H) == 0 &&
                  (qkv0.dtype() == DType::f32 || qkv0.dtype() == DType::f64),
              "GPT split_heads: expected f32/f64 (B, T, 3 * n_embd), got ", qkv0.shape(), " ", qkv0.dtype());
   Tensor qkv = qkv0.contiguous();
   const int64_t B = qkv.size(0), Tn = qkv.size(1), D = qkv.size(2) / (3 * H);
-  Tensor q = make_tensor({B, H, Tn, D}, qkv.dtype()), k = make_tensor({B, H, Tn, D}, qkv.dtype()),
-         v = make_tensor({B, H, Tn, D}, qkv.dtype());
-  run_head_copy(qkv, q, k, v, H, true);
+  Tensor q = make_tensor({B, H, Tn, D}, qkv.dtype(), qkv.device()), k = make_tensor({B, H, Tn, D}, qkv.dtype(), qkv.device()),
+         v = make_tensor({B, H, Tn, D}, qkv.dtype(), qkv.device());
+  backend_for(qkv).split_heads(q, k, v, qkv, H);
   if (autograd::needs_grad({qkv0}))
-    autograd::record("SplitHeads", {q, k, v}, {qkv0}, [H, shape = qkv.shape(), dt = qkv.dtype()](const std::vector<Tensor>& g) {
-      Tensor gx = make_tensor(shape, dt);
-      run_head_copy(gx, g[0].contiguous(), g[1].contiguous(), g[2].contiguous(), H, false);
+    autograd::record("SplitHeads", {q, k, v}, {qkv0}, [H, shape = qkv.shape(), dt = qkv.dtype(), dev = qkv.device()](const std::vector<Tensor>& g) {
+      Tensor gx = make_tensor(shape, dt, dev);
+      backend_for(gx).merge_heads_grad(gx, g[0].contiguous(), g[1].contiguous(), g[2].contiguous(), H);
       return std::vector<Tensor>{gx};
     });
   return {q, k, v};

@@ -53,7 +53,7 @@ void check_options(const Seq2SeqOptions& o) {
 void check_ids(const Tensor& ids, int64_t vocab, const char* what) {
   LOOM_CHECK(ids.defined() && ids.dim() == 2 && ids.dtype() == DType::i64, "Seq2Seq: ", what,
              " must be int64 (B, L), got ", ids.defined() ? ids.shape() : Shape{});
-  const Tensor c = ids.contiguous();
+  const Tensor c = ids.to(Device{}).contiguous();
   const int64_t* p = c.data<int64_t>();
   for (int64_t i = 0; i < c.numel(); ++i)
     LOOM_CHECK(p[i] >= 0 && p[i] < vocab, "Seq2Seq: ", what, " holds id ", p[i], ", outside the vocabulary of ", vocab);
@@ -186,7 +186,8 @@ std::vector<std::vector<int64_t>> Seq2Seq::greedy_decode(const Tensor& src, cons
     DecoderStep s = decoder->step(tok, h, m);
     h = s.hidden;
     tok = argmax(s.logits, -1).contiguous();
-    const int64_t* p = tok.data<int64_t>();
+    const Tensor tok_host = tok.to(Device{});
+    const int64_t* p = tok_host.data<int64_t>();
     for (int64_t b = 0; b < B; ++b) {
       if (done[size_t(b)]) continue;
       if (p[b] == options_.eos)

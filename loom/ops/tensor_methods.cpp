@@ -27,7 +27,7 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
   if (!g.defined()) {
     LOOM_CHECK(numel() == 1, "backward: grad can be implicitly created only for scalar outputs; got shape ", shape(),
                ". Pass a gradient tensor of that shape.");
-    g = ones(shape(), {.dtype = dtype()});
+    g = ones(shape(), {.dtype = dtype(), .device = device()});
   }
   LOOM_CHECK(g.shape() == shape(), "backward: gradient has shape ", g.shape(), " but the tensor has shape ", shape());
   autograd::run_backward({*this}, {g}, retain_graph);
@@ -39,6 +39,19 @@ Tensor Tensor::to(DType t) const {
   backend_for(device()).copy(out, *this);
   if (is_floating(t) && autograd::needs_grad({*this}))
     autograd::record("ToCopy", {out}, {*this}, [src = dtype()](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0].to(src)}; });
+  return out;
+}
+// The backend of the non-host side does the transfer (host <-> device); two non-host devices go through the host.
+Tensor Tensor::to(Device d) const {
+  LOOM_CHECK(defined(), "to: the tensor is undefined");
+  if (device() == d) return *this;
+  if (!is_host(device()) && !is_host(d)) return to(Device{}).to(d);
+  Backend& be = backend_for(is_host(d) ? device() : d);  // a clear error for a device with no backend
+  Tensor out = make_tensor(shape(), dtype(), d);
+  be.copy(out, *this);
+  if (autograd::needs_grad({*this}))
+    autograd::record("ToDevice", {out}, {*this},
+                     [src = device()](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0].to(src)}; });
   return out;
 }
 Tensor Tensor::contiguous() const { return loom::contiguous(*this); }

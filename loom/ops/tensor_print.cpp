@@ -11,6 +11,7 @@ namespace loom {
 
 std::vector<double> Tensor::tolist() const {
   Tensor c = to(DType::f64).contiguous();
+  if (!is_host(c.device())) c = c.to(Device{});
   const double* p = static_cast<const double*>(c.raw_data());
   return std::vector<double>(p, p + c.numel());
 }
