@@ -46,6 +46,12 @@ double parse_double(const std::string& s, const std::string& what) {
   return v;
 }
 
+std::string fmt_number(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
 Args::Args(std::string command, std::string description)
     : command_(std::move(command)), description_(std::move(description)) {}
 

@@ -273,6 +273,14 @@ int cmd_train(const Argv& argv) {
                 {"threads", get_num_threads()},
                 {"out", c.out}};
   if (resuming) {
+    // --steps / --epochs are totals for the run: a checkpoint already there would train nothing and report the
+    // old model as if trained now.
+    if (c.steps > 0 && trainer.global_step() >= c.steps)
+      throw UsageError("--steps " + std::to_string(c.steps) + ": the checkpoint in " + c.out + " is already at step " +
+                       std::to_string(trainer.global_step()) + " (--steps is the total for the run)");
+    if (c.steps == 0 && trainer.epoch() >= c.epochs)
+      throw UsageError("--epochs " + std::to_string(c.epochs) + ": the checkpoint in " + c.out + " has already done " +
+                       std::to_string(trainer.epoch()) + " epoch(s) (--epochs is the total for the run)");
     intro << "\nresuming from " << ckpt_path << " at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch()
           << " (step " << trainer.global_step() << ")";
     start["resumed_at_step"] = trainer.global_step();
