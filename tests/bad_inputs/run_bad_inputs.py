@@ -61,10 +61,12 @@ class Runner:
     def __init__(self, loom, work, verbose):
         self.loom, self.work, self.verbose = loom, work, verbose
         self.results = []
+        self.address_limit = True
 
     def run(self, args, env=None, timeout=TIME_LIMIT_S):
         def limits():
-            resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+            if self.address_limit:
+                resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
         e = dict(os.environ, OMP_NUM_THREADS="2", **(env or {}))
         t0 = time.time()
         try:
@@ -167,11 +169,14 @@ def main():
     ap.add_argument("--keep", help="work folder to use and keep (default: a temporary one, removed)")
     ap.add_argument("-k", dest="filter", default="", help="only cases whose name contains this")
     ap.add_argument("-v", action="store_true", help="print every case")
+    ap.add_argument("--no-address-limit", action="store_true",
+                    help="no ulimit -v (for sanitizer builds, which reserve terabytes of address space)")
     a = ap.parse_args()
     loom = os.path.abspath(a.loom)
     work = a.keep or tempfile.mkdtemp(prefix="loom_bad_inputs_")
     os.makedirs(work, exist_ok=True)
     r = Runner(loom, work, a.v)
+    r.address_limit = not a.no_address_limit
     W = lambda *p: os.path.join(work, *p)
 
     # ---------------------------------------------------------------- fixtures
