@@ -57,7 +57,8 @@ Tensor decode_image(const std::string& bytes, const std::string& name, int chann
     LOOM_CHECK(w > 0 && h > 0, name, ": the ", format, " header declares an empty image (", w, "x", h, ")");
     LOOM_CHECK(pixels <= limit, name, ": the ", format, " header declares ", w, "x", h, " = ", pixels,
                " pixels, more than the limit of ", limit, " (set LOOM_MAX_IMAGE_PIXELS to allow larger images)");
-    check_fits_in_memory(double(pixels) * 4.0 * 2.0, name + ": decoding a " + std::to_string(w) + "x" +
+    // 16 bytes a pixel: the u8 RGBA decode plus the float planes a resize works in.
+    check_fits_in_memory(double(pixels) * 16.0, name + ": decoding a " + std::to_string(w) + "x" +
                                                          std::to_string(h) + " image");
   }
   // stb reports the failure reason per thread (it is built with thread-local state), so workers may decode

@@ -264,6 +264,10 @@ SafetensorsFile load_safetensors(const std::string& path) {
     ::close(fd);
     sys_fail("stat", path);
   }
+  if (!S_ISREG(st.st_mode)) {  // a folder opens too, and reports a size that is not the file's
+    ::close(fd);
+    LOOM_FAIL(path, S_ISDIR(st.st_mode) ? ": is a folder, expected a .safetensors file" : ": is not a regular file");
+  }
   try {
     // Tensors are read straight into their own memory: no second copy of a large checkpoint.
     SafetensorsFile f = parse(uint64_t(st.st_size), [&](uint64_t off, void* dst, size_t n) {
