@@ -46,10 +46,16 @@ LanguageModelPtr load_language_model(const std::string& dir) {
   // GPT folders are Hugging Face GPT-2 folders (loom writes its GPTs that way too): gpt_hf.h reads them.
   if (arch == "gpt" || (!config.contains("arch") && is_gpt2_config(config))) return load_gpt_hf(dir);
   auto model = make_language_model(config, cfg.string());
-  auto file = io::load_safetensors((fs::path(dir) / "model.safetensors").string());
+  const std::string weights = (fs::path(dir) / "model.safetensors").string();
+  auto file = io::load_safetensors(weights);
   nn::StateDict sd;
   for (auto& [name, t] : file.tensors) sd.insert(name, t);
-  model->load_state_dict(sd, true);
+  try {
+    model->load_state_dict(sd, true);
+  } catch (const Error& e) {
+    LOOM_FAIL(weights, ": the weights do not fit the model described by ", cfg.string(),
+              " (was config.json edited, or copied from another run?): ", e.what());
+  }
   return model;
 }
 

@@ -240,10 +240,15 @@ std::shared_ptr<Seq2Seq> load_seq2seq(const std::string& dir) {
   LOOM_CHECK(arch == "seq2seq", cfg_path.string(), ": describes arch '", arch,
              "', not seq2seq (expected a folder written by `loom train --model seq2seq`)");
   auto model = std::make_shared<Seq2Seq>(Seq2SeqOptions::from_json(cfg, cfg_path.string()));
-  auto file = io::load_safetensors((fs::path(dir) / "model.safetensors").string());
+  const std::string weights = (fs::path(dir) / "model.safetensors").string();
+  auto file = io::load_safetensors(weights);
   nn::StateDict sd;
   for (auto& [name, t] : file.tensors) sd.insert(name, t);
-  model->load_state_dict(sd, true);
+  try {
+    model->load_state_dict(sd, true);
+  } catch (const Error& e) {
+    LOOM_FAIL(weights, ": the weights do not fit the model described by ", cfg_path.string(), ": ", e.what());
+  }
   model->eval();
   return model;
 }

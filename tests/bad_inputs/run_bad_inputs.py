@@ -458,6 +458,16 @@ def main():
     case("generate on an image run", ["generate", "--checkpoint", W("img_run"), "--prompt", "x"],
          [W("img_run"), ("language-model", "language model")])
     case("translate on an image run", ["translate", "--checkpoint", W("img_run"), "March 5"], [W("img_run")])
+    if os.path.isdir("/usr/share/datasets/fashion-mnist"):
+        case("eval an RGB model on Fashion-MNIST", ["eval", "--checkpoint", W("img_run"), "--data", "fashion-mnist",
+                                                    "--test-samples", "10"], ["expects", "[1, 1, 28, 28]"])
+    for vocab in (5, 500):
+        d = copy_run(W("lstm_run"), W(f"lstm_vocab{vocab}"), lambda j, v=vocab: j.__setitem__("vocab_size", v))
+        case(f"lstm config vocab_size {vocab} unlike the weights", ["generate", "--checkpoint", d, "--prompt", "In"],
+             ["model.safetensors", "config.json", "emb.weight"])
+    d = copy_run(W("lstm_run"), W("lstm_noweights"))
+    os.remove(os.path.join(d, "model.safetensors"))
+    case("lm folder without model.safetensors", ["eval", "--checkpoint", d], ["model.safetensors"])
     case("predict checkpoint missing", ["predict", "--checkpoint", W("nope"), W("good.png")], [W("nope")])
     case("predict image missing", ["predict", "--checkpoint", W("img_run"), W("nope.png")], [W("nope.png")])
     write(W("garbage_run", "model.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":1}")

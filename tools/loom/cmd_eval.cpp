@@ -62,6 +62,11 @@ int cmd_eval(const Argv& argv) {
   LOOM_CHECK(!d.spec.empty(), lm.path, ": the file does not record its training data; pass --data");
   d.load_train = false;
   d.test_limit = test_samples;
+  // The model's normalisation is applied after the shape checks below, so data of the wrong shape is reported
+  // as such rather than as a normalisation with the wrong number of channels.
+  const Normalization norm = d.norm;
+  d.norm = {};
+  d.normalize = false;
   LoadedData data = load_data(d);
   LOOM_CHECK(data.regression == models::is_regression(lm.name), "the ", lm.name, " model does not fit ", d.spec, " (",
              data.regression ? "regression" : "classification", " data)");
@@ -70,6 +75,7 @@ int cmd_eval(const Argv& argv) {
              "the model expects inputs of ", models::input_shape(lm.name, lm.shape), ", ", d.spec, " gives ",
              models::input_shape(lm.name, data.shape));
 
+  if (!data.regression) data.test = normalized(data.test, norm);
   LOOM_CHECK(data.regression || data.shape.num_classes <= lm.shape.num_classes, "the model in ", lm.path, " has ",
              lm.shape.num_classes, " classes, the data ", d.spec, " has ", data.shape.num_classes,
              ": evaluate it on data with the classes it was trained on");
