@@ -285,6 +285,7 @@ def main():
                           (["--model", "gpt", "--heads", "1000000000"], "--heads"),
                           (["--model", "gpt", "--context", "1000000000"], "--context"),
                           (["--model", "gpt", "--batch-size", "1000000", "--context", "100000"], ("memory", "tokens")),
+                          (["--model", "gpt", "--context", "100000", "--batch-size", "8"], ("memory", "tokens")),
                           (["--model", "lstm-lm", "--hidden", "1000000000"], "--hidden"),
                           (["--model", "lstm-lm", "--embedding", "1000000000"], "--embedding"),
                           (["--model", "lstm-lm", "--layers", "99999999999999999999"], "--layers"),
@@ -297,6 +298,8 @@ def main():
                           (["--model", "cnn", "--data", "imagefolder:" + W("imgs"), "--image-size", "100000"],
                            "--image-size")]:
         case("summary " + " ".join(flags), ["summary"] + flags, [needle])
+    case("seq2seq --train-samples 1e12", ["train", "--model", "seq2seq", "--data", "dates", "--train-samples",
+                                          "1000000000000", "--steps", "1", "--out", W("never")], ["--train-samples"])
     case("generate --max-tokens 1e12", ["generate", "--checkpoint", W("lstm_run"), "--prompt", "In", "--max-tokens",
                                         "1000000000000"], ["--max-tokens"])
     case("eval lm --batch-size 1e9", ["eval", "--checkpoint", W("lstm_run"), "--batch-size", "1000000000"],

@@ -11,6 +11,7 @@ namespace {
 
 std::string fmt_range(const Range& r) {
   std::ostringstream os;
+  os.precision(12);  // bounds such as 16777216 print whole, not as 1.67772e+07
   const bool lo = std::isfinite(r.min), hi = std::isfinite(r.max);
   if (lo && hi)
     os << "in " << (r.exclusive_min ? "(" : "[") << r.min << ", " << r.max << "]";

@@ -214,7 +214,11 @@ int cmd_train_lm(const Argv& argv) {
   // Training holds the weights, their gradients and two Adam moments (4 copies), plus activations.
   check_fits_in_memory(16.0 * double(model->num_parameters()) +
                            4.0 * double(c.batch_size) * double(c.context) *
-                               double(c.model == "gpt" ? c.width * 16 * c.layers : c.hidden * 8 * c.layers),
+                               double(c.model == "gpt" ? c.width * 16 * c.layers : c.hidden * 8 * c.layers) +
+                           // a GPT's attention weights, (B, heads, T, T) per layer, kept for backward
+                           (c.model == "gpt" ? 4.0 * double(c.batch_size) * double(c.heads) * double(c.context) *
+                                                   double(c.context) * double(c.layers)
+                                             : 0.0),
                        "training " + c.model + " (" + std::to_string(model->num_parameters()) + " parameters, batch " +
                            std::to_string(c.batch_size) + "x" + std::to_string(c.context) + ")");
   auto opt = make_lm_optimizer(c, *model);
