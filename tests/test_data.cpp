@@ -301,7 +301,9 @@ TEST(Transforms, AntialiasedResizeMatchesTorch) {
   Tensor grey = tensor(cb, {64, 64, 1}, {.dtype = DType::u8});
   const std::vector<double> small = Resize(8, 8)(grey).tolist();
   for (size_t i = 0; i < small.size(); ++i)
-    if (i % 8 != 0 && i % 8 != 7) EXPECT_NEAR(small[i], 127.5, 1.0) << i;  // edge columns are one-sided
+    if (i % 8 != 0 && i % 8 != 7) {  // edge columns are one-sided
+      EXPECT_NEAR(small[i], 127.5, 1.0) << i;
+    }
   EXPECT_THROW(resize_image(zeros({4, 4}, {.dtype = DType::u8}), 2, 2), Error);
 }
 
