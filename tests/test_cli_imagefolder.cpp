@@ -38,7 +38,7 @@ const std::vector<std::pair<std::string, std::array<int, 3>>> kClasses = {
 
 // Writes image `i` of class `c` into `dir`: sizes and formats vary with i (PNG, JPEG, grey PNG).
 fs::path write_image(const fs::path& dir, size_t c, int i, std::mt19937& rng) {
-  const int sizes[][2] = {{20, 30}, {48, 64}, {33, 17}, {64, 40}, {24, 24}, {9, 50}};
+  const int sizes[][2] = {{20, 30}, {48, 64}, {33, 17}, {64, 40}, {3, 40}, {9, 50}};  // (h, w); 3 rows: a strip
   const int h = sizes[i % 6][0], w = sizes[i % 6][1];
   const bool grey = c == 0 && i % 7 == 3;  // a grey image, converted to RGB when read (dark: stays nearest blue)
   const int ch = grey ? 1 : 3;

@@ -116,7 +116,10 @@ void load_images(const std::string& dir, const DataOptions& o, LoadedData& d) {
   const data::ImageFolderOptions io{.channels = 3};
   const int64_t s = o.image_size;
   auto wrap = [&](std::shared_ptr<data::ImageFolder> f) {
-    return data::transformed(f, data::Compose({data::Resize(s, s), data::ToTensor()}), {.seed = o.seed});
+    // resize_image takes the decoded (H, W, C) image whatever its size (Resize's layout guess needs H > 4), with
+    // antialiasing as torchvision's Resize on PIL images; predict (cmd_predict.cpp) does the same.
+    const data::TransformFn resize = [s](const Tensor& x, Generator&) { return data::resize_image(x, s, s); };
+    return data::transformed(f, data::Compose({resize, data::ToTensor()}), {.seed = o.seed});
   };
   std::string test_dir;
   for (const char* t : {"test", "val"})
