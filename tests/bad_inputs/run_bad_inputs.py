@@ -406,15 +406,10 @@ def main():
     case("lm config loom_train an array", ["eval", "--checkpoint", d, "--data", text], ["loom_train"])
 
     good = png_bytes(30, 20)
-    with open(W("good.png"), "rb") as f:
-        pass
     for cut in (8, 30, 60, len(good) - 20):
         f = W("trunc", f"cut{cut}.png")
         write(f, good[:cut])
         case(f"truncated PNG ({cut} bytes)", ["predict", "--checkpoint", W("img_run"), f], [f"cut{cut}.png", "PNG"])
-    jpg = None
-    for root, _, files in os.walk(W("imgs")):
-        pass
     write(W("trunc", "garbage.jpg"), b"\xff\xd8\xff\xe0" + b"\x00" * 10)
     case("truncated JPEG", ["predict", "--checkpoint", W("img_run"), W("trunc", "garbage.jpg")], ["garbage.jpg", "JPEG"])
     write(W("trunc", "text.png"), b"this is not an image at all")

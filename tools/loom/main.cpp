@@ -89,9 +89,11 @@ int main(int argc, char** argv) {
     return loom::cli::run(argc, argv);
   } catch (const std::bad_alloc&) {
     std::cout.flush();
+    const int64_t avail = loom::available_memory_bytes();
     std::cerr << "\nloom" << cmd << ": error: out of memory: a size in the input files or options needs more memory "
-              << "than this machine has (" << loom::format_bytes(double(loom::available_memory_bytes()))
-              << " available); use smaller sizes\n";
+              << "than this machine has"
+              << (avail >= 0 ? " (" + loom::format_bytes(double(avail)) + " available)" : std::string()) << "; use "
+              << "smaller sizes\n";
     return 1;
   } catch (const std::length_error& e) {
     std::cerr << "\nloom" << cmd << ": error: a size in the input files or options is too large (" << e.what()
