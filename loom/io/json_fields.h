@@ -8,13 +8,18 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 namespace loom::io {
 
-// Parses `text` as JSON; a syntax error throws naming `where` and the byte offset.
+// Parses `text` as JSON; a syntax error throws naming `where` and the byte offset. Nesting deeper than
+// kMaxJsonDepth is refused before parsing (a million '[' would otherwise overflow the stack).
+constexpr int kMaxJsonDepth = 256;
 nlohmann::json parse_json(const std::string& text, const std::string& where);
+// The depth check alone, for parsers that call nlohmann directly (with a callback, say).
+void check_json_depth(std::string_view text, const std::string& where, int max_depth = kMaxJsonDepth);
 // parse_json of a file's contents (read_file's checks: exists, is a regular file, sane size).
 nlohmann::json read_json_file(const std::string& path);
 

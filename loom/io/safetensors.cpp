@@ -1,4 +1,5 @@
 #include "loom/io/safetensors.h"
+#include "loom/io/json_fields.h"
 
 #include <algorithm>
 #include <bit>
@@ -122,6 +123,7 @@ SafetensorsFile parse(uint64_t size, const Source& read, const std::string& file
   };
   ojson header;
   try {
+    check_json_depth(h, file);  // before nlohmann recurses into it
     header = ojson::parse(h, cb);
   } catch (const nlohmann::json::exception& e) {
     LOOM_FAIL(file, ": the header is not valid JSON (", e.what(), ")");

@@ -41,7 +41,7 @@ TokenizerPtr load_tokenizer(const std::string& path) {
   if (fs::is_directory(path)) return std::make_shared<BPETokenizer>(BPETokenizer::load(path));
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(data::read_file(path));
+    j = io::parse_json(data::read_file(path), path);
   } catch (const nlohmann::json::exception& e) {
     LOOM_FAIL("load_tokenizer: ", path, " is neither a BPE directory nor a tokenizer JSON file: ", e.what());
   }

@@ -1,4 +1,5 @@
 #include "loom/train/lm_trainer.h"
+#include "loom/io/json_fields.h"
 
 #include <chrono>
 #include <cmath>
@@ -171,7 +172,7 @@ void LMTrainer::load_checkpoint(const std::string& path) {
              ", this run uses ", opt_.name());
   json st;
   try {
-    st = json::parse(it->second);
+    st = io::parse_json(it->second, path + " (" + std::string(kStateKey) + ")");
   } catch (const json::exception&) {
     LOOM_FAIL(path, ": the ", kStateKey, " entry is not valid JSON (the checkpoint is corrupt)");
   }

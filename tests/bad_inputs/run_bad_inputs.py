@@ -388,6 +388,17 @@ def main():
         case(f"malformed config.json ({name}, generate)", ["generate", "--checkpoint", d, "--prompt", "In"],
              ["config.json"])
         case(f"malformed config.json ({name}, eval)", ["eval", "--checkpoint", d], ["config.json"])
+    deep = copy_run(W("lstm_run"), W("lstm_cfg_deep"), edit_text='{"arch": ' + "[" * 200000 + "]" * 200000 + "}")
+    case("config.json nested 200000 deep (generate)", ["generate", "--checkpoint", deep, "--prompt", "In"],
+         ["config.json", "nested"])
+    case("config.json nested 200000 deep (eval)", ["eval", "--checkpoint", deep], ["config.json", "nested"])
+    h = b'{"a":' + b"[" * 100000 + b"]" * 100000 + b"}"
+    write(W("deep_run", "model.safetensors"), struct.pack("<Q", len(h)) + h)
+    case("safetensors header nested 100000 deep", ["predict", "--checkpoint", W("deep_run"), W("good.png")],
+         ["model.safetensors", "nested"])
+    write(W("deep_tok.json"), '{"type": "char", "chars": ' + "[" * 100000 + "]" * 100000 + "}")
+    case("tokenizer file nested 100000 deep", ["tokenize", "--tokenizer", W("deep_tok.json"), W("corpus.txt")],
+         ["deep_tok.json", "nested"])
     for key, val in [("n_layer", "\"12\""), ("n_embd", "1.5"), ("vocab_size", "null"), ("dropout", "\"x\""),
                      ("tie_word_embeddings", "\"yes\""), ("activation_function", "3"), ("n_head", "[4]"),
                      ("layer_norm_epsilon", "{}")]:

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "data_spec.h"
 #include "loom/backend/backend.h"
+#include "loom/io/json_fields.h"
 #include "loom/core/generator.h"
 #include "loom/data/dataloader.h"
 #include "loom/dist/dist.h"
@@ -194,7 +195,7 @@ int cmd_train(const Argv& argv) {
     auto it = saved.metadata.find("loom.config");
     LOOM_CHECK(it != saved.metadata.end(), ckpt_path,
                ": the checkpoint has no loom.config entry (not made by loom train)");
-    check_resumable(json::parse(it->second), cfg, ckpt_path);
+    check_resumable(io::parse_json(it->second, ckpt_path + " (loom.config)"), cfg, ckpt_path);
     auto ws = saved.metadata.find("loom.world_size");
     const std::string saved_world = ws == saved.metadata.end() ? "1" : ws->second;
     LOOM_CHECK(saved_world == std::to_string(world), ckpt_path, ": the run was made with ", saved_world,

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "lm_common.h"
 #include "loom/core/limits.h"
+#include "loom/io/json_fields.h"
 #include "loom/backend/backend.h"
 #include "loom/core/generator.h"
 #include "loom/data/file_util.h"
@@ -198,7 +199,7 @@ int cmd_train_lm(const Argv& argv) {
     LOOM_CHECK(it != saved.metadata.end(), ckpt, ": not a language-model checkpoint made by loom train");
     json was;
     try {
-      was = json::parse(it->second);
+      was = io::parse_json(it->second, ckpt + " (loom.lm_run)");
     } catch (const std::exception&) {
       LOOM_FAIL(ckpt, ": its loom.lm_run metadata is not valid JSON (the checkpoint is corrupt)");
     }
@@ -287,7 +288,7 @@ int cmd_train_lm(const Argv& argv) {
   model->save(c.out, {{"loom.lm_run", run_record(c).dump()}});
   // config.json is the model's (generate/eval rebuild it from there); the run's options ride along.
   const std::string cfg_path = (fs::path(c.out) / "config.json").string();
-  json saved_cfg = json::parse(data::read_file(cfg_path));
+  json saved_cfg = io::read_json_file(cfg_path);
   saved_cfg["loom_train"] = train_json;
   io::write_file_atomic(cfg_path, saved_cfg.dump(2) + "\n");
 

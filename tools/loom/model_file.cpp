@@ -158,6 +158,7 @@ LoadedModel load_model(const std::string& where, const std::string& model_name) 
   };
   auto json_field = [&](const char* key, const std::string& expected) {
     try {
+      io::check_json_depth(get(key), lm.path);
       return nlohmann::json::parse(get(key));
     } catch (const std::exception&) {
       bad(key, expected);
