@@ -203,6 +203,9 @@ TEST_F(BadInputs, MessagesNameTheFileAndWhatIsWrong) {
   spit(bad_json / "config.json", "{\"arch\": \"lstm-lm\", ");
   expect_clear_error("generate --checkpoint " + bad_json.string() + " --prompt In", {"config.json", "not valid JSON"});
   expect_clear_error("eval --checkpoint " + bad_json.string(), {"config.json", "not valid JSON"});
+  // Nesting a million deep overflowed nlohmann's recursion (SIGSEGV): refused before parsing.
+  spit(bad_json / "config.json", "{\"arch\": " + std::string(1000000, '[') + std::string(1000000, ']') + "}");
+  expect_clear_error("eval --checkpoint " + bad_json.string(), {"config.json", "nested deeper than 256"});
   const fs::path typed = lstm_copy("lstm_typed", [](json& j) { j["hidden"] = "16"; });
   expect_clear_error("eval --checkpoint " + typed.string(), {"config.json", "'hidden'", "integer", "a string"});
   // Metadata fields: named, with what was found.
