@@ -108,6 +108,8 @@ CsvTable read_csv(const std::string& path, const CsvOptions& o) {
     return it->second;
   };
   const size_t tcol = column(o.target);
+  LOOM_CHECK(header.size() >= 2 || !o.features.empty(), path, ": has only the target column '", o.target,
+             "'; at least one feature column is needed besides it");
   std::vector<size_t> fcols;
   CsvTable t;
   if (o.features.empty()) {
@@ -212,6 +214,10 @@ CsvSplits load_csv(const std::string& path, const CsvOptions& o) {
   const int64_t n = t.features.size(0);
   const int64_t n_test = int64_t(std::llround(double(n) * o.test_fraction));
   LOOM_CHECK(n - n_test > 0, path, ": ", n, " rows leave nothing to train on with test_fraction ", o.test_fraction);
+  // A test split of 0 rows would report MSE 0 / R^2 0 as if measured.
+  LOOM_CHECK(o.test_fraction == 0.0 || n_test > 0, path, ": has ", n, " data row(s), too few to hold out a test row "
+             "with test_fraction ", o.test_fraction, " (at least ", int64_t(std::ceil(0.5 / o.test_fraction)),
+             " rows are needed)");
   Generator gen(o.seed);
   Tensor perm = randperm(n, {.dtype = DType::i64}, &gen);
   Tensor tr = perm.slice(0, 0, n - n_test).contiguous(), te = perm.slice(0, n - n_test, n).contiguous();

@@ -1,4 +1,5 @@
 #include "loom/io/safetensors.h"
+#include "loom/io/json_fields.h"
 
 #include <algorithm>
 #include <bit>
@@ -122,6 +123,7 @@ SafetensorsFile parse(uint64_t size, const Source& read, const std::string& file
   };
   ojson header;
   try {
+    check_json_depth(h, file);  // before nlohmann recurses into it
     header = ojson::parse(h, cb);
   } catch (const nlohmann::json::exception& e) {
     LOOM_FAIL(file, ": the header is not valid JSON (", e.what(), ")");
@@ -263,6 +265,10 @@ SafetensorsFile load_safetensors(const std::string& path) {
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
     sys_fail("stat", path);
+  }
+  if (!S_ISREG(st.st_mode)) {  // a folder opens too, and reports a size that is not the file's
+    ::close(fd);
+    LOOM_FAIL(path, S_ISDIR(st.st_mode) ? ": is a folder, expected a .safetensors file" : ": is not a regular file");
   }
   try {
     // Tensors are read straight into their own memory: no second copy of a large checkpoint.

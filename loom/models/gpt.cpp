@@ -11,6 +11,8 @@
 #include "loom/autograd/grad_mode.h"
 #include "loom/backend/backend.h"
 #include "loom/core/error.h"
+#include "loom/core/limits.h"
+#include "loom/io/json_fields.h"
 #include "loom/models/gpt_hf.h"
 #include "loom/ops/attention.h"
 #include "loom/ops/creation.h"
@@ -46,44 +48,52 @@ nlohmann::json GPTConfig::to_json() const {
   return j;
 }
 
-GPTConfig GPTConfig::from_json(const nlohmann::json& j) {
+GPTConfig GPTConfig::from_json(const nlohmann::json& j, const std::string& where) {
   GPTConfig c;
-  auto get_int = [&](std::initializer_list<const char*> keys, int64_t& out) {
-    for (const char* k : keys)
-      if (j.contains(k) && !j[k].is_null()) {
-        LOOM_CHECK(j[k].is_number_integer(), "GPT config: '", k, "' must be an integer, got ", j[k].dump());
-        out = j[k].get<int64_t>();
-        return;
-      }
-  };
-  try {
-    get_int({"vocab_size"}, c.vocab_size);
-    get_int({"n_positions", "n_ctx", "block_size", "context"}, c.n_positions);
-    get_int({"n_embd", "embd", "d_model"}, c.n_embd);
-    get_int({"n_layer", "layers"}, c.n_layer);
-    get_int({"n_head", "heads"}, c.n_head);
-    get_int({"n_inner"}, c.n_inner);
-    if (j.contains("dropout")) c.dropout = j["dropout"].get<double>();
-    else if (j.contains("resid_pdrop")) c.dropout = j["resid_pdrop"].get<double>();
-    c.layer_norm_epsilon = j.value("layer_norm_epsilon", c.layer_norm_epsilon);
-    c.activation_function = j.value("activation_function", c.activation_function);
-    c.tie_word_embeddings = j.value("tie_word_embeddings", c.tie_word_embeddings);
-    c.initializer_range = j.value("initializer_range", c.initializer_range);
-    c.activation_checkpointing = j.value("activation_checkpointing", c.activation_checkpointing);
-  } catch (const nlohmann::json::exception& e) {
-    LOOM_FAIL("GPT config: a field has the wrong type (", e.what(), ") in ", j.dump());
-  }
-  LOOM_CHECK(!j.value("scale_attn_by_inverse_layer_idx", false) && j.value("scale_attn_weights", true),
-             "GPT config: only GPT-2's attention scaling (1/sqrt(head_dim)) is supported; the config sets "
+  // Every field is type- and range-checked here, naming `where` (the file) and the field: a config.json may come
+  // from anywhere, and n_layer = 1e9 must be an error, not an allocation that runs for minutes.
+  const io::JsonFields f(j, where);
+  c.vocab_size = f.integer("vocab_size", c.vocab_size, 1, limits::kMaxVocab);
+  c.n_positions = f.integer({"n_positions", "n_ctx", "block_size", "context"}, c.n_positions, 1, limits::kMaxContext);
+  c.n_embd = f.integer({"n_embd", "embd", "d_model", "width"}, c.n_embd, 1, limits::kMaxWidth);
+  c.n_layer = f.integer({"n_layer", "layers"}, c.n_layer, 0, limits::kMaxLayers);
+  c.n_head = f.integer({"n_head", "heads"}, c.n_head, 1, limits::kMaxWidth);
+  // null (HF's default) means 4 * n_embd; an explicit value must be a real width, never silently replaced.
+  c.n_inner = f.integer("n_inner", 0, 1, limits::kMaxWidth);
+  const double p = f.number("resid_pdrop", c.dropout, 0.0, 0.99);
+  c.dropout = f.number("dropout", p, 0.0, 0.99);
+  c.layer_norm_epsilon = f.number("layer_norm_epsilon", c.layer_norm_epsilon, 0.0, 1.0);
+  c.activation_function = f.string("activation_function", c.activation_function);
+  c.tie_word_embeddings = f.boolean("tie_word_embeddings", c.tie_word_embeddings);
+  c.initializer_range = f.number("initializer_range", c.initializer_range, 0.0, 1e3);
+  c.activation_checkpointing = f.boolean("activation_checkpointing", c.activation_checkpointing);
+  LOOM_CHECK(!f.boolean("scale_attn_by_inverse_layer_idx", false) && f.boolean("scale_attn_weights", true), where,
+             ": only GPT-2's attention scaling (1/sqrt(head_dim)) is supported; the config sets "
              "scale_attn_by_inverse_layer_idx or clears scale_attn_weights");
-  c.validate();
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    if (where == "GPT config") throw;
+    LOOM_FAIL(where, ": ", e.what());
+  }
   return c;
+}
+
+int64_t GPTConfig::num_parameters() const {
+  const int64_t e = n_embd, block = 2 * 2 * e + (e * 3 * e + 3 * e) + (e * e + e) + (e * inner() + inner()) +
+                                    (inner() * e + e);
+  return vocab_size * e * (tie_word_embeddings ? 1 : 2) + n_positions * e + n_layer * block + 2 * e;
 }
 
 void GPTConfig::validate() const {
   LOOM_CHECK(vocab_size > 0 && n_positions > 0 && n_embd > 0 && n_layer >= 0 && n_head > 0,
              "GPT config: vocab_size, n_positions, n_embd, n_head must be positive and n_layer >= 0; got vocab_size=",
              vocab_size, " n_positions=", n_positions, " n_embd=", n_embd, " n_layer=", n_layer, " n_head=", n_head);
+  check_size("GPT config: vocab_size", vocab_size, 1, limits::kMaxVocab);
+  check_size("GPT config: n_positions", n_positions, 1, limits::kMaxContext);
+  check_size("GPT config: n_embd", n_embd, 1, limits::kMaxWidth);
+  check_size("GPT config: n_layer", n_layer, 0, limits::kMaxLayers);
+  check_size("GPT config: n_inner", n_inner, 0, limits::kMaxWidth);
   LOOM_CHECK(n_embd % n_head == 0, "GPT config: n_embd (", n_embd, ") must be divisible by n_head (", n_head, ")");
   LOOM_CHECK(initializer_range >= 0, "GPT config: initializer_range must be >= 0, got ", initializer_range);
   LOOM_CHECK(dropout >= 0 && dropout < 1, "GPT config: dropout must be in [0, 1), got ", dropout);
@@ -91,6 +101,11 @@ void GPTConfig::validate() const {
                  activation_function == "gelu_fast" || activation_function == "gelu",
              "GPT config: activation_function '", activation_function,
              "' is not supported (use gelu_new, gelu_pytorch_tanh, gelu_fast or gelu)");
+  // The f32 weights, plus as much again for loading or initialising them, must fit before anything is allocated.
+  check_fits_in_memory(8.0 * double(num_parameters()),
+                       "a GPT with n_layer=" + std::to_string(n_layer) + ", n_embd=" + std::to_string(n_embd) +
+                           ", vocab_size=" + std::to_string(vocab_size) + " (" + std::to_string(num_parameters()) +
+                           " parameters)");
 }
 
 // ---------------------------------------------------------------- blocks

@@ -1,6 +1,7 @@
 // One file per checkpoint keeps "the latest checkpoint" a single atomic rename: a folder of several files
 // could be caught half-replaced by a kill, a single safetensors file cannot.
 #include "loom/train/checkpoint.h"
+#include "loom/io/json_fields.h"
 
 #include <filesystem>
 
@@ -104,7 +105,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   auto it = f.metadata.find(kOptimizer);
   LOOM_CHECK(it != f.metadata.end(), path, ": the checkpoint has no \"", kOptimizer, "\" entry");
   try {
-    const nlohmann::json opt = nlohmann::json::parse(it->second);
+    const nlohmann::json opt = io::parse_json(it->second, path + " (optimizer section)");
     c.optimizer_name = opt.at("name").get<std::string>();
     for (const auto& [k, v] : opt.at("scalars").items()) {
       LOOM_CHECK(v.is_number(), "scalar '", k, "' is not a number");

@@ -7,8 +7,11 @@
 #include "args.h"
 #include "commands.h"
 #include "lm_common.h"
+#include "model_file.h"
 #include "loom/backend/backend.h"
+#include "loom/core/limits.h"
 #include "loom/data/file_util.h"
+#include "loom/io/json_fields.h"
 #include "loom/models/language_model.h"
 #include "loom/text/corpus.h"
 #include "loom/text/lm_dataset.h"
@@ -27,7 +30,7 @@ int cmd_eval_lm(const Argv& argv) {
   a.option("--data", &data_spec, "SPEC", "kjv or text:FILE (default: the run's training data)");
   a.option("--tokenizer", &tok_spec, "SPEC", "override the folder's tokenizer (gpt2, bpe:PATH, a tokenizer file)");
   a.option("--context", &context, "T", "tokens per block (default: the run's context, else the model's)", {.min = 1});
-  a.option("--batch-size", &batch, "B", "blocks per forward pass (default 16)", {.min = 1});
+  a.option("--batch-size", &batch, "B", "blocks per forward pass (default 16)", {.min = 1, .max = 4096});
   a.option("--max-tokens", &max_tokens, "N", "evaluate at most N tokens (default: all)", {.min = 0});
   a.flag("--val-split", &val_only, "only the last 10% of the text (the split loom train validates on)");
   a.option("--threads", &threads, "T", "compute threads (default: all cores)", {.min = 1, .max = 1024});
@@ -38,12 +41,16 @@ int cmd_eval_lm(const Argv& argv) {
     throw UsageError("--data must be kjv or text:FILE for a language model");
   if (threads > 0) set_num_threads(int(threads));
 
-  const auto cfg = nlohmann::json::parse(data::read_file(checkpoint + "/config.json"));
-  const nlohmann::json run = cfg.value("loom_train", nlohmann::json::object());
-  if (data_spec.empty()) data_spec = run.value("data", "");
+  const std::string cfg_path = checkpoint + "/config.json";
+  const auto cfg = io::read_json_file(cfg_path);
+  const nlohmann::json run = io::JsonFields(cfg, cfg_path).has("loom_train") ? cfg["loom_train"]
+                                                                              : nlohmann::json::object();
+  const io::JsonFields runf(run, cfg_path + ": loom_train");
+  if (data_spec.empty()) data_spec = runf.string("data", "");
   if (data_spec.empty()) throw UsageError("--data is required (the folder does not record its training data)");
   auto model = models::load_language_model(checkpoint);
-  if (context == 0) context = run.value("context", int64_t(0));
+  const std::string nonfinite = nonfinite_weights(model->state_dict());
+  if (context == 0) context = runf.integer("context", 0, 1, limits::kMaxContext);
   if (context == 0) context = model->context();
   if (context == 0) throw UsageError("--context is required for this model");
   if (model->context() > 0 && context > model->context())
@@ -69,7 +76,10 @@ int cmd_eval_lm(const Argv& argv) {
     std::printf("%s on %s (%lld tokens in blocks of %lld)\n  loss        %.6g\n  perplexity  %.6g\n", checkpoint.c_str(),
                 data_spec.c_str(), (long long)(blocks * context), (long long)context, loss, std::exp(loss));
   }
-  return 0;
+  if (!nonfinite.empty()) warn_nonfinite(checkpoint, nonfinite);
+  if (nonfinite.empty() && !std::isfinite(loss))
+    std::cerr << "loom: WARNING: the evaluation of " << checkpoint << " gave a non-finite loss; it is meaningless\n";
+  return nonfinite.empty() && std::isfinite(loss) ? 0 : 1;
 }
 
 }  // namespace loom::cli

@@ -9,6 +9,7 @@
 #include "args.h"
 #include "commands.h"
 #include "lm_common.h"
+#include "model_file.h"
 #include "loom/backend/backend.h"
 #include "loom/data/file_util.h"
 #include "loom/models/generate.h"
@@ -66,7 +67,7 @@ int cmd_generate(const Argv& argv_in) {
          "before the first stop string; \\n, \\t, \\r are escapes). GPT-2 tokenizers also stop at <|endoftext|>.");
   a.option("--checkpoint", &checkpoint, "DIR", "the model folder (required)");
   a.option("--prompts-file", &prompts_file, "FILE", "one prompt per line (in addition to --prompt)");
-  a.option("--max-tokens", &max_tokens, "N", "new tokens per prompt (default 200)", {.min = 0});
+  a.option("--max-tokens", &max_tokens, "N", "new tokens per prompt (default 200)", {.min = 0, .max = 1 << 20});
   a.option("--temperature", &temperature, "T", "softmax temperature (default 1; 0 = greedy)", {.min = 0});
   a.option("--top-k", &top_k, "K", "sample among the K most likely tokens (default 0: all)", {.min = 0});
   a.option("--top-p", &top_p, "P", "nucleus: the smallest set reaching probability P (default 1: off)",
@@ -96,6 +97,9 @@ int cmd_generate(const Argv& argv_in) {
   if (threads > 0) set_num_threads(int(threads));
 
   auto model = models::load_language_model(checkpoint);
+  const std::string nonfinite = nonfinite_weights(model->state_dict());
+  LOOM_CHECK(nonfinite.empty(), checkpoint, " holds ", nonfinite,
+             ": the model is broken (training diverged?) and cannot generate text");
   model->eval();
   text::TokenizerPtr tok = tok_spec.empty() ? load_run_tokenizer(checkpoint) : tokenizer_from_spec(tok_spec, "");
   LOOM_CHECK(tok->vocab_size() <= model->vocab_size(), "the tokenizer has ", tok->vocab_size(),

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "data_spec.h"
 #include "loom/backend/backend.h"
+#include "loom/io/json_fields.h"
 #include "loom/core/generator.h"
 #include "loom/data/dataloader.h"
 #include "loom/dist/dist.h"
@@ -194,7 +195,7 @@ int cmd_train(const Argv& argv) {
     auto it = saved.metadata.find("loom.config");
     LOOM_CHECK(it != saved.metadata.end(), ckpt_path,
                ": the checkpoint has no loom.config entry (not made by loom train)");
-    check_resumable(json::parse(it->second), cfg, ckpt_path);
+    check_resumable(io::parse_json(it->second, ckpt_path + " (loom.config)"), cfg, ckpt_path);
     auto ws = saved.metadata.find("loom.world_size");
     const std::string saved_world = ws == saved.metadata.end() ? "1" : ws->second;
     LOOM_CHECK(saved_world == std::to_string(world), ckpt_path, ": the run was made with ", saved_world,
@@ -273,6 +274,14 @@ int cmd_train(const Argv& argv) {
                 {"threads", get_num_threads()},
                 {"out", c.out}};
   if (resuming) {
+    // --steps / --epochs are totals for the run: a checkpoint already there would train nothing and report the
+    // old model as if trained now.
+    if (c.steps > 0 && trainer.global_step() >= c.steps)
+      throw UsageError("--steps " + std::to_string(c.steps) + ": the checkpoint in " + c.out + " is already at step " +
+                       std::to_string(trainer.global_step()) + " (--steps is the total for the run)");
+    if (c.steps == 0 && trainer.epoch() >= c.epochs)
+      throw UsageError("--epochs " + std::to_string(c.epochs) + ": the checkpoint in " + c.out + " has already done " +
+                       std::to_string(trainer.epoch()) + " epoch(s) (--epochs is the total for the run)");
     intro << "\nresuming from " << ckpt_path << " at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch()
           << " (step " << trainer.global_step() << ")";
     start["resumed_at_step"] = trainer.global_step();

@@ -6,6 +6,7 @@
 
 #include "loom/core/error.h"
 #include "loom/data/file_util.h"
+#include "loom/io/json_fields.h"
 #include "loom/text/bpe.h"
 #include "loom/text/char_tokenizer.h"
 
@@ -16,12 +17,11 @@ namespace fs = std::filesystem;
 bool is_lm_folder(const std::string& path) {
   const fs::path cfg = fs::path(path) / "config.json";
   if (!fs::is_directory(path) || !fs::exists(cfg)) return false;
-  try {
-    const auto j = nlohmann::json::parse(data::read_file(cfg.string()));
-    return j.is_object() && (j.contains("arch") || j.contains("n_layer"));
-  } catch (const std::exception&) {
-    return false;
-  }
+  // A malformed config.json is reported as such (naming the file), not as "not a language-model folder".
+  const auto j = io::read_json_file(cfg.string());
+  const std::string arch = io::JsonFields(j, cfg.string()).string("arch", "");
+  if (arch == "lstm-lm" || arch == "gpt") return true;
+  return arch.empty() && (j.contains("n_layer") || j.contains("n_embd"));
 }
 
 text::TokenizerPtr load_run_tokenizer(const std::string& dir) {

@@ -6,12 +6,18 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <new>
+#include <stdexcept>
 #include <exception>
 #include <iostream>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "args.h"
 #include "commands.h"
+#include "loom/core/limits.h"
 #include "model_file.h"
 
 namespace loom::cli {
@@ -76,8 +82,30 @@ int run(int argc, char** argv) {
 }  // namespace loom::cli
 
 int main(int argc, char** argv) {
+  // Whatever escapes a command becomes one clear line and status 1, never an abort: messages from loom::Error
+  // name the file and field; the standard exceptions below are given the context their what() lacks.
+  const std::string cmd = argc > 1 ? std::string(" ") + argv[1] : "";
   try {
     return loom::cli::run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::cout.flush();
+    const int64_t avail = loom::available_memory_bytes();
+    std::cerr << "\nloom" << cmd << ": error: out of memory: a size in the input files or options needs more memory "
+              << "than this machine has"
+              << (avail >= 0 ? " (" + loom::format_bytes(double(avail)) + " available)" : std::string()) << "; use "
+              << "smaller sizes\n";
+    return 1;
+  } catch (const std::length_error& e) {
+    std::cerr << "\nloom" << cmd << ": error: a size in the input files or options is too large (" << e.what()
+              << ")\n";
+    return 1;
+  } catch (const nlohmann::json::exception& e) {
+    std::cerr << "\nloom" << cmd << ": error: a JSON file or metadata field has an unexpected type or value ("
+              << e.what() << ")\n";
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::cerr << "\nloom" << cmd << ": error: " << e.what() << "\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cout.flush();
     // A progress bar may be mid-line on a terminal; start the message on a line of its own.

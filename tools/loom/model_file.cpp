@@ -1,9 +1,16 @@
 #include "model_file.h"
 
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <iostream>
 
 #include <nlohmann/json.hpp>
 
+#include "loom/core/limits.h"
+#include "loom/io/json_fields.h"
 #include "loom/train/checkpoint.h"
 #include "loom/train/run_folder.h"
 
@@ -16,6 +23,29 @@ namespace loom::cli {
 namespace fs = std::filesystem;
 
 std::string loom_version() { return LOOM_VERSION; }
+
+std::string nonfinite_weights(const nn::StateDict& sd) {
+  int64_t tensors = 0, values = 0;
+  std::string first;
+  for (const auto& [name, t] : sd) {
+    if (!is_floating(t.dtype())) continue;
+    const Tensor f = t.to(DType::f32).contiguous();
+    const float* p = f.data<float>();
+    int64_t bad = 0;
+    for (int64_t i = 0; i < f.numel(); ++i) bad += !std::isfinite(p[i]);
+    if (bad == 0) continue;
+    if (first.empty()) first = name + "' (" + std::to_string(bad) + " of " + std::to_string(f.numel()) + ")";
+    ++tensors, values += bad;
+  }
+  if (values == 0) return "";
+  return std::to_string(values) + " NaN/inf weight value(s) in " + std::to_string(tensors) + " tensor(s), first '" +
+         first;
+}
+
+void warn_nonfinite(const std::string& where, const std::string& report) {
+  std::cerr << "loom: WARNING: " << where << " holds " << report
+            << ": the model is broken (training diverged?); its results below are meaningless\n";
+}
 
 io::Metadata model_metadata(const std::string& name, const models::ModelSpec& shape,
                             const std::vector<std::string>& classes, const DataOptions& data) {
@@ -36,8 +66,24 @@ io::Metadata model_metadata(const std::string& name, const models::ModelSpec& sh
 
 namespace {
 
+// Folders of the other model families (their config.json names the arch): say which command reads them, instead
+// of suggesting --model, which takes image models only.
+void refuse_other_families(const std::string& where) {
+  const fs::path cfg = fs::path(where) / "config.json";
+  if (!fs::is_directory(where) || !fs::is_regular_file(cfg)) return;
+  const nlohmann::json j = io::read_json_file(cfg.string());
+  std::string arch = io::JsonFields(j, cfg.string()).string("arch", "");
+  if (arch.empty() && (j.contains("n_layer") || j.contains("n_embd"))) arch = "gpt";
+  if (arch == "lstm-lm" || arch == "gpt")
+    LOOM_FAIL(where, " holds a language model (", arch, "), not an image or regression model: use loom generate "
+              "--checkpoint ", where, ", or loom eval --checkpoint ", where, " for its perplexity");
+  if (arch == "seq2seq")
+    LOOM_FAIL(where, " holds a sequence-to-sequence model: use loom translate --checkpoint ", where);
+}
+
 std::string resolve(const std::string& where) {
   LOOM_CHECK(fs::exists(where), where, ": no such file or folder");
+  refuse_other_families(where);
   if (!fs::is_directory(where)) return where;
   for (const char* f : {train::kModelFile, train::kCheckpointFile})
     if (fs::exists(fs::path(where) / f)) return (fs::path(where) / f).string();
@@ -88,42 +134,91 @@ LoadedModel load_model(const std::string& where, const std::string& model_name) 
     auto it = meta.find(k);
     return it == meta.end() ? std::string() : it->second;
   };
+  if (get("loom.model").empty() && (!get("loom_lm_config").empty() || !get("loom.lm_run").empty()))
+    LOOM_FAIL(lm.path, " holds a language model, not an image or regression model: use loom generate or loom eval "
+              "on its run folder");
+  if (get("loom.model").empty() && !get("loom_seq2seq_config").empty())
+    LOOM_FAIL(lm.path, " holds a sequence-to-sequence model: use loom translate on its run folder");
   lm.name = model_name.empty() ? get("loom.model") : model_name;
   LOOM_CHECK(!lm.name.empty(), lm.path, ": the file does not say which model it holds; pass --model NAME");
   LOOM_CHECK(models::is_model_name(lm.name), lm.path, ": unknown model '", lm.name, "'");
-  try {
-    if (get("loom.model") == lm.name && !get("loom.input").empty()) {
-      const auto in = nlohmann::json::parse(get("loom.input")).get<std::vector<int64_t>>();
-      if (models::is_regression(lm.name)) {
-        LOOM_CHECK(in.size() == 1, "loom.input must hold 1 value");
-        lm.shape.features = in[0];
-      } else {
-        LOOM_CHECK(in.size() == 3, "loom.input must hold 3 values");
-        lm.shape.channels = in[0], lm.shape.height = in[1], lm.shape.width = in[2];
-      }
-      lm.shape.num_classes = std::stoll(get("loom.num_classes"));
-      lm.classes = nlohmann::json::parse(get("loom.classes")).get<std::vector<std::string>>();
-      lm.data.spec = get("loom.data");
-      lm.data.target = get("loom.target");
-      if (!get("loom.seed").empty()) lm.data.seed = std::stoull(get("loom.seed"));
-      if (!get("loom.image_size").empty()) lm.data.image_size = std::stoll(get("loom.image_size"));
-      lm.data.normalize = !get("loom.normalize").empty();
-      if (lm.data.normalize) {
-        const auto n = nlohmann::json::parse(get("loom.normalize"));
-        lm.data.norm = {n.at("mean").get<std::vector<double>>(), n.at("std").get<std::vector<double>>()};
-        LOOM_CHECK(int64_t(lm.data.norm.mean.size()) == lm.shape.channels && lm.data.norm.std.size() ==
-                   lm.data.norm.mean.size(), "loom.normalize must hold one mean and std per input channel");
-      }
-    } else {
-      lm.shape = infer_spec(lm.name, sd, lm.path);
-      lm.data.spec = "";
-      lm.data.normalize = false;  // weights from elsewhere: inputs as they are, in [0, 1]
+  // Every metadata field is parsed with a message naming the file, the key, what was expected and what was found.
+  auto bad = [&](const char* key, const std::string& expected) {
+    LOOM_FAIL(lm.path, ": malformed loom metadata: '", key, "' must be ", expected, ", found '",
+              get(key).substr(0, 60), "'");
+  };
+  auto int_field = [&](const char* key, int64_t lo, int64_t hi) {
+    const std::string v = get(key);
+    char* end = nullptr;
+    errno = 0;
+    const long long x = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || errno == ERANGE || x < lo || x > hi)
+      bad(key, "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return int64_t(x);
+  };
+  auto json_field = [&](const char* key, const std::string& expected) {
+    try {
+      io::check_json_depth(get(key), lm.path);
+      return nlohmann::json::parse(get(key));
+    } catch (const std::exception&) {
+      bad(key, expected);
     }
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    LOOM_FAIL(lm.path, ": malformed loom metadata: ", e.what());
+    return nlohmann::json();  // not reached: bad() throws
+  };
+  if (get("loom.model") == lm.name && !get("loom.input").empty()) {
+    const std::string in_expected = models::is_regression(lm.name) ? "a JSON array of 1 integer (features)"
+                                                                   : "a JSON array of 3 integers (C, H, W)";
+    const nlohmann::json in = json_field("loom.input", in_expected);
+    const size_t n_in = models::is_regression(lm.name) ? 1 : 3;
+    if (!in.is_array() || in.size() != n_in) bad("loom.input", in_expected);
+    for (const auto& v : in)
+      if (!v.is_number_integer() || v.get<int64_t>() < 1 ||
+          v.get<int64_t>() > (n_in == 1 ? limits::kMaxFeatures : limits::kMaxImageSide))
+        bad("loom.input", in_expected + " within bounds");
+    if (n_in == 1) {
+      lm.shape.features = in[0].get<int64_t>();
+    } else {
+      lm.shape.channels = in[0].get<int64_t>(), lm.shape.height = in[1].get<int64_t>();
+      lm.shape.width = in[2].get<int64_t>();
+      if (lm.shape.channels > 4) bad("loom.input", "1 to 4 channels");
+    }
+    lm.shape.num_classes = int_field("loom.num_classes", 1, limits::kMaxClasses);
+    const nlohmann::json classes = json_field("loom.classes", "a JSON array of class names");
+    if (!classes.is_array()) bad("loom.classes", "a JSON array of class names");
+    for (const auto& c : classes) {
+      if (!c.is_string()) bad("loom.classes", "a JSON array of strings");
+      lm.classes.push_back(c.get<std::string>());
+    }
+    if (!lm.classes.empty() && int64_t(lm.classes.size()) != lm.shape.num_classes)
+      bad("loom.classes", std::to_string(lm.shape.num_classes) + " names (loom.num_classes)");
+    lm.data.spec = get("loom.data");
+    lm.data.target = get("loom.target");
+    if (!get("loom.seed").empty()) lm.data.seed = uint64_t(int_field("loom.seed", 0, INT64_MAX));
+    if (!get("loom.image_size").empty()) lm.data.image_size = int_field("loom.image_size", 1, limits::kMaxImageSide);
+    lm.data.normalize = !get("loom.normalize").empty();
+    if (lm.data.normalize) {
+      const std::string expected = "{\"mean\": [...], \"std\": [...]} with one finite value per input channel "
+                                   "and std > 0";
+      const nlohmann::json n = json_field("loom.normalize", expected);
+      if (!n.is_object() || !n.contains("mean") || !n.contains("std") || !n["mean"].is_array() ||
+          !n["std"].is_array() || int64_t(n["mean"].size()) != lm.shape.channels ||
+          n["std"].size() != n["mean"].size())
+        bad("loom.normalize", expected);
+      for (size_t i = 0; i < n["mean"].size(); ++i) {
+        const auto &m = n["mean"][i], &sd_ = n["std"][i];
+        if (!m.is_number() || !sd_.is_number() || !std::isfinite(m.get<double>()) ||
+            !std::isfinite(sd_.get<double>()) || sd_.get<double>() <= 0)
+          bad("loom.normalize", expected);
+        lm.data.norm.mean.push_back(m.get<double>());
+        lm.data.norm.std.push_back(sd_.get<double>());
+      }
+    }
+  } else {
+    lm.shape = infer_spec(lm.name, sd, lm.path);
+    lm.data.spec = "";
+    lm.data.normalize = false;  // weights from elsewhere: inputs as they are, in [0, 1]
   }
+  lm.nonfinite = nonfinite_weights(sd);
   lm.model = models::make_model(lm.name, lm.shape);
   try {
     lm.model->load_state_dict(sd);
