@@ -15,8 +15,18 @@ namespace loom::models {
 
 namespace fs = std::filesystem;
 
+namespace {
+// config["arch"], "" when absent; a non-string arch is an error naming it (json::value would throw a raw type_error).
+std::string arch_of(const nlohmann::json& config) {
+  LOOM_CHECK(config.is_object(), "language model config: expected a JSON object, got ", config.type_name());
+  if (!config.contains("arch")) return "";
+  LOOM_CHECK(config["arch"].is_string(), "language model config: \"arch\" must be a string, got ", config["arch"].dump());
+  return config["arch"].get<std::string>();
+}
+}  // namespace
+
 LanguageModelPtr make_language_model(const nlohmann::json& config) {
-  const std::string arch = config.value("arch", "");
+  const std::string arch = arch_of(config);
   if (arch == "lstm-lm") return std::make_shared<LSTMLM>(LSTMLMConfig::from_json(config));
   if (arch == "gpt") return std::make_shared<GPT>(GPTConfig::from_json(config));
   LOOM_FAIL("make_language_model: unknown arch '", arch, "' (known: lstm-lm, gpt)");
@@ -47,8 +57,10 @@ LanguageModelPtr load_language_model(const std::string& dir) {
   } catch (const std::exception& e) {
     LOOM_FAIL("load_language_model: ", cfg.string(), " is not valid JSON: ", e.what());
   }
+  LOOM_CHECK(config.is_object(), "load_language_model: ", cfg.string(), " must hold a JSON object, got ",
+             config.type_name());
   // GPT folders are Hugging Face GPT-2 folders (loom writes its GPTs that way too): gpt_hf.h reads them.
-  if (config.value("arch", "") == "gpt" || (!config.contains("arch") && is_gpt2_config(config))) return load_gpt_hf(dir);
+  if (arch_of(config) == "gpt" || (!config.contains("arch") && is_gpt2_config(config))) return load_gpt_hf(dir);
   auto model = make_language_model(config);
   auto file = io::load_safetensors((fs::path(dir) / "model.safetensors").string());
   nn::StateDict sd;

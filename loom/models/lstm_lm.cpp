@@ -27,11 +27,17 @@ nlohmann::json LSTMLMConfig::to_json() const {
 
 LSTMLMConfig LSTMLMConfig::from_json(const nlohmann::json& j) {
   LSTMLMConfig c;
-  c.vocab_size = j.value("vocab_size", c.vocab_size);
-  c.embedding = j.value("embedding", c.embedding);
-  c.layers = j.value("layers", c.layers);
-  c.hidden = j.value("hidden", c.hidden);
-  c.dropout = j.value("dropout", c.dropout);
+  LOOM_CHECK(j.is_object(), "lstm-lm config: expected a JSON object, got ", j.dump());
+  // json::value throws its own type_error for a field of the wrong type; say which config it was.
+  try {
+    c.vocab_size = j.value("vocab_size", c.vocab_size);
+    c.embedding = j.value("embedding", c.embedding);
+    c.layers = j.value("layers", c.layers);
+    c.hidden = j.value("hidden", c.hidden);
+    c.dropout = j.value("dropout", c.dropout);
+  } catch (const nlohmann::json::exception& e) {
+    LOOM_FAIL("lstm-lm config: a field has the wrong type (", e.what(), ") in ", j.dump());
+  }
   LOOM_CHECK(c.vocab_size > 0, "lstm-lm config: vocab_size must be > 0, got ", c.vocab_size);
   LOOM_CHECK(c.embedding > 0 && c.layers > 0 && c.hidden > 0, "lstm-lm config: embedding, layers and hidden must be > 0, "
              "got ", c.embedding, ", ", c.layers, ", ", c.hidden);
