@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "loom/data/file_util.h"
@@ -76,6 +77,8 @@ class RecordReader {
   int64_t line_ = 1;
 };
 
+constexpr double kMaxF32 = double(std::numeric_limits<float>::max());
+
 bool parse_double(const std::string& s, double& v) {
   const char* b = s.data();
   const char* e = b + s.size();
@@ -134,6 +137,9 @@ CsvTable read_csv(const std::string& path, const CsvOptions& o) {
       const std::string& s = fields[fcols[i]];
       LOOM_CHECK(parse_double(s, v) && std::isfinite(v), path, ":", line, ": column '", header[fcols[i]],
                  "' value '", s, "' is not a finite number");
+      // Features are f32: a larger value would become inf (and converting it is undefined behaviour).
+      LOOM_CHECK(std::abs(v) <= kMaxF32, path, ":", line, ": column '", header[fcols[i]], "' value '", s,
+                 "' is outside the float32 range (|x| <= 3.4e38)");
       x.push_back(float(v));
     }
     const std::string& ts = fields[tcol];
@@ -142,6 +148,8 @@ CsvTable read_csv(const std::string& path, const CsvOptions& o) {
     else {
       LOOM_CHECK(parse_double(ts, v) && std::isfinite(v), path, ":", line, ": target column '", o.target, "' value '",
                  ts, "' is not a finite number");
+      LOOM_CHECK(std::abs(v) <= kMaxF32, path, ":", line, ": target column '", o.target, "' value '", ts,
+                 "' is outside the float32 range (|x| <= 3.4e38)");
       yv.push_back(v);
     }
     ++rows;

@@ -11,6 +11,7 @@
 
 #include "loom/core/limits.h"
 #include "loom/data/file_util.h"
+#include "loom/data/jpeg_check.h"
 
 namespace loom::data {
 
@@ -36,6 +37,7 @@ Tensor decode_image(const std::string& bytes, const std::string& name, int chann
   LOOM_CHECK(channels >= 0 && channels <= 4, name, ": channels must be 0..4, got ", channels);
   LOOM_CHECK(!bytes.empty(), name, ": image file is empty");
   LOOM_CHECK(bytes.size() <= size_t(INT_MAX), name, ": image file is too large (", bytes.size(), " bytes)");
+  check_jpeg_tables(bytes, name);  // tables stb_image 2.27 would overflow on (jpeg_check.h)
   const auto* buf = reinterpret_cast<const stbi_uc*>(bytes.data());
   int w = 0, h = 0, c = 0;
   const std::string format = image_format(bytes);

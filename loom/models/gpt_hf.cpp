@@ -35,7 +35,7 @@ nlohmann::json read_json(const fs::path& p) { return io::read_json_file(p.string
 
 bool is_gpt2_config(const nlohmann::json& c) {
   if (!c.is_object()) return false;
-  if (c.value("arch", "") == "gpt") return true;
+  if (c.contains("arch") && c["arch"].is_string() && c["arch"] == "gpt") return true;
   if (c.contains("model_type") && c["model_type"].is_string() && c["model_type"] == "gpt2") return true;
   return c.contains("n_layer") && c.contains("n_embd");
 }

@@ -15,6 +15,7 @@
 #include "loom/models/language_model.h"
 #include "loom/text/corpus.h"
 #include "loom/text/lm_dataset.h"
+#include "loom/text/utf8_check.h"
 #include "loom/train/lm_trainer.h"
 
 namespace loom::cli {
@@ -57,7 +58,9 @@ int cmd_eval_lm(const Argv& argv) {
     throw UsageError("--context " + std::to_string(context) + " is longer than the model's " +
                      std::to_string(model->context()));
   text::TokenizerPtr tok = tok_spec.empty() ? load_run_tokenizer(checkpoint) : tokenizer_from_spec(tok_spec, "");
-  std::vector<int64_t> ids = tok->encode(text::load_corpus(data_spec));
+  const std::string corpus = text::load_corpus(data_spec);
+  text::check_utf8(corpus, data_spec.starts_with("text:") ? data_spec.substr(5) : data_spec, text::Utf8Errors::warn);
+  std::vector<int64_t> ids = tok->encode(corpus);
   for (int64_t t : ids)
     LOOM_CHECK(t < model->vocab_size(), "token id ", t, " is outside the model's vocabulary of ", model->vocab_size());
   if (val_only) ids = std::vector<int64_t>(ids.begin() + int64_t(double(ids.size()) * 0.9), ids.end());

@@ -23,6 +23,7 @@
 #include "loom/optim/optim.h"
 #include "loom/text/corpus.h"
 #include "loom/text/lm_dataset.h"
+#include "loom/text/utf8_check.h"
 #include "loom/train/checkpoint.h"
 #include "loom/train/lm_trainer.h"
 
@@ -35,6 +36,7 @@ using json = nlohmann::json;
 
 struct LMConfig {
   std::string model, data = "kjv", tokenizer = "char", optimizer = "adam", scheduler = "none", precision = "f32", out;
+  std::string errors = "replace";  // invalid UTF-8 in the corpus: warn (read as U+FFFD) or strict
   int64_t embedding = 64, layers = 2, hidden = 256, heads = 4, width = 128, context = 100, batch_size = 32;
   int64_t steps = 100, grad_accum = 1, warmup = 0, threads = 0, seed = 0, log_every = 0, eval_every = 0;
   int64_t eval_tokens = 0, checkpoint_every = 0;
@@ -52,7 +54,10 @@ LMConfig parse(const Argv& argv) {
   a.choice("--model", &c.model, {"lstm-lm", "gpt"}, "the architecture");
   a.option("--data", &c.data, "SPEC", "kjv (Debian's bible-kjv, default) or text:FILE");
   a.option("--tokenizer", &c.tokenizer, "SPEC", "char (vocabulary from the corpus, default), gpt2 or bpe:PATH");
-  a.option("--embedding", &c.embedding, "E", "lstm-lm: embedding size (default 64)", {.min = 1, .max = double(limits::kMaxWidth)});
+  a.choice("--errors", &c.errors, {"replace", "strict"},
+           "invalid UTF-8 in the corpus: replace (default; read as U+FFFD, with a warning naming the byte offset) "
+           "or strict (stop with an error)");
+    a.option("--embedding", &c.embedding, "E", "lstm-lm: embedding size (default 64)", {.min = 1, .max = double(limits::kMaxWidth)});
   a.option("--layers", &c.layers, "L", "LSTM / transformer layers (default 2)", {.min = 1, .max = double(limits::kMaxLayers)});
   a.option("--hidden", &c.hidden, "H", "lstm-lm: LSTM hidden size (default 256)", {.min = 1, .max = double(limits::kMaxWidth)});
   a.option("--heads", &c.heads, "N", "gpt: attention heads (default 4)", {.min = 1, .max = double(limits::kMaxWidth)});
@@ -208,6 +213,7 @@ int cmd_train_lm(const Argv& argv) {
   }
 
   const std::string corpus = text::load_corpus(c.data);
+  text::check_utf8(corpus, c.data.starts_with("text:") ? c.data.substr(5) : c.data, text::parse_utf8_errors(c.errors));
   text::TokenizerPtr tok = resuming ? load_run_tokenizer(c.out) : text::make_tokenizer(c.tokenizer, corpus);
   std::vector<int64_t> ids = tok->encode(corpus);
   text::LMData data = text::make_lm_data(ids, c.context, uint64_t(c.seed));

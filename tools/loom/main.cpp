@@ -18,6 +18,7 @@
 #include "args.h"
 #include "commands.h"
 #include "loom/core/limits.h"
+#include "loom/dist/comm.h"
 #include "model_file.h"
 
 namespace loom::cli {
@@ -110,9 +111,11 @@ int main(int argc, char** argv) {
     std::cout.flush();
     // A progress bar may be mid-line on a terminal; start the message on a line of its own.
     std::cerr << (isatty(fileno(stdout)) ? "\n" : "") << "loom: error: " << e.what() << "\n";
+    loom::dist::abort_job_if_distributed(1);  // one failing rank ends the job now, not at the collective time-out
     return 1;
   } catch (...) {
     std::cerr << "\nloom: error: unexpected failure\n";
+    loom::dist::abort_job_if_distributed(1);
     return 1;
   }
 }
