@@ -45,8 +45,12 @@ PerSampleGrads DpSgd::private_grads(const Tensor& x, const Tensor& y, const SumL
   std::vector<Tensor> params;
   for (const auto& [name, p] : model_.named_parameters())
     if (p.requires_grad()) params.push_back(p);
-  if (x.defined() && x.size(0) > 0) {
-    ps = o_.vectorised ? per_sample_grads(model_, x, y, loss) : per_sample_grads_loop(model_, x, y, loss);
+  if (x.defined() && x.size(0) > 0 && o_.vectorised) {
+    ClippedSum cs = clipped_sum(model_, x, y, loss, o_.max_grad_norm);
+    summed = cs.sums;
+    ps.names = cs.names, ps.params = cs.params, ps.loss_sum = cs.loss_sum, ps.output = cs.output;
+  } else if (x.defined() && x.size(0) > 0) {
+    ps = per_sample_grads_loop(model_, x, y, loss);
     summed = clip_and_sum(ps, o_.max_grad_norm);
   } else {
     for (const Tensor& p : params) summed.push_back(zeros(p.shape()));

@@ -34,7 +34,8 @@ class DpSgd {
   std::vector<int64_t> sample(int64_t dataset_size) { return poisson_sample(dataset_size, o_.sample_rate, gen_); }
   // Sets each parameter's .grad to the private gradient of this batch and charges one step to the accountant.
   // x may hold zero samples (an empty Poisson batch): the gradient is then noise alone, as it must be.
-  // Returns the per-sample gradients (for logging; their norms are before clipping).
+  // Returns the batch's loss and output in a PerSampleGrads (the per-sample gradients themselves only on the
+  // batch-1 path: the vectorised path clips without materialising them).
   PerSampleGrads private_grads(const Tensor& x, const Tensor& y, const SumLossFn& loss, int64_t dataset_size);
   double epsilon(double delta) const { return acc_.epsilon(delta); }
   const RdpAccountant& accountant() const { return acc_; }

@@ -113,8 +113,12 @@ std::string vectorised_unsupported(nn::Module& model) {
   return bad;
 }
 
-PerSampleGrads per_sample_grads(nn::Module& model, const Tensor& x, const Tensor& y, const SumLossFn& loss) {
-  if (!vectorised_unsupported(model).empty()) return per_sample_grads_loop(model, x, y, loss);
+namespace {
+
+// One forward + backward of the batch with a hook on every parametrised module: its input and its output's
+// gradient, in forward order.
+std::vector<Capture> capture_backward(nn::Module& model, const Tensor& x, const Tensor& y, const SumLossFn& loss,
+                                      double& loss_sum, Tensor& output) {
   LOOM_CHECK(x.dim() >= 1 && x.size(0) > 0, "per_sample_grads: empty batch, input shape ", x.shape());
   std::vector<Capture> caps;
   std::vector<std::pair<nn::Module*, int64_t>> hooks;
@@ -125,42 +129,116 @@ PerSampleGrads per_sample_grads(nn::Module& model, const Tensor& x, const Tensor
                        caps.push_back({&mod, in.detach(), out});
                      })});
   });
-  PerSampleGrads r;
   try {
     Tensor out = model(x);
     Tensor l = loss(out, y);
-    r.loss_sum = l.item();
-    r.output = out.detach();
+    loss_sum = l.item();
+    output = out.detach();
     l.backward();
   } catch (...) {
     for (auto& [m, id] : hooks) m->remove_forward_hook(id);
     throw;
   }
   for (auto& [m, id] : hooks) m->remove_forward_hook(id);
+  for (auto& c : caps) {
+    LOOM_CHECK(c.output.grad().defined(), "per_sample_grads: no gradient reached the output of ", c.module->name());
+    LOOM_CHECK(c.output.grad().size(0) == x.size(0), "per_sample_grads: ", c.module->name(), " output has batch ",
+               c.output.grad().size(0), ", the input batch is ", x.size(0), " (the batch must be dim 0 throughout)");
+  }
+  return caps;
+}
 
+// Per-sample gradients of one captured layer, appended to `per` as (parameter, (N, *shape)).
+void layer_grads(const Capture& c, std::vector<std::pair<Tensor, Tensor>>& per) {
+  const Tensor g = c.output.grad();
+  if (auto* l = dynamic_cast<nn::Linear*>(c.module)) linear_grads(*l, c.input, g, per);
+  else if (auto* cv = dynamic_cast<nn::Conv2d*>(c.module)) conv_grads(*cv, c.input, g, per);
+  else if (auto* e = dynamic_cast<nn::Embedding*>(c.module)) embedding_grads(*e, c.input, g, per);
+  else if (auto* ln = dynamic_cast<nn::LayerNorm*>(c.module)) layer_norm_grads(*ln, c.input, g, per);
+}
+
+bool same_param(const Tensor& a, const Tensor& b) { return a.is_same(b) || a.raw_data() == b.raw_data(); }
+
+}  // namespace
+
+PerSampleGrads per_sample_grads(nn::Module& model, const Tensor& x, const Tensor& y, const SumLossFn& loss) {
+  if (!vectorised_unsupported(model).empty()) return per_sample_grads_loop(model, x, y, loss);
+  PerSampleGrads r;
+  const std::vector<Capture> caps = capture_backward(model, x, y, loss, r.loss_sum, r.output);
   NoGradGuard ng;
   std::vector<std::pair<Tensor, Tensor>> per;  // (parameter, its per-sample gradient); a shared layer adds twice
-  for (auto& c : caps) {
-    const Tensor g = c.output.grad();
-    LOOM_CHECK(g.defined(), "per_sample_grads: no gradient reached the output of ", c.module->name());
-    LOOM_CHECK(g.size(0) == x.size(0), "per_sample_grads: ", c.module->name(), " output has batch ", g.size(0),
-               ", the input batch is ", x.size(0), " (the batch must be dim 0 throughout)");
-    if (auto* l = dynamic_cast<nn::Linear*>(c.module)) linear_grads(*l, c.input, g, per);
-    else if (auto* cv = dynamic_cast<nn::Conv2d*>(c.module)) conv_grads(*cv, c.input, g, per);
-    else if (auto* e = dynamic_cast<nn::Embedding*>(c.module)) embedding_grads(*e, c.input, g, per);
-    else if (auto* ln = dynamic_cast<nn::LayerNorm*>(c.module)) layer_norm_grads(*ln, c.input, g, per);
-  }
+  for (auto& c : caps) layer_grads(c, per);
   for (const auto& [name, p] : model.named_parameters()) {
     if (!p.requires_grad()) continue;
     Tensor sum;
     for (auto& [q, g] : per)
-      if (q.is_same(p) || q.raw_data() == p.raw_data()) sum = sum.defined() ? sum + g : g;
+      if (same_param(q, p)) sum = sum.defined() ? sum + g : g;
     if (!sum.defined()) {  // a parameter the loss does not depend on: zero per-sample gradient
       Shape s{x.size(0)};
       s.insert(s.end(), p.shape().begin(), p.shape().end());
       sum = zeros(s);
     }
     r.names.push_back(name), r.params.push_back(p), r.grads.push_back(sum.contiguous());
+  }
+  return r;
+}
+
+ClippedSum clipped_sum(nn::Module& model, const Tensor& x, const Tensor& y, const SumLossFn& loss,
+                       double max_grad_norm) {
+  LOOM_CHECK(max_grad_norm > 0, "clipped_sum: max_grad_norm must be > 0, got ", max_grad_norm);
+  ClippedSum r;
+  if (!vectorised_unsupported(model).empty()) {  // the batch-1 loop, then the plain clip and sum
+    PerSampleGrads ps = per_sample_grads_loop(model, x, y, loss);
+    NoGradGuard ng;
+    const Tensor f = (max_grad_norm / (ps.norms() + 1e-6)).clamp(std::nullopt, 1.0);
+    for (size_t i = 0; i < ps.grads.size(); ++i) {
+      const int64_t n = ps.grads[i].size(0);
+      r.sums.push_back(mm(f.reshape({1, n}), ps.grads[i].reshape({n, -1})).reshape(ps.params[i].shape()));
+    }
+    r.names = ps.names, r.params = ps.params, r.norms = ps.norms(), r.loss_sum = ps.loss_sum, r.output = ps.output;
+    return r;
+  }
+  const std::vector<Capture> caps = capture_backward(model, x, y, loss, r.loss_sum, r.output);
+  NoGradGuard ng;
+  const int64_t n = x.size(0);
+  // Pass 1: each sample's squared gradient norm. Linear layers never materialise (N, out, in): for one
+  // position per sample |g a^T|^2 = |g|^2 |a|^2, for T positions it is <A A^T, G G^T> (Gram matrices).
+  Tensor sq = zeros({n});
+  std::vector<std::pair<Tensor, Tensor>> per;   // materialised per-sample grads of the other layers
+  for (const auto& c : caps) {
+    if (auto* l = dynamic_cast<nn::Linear*>(c.module)) {
+      const Tensor a3 = as_ntf(c.input), g3 = as_ntf(c.output.grad());
+      if (a3.size(1) == 1)
+        sq = sq + a3.pow(2.0).sum({1, 2}) * g3.pow(2.0).sum({1, 2});
+      else
+        sq = sq + (bmm(a3, a3.transpose(1, 2)) * bmm(g3, g3.transpose(1, 2))).sum({1, 2});
+      if (l->bias.defined()) sq = sq + g3.sum({1}).pow(2.0).sum({1});
+    } else {
+      const size_t before = per.size();
+      layer_grads(c, per);
+      for (size_t i = before; i < per.size(); ++i) sq = sq + per[i].second.reshape({n, -1}).pow(2.0).sum({1});
+    }
+  }
+  r.norms = sq.sqrt();
+  const Tensor f = (max_grad_norm / (r.norms + 1e-6)).clamp(std::nullopt, 1.0);  // (N)
+  // Pass 2: the clip-weighted sums, one GEMM per Linear layer.
+  std::vector<std::pair<Tensor, Tensor>> sums;
+  for (const auto& c : caps) {
+    if (auto* l = dynamic_cast<nn::Linear*>(c.module)) {
+      const Tensor a3 = as_ntf(c.input), g3 = as_ntf(c.output.grad());
+      const Tensor gw = (g3 * f.reshape({n, 1, 1})).reshape({-1, g3.size(2)});
+      sums.push_back({l->weight, mm(gw.t(), a3.reshape({-1, a3.size(2)}))});
+      if (l->bias.defined()) sums.push_back({l->bias, gw.sum({0})});
+    }
+  }
+  for (auto& [p, g] : per)
+    sums.push_back({p, mm(f.reshape({1, n}), g.reshape({n, -1})).reshape(p.shape())});
+  for (const auto& [name, p] : model.named_parameters()) {
+    if (!p.requires_grad()) continue;
+    Tensor s;
+    for (auto& [q, g] : sums)
+      if (same_param(q, p)) s = s.defined() ? s + g : g;
+    r.names.push_back(name), r.params.push_back(p), r.sums.push_back(s.defined() ? s.contiguous() : zeros(p.shape()));
   }
   return r;
 }

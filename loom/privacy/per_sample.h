@@ -38,6 +38,20 @@ PerSampleGrads per_sample_grads(nn::Module& model, const Tensor& x, const Tensor
 // One forward + backward per sample: slow, exact, works for every model (the reference and the fallback).
 PerSampleGrads per_sample_grads_loop(nn::Module& model, const Tensor& x, const Tensor& y, const SumLossFn& loss);
 
+// Each sample's gradient clipped to norm max_grad_norm and summed over the batch, without materialising the
+// per-sample gradients of Linear layers (ghost clipping, Li et al. 2022; Opacus's fast gradient clipping): their
+// per-sample norms come from the input and output gradient alone, their clipped sum is one GEMM. Other layers
+// are materialised one at a time. Models without grad samplers take the batch-1 loop.
+struct ClippedSum {
+  std::vector<std::string> names;
+  std::vector<Tensor> params, sums;  // sums[i] has params[i]'s shape
+  Tensor norms;                      // (N): each sample's gradient norm before clipping
+  double loss_sum = 0;
+  Tensor output;
+};
+ClippedSum clipped_sum(nn::Module& model, const Tensor& x, const Tensor& y, const SumLossFn& loss,
+                       double max_grad_norm);
+
 // im2col for one NCHW batch: (N, C*kH*kW, Ho*Wo), rows ordered (c, kh, kw) as a conv weight is.
 Tensor unfold2d(const Tensor& x, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
                 int64_t dw);
