@@ -141,3 +141,25 @@ TEST(CliPrivacy, SignVerifyEncryptAndLoad) {
   EXPECT_EQ(loom_cmd("encrypt --key-file " + key + " " + (d / "missing").string()).status, 1);
   EXPECT_EQ(loom_cmd("sign " + run.string()).status, 2);
 }
+
+#ifdef LOOM_MPIEXEC
+TEST(CliPrivacy, FederateOverMpiMatchesOneProcess) {
+  // The selected clients dealt to 2 ranks, their updates summed by all_reduce (plain and masked): the same
+  // rounds as the simulation in one process.
+  const std::string a = " federate --model mlp --clients 6 --fraction 0.5 --local-epochs 1 --local-batch 16 --rounds 2 "
+                        "--partition shards:2 --train-samples 600 --test-samples 200 --threads 1 --json";
+  const std::string mpi = std::string("OMP_NUM_THREADS=1 ") + LOOM_MPIEXEC + " --allow-run-as-root --oversubscribe -np 2 " + LOOM_BIN;
+  Result one = loom_cmd(a), two = loom::test::run_command(mpi + a + " --distributed"),
+         masked = loom::test::run_command(mpi + a + " --distributed --secure-aggregation");
+  ASSERT_EQ(one.status, 0) << one.err;
+  ASSERT_EQ(two.status, 0) << two.err;
+  ASSERT_EQ(masked.status, 0) << masked.err;
+  const auto e1 = loom::test::json_lines(one.out), e2 = loom::test::json_lines(two.out), e3 = loom::test::json_lines(masked.out);
+  ASSERT_GE(e2.size(), 2u);
+  const json& r1 = e1[e1.size() - 2], &r2 = e2[e2.size() - 2];
+  EXPECT_EQ(r2.at("event"), "round");
+  EXPECT_NEAR(r1.at("train_loss").get<double>(), r2.at("train_loss").get<double>(), 1e-5);
+  EXPECT_NEAR(r1.at("test_accuracy").get<double>(), r2.at("test_accuracy").get<double>(), 0.011);
+  EXPECT_NEAR(e1.back().at("test_accuracy").get<double>(), e3.back().at("test_accuracy").get<double>(), 0.011);
+}
+#endif
