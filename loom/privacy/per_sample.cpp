@@ -5,6 +5,8 @@
 // per layer instead of N backward passes.
 #include "loom/privacy/per_sample.h"
 
+#include <cblas.h>
+
 #include <cmath>
 
 #include "loom/autograd/grad_mode.h"
@@ -33,9 +35,31 @@ void walk(nn::Module& m, const std::function<void(nn::Module&)>& fn) {
 // (N, T, F): everything between the batch and the last dim folded into T.
 Tensor as_ntf(const Tensor& t) { return t.contiguous().reshape({t.size(0), -1, t.size(t.dim() - 1)}); }
 
+// C_n = op(A_n) · op(B_n) for each sample n, all f32 contiguous (N, rows, cols): one single-threaded GEMM per
+// sample, the samples spread over the OpenMP threads. loom's bmm runs its batch one after the other with
+// threads inside each small GEMM (and copies strided operands), ~50x slower at per-sample sizes.
+Tensor per_sample_gemm(const Tensor& a, bool ta, const Tensor& b, bool tb) {
+  const Tensor A = a.contiguous().to(DType::f32), B = b.contiguous().to(DType::f32);
+  const int64_t n = A.size(0);
+  const int64_t m = ta ? A.size(2) : A.size(1), k = ta ? A.size(1) : A.size(2);
+  const int64_t p = tb ? B.size(1) : B.size(2);
+  LOOM_CHECK((tb ? B.size(2) : B.size(1)) == k && B.size(0) == n, "per_sample_gemm: shapes ", A.shape(), " and ",
+             B.shape(), " do not multiply");
+  Tensor C = empty({n, m, p});
+  const float* ap = A.data<float>();
+  const float* bp = B.data<float>();
+  float* cp = C.data<float>();
+  const int64_t as = A.size(1) * A.size(2), bs = B.size(1) * B.size(2);
+#pragma omp parallel for schedule(static)
+  for (int64_t s = 0; s < n; ++s)
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(p), int(k),
+                1.0f, ap + s * as, int(A.size(2)), bp + s * bs, int(B.size(2)), 0.0f, cp + s * m * p, int(p));
+  return C;
+}
+
 void linear_grads(nn::Linear& m, const Tensor& a, const Tensor& g, std::vector<std::pair<Tensor, Tensor>>& out) {
   const Tensor a3 = as_ntf(a), g3 = as_ntf(g);
-  out.push_back({m.weight, bmm(g3.transpose(1, 2), a3)});  // (N, out, in)
+  out.push_back({m.weight, per_sample_gemm(g3, true, a3, false)});  // (N, out, in) = g^T a per sample
   if (m.bias.defined()) out.push_back({m.bias, g3.sum({1})});
 }
 
@@ -45,7 +69,7 @@ void conv_grads(nn::Conv2d& m, const Tensor& a, const Tensor& g, std::vector<std
   const Tensor cols = unfold2d(a, kh, kw, o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h,
                                o.dilation.w);                        // (N, Cin*kh*kw, L)
   const Tensor g3 = g.contiguous().reshape({n, g.size(1), -1});       // (N, Cout, L)
-  out.push_back({m.weight, bmm(g3, cols.transpose(1, 2)).reshape({n, m.weight.size(0), m.weight.size(1), kh, kw})});
+  out.push_back({m.weight, per_sample_gemm(g3, false, cols, true).reshape({n, m.weight.size(0), m.weight.size(1), kh, kw})});
   if (m.bias.defined()) out.push_back({m.bias, g3.sum({2})});
 }
 
@@ -211,7 +235,7 @@ ClippedSum clipped_sum(nn::Module& model, const Tensor& x, const Tensor& y, cons
       if (a3.size(1) == 1)
         sq = sq + a3.pow(2.0).sum({1, 2}) * g3.pow(2.0).sum({1, 2});
       else
-        sq = sq + (bmm(a3, a3.transpose(1, 2)) * bmm(g3, g3.transpose(1, 2))).sum({1, 2});
+        sq = sq + (per_sample_gemm(a3, false, a3, true) * per_sample_gemm(g3, false, g3, true)).sum({1, 2});
       if (l->bias.defined()) sq = sq + g3.sum({1}).pow(2.0).sum({1});
     } else {
       const size_t before = per.size();
