@@ -234,3 +234,38 @@ TEST(DpSgd, PoissonSamplingIsSeededWithTheRightRate) {
   EXPECT_TRUE(std::is_sorted(s1.begin(), s1.end()));
   EXPECT_THROW(poisson_sample(10, 0.0, a), Error);
 }
+
+TEST(DpSgd, TrainsToAccuracyAtEpsilonThree) {
+  // The accuracy-epsilon pipeline in miniature (docs/privacy.md has the Fashion-MNIST table): Gaussian blobs,
+  // Poisson batches of expected size 100 out of 4000, σ chosen for ε = 3 at δ = 1e-5 over 160 steps (4 epochs).
+  Generator g(21);
+  Tensor means = randn({10, 16}, {}, &g) * 1.5;
+  auto make = [&](int64_t n) {
+    Tensor y = randint(0, 10, {n}, {.dtype = DType::i64}, &g);
+    return std::make_pair(means.index_select(0, y) + randn({n, 16}, {}, &g), y);
+  };
+  auto [xtr, ytr] = make(4000);
+  auto [xte, yte] = make(1000);
+  auto run = [&](double target_eps) {
+    manual_seed(1);
+    nn::Sequential m(nn::Linear({.in = 16, .out = 32}), nn::ReLU(), nn::Linear({.in = 32, .out = 10}));
+    const double q = 100.0 / 4000;
+    const double sigma = std::isinf(target_eps) ? 0.0 : noise_for_epsilon(target_eps, 1e-5, q, 160);
+    DpSgd dp(m, {.noise_multiplier = sigma, .max_grad_norm = 1.0, .sample_rate = q, .seed = 3});
+    optim::SGD opt(m.parameters(), {.lr = 0.5, .momentum = 0.9});
+    for (int s = 0; s < 160; ++s) {
+      const auto idx = dp.sample(4000);
+      Tensor it = tensor(idx, {int64_t(idx.size())});
+      dp.private_grads(idx.empty() ? Tensor() : xtr.index_select(0, it), idx.empty() ? Tensor() : ytr.index_select(0, it),
+                       cross_entropy_sum(), 4000);
+      opt.step();
+    }
+    if (!std::isinf(target_eps)) EXPECT_LE(dp.epsilon(1e-5), target_eps + 1e-9);
+    NoGradGuard ng;
+    return (m(xte).argmax(1) == yte).to(DType::f32).mean().item();
+  };
+  const double acc3 = run(3.0), acc_inf = run(INFINITY);
+  std::cout << "blobs test accuracy: eps 3 " << acc3 << ", no noise " << acc_inf << "\n";
+  EXPECT_GE(acc3, 0.9);
+  EXPECT_GE(acc_inf, 0.9);
+}
