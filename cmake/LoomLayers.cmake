@@ -21,12 +21,14 @@ set(LOOM_LAYERS
   "io: core"
   "models: nn io"
   "text: data"
-  "train: models optim data text io"
+  "trust: io"
+  "train: models optim data text io trust"
   "dist: nn optim data"
+  "privacy: nn data dist trust"
 )
 # Layers kept out of the loom::loom umbrella because they bring an optional dependency (dist: MPI).
 # A consumer asks for them by name: find_package(loom COMPONENTS dist) + loom::dist.
-set(LOOM_OPTIONAL_LAYERS dist)
+set(LOOM_OPTIONAL_LAYERS dist privacy)
 
 # LOOM_LAYER_NAMES: the folders in table order; LOOM_LAYER_USES_<name>: its direct uses.
 macro(loom_parse_layers)

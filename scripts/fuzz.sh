@@ -13,13 +13,13 @@ BUILD="${BUILD:-build}"
 FUZZ_BUILD="${FUZZ_BUILD:-build-fuzz}"
 CXX_FUZZ="${CXX_FUZZ:-clang++-14}"
 
-if [ ! -f "$BUILD/libloom.a" ]; then
-  echo "fuzz.sh: $BUILD/libloom.a is missing; run make build first" >&2
+if ! ls "$BUILD"/libloom_*.a >/dev/null 2>&1; then
+  echo "fuzz.sh: $BUILD/libloom_*.a are missing; run make build first" >&2
   exit 2
 fi
 t0=$(date +%s)
 cmake -S . -B "$FUZZ_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER="$CXX_FUZZ" -DLOOM_FUZZ=ON \
-      -DLOOM_FUZZ_BASE_LIB="$PWD/$BUILD/libloom.a" >/dev/null
+      -DLOOM_FUZZ_BASE_DIR="$PWD/$BUILD" >/dev/null
 cmake --build "$FUZZ_BUILD" -j "${JOBS:-$(nproc)}"
 echo "fuzz.sh: build took $(( $(date +%s) - t0 )) s"
 

@@ -5,6 +5,7 @@ PKGS=(build-essential cmake ninja-build pkg-config libgtest-dev libopenblas-open
       libstb-dev python3 python3-torch python3-numpy dataset-fashion-mnist time
       bible-kjv bible-kjv-text ccache libopenmpi-dev openmpi-bin
       clang-14 libfuzzer-14-dev libclang-rt-14-dev libomp-14-dev)
+PKGS+=(libsodium-dev)  # loom/trust: manifests, signatures, encryption at rest
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

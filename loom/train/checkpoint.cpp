@@ -2,6 +2,7 @@
 // could be caught half-replaced by a kill, a single safetensors file cannot.
 #include "loom/train/checkpoint.h"
 #include "loom/io/json_fields.h"
+#include "loom/trust/load.h"
 
 #include <filesystem>
 
@@ -49,7 +50,8 @@ void save_weights(const std::string& path, const nn::Module& model, const io::Me
 
 nn::StateDict read_weights(const std::string& path, io::Metadata* metadata) {
   check_readable(path);
-  io::SafetensorsFile f = io::load_safetensors(path);
+  // Through loom::trust: checks the run folder's manifest / signature and decrypts, in memory (docs/privacy.md).
+  io::SafetensorsFile f = io::parse_safetensors(trust::read_run_file(path), path);
   nn::StateDict sd;
   if (is_training_checkpoint(f)) {
     for (const auto& [k, t] : f.tensors)

@@ -15,6 +15,7 @@
 #include "loom/nn/loss.h"
 #include "loom/nn/repr.h"
 #include "loom/train/train.h"
+#include "loom/trust/manifest.h"
 #include "model_file.h"
 #include "train_setup.h"
 
@@ -130,6 +131,9 @@ int cmd_train(const Argv& argv) {
   for (size_t i = 0; i < argv.size(); ++i)
     if (argv[i] == "--model=seq2seq" || (argv[i] == "--model" && i + 1 < argv.size() && argv[i + 1] == "seq2seq"))
       return cmd_train_seq2seq(argv);
+  // Differentially private training (--dp-noise/--dp-epsilon ...) has its own loop (cmd_train_dp.cpp).
+  for (const auto& s : argv)
+    if (s.starts_with("--dp-")) return cmd_train_dp(argv);
   const TrainConfig c = parse_train(argv);
   const auto wall0 = std::chrono::steady_clock::now();
   if (c.threads > 0) set_num_threads(int(c.threads));
@@ -294,7 +298,9 @@ int cmd_train(const Argv& argv) {
   say(c, start, intro.str());
 
   if (comm) comm->reset_comm_seconds();
+  if (rank == 0) trust::remove_manifest(c.out);  // a killed run must not keep a stale manifest
   train::History h = trainer.fit(*train_loader);
+  if (rank == 0) trust::write_manifest(c.out);   // SHA-256 of every file and tensor: loom verify checks it
   if (comm) {
     // The others wait for rank 0 to finish its writes; the test evaluation below is rank 0's alone.
     const double comm_s = comm->comm_seconds();

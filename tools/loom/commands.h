@@ -24,6 +24,18 @@ int cmd_eval_lm(const Argv& args);
 int cmd_train_seq2seq(const Argv& args);
 int cmd_translate(const Argv& args);
 
+// Privacy and trust (cmd_privacy.cpp, cmd_train_dp.cpp, cmd_federate.cpp, cmd_trust.cpp).
+int cmd_privacy(const Argv& args);
+int cmd_train_dp(const Argv& args);
+int cmd_federate(const Argv& args);
+int cmd_verify(const Argv& args);
+int cmd_keygen(const Argv& args);
+int cmd_sign(const Argv& args);
+int cmd_encrypt(const Argv& args);
+// Takes the load options every command accepts (--key-file F, --require-signature PUB, --skip-verify) out of
+// argv and sets loom::trust's load policy from them.
+Argv take_trust_options(const Argv& args);
+
 // Peak resident memory of this process so far, in MiB.
 double peak_rss_mb();
 

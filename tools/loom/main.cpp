@@ -41,7 +41,11 @@ const char* kUsage =
     "  info      version, build, CPU features and threads\n"
     "  generate  text from a language model (--checkpoint DIR --prompt TEXT)\n"
     "  tokenize  print the token ids of a text file; detokenize: the reverse\n"
-    "  translate a seq2seq run's translation of texts (--checkpoint DIR \"March 5, 1999\")\n\n"
+    "  translate a seq2seq run's translation of texts (--checkpoint DIR \"March 5, 1999\")\n"
+    "  privacy   epsilon of DP-SGD (--noise S --sample-rate Q --steps N --delta D)\n"
+    "  federate  federated averaging over simulated (or MPI) clients\n"
+    "  verify    check a run folder's manifest (and --pub signature); keygen, sign, encrypt: make keys,\n"
+    "            sign a run, encrypt it at rest. Loading takes --key-file F, --require-signature PUB, --skip-verify\n\n"
     "Run 'loom <command> --help' for the options of a command.\n";
 
 }  // namespace
@@ -63,14 +67,17 @@ int run(int argc, char** argv) {
   static const std::map<std::string, int (*)(const Argv&)> commands = {
       {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"summary", cmd_summary}, {"info", cmd_info},
       {"generate", cmd_generate}, {"tokenize", cmd_tokenize}, {"detokenize", cmd_detokenize},
-      {"translate", cmd_translate}};
+      {"translate", cmd_translate}, {"privacy", cmd_privacy}, {"federate", cmd_federate}, {"verify", cmd_verify},
+      {"keygen", cmd_keygen}, {"sign", cmd_sign}, {"encrypt", cmd_encrypt}};
   auto it = commands.find(cmd);
   if (it == commands.end()) {
     std::cerr << "loom: unknown command '" << cmd << "'\n" << kUsage;
     return 2;
   }
   try {
-    return it->second(Argv(argv + 2, argv + argc));
+    Argv rest(argv + 2, argv + argc);
+    if (cmd != "encrypt" && cmd != "keygen" && cmd != "sign" && cmd != "verify") rest = take_trust_options(rest);
+    return it->second(rest);
   } catch (const HelpRequested& h) {
     std::cout << h.text;
     return 0;
