@@ -9,6 +9,7 @@
 #include "loom/core/error.h"
 #include "loom/models/gpt.h"
 #include "loom/models/gpt_hf.h"
+#include "loom/models/gpt_quant.h"
 #include "loom/models/lstm_lm.h"
 
 namespace loom::models {
@@ -47,6 +48,7 @@ LanguageModelPtr load_language_model(const std::string& dir) {
   } catch (const std::exception& e) {
     LOOM_FAIL("load_language_model: ", cfg.string(), " is not valid JSON: ", e.what());
   }
+  if (config.contains("quantization")) return load_quantized_gpt(dir, config);  // models/gpt_quant.h
   // GPT folders are Hugging Face GPT-2 folders (loom writes its GPTs that way too): gpt_hf.h reads them.
   if (config.value("arch", "") == "gpt" || (!config.contains("arch") && is_gpt2_config(config))) return load_gpt_hf(dir);
   auto model = make_language_model(config);

@@ -21,17 +21,22 @@ QuantizedLinear::QuantizedLinear(const nn::LinearOptions& o, QuantFormat f)
 }
 
 std::shared_ptr<QuantizedLinear> QuantizedLinear::from_linear(const nn::Linear& fc, QuantFormat f) {
-  auto q = std::make_shared<QuantizedLinear>(fc.options, f);
-  Tensor w = fc.weight.detach().to(DType::f32).contiguous();
-  const int64_t in = fc.options.in, out = fc.options.out;
+  return from_weight(fc.weight, fc.bias, f);
+}
+
+std::shared_ptr<QuantizedLinear> QuantizedLinear::from_weight(const Tensor& weight, const Tensor& b, QuantFormat f) {
+  LOOM_CHECK(weight.defined() && weight.dim() == 2, "QuantizedLinear: expected a 2-d (out, in) weight");
+  const int64_t out = weight.size(0), in = weight.size(1);
+  auto q = std::make_shared<QuantizedLinear>(nn::LinearOptions{.in = in, .out = out, .bias = b.defined()}, f);
+  Tensor w = weight.detach().to(DType::f32).contiguous();
   const size_t rb = row_bytes(f, in);
   auto* dst = q->weight_q.data<uint8_t>();
   const float* src = w.data<float>();
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < out; ++r) quantize_row(f, src + r * in, dst + size_t(r) * rb, in);
-  if (fc.bias.defined()) {
+  if (b.defined()) {
     NoGradGuard g;
-    q->bias.copy_(fc.bias.detach());
+    q->bias.copy_(b.detach());
   }
   return q;
 }

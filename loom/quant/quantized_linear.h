@@ -21,6 +21,8 @@ class QuantizedLinear : public nn::Linear {
   QuantizedLinear(const nn::LinearOptions& o, QuantFormat format);
   // Quantizes `fc`'s f32 weight row by row (reference rounding) and copies its bias.
   static std::shared_ptr<QuantizedLinear> from_linear(const nn::Linear& fc, QuantFormat format);
+  // The same from a weight (out, in) and an optional bias (out) (a tied LM head: the embedding's table).
+  static std::shared_ptr<QuantizedLinear> from_weight(const Tensor& weight, const Tensor& bias, QuantFormat format);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   std::string name() const override { return "QuantizedLinear"; }
