@@ -52,7 +52,8 @@ void quantize_gpt(GPT& gpt, QuantFormat f, bool fill) {
     gpt.wte->weight.copy_(static_cast<QuantizedLinear&>(*head).dequantized_weight());
 }
 
-void save_quantized_gpt(const GPT& gpt, QuantFormat f, const std::string& dir, const io::Metadata& extra) {
+void save_quantized_gpt(const GPT& gpt, QuantFormat f, const std::string& dir, const io::Metadata& extra,
+                        const nlohmann::json& source_config) {
   fs::create_directories(dir);
   std::vector<std::pair<std::string, Tensor>> tensors;
   const nn::StateDict sd = gpt.state_dict();  // items() refers into it: keep it alive
@@ -61,6 +62,9 @@ void save_quantized_gpt(const GPT& gpt, QuantFormat f, const std::string& dir, c
     tensors.emplace_back(name, t);
   }
   nlohmann::json config = gpt.config();
+  if (source_config.is_object())
+    for (auto& [k, v] : source_config.items())
+      if (!config.contains(k) && k != "quantization") config[k] = v;
   config["quantization"] = {{"format", quant::format_name(f)}, {"block_size", quant::QK}};
   io::Metadata meta = extra;
   meta["loom_quantization"] = quant::format_name(f);

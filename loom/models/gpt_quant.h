@@ -18,8 +18,10 @@ namespace loom::models {
 
 // Swaps the Linears in place. fill = false leaves the blocks zero (a skeleton for load_state_dict).
 void quantize_gpt(GPT& gpt, quant::QuantFormat format, bool fill = true);
+// `source_config` (the original folder's config.json) passes on keys the model's config lacks, such as the
+// training run's record (loom_train: data, context) that loom eval reads.
 void save_quantized_gpt(const GPT& gpt, quant::QuantFormat format, const std::string& dir,
-                        const io::Metadata& extra = {});
+                        const io::Metadata& extra = {}, const nlohmann::json& source_config = {});
 // `config` is the folder's parsed config.json (with its "quantization" object).
 std::shared_ptr<GPT> load_quantized_gpt(const std::string& dir, const nlohmann::json& config);
 

@@ -7,6 +7,7 @@
 #include "args.h"
 #include "commands.h"
 #include "lm_common.h"
+#include "loom/data/file_util.h"
 #include "loom/io/safetensors.h"
 #include "loom/models/gpt_quant.h"
 #include "loom/models/language_model.h"
@@ -68,7 +69,8 @@ int cmd_quantize(const Argv& argv) {
   if (!gpt) throw UsageError("--checkpoint " + checkpoint + ": only GPT models are quantized, this is " + lm->name());
   const quant::QuantFormat f = quant::parse_format(format);
   models::quantize_gpt(*gpt, f);
-  models::save_quantized_gpt(*gpt, f, out);
+  const auto source_config = nlohmann::json::parse(data::read_file((fs::path(checkpoint) / "config.json").string()));
+  models::save_quantized_gpt(*gpt, f, out, {}, source_config);
   for (const char* name : kTokenizerFiles) {
     const fs::path src = fs::path(checkpoint) / name;
     if (fs::exists(src))
