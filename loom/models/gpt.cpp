@@ -247,7 +247,11 @@ Tensor GPT::hidden(const Tensor& idx) {
   return (*ln_f)(x);
 }
 
-Tensor GPT::forward(const Tensor& idx) { return linear(hidden(idx), lm_head_weight()); }
+Tensor GPT::forward(const Tensor& idx) {
+  // A quantized model (models/gpt_quant.h) sets lm_head even when tied: its blocks are then the head.
+  if (lm_head) return (*lm_head)(hidden(idx));
+  return linear(hidden(idx), lm_head_weight());
+}
 
 std::unique_ptr<DecodeState> GPT::start_decoding(int64_t batch, int64_t max_len) {
   if (max_len <= 0) max_len = cfg.n_positions;
@@ -279,6 +283,7 @@ Tensor GPT::decode_step(DecodeState& state, const Tensor& idx) {
   for (size_t i = 0; i < blocks.size(); ++i) x = blocks[i]->forward_cached(x, st->k[i], st->v[i], pos);
   st->position += t;
   Tensor last = (*ln_f)(x.select(1, t - 1));  // (B, C): only the last position's logits are needed
+  if (lm_head) return (*lm_head)(last);
   return linear(last, lm_head_weight());
 }
 

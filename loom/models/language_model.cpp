@@ -10,6 +10,7 @@
 #include "loom/io/json_fields.h"
 #include "loom/models/gpt.h"
 #include "loom/models/gpt_hf.h"
+#include "loom/models/gpt_quant.h"
 #include "loom/models/lstm_lm.h"
 
 namespace loom::models {
@@ -42,6 +43,7 @@ LanguageModelPtr load_language_model(const std::string& dir) {
   LOOM_CHECK(fs::exists(cfg), "load_language_model: ", cfg.string(), " not found (expected a folder written by "
              "`loom train` or a Hugging Face GPT-2 folder)");
   const nlohmann::json config = io::read_json_file(cfg.string());
+  if (config.contains("quantization")) return load_quantized_gpt(dir, config);  // models/gpt_quant.h
   const std::string arch = io::JsonFields(config, cfg.string()).string("arch", "");
   // GPT folders are Hugging Face GPT-2 folders (loom writes its GPTs that way too): gpt_hf.h reads them.
   if (arch == "gpt" || (!config.contains("arch") && is_gpt2_config(config))) return load_gpt_hf(dir);

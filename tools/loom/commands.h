@@ -23,6 +23,9 @@ int cmd_eval_lm(const Argv& args);
 // Sequence-to-sequence (cmd_train_seq2seq.cpp, cmd_translate.cpp): loom train --model seq2seq, loom translate.
 int cmd_train_seq2seq(const Argv& args);
 int cmd_translate(const Argv& args);
+// Quantization (cmd_quantize.cpp): loom quantize; `loom summary --checkpoint DIR` prints the size table.
+int cmd_quantize(const Argv& args);
+int summary_checkpoint(const std::string& dir);
 
 // Privacy and trust (cmd_privacy.cpp, cmd_train_dp.cpp, cmd_federate.cpp, cmd_trust.cpp).
 int cmd_privacy(const Argv& args);

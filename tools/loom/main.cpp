@@ -45,7 +45,8 @@ const char* kUsage =
     "  privacy   epsilon of DP-SGD (--noise S --sample-rate Q --steps N --delta D)\n"
     "  federate  federated averaging over simulated (or MPI) clients\n"
     "  verify    check a run folder's manifest (and --pub signature); keygen, sign, encrypt: make keys,\n"
-    "            sign a run, encrypt it at rest. Loading takes --key-file F, --require-signature PUB, --skip-verify\n\n"
+    "            sign a run, encrypt it at rest. Loading takes --key-file F, --require-signature PUB, --skip-verify\n"
+    "  quantize  a GPT run to ggml Q8_0/Q4_0 weights (--checkpoint DIR --format q8_0 --out DIR2)\n\n"
     "Run 'loom <command> --help' for the options of a command.\n";
 
 }  // namespace
@@ -68,7 +69,7 @@ int run(int argc, char** argv) {
       {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"summary", cmd_summary}, {"info", cmd_info},
       {"generate", cmd_generate}, {"tokenize", cmd_tokenize}, {"detokenize", cmd_detokenize},
       {"translate", cmd_translate}, {"privacy", cmd_privacy}, {"federate", cmd_federate}, {"verify", cmd_verify},
-      {"keygen", cmd_keygen}, {"sign", cmd_sign}, {"encrypt", cmd_encrypt}};
+      {"keygen", cmd_keygen}, {"sign", cmd_sign}, {"encrypt", cmd_encrypt}, {"quantize", cmd_quantize}};
   auto it = commands.find(cmd);
   if (it == commands.end()) {
     std::cerr << "loom: unknown command '" << cmd << "'\n" << kUsage;
