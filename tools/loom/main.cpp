@@ -34,7 +34,11 @@ const char* kUsage =
     "  info      version, build, CPU features and threads\n"
     "  generate  text from a language model (--checkpoint DIR --prompt TEXT)\n"
     "  tokenize  print the token ids of a text file; detokenize: the reverse\n"
-    "  translate a seq2seq run's translation of texts (--checkpoint DIR \"March 5, 1999\")\n\n"
+    "  translate a seq2seq run's translation of texts (--checkpoint DIR \"March 5, 1999\")\n"
+    "  audit-labels  likely label errors by confident learning (K-fold cross-validation), issues.csv\n"
+    "  autolabel     label a dataset from a labelled part by pseudo-labelling rounds\n"
+    "  explain   attribution heat maps (saliency, integrated gradients, Grad-CAM, occlusion; LM tokens/attention)\n"
+    "  show      an image grid of samples with labels, or a model's predictions (red when wrong)\n\n"
     "Run 'loom <command> --help' for the options of a command.\n";
 
 }  // namespace
@@ -56,7 +60,8 @@ int run(int argc, char** argv) {
   static const std::map<std::string, int (*)(const Argv&)> commands = {
       {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"summary", cmd_summary}, {"info", cmd_info},
       {"generate", cmd_generate}, {"tokenize", cmd_tokenize}, {"detokenize", cmd_detokenize},
-      {"translate", cmd_translate}};
+      {"translate", cmd_translate},
+      {"audit-labels", cmd_audit_labels}, {"autolabel", cmd_autolabel}, {"explain", cmd_explain}, {"show", cmd_show}};
   auto it = commands.find(cmd);
   if (it == commands.end()) {
     std::cerr << "loom: unknown command '" << cmd << "'\n" << kUsage;
