@@ -97,7 +97,9 @@ TEST(CliDataQuality, ExplainWritesPanelsAndNumbersForEveryMethod) {
     EXPECT_EQ(png.size(1), 3 * 28 * 4 + 16);  // input | map | overlay, 8-pixel gaps
     const Tensor a = io::read_npy((out / ("test0_" + m + ".npy")).string());
     EXPECT_EQ(a.numel(), 28 * 28) << m;
-    if (m == "integrated-gradients") EXPECT_LT(ev[0]["relative_error"].get<double>(), 0.01);
+    if (m == "integrated-gradients") {
+      EXPECT_LT(ev[0]["relative_error"].get<double>(), 0.01);
+    }
   }
 }
 
@@ -151,7 +153,7 @@ TEST(CliDataQuality, AuditLabelsWritesRankedIssuesAndSummary) {
 
 TEST(CliDataQuality, AutolabelWritesIdxFolderLabelsAndReport) {
   const fs::path out = loom::test::scratch("auto");
-  auto r = loom_cmd("autolabel --model mlp --train-samples 400 --labelled 100 --rounds 1 --min-steps 30 --threshold 0.6"
+  auto r = loom_cmd("autolabel --model mlp --train-samples 400 --labelled 100 --rounds 1 --min-steps 30 --threshold 0.6 --test-samples 500"
                     " --threads 2 --out " + out.string());
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("round 1:"), std::string::npos) << r.out;

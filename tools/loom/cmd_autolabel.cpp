@@ -72,7 +72,8 @@ std::string write_labels(const std::string& kind, const std::string& path, const
 
 int cmd_autolabel(const Argv& argv) {
   std::string data_spec = "fashion-mnist", model = "cnn", out;
-  int64_t labelled_n = 0, rounds = 3, epochs = 1, min_steps = 600, batch = 64, seed = 0, threads = 0, train_samples = 0;
+  int64_t labelled_n = 0, rounds = 3, epochs = 1, min_steps = 600, batch = 64, seed = 0, threads = 0, train_samples = 0,
+          test_samples = 0;
   double fraction = 0, threshold = 0.95, lr = 1e-3;
   bool balanced = false, json_out = false;
   Args a("loom autolabel",
@@ -93,6 +94,7 @@ int cmd_autolabel(const Argv& argv) {
   a.option("--seed", &seed, "S", "seed for the labelled choice, initialisation and shuffling (default 0)", {.min = 0});
   a.option("--threads", &threads, "T", "compute threads (default: all cores)", {.min = 1, .max = 1024});
   a.option("--train-samples", &train_samples, "N", "use only the first N training samples", {.min = 2});
+  a.option("--test-samples", &test_samples, "N", "score each round on the first N test samples only", {.min = 1});
   a.option("--out", &out, "DIR", "where the labels and report go (required)");
   a.flag("--json", &json_out, "print one JSON object per round and a final one");
   a.parse(argv);
@@ -104,7 +106,8 @@ int cmd_autolabel(const Argv& argv) {
   manual_seed(uint64_t(seed));
   const auto t0 = std::chrono::steady_clock::now();
 
-  LoadedData d = load_data({.spec = data_spec, .seed = uint64_t(seed), .train_limit = train_samples});
+  LoadedData d = load_data({.spec = data_spec, .seed = uint64_t(seed), .train_limit = train_samples,
+                             .test_limit = test_samples});
   const int64_t n = d.train->size();
   if (fraction > 0) labelled_n = std::max<int64_t>(1, int64_t(std::llround(fraction * double(n))));
   LOOM_CHECK(labelled_n < n, "--labelled ", labelled_n, " leaves no unlabelled samples out of ", n);
