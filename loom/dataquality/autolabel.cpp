@@ -30,6 +30,12 @@ AutolabelResult autolabel(data::DatasetPtr train, const std::vector<int64_t>& la
   std::vector<int64_t> top_c(unlabelled.size(), 0);
   for (int64_t round = 0; round <= o.rounds; ++round) {
     std::vector<int64_t> idx = labelled, lab = given;
+    // Repeat the labelled samples until they are labelled_share of the set (pseudo-labels are noisier).
+    const double share = std::clamp(o.labelled_share, 0.0, 0.95);
+    while (share > 0 && double(idx.size()) < share / (1 - share) * double(pseudo_idx.size())) {
+      idx.insert(idx.end(), labelled.begin(), labelled.end());
+      lab.insert(lab.end(), given.begin(), given.end());
+    }
     idx.insert(idx.end(), pseudo_idx.begin(), pseudo_idx.end());
     lab.insert(lab.end(), pseudo_lab.begin(), pseudo_lab.end());
     r.model = make();
@@ -37,7 +43,7 @@ AutolabelResult autolabel(data::DatasetPtr train, const std::vector<int64_t>& la
     t.seed = o.training.seed + uint64_t(round);
     fit_classifier(*r.model, std::make_shared<RelabelledDataset>(train, idx, lab), t);
 
-    AutolabelRound rep{.round = round, .train_samples = int64_t(idx.size()), .pseudo_labelled = int64_t(pseudo_idx.size())};
+    AutolabelRound rep{.round = round, .train_samples = int64_t(labelled.size() + pseudo_idx.size()), .pseudo_labelled = int64_t(pseudo_idx.size())};
     if (truth && !pseudo_idx.empty()) {
       int64_t right = 0;
       for (size_t q = 0; q < pseudo_idx.size(); ++q) right += (*truth)[size_t(pseudo_idx[q])] == pseudo_lab[q];

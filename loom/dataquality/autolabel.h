@@ -19,6 +19,9 @@ struct AutolabelOptions {
   // Class-balanced: each class keeps at most as many pseudo-labels as the class with fewest confident
   // samples (its most confident ones), so an easy class cannot swamp the rest.
   bool class_balanced = false;
+  // The labelled samples are repeated so they make up at least this share of each round's training set: the
+  // given labels keep their weight however many pseudo-labels join (0: no repetition).
+  double labelled_share = 0.5;
   ClassifierTraining training = {};
   std::function<void(const struct AutolabelRound&)> on_round = nullptr;  // progress
 };

@@ -16,7 +16,8 @@ Image render_confusion_matrix(const std::vector<int64_t>& counts, int64_t k, con
     return s.size() > 14 ? s.substr(0, 14) : s;
   };
   int label_w = 0;
-  for (int64_t i = 0; i < k; ++i) label_w = std::max(label_w, text_width(name(i)));
+  auto row_label = [&](int64_t i) { return std::to_string(i) + " " + name(i); };
+  for (int64_t i = 0; i < k; ++i) label_w = std::max(label_w, text_width(row_label(i)));
   int64_t biggest = 1;
   for (int64_t c : counts) biggest = std::max(biggest, c);
   const int cell = std::max(34, text_width(std::to_string(biggest)) + 8);
@@ -29,7 +30,7 @@ Image render_confusion_matrix(const std::vector<int64_t>& counts, int64_t k, con
   for (int64_t t = 0; t < k; ++t) {
     int64_t row = 0;
     for (int64_t p = 0; p < k; ++p) row += counts[size_t(t * k + p)];
-    draw_text(img, 4, top + int(t) * cell + cell / 2 - 3, std::to_string(t) + " " + name(t).substr(0, 12), {0, 0, 0});
+    draw_text(img, 4, top + int(t) * cell + cell / 2 - 3, row_label(t), {0, 0, 0});
     for (int64_t p = 0; p < k; ++p) {
       const int64_t c = counts[size_t(t * k + p)];
       const double share = row > 0 ? double(c) / double(row) : 0.0;

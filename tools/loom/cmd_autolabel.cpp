@@ -74,7 +74,7 @@ int cmd_autolabel(const Argv& argv) {
   std::string data_spec = "fashion-mnist", model = "cnn", out;
   int64_t labelled_n = 0, rounds = 3, epochs = 1, min_steps = 600, batch = 64, seed = 0, threads = 0, train_samples = 0,
           test_samples = 0;
-  double fraction = 0, threshold = 0.95, lr = 1e-3;
+  double fraction = 0, threshold = 0.95, lr = 1e-3, labelled_share = 0.5;
   bool balanced = false, json_out = false;
   Args a("loom autolabel",
          "Label a dataset from a labelled part: train on it, pseudo-label the rest where the model is confident,\n"
@@ -87,6 +87,9 @@ int cmd_autolabel(const Argv& argv) {
            {.min = 0, .max = 1, .exclusive_min = true});
   a.option("--rounds", &rounds, "R", "pseudo-labelling rounds (default 3)", {.min = 1, .max = 100});
   a.flag("--balanced", &balanced, "class-balanced: at most as many pseudo-labels per class as the scarcest class has");
+  a.option("--labelled-share", &labelled_share, "S",
+           "repeat the labelled samples to at least this share of each round's training set (default 0.5; 0: never)",
+           {.min = 0, .max = 0.95});
   a.option("--epochs", &epochs, "N", "training epochs per round (default 1)", {.min = 1});
   a.option("--min-steps", &min_steps, "N", "at least N optimizer steps per round (default 600)", {.min = 0});
   a.option("--batch-size", &batch, "B", "samples per step (default 64)", {.min = 1, .max = 1 << 20});
@@ -153,7 +156,7 @@ int cmd_autolabel(const Argv& argv) {
   };
   const auto r = dataquality::autolabel(
       d.train, labelled, classifier_factory(model, d.shape),
-      {.threshold = threshold, .rounds = rounds, .class_balanced = balanced,
+      {.threshold = threshold, .rounds = rounds, .class_balanced = balanced, .labelled_share = labelled_share,
        .training = {.epochs = epochs, .min_steps = min_steps, .batch_size = batch, .lr = lr, .seed = uint64_t(seed)},
        .on_round = on_round},
       d.test, &truth);
