@@ -60,15 +60,15 @@ AutolabelResult autolabel(data::DatasetPtr train, const std::vector<int64_t>& la
     const std::vector<double> pv = vals.tolist(), pa = args.tolist();
     for (size_t q = 0; q < unlabelled.size(); ++q) top_p[q] = pv[q], top_c[q] = int64_t(pa[q]);
     if (round == o.rounds) break;
+    // Above the threshold; class-balanced: the same number m from every class (m = the count above the threshold
+    // divided by the classes), each class's m most confident, so an easy class cannot swamp the others.
     std::map<int64_t, std::vector<size_t>> by_class;
-    for (size_t q = 0; q < unlabelled.size(); ++q)
-      if (top_p[q] >= o.threshold) by_class[top_c[q]].push_back(q);
-    size_t cap = SIZE_MAX;
-    if (o.class_balanced) {
-      const int64_t k = p.size(1);
-      cap = int64_t(by_class.size()) < k ? 0 : SIZE_MAX;  // a class with no confident sample: none at all
-      for (auto& [c, qs] : by_class) cap = std::min(cap, qs.size());
+    size_t above = 0;
+    for (size_t q = 0; q < unlabelled.size(); ++q) {
+      above += top_p[q] >= o.threshold;
+      if (o.class_balanced || top_p[q] >= o.threshold) by_class[top_c[q]].push_back(q);
     }
+    const size_t cap = o.class_balanced ? above / size_t(p.size(1)) : SIZE_MAX;
     pseudo_idx.clear(), pseudo_lab.clear();
     for (auto& [c, qs] : by_class) {
       std::stable_sort(qs.begin(), qs.end(), [&](size_t a, size_t b) { return top_p[a] > top_p[b]; });

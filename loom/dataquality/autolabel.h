@@ -16,8 +16,8 @@ namespace loom::dataquality {
 struct AutolabelOptions {
   double threshold = 0.95;  // pseudo-label a sample when its top probability reaches this
   int64_t rounds = 3;       // pseudo-labelling rounds after the first (labelled-only) model
-  // Class-balanced: each class keeps at most as many pseudo-labels as the class with fewest confident
-  // samples (its most confident ones), so an easy class cannot swamp the rest.
+  // Class-balanced: instead of everything above the threshold, the m most confident samples predicted as each
+  // class, m = (the count above the threshold) / classes, so an easy class cannot swamp the rest.
   bool class_balanced = false;
   // The labelled samples are repeated so they make up at least this share of each round's training set: the
   // given labels keep their weight however many pseudo-labels join (0: no repetition).

@@ -86,7 +86,7 @@ int cmd_autolabel(const Argv& argv) {
   a.option("--threshold", &threshold, "P", "pseudo-label when the top probability reaches P (default 0.95)",
            {.min = 0, .max = 1, .exclusive_min = true});
   a.option("--rounds", &rounds, "R", "pseudo-labelling rounds (default 3)", {.min = 1, .max = 100});
-  a.flag("--balanced", &balanced, "class-balanced: at most as many pseudo-labels per class as the scarcest class has");
+  a.flag("--balanced", &balanced, "class-balanced: the same number of pseudo-labels per class (as many in all as are above the threshold)");
   a.option("--labelled-share", &labelled_share, "S",
            "repeat the labelled samples to at least this share of each round's training set (default 0.5; 0: never)",
            {.min = 0, .max = 0.95});
