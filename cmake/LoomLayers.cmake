@@ -25,6 +25,8 @@ set(LOOM_LAYERS
   "trust: io"
   "train: models optim data text io trust"
   "dist: nn optim data"
+  "explain: train"
+  "dataquality: train"
   "privacy: nn data dist trust"
 )
 # Layers kept out of the loom::loom umbrella because they bring an optional dependency (dist: MPI).

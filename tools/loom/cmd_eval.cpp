@@ -1,5 +1,6 @@
 // loom eval: a saved model on a dataset's test split (by default the data it was trained on).
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "loom/backend/backend.h"
 #include "loom/data/dataloader.h"
 #include "loom/nn/loss.h"
+#include "loom/train/confusion_png.h"
 #include "loom/train/trainer.h"
 #include "lm_common.h"
 #include "model_file.h"
@@ -94,6 +96,11 @@ int cmd_eval(const Argv& argv) {
   }
   const train::Logs r = train::evaluate(*lm.model, loader, eo);
 
+  // The run's pictures, when the model sits in a run folder (loom train draws them).
+  const std::filesystem::path run = std::filesystem::path(lm.path).parent_path();
+  std::string pictures;
+  for (const char* f : {"curves.png", train::kConfusionFile})
+    if (std::filesystem::exists(run / f)) pictures += (pictures.empty() ? "" : ", ") + (run / f).string();
   if (json_out) {
     nlohmann::ordered_json j;
     j["event"] = "eval";
@@ -102,6 +109,7 @@ int cmd_eval(const Argv& argv) {
     j["samples"] = data.test->size();
     for (const auto& [k, v] : r) j[k] = v;
     if (!lm.nonfinite.empty()) j["warning"] = "non-finite weights: " + lm.nonfinite;
+    if (!pictures.empty()) j["pictures"] = pictures;
     std::cout << j.dump() << "\n";
     return finish(lm, r);
   }
@@ -114,6 +122,7 @@ int cmd_eval(const Argv& argv) {
   }
   std::fflush(stdout);
   if (cm) std::cout << "\nconfusion matrix (rows: true class, columns: predicted)\n" << cm->to_string(lm.classes);
+  if (!pictures.empty()) std::cout << "\npictures: " << pictures << "\n";
   return finish(lm, r);
 }
 

@@ -14,6 +14,7 @@
 #include "loom/dist/dist.h"
 #include "loom/nn/loss.h"
 #include "loom/nn/repr.h"
+#include "loom/train/confusion_png.h"
 #include "loom/train/train.h"
 #include "loom/trust/manifest.h"
 #include "model_file.h"
@@ -317,6 +318,10 @@ int cmd_train(const Argv& argv) {
   } else {
     test = train::evaluate(*model, *test_loader, {.loss = fo.loss, .metrics = fo.metrics});
   }
+  // confusion.png beside curves.png: the test split's confusion matrix (docs/data-and-explanations.md).
+  if (!regression)
+    train::write_confusion_png((fs::path(c.out) / train::kConfusionFile).string(), *model, *test_loader, d.classes,
+                               d.shape.num_classes);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   json done = {{"event", "done"},
                {"test_loss", test["loss"]},
@@ -337,7 +342,8 @@ int cmd_train(const Argv& argv) {
     text << "test accuracy " << pct(test["accuracy"]) << "  (test loss " << test["loss"] << ")";
   text << "\ntrain " << int64_t(h.train_samples_per_s) << " samples/s, peak memory " << int64_t(peak_rss_mb())
        << " MB, " << int64_t(wall) << " s in all\nsaved the run in " << c.out
-       << "/ (model.safetensors, checkpoint.safetensors, config.json, metrics.csv, curves.png)";
+       << "/ (model.safetensors, checkpoint.safetensors, config.json, metrics.csv, curves.png"
+       << (regression ? ")" : ", confusion.png)");
   say(c, done, text.str());
   return 0;
 }

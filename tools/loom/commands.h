@@ -39,6 +39,14 @@ int cmd_encrypt(const Argv& args);
 // argv and sets loom::trust's load policy from them.
 Argv take_trust_options(const Argv& args);
 
+// Data quality and explanations (cmd_audit_labels.cpp, cmd_autolabel.cpp, cmd_explain.cpp, cmd_explain_lm.cpp,
+// cmd_show.cpp; docs/data-and-explanations.md).
+int cmd_audit_labels(const Argv& args);
+int cmd_autolabel(const Argv& args);
+int cmd_explain(const Argv& args);
+int cmd_explain_lm(const Argv& args);
+int cmd_show(const Argv& args);
+
 // Peak resident memory of this process so far, in MiB.
 double peak_rss_mb();
 

@@ -46,7 +46,11 @@ const char* kUsage =
     "  federate  federated averaging over simulated (or MPI) clients\n"
     "  verify    check a run folder's manifest (and --pub signature); keygen, sign, encrypt: make keys,\n"
     "            sign a run, encrypt it at rest. Loading takes --key-file F, --require-signature PUB, --skip-verify\n"
-    "  quantize  a GPT run to ggml Q8_0/Q4_0 weights (--checkpoint DIR --format q8_0 --out DIR2)\n\n"
+    "  quantize  a GPT run to ggml Q8_0/Q4_0 weights (--checkpoint DIR --format q8_0 --out DIR2)\n"
+    "  audit-labels  likely label errors by confident learning (K-fold cross-validation), issues.csv\n"
+    "  autolabel     label a dataset from a labelled part by pseudo-labelling rounds\n"
+    "  explain   attribution heat maps (saliency, integrated gradients, Grad-CAM, occlusion; LM tokens/attention)\n"
+    "  show      an image grid of samples with labels, or a model's predictions (red when wrong)\n\n"
     "Run 'loom <command> --help' for the options of a command.\n";
 
 }  // namespace
@@ -69,7 +73,8 @@ int run(int argc, char** argv) {
       {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"summary", cmd_summary}, {"info", cmd_info},
       {"generate", cmd_generate}, {"tokenize", cmd_tokenize}, {"detokenize", cmd_detokenize},
       {"translate", cmd_translate}, {"privacy", cmd_privacy}, {"federate", cmd_federate}, {"verify", cmd_verify},
-      {"keygen", cmd_keygen}, {"sign", cmd_sign}, {"encrypt", cmd_encrypt}, {"quantize", cmd_quantize}};
+      {"keygen", cmd_keygen}, {"sign", cmd_sign}, {"encrypt", cmd_encrypt}, {"quantize", cmd_quantize},
+      {"audit-labels", cmd_audit_labels}, {"autolabel", cmd_autolabel}, {"explain", cmd_explain}, {"show", cmd_show}};
   auto it = commands.find(cmd);
   if (it == commands.end()) {
     std::cerr << "loom: unknown command '" << cmd << "'\n" << kUsage;
