@@ -27,7 +27,7 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && OMP_WAIT_POLICY=passive ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
 
-# libFuzzer targets (clang-14, over the Release build's libloom.a): a short run each in CI, fails on any finding.
+# libFuzzer targets (clang-14, over the Release build's libloom_*.a): a short run each in CI, fails on any finding.
 test-fuzz: build
 	BUILD=$(BUILD) bash scripts/fuzz.sh $(FUZZ_SECONDS_CI)
 

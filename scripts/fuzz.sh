@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (fuzz/, clang, over the Release build's libloom.a) and runs each one for
+# Builds the libFuzzer targets (fuzz/, clang, over the Release build's libloom_*.a) and runs each one for
 # SECONDS. Fails on the first crash, leak, time-out, out-of-memory or sanitizer report, and prints the
 # reproducer's path. `make test` runs it for a few seconds per target, `make fuzz` for 10 minutes each.
 #   scripts/fuzz.sh 15                  # every target, 15 s each
