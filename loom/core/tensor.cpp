@@ -53,18 +53,6 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
-double Tensor::item() const {
-  LOOM_CHECK(defined(), "item: the tensor is undefined");
-  LOOM_CHECK(numel() == 1, "item: a Tensor with ", numel(), " elements (shape ", shape(),
-             ") cannot be converted to a scalar");
-  if (!is_host(device())) return to(Device{}).item();  // one transfer through the device's backend
-  return dispatch_storage(dtype(), [&]<class T>() -> double {
-    const T v = *static_cast<const T*>(raw_data());
-    if constexpr (std::is_same_v<T, bf16> || std::is_same_v<T, f16>) return double(float(v));
-    else return double(v);
-  });
-}
-
 Tensor& Tensor::requires_grad_(bool on) {
   LOOM_CHECK(!on || is_floating(dtype()), "requires_grad_: only floating point tensors can require gradients, got ",
              dtype());

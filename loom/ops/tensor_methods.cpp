@@ -3,6 +3,7 @@
 // that core includes nothing above itself.
 // In-place ops compute out of place, write the result into this tensor's memory and, under autograd,
 // re-point this tensor at the new graph node (what PyTorch calls rebasing history).
+#include "loom/core/dispatch.h"
 #include "loom/autograd/function.h"
 #include "loom/backend/backend.h"
 #include "loom/ops/creation.h"
@@ -31,6 +32,19 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
   }
   LOOM_CHECK(g.shape() == shape(), "backward: gradient has shape ", g.shape(), " but the tensor has shape ", shape());
   autograd::run_backward({*this}, {g}, retain_graph);
+}
+
+// item() lives above core: a device tensor is copied to the host first, through to() (an op).
+double Tensor::item() const {
+  LOOM_CHECK(defined(), "item: the tensor is undefined");
+  LOOM_CHECK(numel() == 1, "item: a Tensor with ", numel(), " elements (shape ", shape(),
+             ") cannot be converted to a scalar");
+  if (!is_host(device())) return to(Device{}).item();  // one transfer through the device's backend
+  return dispatch_storage(dtype(), [&]<class T>() -> double {
+    const T v = *static_cast<const T*>(raw_data());
+    if constexpr (std::is_same_v<T, bf16> || std::is_same_v<T, f16>) return double(float(v));
+    else return double(v);
+  });
 }
 
 Tensor Tensor::to(DType t) const {
