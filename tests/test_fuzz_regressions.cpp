@@ -101,12 +101,12 @@ TEST(FuzzRegressions, LanguageModelConfigsOfTheWrongJsonTypeAreExplained) {
   const auto cfg = nlohmann::json::parse(read_reproducer("fuzz_config", "lstm_config_not_object"));
   ASSERT_TRUE(cfg.is_string());
   expect_error([&] { models::LSTMLMConfig::from_json(cfg); }, {"lstm-lm config: expected a JSON object"});
-  expect_error([&] { models::LSTMLMConfig::from_json({{"layers", "two"}}); },
-               {"lstm-lm config: a field has the wrong type"});
-  expect_error([&] { models::make_language_model({{"arch", 5}}); }, {"\"arch\" must be a string, got 5"});
+  expect_error([&] { models::LSTMLMConfig::from_json({{"vocab_size", 65}, {"layers", "two"}}); },
+               {"lstm-lm config: field 'layers' must be an integer", "\"two\""});
+  expect_error([&] { models::make_language_model({{"arch", 5}}); }, {"field 'arch' must be a string, found an integer 5"});
   EXPECT_FALSE(models::is_gpt2_config({{"arch", 5}}));
   const auto dir = test::scratch("not_object_lm");
   std::filesystem::create_directories(dir);
   test::write_file(dir / "config.json", "[1, 2]");
-  expect_error([&] { models::load_language_model(dir.string()); }, {"config.json must hold a JSON object, got array"});
+  expect_error([&] { models::load_language_model(dir.string()); }, {"config.json: expected a JSON object, found an array"});
 }

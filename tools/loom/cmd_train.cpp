@@ -301,7 +301,6 @@ int cmd_train(const Argv& argv) {
   if (comm) comm->reset_comm_seconds();
   if (rank == 0) trust::remove_manifest(c.out);  // a killed run must not keep a stale manifest
   train::History h = trainer.fit(*train_loader);
-  if (rank == 0) trust::write_manifest(c.out);   // SHA-256 of every file and tensor: loom verify checks it
   if (comm) {
     // The others wait for rank 0 to finish its writes; the test evaluation below is rank 0's alone.
     const double comm_s = comm->comm_seconds();
@@ -322,6 +321,8 @@ int cmd_train(const Argv& argv) {
   if (!regression)
     train::write_confusion_png((fs::path(c.out) / train::kConfusionFile).string(), *model, *test_loader, d.classes,
                                d.shape.num_classes);
+  // Last of the run's files written: the manifest (SHA-256 of every file and tensor) that loom verify checks.
+  trust::write_manifest(c.out);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   json done = {{"event", "done"},
                {"test_loss", test["loss"]},

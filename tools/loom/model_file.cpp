@@ -13,6 +13,7 @@
 #include "loom/io/json_fields.h"
 #include "loom/train/checkpoint.h"
 #include "loom/train/run_folder.h"
+#include "loom/trust/load.h"
 
 #ifndef LOOM_VERSION
 #define LOOM_VERSION "unknown"
@@ -71,7 +72,8 @@ namespace {
 void refuse_other_families(const std::string& where) {
   const fs::path cfg = fs::path(where) / "config.json";
   if (!fs::is_directory(where) || !fs::is_regular_file(cfg)) return;
-  const nlohmann::json j = io::read_json_file(cfg.string());
+  // Read through trust:: so an encrypted run is decrypted (or refused as encrypted) like its weights.
+  const nlohmann::json j = io::parse_json(trust::read_run_file(cfg.string()), cfg.string());
   std::string arch = io::JsonFields(j, cfg.string()).string("arch", "");
   if (arch.empty() && (j.contains("n_layer") || j.contains("n_embd"))) arch = "gpt";
   if (arch == "lstm-lm" || arch == "gpt")
