@@ -3,6 +3,8 @@
 #   make test   build and run every test, then again under AddressSanitizer + UBSan, then each fuzz target briefly
 #   make fuzz   every libFuzzer target for FUZZ_SECONDS (default 600) each (fuzz/README.md)
 JOBS ?= $(shell nproc)
+# ccache keys on paths relative to the checkout, so a fresh clone in another folder reuses earlier builds.
+export CCACHE_BASEDIR ?= $(CURDIR)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_SECONDS ?= 600
