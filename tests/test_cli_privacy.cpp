@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/run_command.h"
+#include "support/scratch.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -18,8 +19,9 @@ namespace {
 
 const std::string kImage = "idx:/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz:0";
 
+// A fresh folder inside the test program's scratch folder (removed when the program exits).
 fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("loom_test_cli_privacy_" + name + "_" + std::to_string(getpid()));
+  fs::path d = loom::test::scratch("privacy_" + name);
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
