@@ -32,6 +32,7 @@
 #include "loom/core/limits.h"
 #include "loom/io/json_fields.h"
 #include "loom/io/npy.h"
+#include "loom/io/run_file.h"
 #include "loom/text/utf8_check.h"
 #include "loom/quant/blocks.h"
 #include "loom/quant/qgemm.h"

@@ -7,6 +7,7 @@
 
 #include "loom/core/error.h"
 #include "loom/io/json_fields.h"
+#include "loom/io/run_file.h"
 #include "loom/io/safetensors.h"
 #include "loom/ops/reduce.h"
 
@@ -29,7 +30,7 @@ bool ends_with(const std::string& s, const std::string& suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
 
-nlohmann::json read_json(const fs::path& p) { return io::read_json_file(p.string()); }
+nlohmann::json read_json(const fs::path& p) { return io::read_run_json(p.string()); }
 
 }  // namespace
 
@@ -67,7 +68,7 @@ std::shared_ptr<GPT> load_gpt_hf(const std::string& dir) {
   LOOM_CHECK(is_gpt2_config(config), "load_gpt_hf: ", cfg_path.string(),
              " is not a GPT-2 config (no n_layer / n_embd, model_type is not gpt2)");
   auto model = std::make_shared<GPT>(GPTConfig::from_json(config, cfg_path.string()));
-  io::SafetensorsFile file = io::load_safetensors(st_path.string());
+  io::SafetensorsFile file = io::load_run_safetensors(st_path.string());  // manifest check / decryption
 
   nn::StateDict sd;
   Tensor lm_head;

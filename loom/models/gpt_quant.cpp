@@ -5,6 +5,7 @@
 
 #include "loom/autograd/grad_mode.h"
 #include "loom/core/error.h"
+#include "loom/io/run_file.h"
 #include "loom/quant/quantized_linear.h"
 
 namespace loom::models {
@@ -87,7 +88,7 @@ std::shared_ptr<GPT> load_quantized_gpt(const std::string& dir, const nlohmann::
   const QuantFormat f = quant::parse_format(q["format"].get<std::string>());
   auto gpt = std::make_shared<GPT>(GPTConfig::from_json(config));
   quantize_gpt(*gpt, f, /*fill=*/false);
-  auto file = io::load_safetensors((fs::path(dir) / "model.safetensors").string());
+  auto file = io::load_run_safetensors((fs::path(dir) / "model.safetensors").string());
   nn::StateDict sd;
   for (auto& [name, t] : file.tensors) sd.insert(name, t);
   const nn::LoadResult r = gpt->load_state_dict(sd, false);

@@ -8,6 +8,7 @@
 
 #include "loom/core/error.h"
 #include "loom/io/json_fields.h"
+#include "loom/io/run_file.h"
 #include "loom/models/gpt.h"
 #include "loom/models/gpt_hf.h"
 #include "loom/models/gpt_quant.h"
@@ -42,14 +43,14 @@ LanguageModelPtr load_language_model(const std::string& dir) {
   const fs::path cfg = fs::path(dir) / "config.json";
   LOOM_CHECK(fs::exists(cfg), "load_language_model: ", cfg.string(), " not found (expected a folder written by "
              "`loom train` or a Hugging Face GPT-2 folder)");
-  const nlohmann::json config = io::read_json_file(cfg.string());
+  const nlohmann::json config = io::read_run_json(cfg.string());
   if (config.contains("quantization")) return load_quantized_gpt(dir, config);  // models/gpt_quant.h
   const std::string arch = io::JsonFields(config, cfg.string()).string("arch", "");
   // GPT folders are Hugging Face GPT-2 folders (loom writes its GPTs that way too): gpt_hf.h reads them.
   if (arch == "gpt" || (!config.contains("arch") && is_gpt2_config(config))) return load_gpt_hf(dir);
   auto model = make_language_model(config, cfg.string());
   const std::string weights = (fs::path(dir) / "model.safetensors").string();
-  auto file = io::load_safetensors(weights);
+  auto file = io::load_run_safetensors(weights);  // manifest check / decryption (io/run_file.h)
   nn::StateDict sd;
   for (auto& [name, t] : file.tensors) sd.insert(name, t);
   try {

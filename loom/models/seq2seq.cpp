@@ -7,6 +7,7 @@
 #include "loom/core/error.h"
 #include "loom/core/limits.h"
 #include "loom/io/json_fields.h"
+#include "loom/io/run_file.h"
 #include "loom/io/safetensors.h"
 #include "loom/nn/sequence_loss.h"
 #include "loom/ops/ops.h"
@@ -236,13 +237,13 @@ std::shared_ptr<Seq2Seq> load_seq2seq(const std::string& dir) {
   const fs::path cfg_path = fs::path(dir) / "config.json";
   LOOM_CHECK(fs::exists(cfg_path), cfg_path.string(), ": not found (expected a folder written by "
              "`loom train --model seq2seq`)");
-  const json cfg = io::read_json_file(cfg_path.string());
+  const json cfg = io::read_run_json(cfg_path.string());
   const std::string arch = io::JsonFields(cfg, cfg_path.string()).string("arch", "");
   LOOM_CHECK(arch == "seq2seq", cfg_path.string(), ": describes arch '", arch,
              "', not seq2seq (expected a folder written by `loom train --model seq2seq`)");
   auto model = std::make_shared<Seq2Seq>(Seq2SeqOptions::from_json(cfg, cfg_path.string()));
   const std::string weights = (fs::path(dir) / "model.safetensors").string();
-  auto file = io::load_safetensors(weights);
+  auto file = io::load_run_safetensors(weights);  // manifest check / decryption (io/run_file.h)
   nn::StateDict sd;
   for (auto& [name, t] : file.tensors) sd.insert(name, t);
   try {

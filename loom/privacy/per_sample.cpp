@@ -24,6 +24,7 @@ namespace {
 struct Capture {
   nn::Module* module;
   Tensor input, output;
+  bool has_grad = false, batch_first = false;  // set after the backward
 };
 
 // Every module in the tree, depth first.
@@ -112,6 +113,16 @@ void layer_norm_grads(nn::LayerNorm& m, const Tensor& a, const Tensor& g,
 
 bool has_own_params(nn::Module& m) { return !m.named_parameters(/*recurse=*/false).empty(); }
 
+// Set by per_sample_grads_layer_fallback: every layer takes the per-layer fallback (tests compare the two).
+thread_local bool g_force_layer_fallback = false;
+
+bool has_sampler(nn::Module& m) {
+  if (g_force_layer_fallback) return false;
+  if (dynamic_cast<nn::Linear*>(&m) || dynamic_cast<nn::Embedding*>(&m) || dynamic_cast<nn::LayerNorm*>(&m)) return true;
+  auto* c = dynamic_cast<nn::Conv2d*>(&m);
+  return c && c->options.groups == 1;
+}
+
 }  // namespace
 
 SumLossFn cross_entropy_sum() {
@@ -129,9 +140,7 @@ Tensor PerSampleGrads::norms() const {
 std::string vectorised_unsupported(nn::Module& model) {
   std::string bad;
   walk(model, [&](nn::Module& m) {
-    if (!bad.empty() || !has_own_params(m)) return;
-    if (dynamic_cast<nn::Linear*>(&m) || dynamic_cast<nn::Embedding*>(&m) || dynamic_cast<nn::LayerNorm*>(&m)) return;
-    if (auto* c = dynamic_cast<nn::Conv2d*>(&m); c && c->options.groups == 1) return;
+    if (!bad.empty() || !has_own_params(m) || has_sampler(m)) return;
     bad = m.name();
   });
   return bad;
@@ -165,15 +174,52 @@ std::vector<Capture> capture_backward(nn::Module& model, const Tensor& x, const 
   }
   for (auto& [m, id] : hooks) m->remove_forward_hook(id);
   for (auto& c : caps) {
-    LOOM_CHECK(c.output.grad().defined(), "per_sample_grads: no gradient reached the output of ", c.module->name());
-    LOOM_CHECK(c.output.grad().size(0) == x.size(0), "per_sample_grads: ", c.module->name(), " output has batch ",
-               c.output.grad().size(0), ", the input batch is ", x.size(0), " (the batch must be dim 0 throughout)");
+    c.has_grad = c.output.grad().defined();
+    c.batch_first = c.input.dim() >= 1 && c.input.size(0) == x.size(0) && c.output.dim() >= 1 &&
+                    c.output.size(0) == x.size(0);
   }
   return caps;
 }
 
+// The vectorised samplers need every layer's output gradient, batch first.
+void require_batch_first(const std::vector<Capture>& caps, int64_t n) {
+  for (const auto& c : caps) {
+    LOOM_CHECK(c.has_grad, "per_sample_grads: no gradient reached the output of ", c.module->name());
+    LOOM_CHECK(c.batch_first, "per_sample_grads: ", c.module->name(), " output has batch ", c.output.size(0),
+               ", the input batch is ", n, " (the batch must be dim 0 throughout)");
+  }
+}
+
+// The batch-1 fallback for one layer without a grad sampler (an LSTM, GRU, attention with raw projection
+// weights, a module's own raw parameters): the layer alone runs again on each sample's input and is
+// back-propagated with that sample's slice of the output gradient the batched backward left, which gives the
+// per-sample gradients of its own parameters (children with samplers are handled by theirs). It needs the layer
+// to treat samples independently, batch first, and to reach the loss only through its output: the caller checks
+// afterwards that the per-sample gradients sum to the batch gradient, and otherwise runs the whole-model loop.
+void layer_loop_grads(const Capture& c, std::vector<std::pair<Tensor, Tensor>>& out) {
+  std::vector<Tensor> own;
+  for (const auto& [name, p] : c.module->named_parameters(/*recurse=*/false))
+    if (p.requires_grad()) own.push_back(p);
+  if (own.empty()) return;
+  const int64_t n = c.input.size(0);
+  std::vector<std::vector<Tensor>> rows(own.size());
+  const Tensor g = c.output.grad();
+  EnableGradGuard eg;
+  for (int64_t s = 0; s < n; ++s) {
+    for (auto& p : own) p.set_grad(Tensor());
+    Tensor o = c.module->forward(c.input.narrow(0, s, 1));
+    o.backward(g.narrow(0, s, 1).contiguous());
+    for (size_t i = 0; i < own.size(); ++i) {
+      const Tensor gi = own[i].grad();
+      rows[i].push_back(gi.defined() ? gi.detach().clone() : zeros_like(own[i]));
+    }
+  }
+  for (size_t i = 0; i < own.size(); ++i) out.push_back({own[i], stack(rows[i], 0)});
+}
+
 // Per-sample gradients of one captured layer, appended to `per` as (parameter, (N, *shape)).
 void layer_grads(const Capture& c, std::vector<std::pair<Tensor, Tensor>>& per) {
+  if (!has_sampler(*c.module)) return layer_loop_grads(c, per);
   const Tensor g = c.output.grad();
   if (auto* l = dynamic_cast<nn::Linear*>(c.module)) linear_grads(*l, c.input, g, per);
   else if (auto* cv = dynamic_cast<nn::Conv2d*>(c.module)) conv_grads(*cv, c.input, g, per);
@@ -186,12 +232,23 @@ bool same_param(const Tensor& a, const Tensor& b) { return a.is_same(b) || a.raw
 }  // namespace
 
 PerSampleGrads per_sample_grads(nn::Module& model, const Tensor& x, const Tensor& y, const SumLossFn& loss) {
-  if (!vectorised_unsupported(model).empty()) return per_sample_grads_loop(model, x, y, loss);
   PerSampleGrads r;
+  model.zero_grad();  // the batched backward's gradient alone, for the check below
   const std::vector<Capture> caps = capture_backward(model, x, y, loss, r.loss_sum, r.output);
-  NoGradGuard ng;
+  for (const auto& c : caps)  // a layer fed time-major tensors (an LSTM without batch_first), or unused: the loop
+    if (!c.batch_first || !c.has_grad) return per_sample_grads_loop(model, x, y, loss);
+  // The batch gradient, for the check below (layer_loop_grads overwrites .grad of the layers it runs again).
+  std::vector<std::pair<Tensor, Tensor>> batch_grad;
+  for (const auto& [name, p] : model.named_parameters())
+    if (p.requires_grad()) batch_grad.push_back({p, p.grad().defined() ? p.grad().detach().clone() : Tensor()});
   std::vector<std::pair<Tensor, Tensor>> per;  // (parameter, its per-sample gradient); a shared layer adds twice
-  for (auto& c : caps) layer_grads(c, per);
+  for (auto& c : caps) {
+    if (!has_sampler(*c.module)) r.per_layer_fallback.push_back(c.module->name());
+    NoGradGuard ng;
+    layer_grads(c, per);
+  }
+  NoGradGuard ng;
+  bool consistent = true;
   for (const auto& [name, p] : model.named_parameters()) {
     if (!p.requires_grad()) continue;
     Tensor sum;
@@ -204,15 +261,39 @@ PerSampleGrads per_sample_grads(nn::Module& model, const Tensor& x, const Tensor
     }
     r.names.push_back(name), r.params.push_back(p), r.grads.push_back(sum.contiguous());
   }
+  // Per-layer fallbacks rest on assumptions (see layer_loop_grads): the per-sample gradients must add up to the
+  // batch gradient, else a parameter is used outside its layer's forward (a tied head) or samples interact.
+  if (!r.per_layer_fallback.empty()) {
+    for (size_t i = 0; i < r.params.size() && consistent; ++i) {
+      Tensor want;
+      for (auto& [q, g] : batch_grad)
+        if (q.is_same(r.params[i])) want = g;
+      const Tensor got = r.grads[i].sum({0});
+      const double scale = want.defined() ? want.abs().max().item() : 0.0;
+      const double err = (want.defined() ? (got - want).abs().max() : got.abs().max()).item();
+      consistent = err <= 1e-4 * scale + 1e-6;
+    }
+  }
+  for (auto& [p, g] : batch_grad) p.set_grad(g);
+  if (!consistent) return per_sample_grads_loop(model, x, y, loss);
   return r;
+}
+
+PerSampleGrads per_sample_grads_layer_fallback(nn::Module& model, const Tensor& x, const Tensor& y,
+                                              const SumLossFn& loss) {
+  struct Force {
+    Force() { g_force_layer_fallback = true; }
+    ~Force() { g_force_layer_fallback = false; }
+  } force;
+  return per_sample_grads(model, x, y, loss);
 }
 
 ClippedSum clipped_sum(nn::Module& model, const Tensor& x, const Tensor& y, const SumLossFn& loss,
                        double max_grad_norm) {
   LOOM_CHECK(max_grad_norm > 0, "clipped_sum: max_grad_norm must be > 0, got ", max_grad_norm);
   ClippedSum r;
-  if (!vectorised_unsupported(model).empty()) {  // the batch-1 loop, then the plain clip and sum
-    PerSampleGrads ps = per_sample_grads_loop(model, x, y, loss);
+  if (!vectorised_unsupported(model).empty()) {  // per-layer fallbacks (or the batch-1 loop), then clip and sum
+    PerSampleGrads ps = per_sample_grads(model, x, y, loss);
     NoGradGuard ng;
     const Tensor f = (max_grad_norm / (ps.norms() + 1e-6)).clamp(std::nullopt, 1.0);
     for (size_t i = 0; i < ps.grads.size(); ++i) {
@@ -223,6 +304,7 @@ ClippedSum clipped_sum(nn::Module& model, const Tensor& x, const Tensor& y, cons
     return r;
   }
   const std::vector<Capture> caps = capture_backward(model, x, y, loss, r.loss_sum, r.output);
+  require_batch_first(caps, x.size(0));
   NoGradGuard ng;
   const int64_t n = x.size(0);
   // Pass 1: each sample's squared gradient norm. Linear layers never materialise (N, out, in): for one

@@ -1,5 +1,6 @@
 #include "loom/text/bpe.h"
 #include "loom/io/json_fields.h"
+#include "loom/io/run_file.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -173,7 +174,7 @@ void BPETokenizer::save(const std::string& dir) const {
 BPETokenizer BPETokenizer::from_files(const std::string& encoder_json, const std::string& vocab_bpe) {
   nlohmann::json enc;
   try {
-    enc = io::parse_json(data::read_file(encoder_json), encoder_json);
+    enc = io::parse_json(io::read_run_file(encoder_json), encoder_json);
   } catch (const nlohmann::json::exception& e) {
     LOOM_FAIL("BPETokenizer: ", encoder_json, " is not valid JSON: ", e.what());
   }
@@ -190,7 +191,7 @@ BPETokenizer BPETokenizer::from_files(const std::string& encoder_json, const std
     tokens[i] = tok;
   }
   std::vector<std::pair<std::string, std::string>> merges;
-  const std::string text = data::read_file(vocab_bpe);
+  const std::string text = io::read_run_file(vocab_bpe);
   size_t line_no = 0;
   for (size_t pos = 0; pos < text.size();) {
     size_t end = text.find('\n', pos);

@@ -1,5 +1,6 @@
 #include "loom/text/char_tokenizer.h"
 #include "loom/io/json_fields.h"
+#include "loom/io/run_file.h"
 
 #include <algorithm>
 #include <fstream>
@@ -88,7 +89,7 @@ void CharTokenizer::save(const std::string& path) const {
 CharTokenizer CharTokenizer::load(const std::string& path) {
   nlohmann::json j;
   try {
-    j = io::parse_json(data::read_file(path), path);
+    j = io::parse_json(io::read_run_file(path), path);
   } catch (const nlohmann::json::exception& e) {
     LOOM_FAIL("CharTokenizer::load: ", path, " is not valid JSON: ", e.what());
   }

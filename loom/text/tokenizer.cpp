@@ -7,6 +7,7 @@
 #include "loom/core/error.h"
 #include "loom/data/file_util.h"
 #include "loom/io/json_fields.h"
+#include "loom/io/run_file.h"
 #include "loom/text/bpe.h"
 #include "loom/text/char_tokenizer.h"
 #include "loom/text/word_vocab.h"
@@ -41,7 +42,7 @@ TokenizerPtr load_tokenizer(const std::string& path) {
   if (fs::is_directory(path)) return std::make_shared<BPETokenizer>(BPETokenizer::load(path));
   nlohmann::json j;
   try {
-    j = io::parse_json(data::read_file(path), path);
+    j = io::parse_json(io::read_run_file(path), path);
   } catch (const nlohmann::json::exception& e) {
     LOOM_FAIL("load_tokenizer: ", path, " is neither a BPE directory nor a tokenizer JSON file: ", e.what());
   }

@@ -1,5 +1,6 @@
 #include "loom/text/word_vocab.h"
 #include "loom/io/json_fields.h"
+#include "loom/io/run_file.h"
 
 #include <algorithm>
 #include <fstream>
@@ -114,7 +115,7 @@ void WordVocab::save(const std::string& path) const {
 WordVocab WordVocab::load(const std::string& path) {
   nlohmann::json j;
   try {
-    j = io::parse_json(data::read_file(path), path);
+    j = io::parse_json(io::read_run_file(path), path);
   } catch (const nlohmann::json::exception& e) {
     LOOM_FAIL("WordVocab::load: ", path, " is not valid JSON: ", e.what());
   }

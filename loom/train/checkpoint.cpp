@@ -91,7 +91,9 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
 
 Checkpoint load_checkpoint(const std::string& path) {
   check_readable(path);
-  io::SafetensorsFile f = io::load_safetensors(path);
+  // --resume reads through loom::trust like the weights do: the manifest check names a damaged tensor, and an
+  // encrypted run folder is decrypted in memory with the key.
+  io::SafetensorsFile f = io::parse_safetensors(trust::read_run_file(path), path);
   LOOM_CHECK(is_training_checkpoint(f), path, ": not a training checkpoint (it has no \"", kKind, "\": \"", kTraining,
              "\" entry; plain weights such as model.safetensors cannot resume training)");
   Checkpoint c;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "loom/core/error.h"
+#include "loom/io/run_file.h"
 #include "loom/trust/encrypt.h"
 #include "loom/trust/keys.h"
 #include "loom/trust/manifest.h"
@@ -20,6 +21,11 @@ namespace fs = std::filesystem;
 
 namespace {
 std::mutex g_mu;
+
+// Loaders below trust (models, text) read run files through io::read_run_file: route them here. Installed when
+// this file is linked (anything that sets a policy or reads a run file through trust links it) and again by
+// set_load_policy, so the order of static initialisation does not matter.
+const bool g_installed = (io::set_run_file_reader(&read_run_file), true);
 LoadPolicy& policy() {
   static LoadPolicy p = [] {
     LoadPolicy d;
@@ -46,6 +52,8 @@ LoadPolicy load_policy() {
 }
 
 void set_load_policy(const LoadPolicy& p) {
+  (void)g_installed;
+  io::set_run_file_reader(&read_run_file);
   std::lock_guard<std::mutex> l(g_mu);
   policy() = p;
 }
@@ -61,8 +69,15 @@ void check_run(const std::string& dir) {
 std::string read_run_file(const std::string& path) {
   const LoadPolicy p = load_policy();
   const fs::path fp(path);
-  const std::string dir = fp.parent_path().empty() ? "." : fp.parent_path().string();
-  const std::string rel = fp.filename().string();
+  std::string dir = fp.parent_path().empty() ? "." : fp.parent_path().string();
+  std::string rel = fp.filename().string();
+  // A file in a subfolder of a run (tokenizer/encoder.json): the run is the nearest folder above with a manifest,
+  // and the file's name there is its relative path (what the manifest and the encryption's associated data use).
+  if (!fs::exists(fs::path(dir) / kManifestFile) && fp.parent_path().has_parent_path() &&
+      fs::exists(fp.parent_path().parent_path() / kManifestFile)) {
+    dir = fp.parent_path().parent_path().string();
+    rel = (fp.parent_path().filename() / fp.filename()).generic_string();
+  }
   if (!p.require_signature.empty()) {
     LOOM_CHECK(fs::exists(fs::path(dir) / kSignatureFile), path, ": a signature is required (--require-signature) "
                "but ", dir, " has no ", kSignatureFile);

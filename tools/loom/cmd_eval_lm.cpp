@@ -12,6 +12,7 @@
 #include "loom/core/limits.h"
 #include "loom/data/file_util.h"
 #include "loom/io/json_fields.h"
+#include "loom/io/run_file.h"
 #include "loom/models/language_model.h"
 #include "loom/text/corpus.h"
 #include "loom/text/lm_dataset.h"
@@ -43,7 +44,7 @@ int cmd_eval_lm(const Argv& argv) {
   if (threads > 0) set_num_threads(int(threads));
 
   const std::string cfg_path = checkpoint + "/config.json";
-  const auto cfg = io::read_json_file(cfg_path);
+  const auto cfg = io::read_run_json(cfg_path);
   const nlohmann::json run = io::JsonFields(cfg, cfg_path).has("loom_train") ? cfg["loom_train"]
                                                                               : nlohmann::json::object();
   const io::JsonFields runf(run, cfg_path + ": loom_train");

@@ -118,10 +118,10 @@ int cmd_federate(const Argv& argv) {
   }
   if (rank == 0 && !out.empty()) {
     std::filesystem::create_directories(out);
-    trust::remove_manifest(out);
+    begin_run_folder(out);
     train::save_weights((std::filesystem::path(out) / "model.safetensors").string(), *model,
                         model_metadata(model_name, d.shape, d.classes, dopt));
-    trust::write_manifest(out);
+    finish_run_folder(out);
   }
   nlohmann::json done = {{"event", "done"}, {"rounds", fed.rounds_done()}, {"test_accuracy", acc},
                          {"bytes", fed.bytes_total()}};

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "lm_common.h"
 #include "loom/data/file_util.h"
+#include "loom/io/run_file.h"
 #include "loom/io/safetensors.h"
 #include "loom/models/gpt_quant.h"
 #include "loom/models/language_model.h"
@@ -33,7 +34,7 @@ std::string mb(double bytes) {
 int summary_checkpoint(const std::string& dir) {
   const fs::path file = fs::is_directory(dir) ? fs::path(dir) / "model.safetensors" : fs::path(dir);
   if (!fs::exists(file)) throw UsageError("--checkpoint " + dir + ": no model.safetensors there");
-  const io::SafetensorsFile f = io::load_safetensors(file.string());
+  const io::SafetensorsFile f = io::load_run_safetensors(file.string());  // checked / decrypted
   std::printf("%-40s %-8s %-18s %14s\n", "tensor", "dtype", "shape", "bytes");
   double total = 0;
   for (const auto& [name, t] : f.tensors) {
@@ -69,13 +70,26 @@ int cmd_quantize(const Argv& argv) {
   if (!gpt) throw UsageError("--checkpoint " + checkpoint + ": only GPT models are quantized, this is " + lm->name());
   const quant::QuantFormat f = quant::parse_format(format);
   models::quantize_gpt(*gpt, f);
-  const auto source_config = nlohmann::json::parse(data::read_file((fs::path(checkpoint) / "config.json").string()));
+  const auto source_config = io::read_run_json((fs::path(checkpoint) / "config.json").string());
+  fs::create_directories(out);
+  begin_run_folder(out);
   models::save_quantized_gpt(*gpt, f, out, {}, source_config);
+  // The tokenizer comes along as plaintext (read through the source's checks and key), so the new folder is
+  // encrypted under --encrypt-key-file alone.
+  const auto copy_plain = [&](const fs::path& src, const fs::path& dst) {
+    io::write_file_atomic(dst.string(), io::read_run_file(src.string()));
+  };
   for (const char* name : kTokenizerFiles) {
     const fs::path src = fs::path(checkpoint) / name;
-    if (fs::exists(src))
-      fs::copy(src, fs::path(out) / name, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    if (fs::is_directory(src)) {
+      fs::create_directories(fs::path(out) / name);
+      for (const auto& e : fs::directory_iterator(src))
+        if (e.is_regular_file()) copy_plain(e.path(), fs::path(out) / name / e.path().filename());
+    } else if (fs::exists(src)) {
+      copy_plain(src, fs::path(out) / name);
+    }
   }
+  finish_run_folder(out);  // manifest, then encryption with --encrypt-key-file
   const auto size = [](const std::string& d) {
     const fs::path p = fs::path(d) / "model.safetensors";
     return fs::exists(p) ? double(fs::file_size(p)) : 0.0;

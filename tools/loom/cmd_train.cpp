@@ -299,7 +299,7 @@ int cmd_train(const Argv& argv) {
   say(c, start, intro.str());
 
   if (comm) comm->reset_comm_seconds();
-  if (rank == 0) trust::remove_manifest(c.out);  // a killed run must not keep a stale manifest
+  if (rank == 0) begin_run_folder(c.out);  // no stale manifest while training; a resumed encrypted run decrypted
   train::History h = trainer.fit(*train_loader);
   if (comm) {
     // The others wait for rank 0 to finish its writes; the test evaluation below is rank 0's alone.
@@ -322,7 +322,7 @@ int cmd_train(const Argv& argv) {
     train::write_confusion_png((fs::path(c.out) / train::kConfusionFile).string(), *model, *test_loader, d.classes,
                                d.shape.num_classes);
   // Last of the run's files written: the manifest (SHA-256 of every file and tensor) that loom verify checks.
-  trust::write_manifest(c.out);
+  finish_run_folder(c.out);  // + encryption at rest with --encrypt-key-file
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   json done = {{"event", "done"},
                {"test_loss", test["loss"]},

@@ -105,7 +105,7 @@ int cmd_train_dp(const Argv& argv) {
           std::to_string(c.clip) + (unsupported.empty() ? "" : " (batch-1 fallback: " + unsupported + ")"));
 
   fs::create_directories(c.t.out);
-  trust::remove_manifest(c.t.out);
+  begin_run_folder(c.t.out);
   std::ofstream metrics(fs::path(c.t.out) / "metrics.csv");
   metrics << "step,epoch,loss,accuracy,epsilon\n";
   auto test_loader = std::make_shared<data::DataLoader>(d.test, data::LoaderOptions{.batch_size = 256});
@@ -147,7 +147,7 @@ int cmd_train_dp(const Argv& argv) {
               {"lr", c.t.lr}, {"seed", c.t.seed}, {"epsilon", dp.epsilon(c.delta)}};
   io::write_file_atomic((fs::path(c.t.out) / "config.json").string(), cfg.dump(2) + "\n");
   metrics.close();
-  trust::write_manifest(c.t.out);
+  finish_run_folder(c.t.out);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   char buf[300];
   std::snprintf(buf, sizeof buf, "test accuracy %.2f%% at epsilon %.3f (delta %g), noise %.4f\n%.1f s in all (%.1f s "

@@ -275,6 +275,7 @@ int cmd_train_lm(const Argv& argv) {
                        std::to_string(trainer.step()) + " to continue it)");
   }
   fs::create_directories(c.out);
+  begin_run_folder(c.out);  // no stale manifest while training (cmd_trust.cpp)
   save_run_tokenizer(*tok, c.out);
 
   std::ostringstream intro;
@@ -297,6 +298,7 @@ int cmd_train_lm(const Argv& argv) {
   json saved_cfg = io::read_json_file(cfg_path);
   saved_cfg["loom_train"] = train_json;
   io::write_file_atomic(cfg_path, saved_cfg.dump(2) + "\n");
+  finish_run_folder(c.out);  // manifest (loading checks it), encryption with --encrypt-key-file
 
   json done = {{"event", "done"},          {"loss", r.loss},
                {"val_loss", r.val_loss},    {"train_tokens_per_s", r.train_tokens_per_s},

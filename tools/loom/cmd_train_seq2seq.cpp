@@ -183,6 +183,7 @@ int cmd_train_seq2seq(const Argv& argv) {
   Generator tf_gen(uint64_t(t.seed) + 17);
 
   fs::create_directories(t.out);
+  begin_run_folder(t.out);  // no stale manifest while training (cmd_trust.cpp)
   std::ofstream metrics((fs::path(t.out) / "metrics.csv").string());
   metrics << "step,epoch,train_loss,test_loss,test_exact_match,seconds\n";
 
@@ -252,6 +253,8 @@ int cmd_train_seq2seq(const Argv& argv) {
   json extra = {{"task", "dates"}, {"vocab", vocab.chars()}, {"max_len", 16},
                 {"train_samples", train_ds->size()}, {"seed", t.seed}, {"test_exact_match", last.exact}};
   model.save(t.out, extra);
+  metrics.close();
+  finish_run_folder(t.out);  // manifest (loading checks it), encryption with --encrypt-key-file
   const double wall = std::chrono::duration<double>(Clock::now() - wall0).count();
   const double sps = train_seconds > 0 ? double(seen) / train_seconds : 0;
   json done = {{"event", "done"},         {"test_exact_match", last.exact}, {"test_loss", last.loss},

@@ -9,6 +9,7 @@
 
 #include "args.h"
 #include "loom/io/json_fields.h"
+#include "loom/io/run_file.h"
 #include "commands.h"
 #include "loom/models/seq2seq.h"
 #include "loom/ops/ops.h"
@@ -32,7 +33,7 @@ int cmd_translate(const Argv& argv) {
   const text::DatesVocab& v = text::dates_vocab();
   // The run's vocabulary must be the one this build encodes with (ids are positions in it).
   const std::string cfg_path = (std::filesystem::path(dir) / "config.json").string();
-  const nlohmann::json cfg = io::read_json_file(cfg_path);
+  const nlohmann::json cfg = io::read_run_json(cfg_path);
   const io::JsonFields f(cfg, cfg_path);
   LOOM_CHECK(f.string("vocab", v.chars()) == v.chars(), cfg_path,
              ": field 'vocab' holds a vocabulary this build does not know (only the dates task's is supported)");

@@ -3,6 +3,8 @@
 //   loom keygen --out keys/alice          (keys/alice.pub + keys/alice.key)   loom keygen --symmetric --out k.key
 //   loom sign --key keys/alice.key runs/cnn      loom verify --pub keys/alice.pub runs/cnn
 //   loom encrypt --key-file k.key runs/cnn       loom encrypt --decrypt --key-file k.key runs/cnn
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
 
 #include "args.h"
@@ -96,7 +98,11 @@ int cmd_encrypt(const Argv& argv) {
   return 0;
 }
 
-Argv take_trust_options(const Argv& argv) {
+namespace {
+std::string g_encrypt_key_file;  // --encrypt-key-file of this command ("" : the run is written in plaintext)
+}  // namespace
+
+Argv take_trust_options(const Argv& argv, bool writes_runs) {
   trust::LoadPolicy p = trust::load_policy();
   Argv rest;
   for (size_t i = 0; i < argv.size(); ++i) {
@@ -110,10 +116,32 @@ Argv take_trust_options(const Argv& argv) {
     else if (s == "--skip-verify") p.skip_verify = true;
     else if (s == "--key-file") p.key_file = value("--key-file");
     else if (s.starts_with("--key-file=")) p.key_file = s.substr(11);
+    else if (s == "--encrypt-key-file") g_encrypt_key_file = value("--encrypt-key-file");
+    else if (s.starts_with("--encrypt-key-file=")) g_encrypt_key_file = s.substr(19);
     else rest.push_back(s);
+  }
+  if (!g_encrypt_key_file.empty()) {
+    if (!writes_runs) throw UsageError("--encrypt-key-file is for commands that write a run (train, quantize, federate)");
+    // Checked now, not after hours of training: the key must exist and be a symmetric key (its bytes stay unread
+    // until the run is written, and are never printed).
+    auto key = trust::read_key(g_encrypt_key_file, trust::KeyKind::Symmetric);
+    std::fill(key.begin(), key.end(), 0);
   }
   trust::set_load_policy(p);
   return rest;
+}
+
+void begin_run_folder(const std::string& dir) {
+  // A run resumed from an encrypted folder is rewritten during training (metrics appended, checkpoints replaced):
+  // decrypt it first with the key it was read with; it is encrypted again by finish_run_folder.
+  const std::string key = !trust::load_policy().key_file.empty() ? trust::load_policy().key_file : g_encrypt_key_file;
+  if (!key.empty() && std::filesystem::is_directory(dir)) trust::decrypt_run(dir, key);
+  trust::remove_manifest(dir);  // a killed run must not keep a stale manifest
+}
+
+void finish_run_folder(const std::string& dir) {
+  trust::write_manifest(dir);
+  if (!g_encrypt_key_file.empty()) trust::encrypt_run(dir, g_encrypt_key_file);  // rewrites the manifest
 }
 
 }  // namespace loom::cli

@@ -36,8 +36,12 @@ int cmd_keygen(const Argv& args);
 int cmd_sign(const Argv& args);
 int cmd_encrypt(const Argv& args);
 // Takes the load options every command accepts (--key-file F, --require-signature PUB, --skip-verify) out of
-// argv and sets loom::trust's load policy from them.
-Argv take_trust_options(const Argv& args);
+// argv and sets loom::trust's load policy from them; and --encrypt-key-file F, accepted only when writes_runs.
+Argv take_trust_options(const Argv& args, bool writes_runs);
+// Around the writing of a run folder: begin removes the manifest (and decrypts a resumed encrypted run in place);
+// finish writes the manifest and, with --encrypt-key-file, encrypts every file at rest (docs/privacy.md).
+void begin_run_folder(const std::string& dir);
+void finish_run_folder(const std::string& dir);
 
 // Data quality and explanations (cmd_audit_labels.cpp, cmd_autolabel.cpp, cmd_explain.cpp, cmd_explain_lm.cpp,
 // cmd_show.cpp; docs/data-and-explanations.md).

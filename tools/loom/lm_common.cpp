@@ -7,6 +7,7 @@
 #include "loom/core/error.h"
 #include "loom/data/file_util.h"
 #include "loom/io/json_fields.h"
+#include "loom/io/run_file.h"
 #include "loom/text/bpe.h"
 #include "loom/text/char_tokenizer.h"
 
@@ -18,7 +19,7 @@ bool is_lm_folder(const std::string& path) {
   const fs::path cfg = fs::path(path) / "config.json";
   if (!fs::is_directory(path) || !fs::exists(cfg)) return false;
   // A malformed config.json is reported as such (naming the file), not as "not a language-model folder".
-  const auto j = io::read_json_file(cfg.string());
+  const auto j = io::read_run_json(cfg.string());  // checked / decrypted like the weights (io/run_file.h)
   const std::string arch = io::JsonFields(j, cfg.string()).string("arch", "");
   if (arch == "lstm-lm" || arch == "gpt") return true;
   return arch.empty() && (j.contains("n_layer") || j.contains("n_embd"));

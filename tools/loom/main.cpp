@@ -46,6 +46,7 @@ const char* kUsage =
     "  federate  federated averaging over simulated (or MPI) clients\n"
     "  verify    check a run folder's manifest (and --pub signature); keygen, sign, encrypt: make keys,\n"
     "            sign a run, encrypt it at rest. Loading takes --key-file F, --require-signature PUB, --skip-verify\n"
+    "            (train, quantize and federate take --encrypt-key-file F: the run is written encrypted at rest)\n"
     "  quantize  a GPT run to ggml Q8_0/Q4_0 weights (--checkpoint DIR --format q8_0 --out DIR2)\n"
     "  audit-labels  likely label errors by confident learning (K-fold cross-validation), issues.csv\n"
     "  autolabel     label a dataset from a labelled part by pseudo-labelling rounds\n"
@@ -82,7 +83,7 @@ int run(int argc, char** argv) {
   }
   try {
     Argv rest(argv + 2, argv + argc);
-    if (cmd != "encrypt" && cmd != "keygen" && cmd != "sign" && cmd != "verify") rest = take_trust_options(rest);
+    if (cmd != "encrypt" && cmd != "keygen" && cmd != "sign" && cmd != "verify") rest = take_trust_options(rest, cmd == "train" || cmd == "quantize" || cmd == "federate");
     return it->second(rest);
   } catch (const HelpRequested& h) {
     std::cout << h.text;
