@@ -68,6 +68,13 @@ std::string write_labels(const std::string& kind, const std::string& path, const
   return "labels.csv only (" + kind + " files are not rewritten)";
 }
 
+// What a black pixel becomes after the loader's normalisation (the fill of shifted-in pixels).
+std::vector<double> black_value(const Normalization& n) {
+  std::vector<double> v;
+  for (size_t c = 0; c < n.mean.size(); ++c) v.push_back(-n.mean[c] / n.std[c]);
+  return v;
+}
+
 }  // namespace
 
 int cmd_autolabel(const Argv& argv) {
@@ -75,7 +82,8 @@ int cmd_autolabel(const Argv& argv) {
   int64_t labelled_n = 0, rounds = 3, epochs = 1, min_steps = 600, batch = 64, seed = 0, threads = 0, train_samples = 0,
           test_samples = 0;
   double fraction = 0, threshold = 0.95, lr = 1e-3, labelled_share = 0.5;
-  bool balanced = false, json_out = false;
+  int64_t shift = 0;
+  bool balanced = false, json_out = false, hflip = false;
   Args a("loom autolabel",
          "Label a dataset from a labelled part: train on it, pseudo-label the rest where the model is confident,\n"
          "retrain, repeat. The other samples' labels are hidden from training (used only to report accuracy).");
@@ -92,6 +100,8 @@ int cmd_autolabel(const Argv& argv) {
            {.min = 0, .max = 0.95});
   a.option("--epochs", &epochs, "N", "training epochs per round (default 1)", {.min = 1});
   a.option("--min-steps", &min_steps, "N", "at least N optimizer steps per round (default 600)", {.min = 0});
+  a.option("--shift", &shift, "N", "augment: shift each training image by up to N pixels (default 0)", {.min = 0, .max = 64});
+  a.flag("--hflip", &hflip, "augment: mirror training images left-right at random");
   a.option("--batch-size", &batch, "B", "samples per step (default 64)", {.min = 1, .max = 1 << 20});
   a.option("--lr", &lr, "X", "Adam learning rate (default 1e-3)", {.min = 0, .exclusive_min = true});
   a.option("--seed", &seed, "S", "seed for the labelled choice, initialisation and shuffling (default 0)", {.min = 0});
@@ -157,7 +167,8 @@ int cmd_autolabel(const Argv& argv) {
   const auto r = dataquality::autolabel(
       d.train, labelled, classifier_factory(model, d.shape),
       {.threshold = threshold, .rounds = rounds, .class_balanced = balanced, .labelled_share = labelled_share,
-       .training = {.epochs = epochs, .min_steps = min_steps, .batch_size = batch, .lr = lr, .seed = uint64_t(seed)},
+       .training = {.epochs = epochs, .min_steps = min_steps, .batch_size = batch, .lr = lr, .seed = uint64_t(seed),
+                     .augment = {.max_shift = shift, .hflip = hflip, .fill = black_value(d.norm)}},
        .on_round = on_round},
       d.test, &truth);
 
