@@ -173,7 +173,7 @@ TEST(Autolabel, PseudoLabelsAreAccurateAndLabelledOnesKept) {
   std::vector<int64_t> truth = dataset_labels(ds);
   std::vector<AutolabelRound> seen;
   auto r = autolabel(ds, labelled, small_mlp,
-                     {.threshold = 0.9, .rounds = 2, .class_balanced = true,
+                     {.threshold = 0.9, .rounds = 2, .class_balanced = true, .average_rounds = true,
                       .training = {.epochs = 1, .min_steps = 100, .batch_size = 32, .lr = 1e-2},
                       .on_round = [&](const AutolabelRound& x) { seen.push_back(x); }},
                      ds, &truth);
@@ -195,6 +195,37 @@ TEST(Autolabel, PseudoLabelsAreAccurateAndLabelledOnesKept) {
       EXPECT_GE(r.confidence[i], 0.9);
     }
   EXPECT_GT(pseudo, 0);
+}
+
+TEST(Augmentation, ShiftsAndMirrorsReproduciblyWithoutTouchingTheData) {
+  // One 1x5x5 image with a single bright pixel at (2, 2), 64 copies.
+  Tensor img = zeros({64, 1, 5, 5});
+  std::vector<double> v = img.tolist();
+  for (int64_t s = 0; s < 64; ++s) v[size_t(s * 25 + 2 * 5 + 2)] = 1.0;
+  auto base = std::make_shared<data::TensorDataset>(tensor(v, {64, 1, 5, 5}), zeros({64}, {.dtype = DType::i64}));
+  AugmentedDataset aug(base, {.max_shift = 1, .hflip = true, .fill = {-0.5}}, 3);
+  std::vector<int64_t> idx(64);
+  std::iota(idx.begin(), idx.end(), 0);
+  const std::vector<double> a = aug.get_batch(idx).data.tolist();
+  std::set<int64_t> where;
+  for (int64_t s = 0; s < 64; ++s) {
+    int64_t bright = -1, filled = 0;
+    for (int64_t q = 0; q < 25; ++q) {
+      if (a[size_t(s * 25 + q)] == 1.0) bright = q;
+      filled += a[size_t(s * 25 + q)] == -0.5;
+    }
+    ASSERT_GE(bright, 0) << "sample " << s;  // a 1-pixel shift keeps the centre pixel inside
+    EXPECT_LE(std::abs(bright / 5 - 2), 1);
+    EXPECT_LE(std::abs(bright % 5 - 2), 1);
+    where.insert(bright);
+    EXPECT_TRUE(filled == 0 || filled == 5 || filled == 9) << filled;  // a shifted-in row and/or column
+  }
+  EXPECT_GE(where.size(), 6u);                                  // the shifts vary
+  EXPECT_EQ(aug.get_batch(idx).data.tolist(), a);               // same epoch: the same batch
+  EXPECT_EQ(base->data().tolist(), v);                          // the base data is untouched
+  aug.set_epoch(1);
+  EXPECT_NE(aug.get_batch(idx).data.tolist(), a);               // another epoch: other shifts
+  EXPECT_EQ(aug.get(5).data.tolist(), std::vector<double>(aug.get_batch(std::vector<int64_t>{5}).data.tolist()));
 }
 
 TEST(Autolabel, RejectsBadOptions) {

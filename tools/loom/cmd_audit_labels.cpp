@@ -65,9 +65,12 @@ int cmd_audit_labels(const Argv& argv) {
 
   LoadedData d = load_data({.spec = data_spec, .seed = uint64_t(seed), .train_limit = train_samples, .test_limit = 1});
   const int64_t n = d.train->size();
-  if (!json_out)
+  if (!json_out && probs_files.empty())
     std::cout << "auditing the labels of " << n << " training samples of " << data_spec << ": " << folds << "-fold "
-              << model << ", " << epochs << " epoch(s) per fold\n" << std::flush;
+              << model << ", " << epochs << " epoch(s) per fold, filter " << filter << "\n" << std::flush;
+  else if (!json_out)
+    std::cout << "auditing the labels of " << n << " training samples of " << data_spec << " from the probabilities in "
+              << probs_files << ", filter " << filter << "\n" << std::flush;
   dataquality::CrossValOptions cv{
       .folds = folds,
       .seed = uint64_t(seed),

@@ -83,7 +83,7 @@ int cmd_autolabel(const Argv& argv) {
           test_samples = 0;
   double fraction = 0, threshold = 0.95, lr = 1e-3, labelled_share = 0.5;
   int64_t shift = 0;
-  bool balanced = false, json_out = false, hflip = false;
+  bool balanced = false, json_out = false, hflip = false, average = false;
   Args a("loom autolabel",
          "Label a dataset from a labelled part: train on it, pseudo-label the rest where the model is confident,\n"
          "retrain, repeat. The other samples' labels are hidden from training (used only to report accuracy).");
@@ -95,6 +95,7 @@ int cmd_autolabel(const Argv& argv) {
            {.min = 0, .max = 1, .exclusive_min = true});
   a.option("--rounds", &rounds, "R", "pseudo-labelling rounds (default 3)", {.min = 1, .max = 100});
   a.flag("--balanced", &balanced, "class-balanced: the same number of pseudo-labels per class (as many in all as are above the threshold)");
+  a.flag("--average-rounds", &average, "pseudo-label from the mean probabilities of all rounds' models so far");
   a.option("--labelled-share", &labelled_share, "S",
            "repeat the labelled samples to at least this share of each round's training set (default 0.5; 0: never)",
            {.min = 0, .max = 0.95});
@@ -167,6 +168,7 @@ int cmd_autolabel(const Argv& argv) {
   const auto r = dataquality::autolabel(
       d.train, labelled, classifier_factory(model, d.shape),
       {.threshold = threshold, .rounds = rounds, .class_balanced = balanced, .labelled_share = labelled_share,
+       .average_rounds = average,
        .training = {.epochs = epochs, .min_steps = min_steps, .batch_size = batch, .lr = lr, .seed = uint64_t(seed),
                      .augment = {.max_shift = shift, .hflip = hflip, .fill = black_value(d.norm)}},
        .on_round = on_round},
