@@ -165,14 +165,15 @@ int cmd_autolabel(const Argv& argv) {
                   (long long)r.round, (long long)r.pseudo_labelled, 100 * r.pseudo_accuracy, 100 * r.test_accuracy, s);
     std::fflush(stdout);
   };
-  const auto r = dataquality::autolabel(
-      d.train, labelled, classifier_factory(model, d.shape),
-      {.threshold = threshold, .rounds = rounds, .class_balanced = balanced, .labelled_share = labelled_share,
-       .average_rounds = average,
-       .training = {.epochs = epochs, .min_steps = min_steps, .batch_size = batch, .lr = lr, .seed = uint64_t(seed),
-                     .augment = {.max_shift = shift, .hflip = hflip, .fill = black_value(d.norm)}},
-       .on_round = on_round},
-      d.test, &truth);
+  dataquality::AutolabelOptions ao;
+  ao.threshold = threshold, ao.rounds = rounds, ao.class_balanced = balanced, ao.labelled_share = labelled_share;
+  ao.average_rounds = average;
+  ao.training.epochs = epochs, ao.training.min_steps = min_steps, ao.training.batch_size = batch;
+  ao.training.lr = lr, ao.training.seed = uint64_t(seed);
+  ao.training.augment.max_shift = shift, ao.training.augment.hflip = hflip;
+  ao.training.augment.fill = black_value(d.norm);
+  ao.on_round = on_round;
+  const auto r = dataquality::autolabel(d.train, labelled, classifier_factory(model, d.shape), ao, d.test, &truth);
 
   dataquality::write_labels_csv((fs::path(out) / "labels.csv").string(), r.labels, r.confidence, r.source, d.classes);
   const auto [kind, path] = split_spec(data_spec);
