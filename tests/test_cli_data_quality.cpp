@@ -129,8 +129,18 @@ TEST(CliDataQuality, ExplainLanguageModelTokensAndAttention) {
 
 TEST(CliDataQuality, AuditLabelsWritesRankedIssuesAndSummary) {
   const fs::path out = loom::test::scratch("issues.csv");
-  auto r = loom_cmd("audit-labels --model mlp --train-samples 400 --folds 2 --threads 2 --out " + out.string());
+  const fs::path probs = loom::test::scratch("probs.npy");
+  auto r = loom_cmd("audit-labels --model mlp --train-samples 400 --folds 2 --epochs 1 --threads 2 --out " + out.string() +
+                    " --save-probs " + probs.string());
   ASSERT_EQ(r.status, 0) << r.err;
+  // The saved probabilities give the same issues without training (and other filters choose from them).
+  const fs::path again = loom::test::scratch("again.csv");
+  auto r2 = loom_cmd("audit-labels --train-samples 400 --probs " + probs.string() + " --out " + again.string());
+  ASSERT_EQ(r2.status, 0) << r2.err;
+  EXPECT_EQ(slurp(again), slurp(out));
+  auto r3 = loom_cmd("audit-labels --train-samples 400 --filter prune_by_noise_rate --probs " + probs.string() +
+                     "," + probs.string() + " --out " + again.string());
+  ASSERT_EQ(r3.status, 0) << r3.err;
   EXPECT_NE(r.out.find("estimated noise matrix"), std::string::npos) << r.out;
   const std::string csv = slurp(out);
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "index,given_label,suggested_label,score,given_name,suggested_name");

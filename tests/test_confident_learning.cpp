@@ -2,6 +2,8 @@
 // planted label errors found through K-fold out-of-sample probabilities, and pseudo-labelling.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
 #include <numeric>
 #include <set>
 
@@ -71,6 +73,12 @@ TEST(ConfidentLearning, ThresholdsJointAndNoiseMatrixByHand) {
   EXPECT_EQ(r.issues[0].index, 5);  // self-confidence .1 ranks before .2
   EXPECT_EQ(r.issues[0].suggested, 0);
   EXPECT_NEAR(r.issues[0].score, 0.1, 1e-12);
+  EXPECT_EQ(r.num_label_issues, 2);
+  // cleanlab's default filter finds the same two here.
+  auto nr = find_label_issues(p, y, 2, {.filter = Filter::PruneByNoiseRate});
+  ASSERT_EQ(nr.issues.size(), 2u);
+  EXPECT_EQ(nr.issues[0].index, 5);
+  EXPECT_EQ(nr.issues[1].index, 2);
 }
 
 TEST(ConfidentLearning, RoundPreservingRowTotals) {
@@ -97,7 +105,14 @@ TEST(ConfidentLearning, FindsPlantedLabelErrorsThroughCrossValidation) {
   CrossValProbs cv = cross_val_probs(ds, small_mlp, {.folds = 4, .seed = 1, .training = {.epochs = 1, .min_steps = 150, .batch_size = 32, .lr = 1e-2}});
   ASSERT_EQ(cv.num_classes, 3);
   std::vector<int64_t> labels = dataset_labels(ds);
-  auto r = find_label_issues(cv.probs, labels, 3);
+  // The default filter: precise, and it finds most of them (the uncalibrated count is a little low here).
+  const auto lsc = find_label_issues(cv.probs, labels, 3);
+  int64_t lsc_hit = 0;
+  for (const auto& i : lsc.issues) lsc_hit += b.planted.count(i.index);
+  EXPECT_GE(double(lsc_hit) / double(std::max<size_t>(1, lsc.issues.size())), 0.9) << lsc.issues.size() << " flagged";
+  EXPECT_GE(double(lsc_hit) / double(b.planted.size()), 0.75);
+  // cleanlab's default, prune_by_noise_rate: both >= 0.9 on this easy problem.
+  auto r = find_label_issues(cv.probs, labels, 3, {.filter = Filter::PruneByNoiseRate});
   int64_t hit = 0;
   for (const auto& i : r.issues) hit += b.planted.count(i.index);
   const double precision = double(hit) / double(std::max<size_t>(1, r.issues.size()));
@@ -118,6 +133,51 @@ TEST(ConfidentLearning, FindsPlantedLabelErrorsThroughCrossValidation) {
   for (size_t i = 1; i < r.issues.size(); ++i) EXPECT_LE(r.issues[i - 1].score, r.issues[i].score);
 }
 
+// What a model trained on noisy labels says about a 4-class problem whose classes 0 and 1 look alike (as
+// Fashion-MNIST's shirts and T-shirts): 20% of the labels moved to a uniformly chosen other class. The
+// calibrated joint counts the model's own 0/1 confusion as noise, so prune_by_noise_rate flags more; the
+// num_label_issues least self-confident examples (audit-labels' default) are more precise, >= 0.8.
+TEST(ConfidentLearning, FiltersOnConfusableClassesWithUniformNoise) {
+  const int64_t n = 4000, k = 4;
+  Generator g(5);
+  std::vector<double> probs;
+  std::vector<int64_t> labels;
+  std::set<int64_t> flipped;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t c = i % k;
+    double logit[4];
+    for (int64_t j = 0; j < k; ++j) logit[j] = g.next_normal();
+    logit[c] += 5.0;
+    if (c < 2) logit[1 - c] += 3.0 + 1.0 * g.next_normal();  // the look-alike class
+    double z = 0;
+    for (double& v : logit) z += (v = std::exp(v));
+    for (double v : logit) probs.push_back(0.85 * v / z + 0.15 / double(k));  // smoothed by the noisy labels
+    int64_t y = c;
+    if (g.next_double() < 0.2) y = (c + 1 + int64_t(g.next_u64() % 3)) % k, flipped.insert(i);
+    labels.push_back(y);
+  }
+  auto score = [&](Filter f) {
+    const auto r = find_label_issues(probs, labels, k, {.filter = f});
+    int64_t hit = 0;
+    for (const auto& i : r.issues) hit += flipped.count(i.index);
+    return std::pair{double(hit) / double(std::max<size_t>(1, r.issues.size())), double(hit) / double(flipped.size())};
+  };
+  const auto [p_lsc, r_lsc] = score(Filter::LowSelfConfidence);
+  const auto [p_nr, r_nr] = score(Filter::PruneByNoiseRate);
+  const auto [p_cl, r_cl] = score(Filter::ConfidentLearning);
+  const auto [p_both, r_both] = score(Filter::Both);
+  std::printf("precision / recall: low_self_confidence %.3f / %.3f, prune_by_noise_rate %.3f / %.3f, "
+              "confident_learning %.3f / %.3f, both %.3f / %.3f\n", p_lsc, r_lsc, p_nr, r_nr, p_cl, r_cl, p_both, r_both);
+  EXPECT_GE(p_lsc, 0.8);
+  EXPECT_GE(r_lsc, 0.7);
+  EXPECT_GT(p_lsc, p_nr);
+  EXPECT_LE(r_both, r_nr + 1e-12);  // an intersection of prune_by_noise_rate's set
+  EXPECT_GE(r_nr, 0.7);
+  EXPECT_EQ(parse_filter("low_self_confidence"), Filter::LowSelfConfidence);
+  EXPECT_EQ(filter_name(parse_filter("prune_by_noise_rate")), "prune_by_noise_rate");
+  EXPECT_THROW(parse_filter("magic"), Error);
+}
+
 TEST(Autolabel, PseudoLabelsAreAccurateAndLabelledOnesKept) {
   manual_seed(0);
   Blobs b = make_blobs(300, 0.0, 3);
@@ -126,7 +186,7 @@ TEST(Autolabel, PseudoLabelsAreAccurateAndLabelledOnesKept) {
   std::vector<int64_t> truth = dataset_labels(ds);
   std::vector<AutolabelRound> seen;
   auto r = autolabel(ds, labelled, small_mlp,
-                     {.threshold = 0.9, .rounds = 2, .class_balanced = true,
+                     {.threshold = 0.9, .rounds = 2, .class_balanced = true, .average_rounds = true,
                       .training = {.epochs = 1, .min_steps = 100, .batch_size = 32, .lr = 1e-2},
                       .on_round = [&](const AutolabelRound& x) { seen.push_back(x); }},
                      ds, &truth);
@@ -148,6 +208,37 @@ TEST(Autolabel, PseudoLabelsAreAccurateAndLabelledOnesKept) {
       EXPECT_GE(r.confidence[i], 0.9);
     }
   EXPECT_GT(pseudo, 0);
+}
+
+TEST(Augmentation, ShiftsAndMirrorsReproduciblyWithoutTouchingTheData) {
+  // One 1x5x5 image with a single bright pixel at (2, 2), 64 copies.
+  Tensor img = zeros({64, 1, 5, 5});
+  std::vector<double> v = img.tolist();
+  for (int64_t s = 0; s < 64; ++s) v[size_t(s * 25 + 2 * 5 + 2)] = 1.0;
+  auto base = std::make_shared<data::TensorDataset>(tensor(v, {64, 1, 5, 5}), zeros({64}, {.dtype = DType::i64}));
+  AugmentedDataset aug(base, {.max_shift = 1, .hflip = true, .fill = {-0.5}}, 3);
+  std::vector<int64_t> idx(64);
+  std::iota(idx.begin(), idx.end(), 0);
+  const std::vector<double> a = aug.get_batch(idx).data.tolist();
+  std::set<int64_t> where;
+  for (int64_t s = 0; s < 64; ++s) {
+    int64_t bright = -1, filled = 0;
+    for (int64_t q = 0; q < 25; ++q) {
+      if (a[size_t(s * 25 + q)] == 1.0) bright = q;
+      filled += a[size_t(s * 25 + q)] == -0.5;
+    }
+    ASSERT_GE(bright, 0) << "sample " << s;  // a 1-pixel shift keeps the centre pixel inside
+    EXPECT_LE(std::abs(bright / 5 - 2), 1);
+    EXPECT_LE(std::abs(bright % 5 - 2), 1);
+    where.insert(bright);
+    EXPECT_TRUE(filled == 0 || filled == 5 || filled == 9) << filled;  // a shifted-in row and/or column
+  }
+  EXPECT_GE(where.size(), 6u);                                  // the shifts vary
+  EXPECT_EQ(aug.get_batch(idx).data.tolist(), a);               // same epoch: the same batch
+  EXPECT_EQ(base->data().tolist(), v);                          // the base data is untouched
+  aug.set_epoch(1);
+  EXPECT_NE(aug.get_batch(idx).data.tolist(), a);               // another epoch: other shifts
+  EXPECT_EQ(aug.get(5).data.tolist(), std::vector<double>(aug.get_batch(std::vector<int64_t>{5}).data.tolist()));
 }
 
 TEST(Autolabel, RejectsBadOptions) {

@@ -28,6 +28,7 @@ AutolabelResult autolabel(data::DatasetPtr train, const std::vector<int64_t>& la
   std::vector<int64_t> pseudo_idx, pseudo_lab;  // what the current model was trained on besides the labelled
   std::vector<double> top_p(unlabelled.size(), 0.0);
   std::vector<int64_t> top_c(unlabelled.size(), 0);
+  Tensor sum_p;  // average_rounds: the sum of every round's probabilities
   for (int64_t round = 0; round <= o.rounds; ++round) {
     std::vector<int64_t> idx = labelled, lab = given;
     // Repeat the labelled samples until they are labelled_share of the set (pseudo-labels are noisier).
@@ -55,7 +56,11 @@ AutolabelResult autolabel(data::DatasetPtr train, const std::vector<int64_t>& la
     if (unlabelled.empty()) break;
 
     // This model's opinion of every unlabelled sample; the next round trains on the confident ones.
-    const Tensor p = predict_probs(*r.model, std::make_shared<data::Subset>(train, unlabelled));
+    Tensor p = predict_probs(*r.model, std::make_shared<data::Subset>(train, unlabelled));
+    if (o.average_rounds) {
+      sum_p = sum_p.defined() ? sum_p + p : p;
+      p = sum_p / double(round + 1);
+    }
     auto [vals, args] = p.max(1);
     const std::vector<double> pv = vals.tolist(), pa = args.tolist();
     for (size_t q = 0; q < unlabelled.size(); ++q) top_p[q] = pv[q], top_c[q] = int64_t(pa[q]);

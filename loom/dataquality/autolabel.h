@@ -22,6 +22,9 @@ struct AutolabelOptions {
   // The labelled samples are repeated so they make up at least this share of each round's training set: the
   // given labels keep their weight however many pseudo-labels join (0: no repetition).
   double labelled_share = 0.5;
+  // Pseudo-label from the mean probabilities of every round's model so far (a cheap ensemble) instead of the
+  // latest model's alone.
+  bool average_rounds = false;
   ClassifierTraining training = {};
   std::function<void(const struct AutolabelRound&)> on_round = nullptr;  // progress
 };

@@ -2,6 +2,8 @@
 
 #include <numeric>
 
+#include "loom/core/generator.h"
+
 #include "loom/autograd/grad_mode.h"
 #include "loom/data/dataloader.h"
 #include "loom/ops/ops.h"
@@ -12,6 +14,7 @@ namespace loom::dataquality {
 
 void fit_classifier(nn::Module& model, data::DatasetPtr train, const ClassifierTraining& t) {
   LOOM_CHECK(train && train->size() > 0, "fit_classifier: the training set is empty");
+  if (t.augment.enabled()) train = std::make_shared<AugmentedDataset>(train, t.augment, t.seed);
   data::DataLoader loader(train, {.batch_size = t.batch_size, .shuffle = true, .seed = t.seed});
   optim::Adam opt(model.parameters(), {.lr = t.lr});
   const int64_t nb = loader.num_batches();
@@ -47,6 +50,48 @@ std::vector<int64_t> dataset_labels(const data::DatasetPtr& ds) {
     for (double v : y.tolist()) out.push_back(int64_t(v));
   }
   return out;
+}
+
+AugmentedDataset::AugmentedDataset(data::DatasetPtr base, Augmentation a, uint64_t seed)
+    : base_(std::move(base)), a_(std::move(a)), seed_(seed) {
+  LOOM_CHECK(a_.max_shift >= 0, "augmentation: max_shift must be >= 0, got ", a_.max_shift);
+}
+
+data::Example AugmentedDataset::get(int64_t i) const {
+  const int64_t idx[1] = {i};
+  data::Batch b = get_batch(idx);
+  return {b.data.select(0, 0), b.target.defined() ? b.target.select(0, 0) : b.target};
+}
+
+data::Batch AugmentedDataset::get_batch(std::span<const int64_t> idx) const {
+  data::Batch b = base_->get_batch(idx);
+  LOOM_CHECK(b.data.dim() == 4, "augmentation needs image batches (N, C, H, W), got shape ", b.data.shape());
+  Tensor x = b.data.to(DType::f32).contiguous();
+  if (x.is_same(b.data)) x = x.clone();  // never write into the base dataset's storage
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  LOOM_CHECK(a_.fill.empty() || a_.fill.size() == 1 || int64_t(a_.fill.size()) == c, "augmentation: ",
+             a_.fill.size(), " fill values for ", c, " channels");
+  float* p = x.data<float>();
+  std::vector<float> src(size_t(h * w));
+  for (int64_t s = 0; s < n; ++s) {
+    Generator g(data::sample_seed(seed_, epoch_, idx[size_t(s)]));
+    const int64_t span = 2 * a_.max_shift + 1;
+    const int64_t dy = a_.max_shift ? int64_t(g.next_u64() % uint64_t(span)) - a_.max_shift : 0;
+    const int64_t dx = a_.max_shift ? int64_t(g.next_u64() % uint64_t(span)) - a_.max_shift : 0;
+    const bool flip = a_.hflip && g.next_double() < 0.5;
+    if (dy == 0 && dx == 0 && !flip) continue;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float fill = a_.fill.empty() ? 0.f : float(a_.fill[a_.fill.size() == 1 ? 0 : size_t(ch)]);
+      float* img = p + (s * c + ch) * h * w;
+      std::copy(img, img + h * w, src.begin());
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t xx = 0; xx < w; ++xx) {
+          const int64_t sy = y - dy, sx0 = xx - dx, sx = flip ? w - 1 - sx0 : sx0;
+          img[y * w + xx] = sy >= 0 && sy < h && sx0 >= 0 && sx0 < w ? src[size_t(sy * w + sx)] : fill;
+        }
+    }
+  }
+  return {x, b.target};
 }
 
 RelabelledDataset::RelabelledDataset(data::DatasetPtr base, std::vector<int64_t> indices, std::vector<int64_t> labels)

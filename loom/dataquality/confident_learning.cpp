@@ -49,6 +49,26 @@ std::vector<int64_t> round_preserving_sum(const std::vector<double>& v) {
 
 }  // namespace
 
+Filter parse_filter(const std::string& name) {
+  for (Filter f : {Filter::PruneByNoiseRate, Filter::PruneByClass, Filter::Both, Filter::ConfidentLearning,
+                   Filter::LowSelfConfidence, Filter::LowNormalizedMargin})
+    if (filter_name(f) == name) return f;
+  LOOM_FAIL("unknown confident-learning filter '", name, "' (known: prune_by_noise_rate, prune_by_class, both, ",
+            "confident_learning, low_self_confidence, low_normalized_margin)");
+}
+
+std::string filter_name(Filter f) {
+  switch (f) {
+    case Filter::PruneByNoiseRate: return "prune_by_noise_rate";
+    case Filter::PruneByClass: return "prune_by_class";
+    case Filter::Both: return "both";
+    case Filter::ConfidentLearning: return "confident_learning";
+    case Filter::LowSelfConfidence: return "low_self_confidence";
+    case Filter::LowNormalizedMargin: return "low_normalized_margin";
+  }
+  return "?";
+}
+
 std::vector<int64_t> round_preserving_row_totals(const std::vector<double>& m, int64_t k) {
   LOOM_CHECK(int64_t(m.size()) == k * k, "round_preserving_row_totals: expected ", k, "x", k, " values, got ",
              m.size());
@@ -90,6 +110,7 @@ ConfidentLearningResult find_label_issues(const std::vector<double>& probs, cons
   // The confident joint: each example whose probability reaches the threshold of at least one class counts
   // under (given, guess); guess is the only such class, or the argmax when several reach theirs.
   r.confident_joint.assign(size_t(k * k), 0);
+  std::vector<char> off_diagonal(size_t(n), 0);  // counted in the joint under a class other than its label
   for (int64_t i = 0; i < n; ++i) {
     int64_t confident = 0, first = -1, argmax = 0;
     for (int64_t j = 0; j < k; ++j) {
@@ -102,6 +123,7 @@ ConfidentLearningResult find_label_issues(const std::vector<double>& probs, cons
     if (confident == 0) continue;
     const int64_t guess = confident > 1 ? argmax : first;
     r.confident_joint[size_t(labels[size_t(i)] * k + guess)]++;
+    off_diagonal[size_t(i)] = guess != labels[size_t(i)];
   }
   for (int64_t j = 0; j < k; ++j)  // cleanlab keeps at least one on the diagonal
     r.confident_joint[size_t(j * k + j)] = std::max<int64_t>(r.confident_joint[size_t(j * k + j)], 1);
@@ -145,32 +167,82 @@ ConfidentLearningResult find_label_issues(const std::vector<double>& probs, cons
   }
   const std::vector<int64_t> prune_counts = round_preserving_row_totals(prune, k);
 
-  // prune_by_noise_rate: within each given class g, for each other class t, the prune_counts[g][t] examples
-  // with the largest margin p_t - p_g.
-  std::vector<char> flagged(size_t(n), 0);
+  std::vector<int64_t> argmax(size_t(n), 0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 1; j < k; ++j)
+      if (p(i, j) > p(i, argmax[size_t(i)])) argmax[size_t(i)] = j;
+  for (int64_t i = 0; i < n; ++i) r.num_label_issues += off_diagonal[size_t(i)] && argmax[size_t(i)] != labels[size_t(i)];
+  auto self_confidence = [&](int64_t i) { return p(i, labels[size_t(i)]); };
+  auto normalized_margin = [&](int64_t i) {
+    const int64_t g = labels[size_t(i)];
+    double other = -1;
+    for (int64_t j = 0; j < k; ++j)
+      if (j != g) other = std::max(other, p(i, j));
+    return p(i, g) - other;
+  };
+
   std::vector<Index> by_class(static_cast<size_t>(k));
   for (int64_t i = 0; i < n; ++i) by_class[size_t(labels[size_t(i)])].push_back(i);
-  for (int64_t g = 0; g < k; ++g) {
-    Index& members = by_class[size_t(g)];
-    for (int64_t t = 0; t < k; ++t) {
-      const int64_t m = std::min<int64_t>(prune_counts[size_t(g * k + t)], int64_t(members.size()));
-      if (t == g || m <= 0) continue;
-      Index order = members;
-      std::stable_sort(order.begin(), order.end(),
-                       [&](int64_t a, int64_t b) { return p(a, t) - p(a, g) > p(b, t) - p(b, g); });
+  // prune_by_noise_rate: within each given class g, for each other class t, the prune_counts[g][t] examples
+  // with the largest margin p_t - p_g.
+  auto by_noise_rate = [&] {
+    std::vector<char> flagged(size_t(n), 0);
+    for (int64_t g = 0; g < k; ++g) {
+      const Index& members = by_class[size_t(g)];
+      for (int64_t t = 0; t < k; ++t) {
+        const int64_t m = std::min<int64_t>(prune_counts[size_t(g * k + t)], int64_t(members.size()));
+        if (t == g || m <= 0) continue;
+        Index order = members;
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int64_t a, int64_t b) { return p(a, t) - p(a, g) > p(b, t) - p(b, g); });
+        for (int64_t q = 0; q < m; ++q) flagged[size_t(order[size_t(q)])] = 1;
+      }
+    }
+    return flagged;
+  };
+  // prune_by_class: within each given class g, the (count - prune_counts[g][g]) lowest self-confidences.
+  auto by_class_count = [&] {
+    std::vector<char> flagged(size_t(n), 0);
+    for (int64_t g = 0; g < k; ++g) {
+      Index order = by_class[size_t(g)];
+      if (int64_t(order.size()) <= o.min_examples_per_class) continue;
+      const int64_t m = std::clamp<int64_t>(int64_t(order.size()) - prune_counts[size_t(g * k + g)], 0, int64_t(order.size()));
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p(a, g) < p(b, g); });
       for (int64_t q = 0; q < m; ++q) flagged[size_t(order[size_t(q)])] = 1;
     }
+    return flagged;
+  };
+  // The num_label_issues lowest scores.
+  auto lowest = [&](auto score) {
+    std::vector<char> flagged(size_t(n), 0);
+    Index order(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return score(a) < score(b); });
+    for (int64_t q = 0; q < std::min(n, r.num_label_issues); ++q) flagged[size_t(order[size_t(q)])] = 1;
+    return flagged;
+  };
+  std::vector<char> flagged;
+  switch (o.filter) {
+    case Filter::PruneByNoiseRate: flagged = by_noise_rate(); break;
+    case Filter::PruneByClass: flagged = by_class_count(); break;
+    case Filter::Both: {
+      flagged = by_noise_rate();
+      const std::vector<char> c = by_class_count();
+      for (int64_t i = 0; i < n; ++i) flagged[size_t(i)] = flagged[size_t(i)] && c[size_t(i)];
+      break;
+    }
+    case Filter::ConfidentLearning: flagged = off_diagonal; break;
+    case Filter::LowSelfConfidence: flagged = lowest(self_confidence); break;
+    case Filter::LowNormalizedMargin: flagged = lowest(normalized_margin); break;
   }
   for (int64_t i = 0; i < n; ++i) {
     if (!flagged[size_t(i)]) continue;
     const int64_t g = labels[size_t(i)];
-    int64_t argmax = 0, other = g == 0 ? 1 : 0;
-    for (int64_t j = 0; j < k; ++j) {
-      if (p(i, j) > p(i, argmax)) argmax = j;
+    int64_t other = g == 0 ? 1 : 0;
+    for (int64_t j = 0; j < k; ++j)
       if (j != g && p(i, j) > p(i, other)) other = j;
-    }
-    if (o.drop_agreeing && argmax == g) continue;
-    r.issues.push_back({.index = i, .given = g, .suggested = other, .score = p(i, g)});
+    if (o.drop_agreeing && argmax[size_t(i)] == g) continue;
+    r.issues.push_back({.index = i, .given = g, .suggested = other, .score = self_confidence(i)});
   }
   std::stable_sort(r.issues.begin(), r.issues.end(),
                    [](const LabelIssue& a, const LabelIssue& b) { return a.score < b.score; });
@@ -190,7 +262,8 @@ std::string summary(const ConfidentLearningResult& r, const std::vector<std::str
     for (int64_t j = 0; j < k; ++j)
       if (i != j) off += r.joint[size_t(i * k + j)];
   std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * off);
-  os << r.issues.size() << " likely label errors out of " << n << " examples; estimated noise rate " << buf << "\n";
+  os << r.issues.size() << " likely label errors out of " << n << " examples; estimated noise rate " << buf
+     << " (calibrated joint); " << r.num_label_issues << " off-diagonal confident examples (num_label_issues)\n";
   os << "\nper-class thresholds (mean self-confidence):\n";
   for (int64_t j = 0; j < k; ++j) {
     std::snprintf(buf, sizeof buf, "%.3f", r.thresholds[size_t(j)]);

@@ -68,6 +68,13 @@ std::string write_labels(const std::string& kind, const std::string& path, const
   return "labels.csv only (" + kind + " files are not rewritten)";
 }
 
+// What a black pixel becomes after the loader's normalisation (the fill of shifted-in pixels).
+std::vector<double> black_value(const Normalization& n) {
+  std::vector<double> v;
+  for (size_t c = 0; c < n.mean.size(); ++c) v.push_back(-n.mean[c] / n.std[c]);
+  return v;
+}
+
 }  // namespace
 
 int cmd_autolabel(const Argv& argv) {
@@ -75,7 +82,8 @@ int cmd_autolabel(const Argv& argv) {
   int64_t labelled_n = 0, rounds = 3, epochs = 1, min_steps = 600, batch = 64, seed = 0, threads = 0, train_samples = 0,
           test_samples = 0;
   double fraction = 0, threshold = 0.95, lr = 1e-3, labelled_share = 0.5;
-  bool balanced = false, json_out = false;
+  int64_t shift = 0;
+  bool balanced = false, json_out = false, hflip = false, average = false;
   Args a("loom autolabel",
          "Label a dataset from a labelled part: train on it, pseudo-label the rest where the model is confident,\n"
          "retrain, repeat. The other samples' labels are hidden from training (used only to report accuracy).");
@@ -87,11 +95,14 @@ int cmd_autolabel(const Argv& argv) {
            {.min = 0, .max = 1, .exclusive_min = true});
   a.option("--rounds", &rounds, "R", "pseudo-labelling rounds (default 3)", {.min = 1, .max = 100});
   a.flag("--balanced", &balanced, "class-balanced: the same number of pseudo-labels per class (as many in all as are above the threshold)");
+  a.flag("--average-rounds", &average, "pseudo-label from the mean probabilities of all rounds' models so far");
   a.option("--labelled-share", &labelled_share, "S",
            "repeat the labelled samples to at least this share of each round's training set (default 0.5; 0: never)",
            {.min = 0, .max = 0.95});
   a.option("--epochs", &epochs, "N", "training epochs per round (default 1)", {.min = 1});
   a.option("--min-steps", &min_steps, "N", "at least N optimizer steps per round (default 600)", {.min = 0});
+  a.option("--shift", &shift, "N", "augment: shift each training image by up to N pixels (default 0)", {.min = 0, .max = 64});
+  a.flag("--hflip", &hflip, "augment: mirror training images left-right at random");
   a.option("--batch-size", &batch, "B", "samples per step (default 64)", {.min = 1, .max = 1 << 20});
   a.option("--lr", &lr, "X", "Adam learning rate (default 1e-3)", {.min = 0, .exclusive_min = true});
   a.option("--seed", &seed, "S", "seed for the labelled choice, initialisation and shuffling (default 0)", {.min = 0});
@@ -154,12 +165,15 @@ int cmd_autolabel(const Argv& argv) {
                   (long long)r.round, (long long)r.pseudo_labelled, 100 * r.pseudo_accuracy, 100 * r.test_accuracy, s);
     std::fflush(stdout);
   };
-  const auto r = dataquality::autolabel(
-      d.train, labelled, classifier_factory(model, d.shape),
-      {.threshold = threshold, .rounds = rounds, .class_balanced = balanced, .labelled_share = labelled_share,
-       .training = {.epochs = epochs, .min_steps = min_steps, .batch_size = batch, .lr = lr, .seed = uint64_t(seed)},
-       .on_round = on_round},
-      d.test, &truth);
+  dataquality::AutolabelOptions ao;
+  ao.threshold = threshold, ao.rounds = rounds, ao.class_balanced = balanced, ao.labelled_share = labelled_share;
+  ao.average_rounds = average;
+  ao.training.epochs = epochs, ao.training.min_steps = min_steps, ao.training.batch_size = batch;
+  ao.training.lr = lr, ao.training.seed = uint64_t(seed);
+  ao.training.augment.max_shift = shift, ao.training.augment.hflip = hflip;
+  ao.training.augment.fill = black_value(d.norm);
+  ao.on_round = on_round;
+  const auto r = dataquality::autolabel(d.train, labelled, classifier_factory(model, d.shape), ao, d.test, &truth);
 
   dataquality::write_labels_csv((fs::path(out) / "labels.csv").string(), r.labels, r.confidence, r.source, d.classes);
   const auto [kind, path] = split_spec(data_spec);
