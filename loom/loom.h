@@ -19,3 +19,8 @@
 #include "loom/models/gpt.h"
 #include "loom/models/gpt_hf.h"
 #include "loom/text/text.h"
+#include "loom/models/generate.h"
+#include "loom/models/lstm_lm.h"
+#include "loom/runtime/run.h"
+#include "loom/runtime/session.h"
+#include "loom/runtime/batch_engine.h"

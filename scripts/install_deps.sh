@@ -3,7 +3,8 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config libgtest-dev libopenblas-openmp-dev nlohmann-json3-dev zlib1g-dev
       libstb-dev python3 python3-torch python3-numpy dataset-fashion-mnist time
-      bible-kjv bible-kjv-text ccache libopenmpi-dev openmpi-bin)
+      bible-kjv bible-kjv-text ccache libopenmpi-dev openmpi-bin
+      libcpp-httplib-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

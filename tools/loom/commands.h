@@ -23,6 +23,8 @@ int cmd_eval_lm(const Argv& args);
 // Sequence-to-sequence (cmd_train_seq2seq.cpp, cmd_translate.cpp): loom train --model seq2seq, loom translate.
 int cmd_train_seq2seq(const Argv& args);
 int cmd_translate(const Argv& args);
+// loom serve (cmd_serve.cpp): the OpenAI-compatible HTTP server in loom/serve/.
+int cmd_serve(const Argv& args);
 
 // Peak resident memory of this process so far, in MiB.
 double peak_rss_mb();

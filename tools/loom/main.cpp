@@ -34,7 +34,8 @@ const char* kUsage =
     "  info      version, build, CPU features and threads\n"
     "  generate  text from a language model (--checkpoint DIR --prompt TEXT)\n"
     "  tokenize  print the token ids of a text file; detokenize: the reverse\n"
-    "  translate a seq2seq run's translation of texts (--checkpoint DIR \"March 5, 1999\")\n\n"
+    "  translate a seq2seq run's translation of texts (--checkpoint DIR \"March 5, 1999\")\n"
+    "  serve     an OpenAI-compatible HTTP server for a run folder (--checkpoint DIR --port 8080)\n\n"
     "Run 'loom <command> --help' for the options of a command.\n";
 
 }  // namespace
@@ -56,7 +57,7 @@ int run(int argc, char** argv) {
   static const std::map<std::string, int (*)(const Argv&)> commands = {
       {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"summary", cmd_summary}, {"info", cmd_info},
       {"generate", cmd_generate}, {"tokenize", cmd_tokenize}, {"detokenize", cmd_detokenize},
-      {"translate", cmd_translate}};
+      {"translate", cmd_translate}, {"serve", cmd_serve}};
   auto it = commands.find(cmd);
   if (it == commands.end()) {
     std::cerr << "loom: unknown command '" << cmd << "'\n" << kUsage;
