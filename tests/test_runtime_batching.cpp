@@ -199,7 +199,7 @@ TEST(BatchEngine, TemperatureZeroIsIdenticalAloneAndBatched) {
 
 TEST(BatchEngine, CancelFreesTheSlotAndAFullQueueRefuses) {
   runtime::Run run = lm_run(small_lstm());
-  runtime::BatchEngine e(run, {.slots = 1, .max_queue = 1});
+  runtime::BatchEngine e(run, {.slots = 1, .max_queue = 1});  // one running, one waiting
   int pieces = 0;
   auto a = e.submit({.prompt = prompt_of(3, 0), .options = {.max_new_tokens = 1000000},
                      .on_text = [&](const std::string&) { ++pieces; return true; }});

@@ -62,7 +62,9 @@ void expect_error(const json& j, const std::string& param_or_empty) {
   ASSERT_TRUE(j.contains("error")) << j.dump();
   EXPECT_TRUE(j["error"]["message"].is_string());
   EXPECT_TRUE(j["error"]["type"].is_string());
-  if (!param_or_empty.empty()) EXPECT_EQ(j["error"]["param"], param_or_empty) << j.dump();
+  if (!param_or_empty.empty()) {
+    EXPECT_EQ(j["error"]["param"], param_or_empty) << j.dump();
+  }
 }
 
 }  // namespace

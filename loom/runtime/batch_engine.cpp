@@ -55,7 +55,8 @@ std::shared_ptr<BatchEngine::Handle> BatchEngine::submit(Request r) {
   check_generation_options(r.options);
   LOOM_CHECK(!r.prompt.empty(), "the prompt has no tokens");
   std::lock_guard lock(m_);
-  if (!accepting_ || int64_t(queue_.size()) >= o_.max_queue) {
+  // Room: a free slot, or a place in the queue. busy counts down as soon as a request finishes.
+  if (!accepting_ || int64_t(queue_.size()) + stats_.busy >= o_.slots + o_.max_queue) {
     ++stats_.requests_rejected;
     return nullptr;
   }
@@ -92,6 +93,7 @@ void BatchEngine::finish(Active& a) {
   {
     std::lock_guard lock(m_);
     ++(r.finish_reason == "cancelled" ? stats_.requests_cancelled : stats_.requests_finished);
+    --stats_.busy;
   }
   std::lock_guard lock(a.handle->m_);
   a.handle->result_ = r;
@@ -160,6 +162,8 @@ void BatchEngine::loop() {
       }
       for (auto& a : active) free_slots.push_back(a.slot);
       active.clear();
+      std::lock_guard lock(m_);
+      stats_.busy = 0;
       continue;
     }
     for (size_t i = 0; i < active.size();) {

@@ -24,7 +24,7 @@ namespace loom::runtime {
 
 struct EngineOptions {
   int64_t slots = 4;           // sequences decoding together (--parallel)
-  int64_t max_queue = 64;      // waiting requests beyond the busy slots; more are refused (429)
+  int64_t max_queue = 64;      // requests waiting for a slot; more are refused (429)
   int64_t prefill_chunk = 64;  // prompt tokens fed per step
   int64_t max_len = 0;         // tokens per slot (0: the model's context; LSTM: unbounded)
 };

@@ -110,7 +110,8 @@ struct Server::Impl {
         send_error(res, 500, std::string("internal error: ") + e.what(), "server_error");
       }
       metrics.count_request(endpoint, res.status);
-      if (!res.is_chunked_content_provided()) metrics.observe_latency(since(t0));
+      // Streamed answers (a content provider) record their latency when the last byte is written.
+      if (!res.is_chunked_content_provider_) metrics.observe_latency(since(t0));
     };
   }
 
@@ -236,7 +237,7 @@ struct Server::Impl {
     if (run.kind != runtime::Run::Kind::classifier)
       throw ApiError(400, "'" + model_id() + "' is a language model: use /v1/completions or /v1/chat/completions", "model");
     std::string bytes, name = "image";
-    int64_t top_k = 5;
+    int64_t top_k = -1;  // default: the 5 most likely (fewer when the model has fewer classes)
     if (req.is_multipart_form_data()) {
       const char* field = req.has_file("file") ? "file" : req.has_file("image") ? "image" : nullptr;
       if (!field) throw ApiError(400, "expected a multipart field 'file' (or 'image') holding the image", "file");
@@ -265,6 +266,7 @@ struct Server::Impl {
       }
     }
     const auto& c = *run.classifier;
+    if (top_k == -1) top_k = std::min<int64_t>(5, c.shape.num_classes);
     if (top_k < 1 || top_k > c.shape.num_classes)
       throw ApiError(400, "'top_k' must be between 1 and " + std::to_string(c.shape.num_classes), "top_k");
     if (models::is_regression(c.name)) throw ApiError(400, "'" + model_id() + "' is a regression model, not a classifier");
