@@ -1,0 +1,88 @@
+// `loom serve`'s batching targets, measured on the engine the server runs (runtime::BatchEngine), with
+// random weights at the W3 char-GPT shape and GPT-2 124M's shape (/work/shared/WORKLOADS.md):
+//   - aggregate generated tokens/s with 8 concurrent streams vs 1 stream (target >= 3x);
+//   - time to first token of a 128-token prompt while 8 streams decode vs idle (target <= 2x).
+// One JSON line per shape. Usage: serve_bench [w3|gpt2|all] [new_tokens]  (threads: OMP_NUM_THREADS / LOOM_THREADS)
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "loom/loom.h"
+
+using namespace loom;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double secs(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::vector<int64_t> prompt(int64_t n, int64_t V, int64_t salt) {
+  std::vector<int64_t> p;
+  for (int64_t i = 0; i < n; ++i) p.push_back((i * 31 + salt * 17 + 1) % V);
+  return p;
+}
+
+// Aggregate tokens/s of `streams` requests of `new_tokens` each, all submitted at once.
+double throughput(runtime::BatchEngine& e, int streams, int64_t new_tokens, int64_t V) {
+  std::vector<std::shared_ptr<runtime::BatchEngine::Handle>> hs;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < streams; ++i)
+    hs.push_back(e.submit({.prompt = prompt(16, V, i), .options = {.max_new_tokens = new_tokens, .sampling = {.temperature = 0}, .stop_at_eot = false}}));
+  int64_t n = 0;
+  for (auto& h : hs) n += int64_t(h->wait().tokens.size());
+  return double(n) / secs(t0);
+}
+
+// TTFT of a 128-token prompt; with `load` streams decoding (long requests) while it arrives.
+double ttft(runtime::BatchEngine& e, int load, int64_t V) {
+  std::vector<std::shared_ptr<runtime::BatchEngine::Handle>> bg;
+  for (int i = 0; i < load; ++i)
+    bg.push_back(e.submit({.prompt = prompt(16, V, 100 + i), .options = {.max_new_tokens = 100000, .stop_at_eot = false}}));
+  if (load > 0)  // wait until they all decode
+    while (e.stats().busy < load || std::any_of(bg.begin(), bg.end(), [](auto& h) { return h->first_token_seconds() < 0; }))
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  double best = 1e9;
+  for (int rep = 0; rep < 3; ++rep) {
+    auto h = e.submit({.prompt = prompt(128, V, 7 + rep), .options = {.max_new_tokens = 1, .stop_at_eot = false}});
+    h->wait();
+    best = std::min(best, h->first_token_seconds());
+  }
+  for (auto& h : bg) h->cancel();
+  for (auto& h : bg) h->wait();
+  return best;
+}
+
+void run(const std::string& name, const models::GPTConfig& c, int64_t new_tokens) {
+  manual_seed(0);
+  auto gpt = std::make_shared<models::GPT>(c);
+  gpt->eval();
+  runtime::Run run;
+  run.lm = gpt;
+  run.tokenizer = text::make_tokenizer("char", "abc");  // only for the text callbacks; ids are fed directly
+  runtime::BatchEngine e(run, {.slots = 9, .max_queue = 16, .prefill_chunk = 64, .max_len = 512});
+  throughput(e, 1, 4, c.vocab_size);  // warm-up
+  const double one = throughput(e, 1, new_tokens, c.vocab_size);
+  const double eight = throughput(e, 8, new_tokens, c.vocab_size);
+  const double idle = ttft(e, 0, c.vocab_size);
+  const double loaded = ttft(e, 8, c.vocab_size);
+  std::printf("{\"bench\":\"serve\",\"shape\":\"%s\",\"threads\":%d,\"new_tokens\":%lld,\"tokens_per_s_1\":%.1f,"
+              "\"tokens_per_s_8\":%.1f,\"speedup_8_vs_1\":%.2f,\"ttft_128_idle_s\":%.4f,\"ttft_128_loaded_s\":%.4f,"
+              "\"ttft_ratio\":%.2f}\n",
+              name.c_str(), get_num_threads(), (long long)new_tokens, one, eight, eight / one, idle, loaded, loaded / idle);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string which = argc > 1 ? argv[1] : "all";
+  const int64_t n = argc > 2 ? std::atoll(argv[2]) : 64;
+  if (which == "w3" || which == "all")
+    run("W3-char-GPT", {.vocab_size = 65, .n_positions = 512, .n_embd = 128, .n_layer = 4, .n_head = 4, .tie_word_embeddings = false}, n);
+  if (which == "gpt2" || which == "all")
+    run("GPT-2-124M", {.vocab_size = 50257, .n_positions = 1024, .n_embd = 768, .n_layer = 12, .n_head = 12}, n);
+  return 0;
+}
