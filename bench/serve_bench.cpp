@@ -80,8 +80,30 @@ void run(const std::string& name, const models::GPTConfig& c, int64_t new_tokens
 
 }  // namespace
 
+// decode_slots alone: seconds per step with 1 row and with 8 rows (no engine, no sampling).
+void micro(const models::GPTConfig& c) {
+  manual_seed(0);
+  models::GPT m(c);
+  m.eval();
+  NoGradGuard ng;
+  auto st = m.start_slots(8, 256);
+  for (int64_t r = 0; r < 8; ++r) m.decode_slots(*st, {&r, 1}, tensor(prompt(16 + r, c.vocab_size, r), {1, 16 + r}));
+  for (int64_t n : {1, 8, 1, 8}) {
+    std::vector<int64_t> rows(static_cast<size_t>(n)), ids(static_cast<size_t>(n), 5);
+    for (int64_t i = 0; i < n; ++i) rows[size_t(i)] = i;
+    const auto t0 = Clock::now();
+    for (int s = 0; s < 5; ++s) m.decode_slots(*st, rows, tensor(ids, {n, 1}));
+    std::printf("{\"micro\":\"decode_slots\",\"rows\":%lld,\"s_per_step\":%.4f}\n", (long long)n, secs(t0) / 5);
+    std::fflush(stdout);
+  }
+}
+
 int main(int argc, char** argv) {
   const std::string which = argc > 1 ? argv[1] : "all";
+  if (which == "micro") {
+    micro({.vocab_size = 50257, .n_positions = 1024, .n_embd = 768, .n_layer = 12, .n_head = 12});
+    return 0;
+  }
   const int64_t n = argc > 2 ? std::atoll(argv[2]) : 64;
   if (which == "w3" || which == "all")
     run("W3-char-GPT", {.vocab_size = 65, .n_positions = 512, .n_embd = 128, .n_layer = 4, .n_head = 4, .tie_word_embeddings = false}, n);

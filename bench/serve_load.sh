@@ -9,9 +9,13 @@ BUILD=${1:-$ROOT/build}
 CONNECTIONS=${CONNECTIONS:-64} DURATION=${DURATION:-30} PARALLEL=${PARALLEL:-8} QUEUE=${QUEUE:-32}
 CLIENTS=$("$ROOT/scripts/install_serve_clients.sh") || { echo "serve_load: SKIPPED, npm unreachable"; exit 0; }
 WORK=$(mktemp -d)
-trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PID=""
+trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
 # A W3-shape GPT (4 layers, width 128, 4 heads) with random weights and a character vocabulary.
-"$BUILD/loom" train --model gpt --data kjv --tokenizer char --layers 4 --heads 4 --width 128 \
+# A small text holding every character the requests use (the weights are near-random: speed does not depend on them).
+for _ in $(seq 60); do echo "In the beginning God created the heaven and the earth. And God said, Let there be light:"
+  echo "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 .,;:!?'()-"; done > "$WORK/text.txt"
+"$BUILD/loom" train --model gpt --data "text:$WORK/text.txt" --tokenizer char --layers 4 --heads 4 --width 128 \
   --context 256 --batch-size 2 --steps 1 --threads 2 --out "$WORK/run" >/dev/null
 "$BUILD/loom" serve --checkpoint "$WORK/run" --port 0 --parallel "$PARALLEL" --max-queue "$QUEUE" --threads 2 \
   --name w3 2>"$WORK/log" &
