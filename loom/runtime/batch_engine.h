@@ -60,7 +60,7 @@ class BatchEngine {
     std::condition_variable cv_;
     bool done_ = false;
     GenerationResult result_;
-    double first_token_s_ = -1;
+    std::atomic<double> first_token_s_{-1};  // written by the engine thread, read by the caller's
   };
 
   BatchEngine(const Run& run, EngineOptions o = {});
