@@ -179,17 +179,19 @@ TEST(Serve, FullQueueAnswers429AndDisconnectCancels) {
   Running s(opts(1, 0));  // one slot, no queue
   // A stream that runs long and then hangs up after two chunks.
   std::atomic<int> got{0};
+  std::atomic<bool> checked{false};  // the client hangs up only after the 429 was seen
   auto streaming = std::async(std::launch::async, [&] {
     httplib::Client c("127.0.0.1", s.port);
     httplib::Request req;
     req.method = "POST", req.path = "/v1/completions";
     req.body = json{{"prompt", "abc"}, {"max_tokens", 100000}, {"stream", true}}.dump();
     req.set_header("Content-Type", "application/json");
-    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++got < 3; };
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++got < 3 || !checked; };
     c.send(req);
   });
   while (got < 1) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   expect_error(s.post("/v1/completions", {{"prompt", "a"}, {"max_tokens", 2}}, 429), "");
+  checked = true;
   streaming.wait();
   // Within a few steps the slot is free again: a new request is served.
   json ok;

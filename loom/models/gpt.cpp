@@ -350,9 +350,11 @@ std::unique_ptr<SlotDecodeState> GPT::start_slots(int64_t slots, int64_t max_len
   st->max_len = max_len;
   const int64_t D = cfg.n_embd / cfg.n_head;
   const DType dt = wte->weight.dtype();
+  // Zeroed, not just allocated: a decode step reads every row up to the longest length and masks the rest,
+  // and a masked key's weight (exactly 0) times a never-written value that happens to be NaN would be NaN.
   for (int64_t i = 0; i < cfg.n_layer; ++i) {
-    st->k.push_back(make_tensor({slots, cfg.n_head, max_len, D}, dt));
-    st->v.push_back(make_tensor({slots, cfg.n_head, max_len, D}, dt));
+    st->k.push_back(zeros({slots, cfg.n_head, max_len, D}, {.dtype = dt}));
+    st->v.push_back(zeros({slots, cfg.n_head, max_len, D}, {.dtype = dt}));
   }
   return st;
 }
