@@ -4,7 +4,9 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config libgtest-dev libopenblas-openmp-dev nlohmann-json3-dev zlib1g-dev
       libstb-dev python3 python3-torch python3-numpy dataset-fashion-mnist time
       bible-kjv bible-kjv-text ccache libopenmpi-dev openmpi-bin
-      libcpp-httplib-dev)
+      clang-14 libfuzzer-14-dev libclang-rt-14-dev libomp-14-dev)
+PKGS+=(libsodium-dev)  # loom/trust: manifests, signatures, encryption at rest
+PKGS+=(libcpp-httplib-dev)  # loom/serve: HTTP for `loom serve`
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

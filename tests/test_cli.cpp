@@ -87,7 +87,8 @@ TEST(Cli, UsageErrorsExitTwoNamingTheOption) {
 TEST(Cli, InfoAndSummaryRun) {
   Result r = loom_cmd("info");
   ASSERT_EQ(r.status, 0) << r.err;
-  for (const char* s : {"loom 0.", "avx2", "avx512f", "amx", "threads:", "OpenBLAS", "MPI:", "CUDA:"})
+  for (const char* s : {"loom 0.", "avx2", "avx512f", "amx", "threads:", "OpenBLAS", "MPI:", "CUDA:", "kernels:",
+                        "gemm_bf16: ", "attention: "})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << " missing from:\n" << r.out;
 #ifdef LOOM_HAVE_MPI
   EXPECT_NE(r.out.find("MPI:         yes"), std::string::npos) << r.out;

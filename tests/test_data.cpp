@@ -208,7 +208,8 @@ TEST(Transforms, HandComputedValues) {
   EXPECT_THROW(ToTensor()(t), Error);
   Tensor hwc = zeros({8, 6, 3}, {.dtype = DType::u8});
   EXPECT_THROW(ToTensor()(hwc.permute({2, 0, 1})), Error);  // (C, H, W) is not what ToTensor takes
-  EXPECT_THROW(Resize(4, 4)(hwc), Error);                   // (H, W, C) before ToTensor
+  EXPECT_EQ(Resize(4, 4)(hwc).shape(), (Shape{4, 4, 3}));   // a decoded image, as torchvision's PIL path
+  EXPECT_EQ(Resize(4)(zeros({8, 6, 3}, {.dtype = DType::u8})).shape(), (Shape{5, 4, 3}));  // short side 6 -> 4
   EXPECT_THROW(CenterCrop(4)(hwc), Error);
   EXPECT_EQ(Resize(4, 4)(ToTensor()(hwc)).shape(), (Shape{3, 4, 4}));
 
@@ -260,6 +261,50 @@ TEST(Transforms, ResizeAndNormalizeMatchTorch) {
   auto n = test::torch_run("out['y'] = (x - torch.tensor([0.1, 0.2, 0.3])[:, None, None]) / "
                            "torch.tensor([0.5, 0.25, 2.0])[:, None, None]", {{"x", x}});
   EXPECT_PARITY("normalize", Normalize({0.1, 0.2, 0.3}, {0.5, 0.25, 2.0})(x), n["y"], 1e-6);
+}
+
+// Decoded images resize as torchvision's PIL path does: antialiased (interpolate(antialias=True) is PyTorch's
+// port of PIL's filter), whether shrinking (every input pixel contributes) or enlarging.
+TEST(Transforms, AntialiasedResizeMatchesTorch) {
+  Generator g(11);
+  Tensor x = rand({3, 37, 23}, {}, &g);
+  for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{{8, 8}, {5, 11}, {37, 23}, {50, 40}, {1, 3}}) {
+    const std::string sz = std::to_string(h) + ", " + std::to_string(w);
+    auto r = test::torch_run("out['y'] = F.interpolate(x[None], size=(" + sz +
+                             "), mode='bilinear', align_corners=False, antialias=True)[0]", {{"x", x}});
+    EXPECT_PARITY("antialiased resize " + sz, resize_bilinear_antialias(x, h, w), r["y"], 1e-5);
+    EXPECT_PARITY("antialiased resize f64 " + sz, resize_bilinear_antialias(x.to(DType::f64), h, w),
+                  r["y"].to(DType::f64), 1e-5);
+  }
+  // u8 (H, W, C): the float result rounded; ties may round either way after float sums, so allow 1 level.
+  Tensor img = randint(0, 256, {29, 41, 3}, {.dtype = DType::u8}, &g);
+  for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{{8, 8}, {32, 32}, {64, 50}}) {
+    const std::string sz = std::to_string(h) + ", " + std::to_string(w);
+    auto r = test::torch_run("out['y'] = F.interpolate(x.permute(2, 0, 1).float()[None], size=(" + sz +
+                             "), mode='bilinear', align_corners=False, antialias=True)[0].round().clamp(0, 255)"
+                             ".permute(1, 2, 0).contiguous()", {{"x", img}});
+    Tensor ours = Resize(h, w)(img);
+    ASSERT_EQ(ours.shape(), (Shape{h, w, 3}));
+    EXPECT_EQ(ours.dtype(), DType::u8);
+    const std::vector<double> a = ours.tolist(), b = r["y"].tolist();
+    int64_t exact = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_LE(std::abs(a[i] - b[i]), 1.0) << sz << " at " << i;
+      exact += a[i] == b[i];
+    }
+    EXPECT_GE(double(exact), 0.99 * double(a.size())) << sz;
+  }
+  // Shrinking a checkerboard averages it (plain bilinear would pick 2 taps of every 8 and keep the pattern).
+  std::vector<double> cb;
+  for (int y = 0; y < 64; ++y)
+    for (int x = 0; x < 64; ++x) cb.push_back((x + y) % 2 ? 255 : 0);
+  Tensor grey = tensor(cb, {64, 64, 1}, {.dtype = DType::u8});
+  const std::vector<double> small = Resize(8, 8)(grey).tolist();
+  for (size_t i = 0; i < small.size(); ++i)
+    if (i % 8 != 0 && i % 8 != 7) {  // edge columns are one-sided
+      EXPECT_NEAR(small[i], 127.5, 1.0) << i;
+    }
+  EXPECT_THROW(resize_image(zeros({4, 4}, {.dtype = DType::u8}), 2, 2), Error);
 }
 
 TEST(Dataset, BatchFastPathsMatchPerSampleCollate) {

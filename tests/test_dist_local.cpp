@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "loom/dist/dist.h"
@@ -216,5 +217,30 @@ TEST(DistCli, TwoRanksAtBatch16EndLikeOneProcessAtBatch32AndResume) {
   auto [s6, o6] = loom_train(2, "--batch-size 16 --steps 8 --zero --out " + dir + "/zero");
   ASSERT_EQ(s6, 0) << o6;
   expect_same_weights(dir + "/zero/model.safetensors", dir + "/two/model.safetensors", 1e-5);
+}
+#endif
+
+#ifdef LOOM_MPIEXEC
+// A rank that fails alone (here: rank 1 resumes from a corrupt checkpoint, after the group is formed) ends the
+// whole job at once with its message, instead of leaving rank 0 in an all_reduce until the collective time-out.
+TEST(DistCli, ARankThatFailsAloneStopsTheJobAtOnce) {
+  const std::string dir = ::testing::TempDir() + "loom_dist_abort";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/bad");
+  std::ofstream(dir + "/bad/checkpoint.safetensors") << "not a checkpoint";
+  const std::string common = std::string(LOOM_BIN) +
+                             " train --model cnn --data fashion-mnist --train-samples 384 --test-samples 64 --optimizer sgd"
+                             " --lr 0.05 --threads 1 --json --seed 3 --batch-size 16 --steps 8 --distributed";
+  // MPMD launch: rank 0 starts a fresh run, rank 1 resumes from the corrupt checkpoint. Time-out 120 s.
+  const std::string cmd = std::string("OMP_NUM_THREADS=1 LOOM_DIST_TIMEOUT=120 ") + kMpiSanitizerEnv + LOOM_MPIEXEC +
+                          " --allow-run-as-root --oversubscribe -np 1 " + common + " --out " + dir + "/ok : -np 1 " +
+                          common + " --out " + dir + "/bad --resume";
+  const auto t0 = std::chrono::steady_clock::now();
+  auto [status, out] = sh(cmd);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(status, 0) << out;
+  EXPECT_NE(out.find(dir + "/bad/checkpoint.safetensors"), std::string::npos) << out;  // rank 1's own message
+  EXPECT_NE(out.find("rank 1 of 2 failed"), std::string::npos) << out;
+  EXPECT_LT(secs, 60.0) << "the job must stop when rank 1 fails, not at the 120 s collective time-out\n" << out;
 }
 #endif

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "loom/loom.h"
-#include "loom/nn/rnn_kernels.h"
+#include "loom/backend/cpu/rnn_kernels.h"
 #include "loom/nn/rnn_reference.h"
 #include "support/torch_oracle.h"
 #include "test_rnn_helpers.h"
@@ -85,19 +85,19 @@ TEST(RnnReference, GateActivationsMatchLibm) {
   for (int i = -200000; i <= 200000; ++i) {
     const float x = float(i) * 1e-4f;
     const double s = 1.0 / (1.0 + std::exp(-double(x))), t = std::tanh(double(x));
-    worst_sig = std::max(worst_sig, std::abs(nn::rnn_detail::gate_sigmoid(x) - s) / s);
-    worst_tanh = std::max(worst_tanh, std::abs(nn::rnn_detail::gate_tanh(x) - t) / std::max(std::abs(t), 1e-30));
+    worst_sig = std::max(worst_sig, std::abs(cpu::rnn_detail::gate_sigmoid(x) - s) / s);
+    worst_tanh = std::max(worst_tanh, std::abs(cpu::rnn_detail::gate_tanh(x) - t) / std::max(std::abs(t), 1e-30));
   }
   EXPECT_LT(worst_sig, 4e-7);
   EXPECT_LT(worst_tanh, 4e-7);
-  EXPECT_EQ(nn::rnn_detail::gate_sigmoid(200.0f), 1.0f);
-  EXPECT_LT(nn::rnn_detail::gate_sigmoid(-200.0f), 1e-37f);
-  EXPECT_EQ(nn::rnn_detail::gate_tanh(50.0f), 1.0f);
-  EXPECT_EQ(nn::rnn_detail::gate_tanh(-50.0f), -1.0f);
-  EXPECT_EQ(nn::rnn_detail::gate_tanh(0.0f), 0.0f);
-  EXPECT_EQ(nn::rnn_detail::gate_sigmoid(std::numeric_limits<float>::infinity()), 1.0f);
-  EXPECT_TRUE(std::isnan(nn::rnn_detail::gate_sigmoid(std::numeric_limits<float>::quiet_NaN())));
-  EXPECT_TRUE(std::isnan(nn::rnn_detail::gate_tanh(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_EQ(cpu::rnn_detail::gate_sigmoid(200.0f), 1.0f);
+  EXPECT_LT(cpu::rnn_detail::gate_sigmoid(-200.0f), 1e-37f);
+  EXPECT_EQ(cpu::rnn_detail::gate_tanh(50.0f), 1.0f);
+  EXPECT_EQ(cpu::rnn_detail::gate_tanh(-50.0f), -1.0f);
+  EXPECT_EQ(cpu::rnn_detail::gate_tanh(0.0f), 0.0f);
+  EXPECT_EQ(cpu::rnn_detail::gate_sigmoid(std::numeric_limits<float>::infinity()), 1.0f);
+  EXPECT_TRUE(std::isnan(cpu::rnn_detail::gate_sigmoid(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_TRUE(std::isnan(cpu::rnn_detail::gate_tanh(std::numeric_limits<float>::quiet_NaN())));
 }
 
 TEST(RnnReference, LayerEveryModeDirectionLayoutAndLengths) {

@@ -12,10 +12,21 @@ extern "C" void openblas_set_num_threads(int);
 
 namespace loom {
 
+namespace {
+Backend* g_backends[kDeviceTypeCount] = {};
+}  // namespace
+
 Backend& backend_for(Device d) {
   static cpu::CpuBackend cpu_backend;
-  LOOM_CHECK(d.type == DeviceType::CPU, "backend_for: no backend for device ", d, " in this build");
-  return cpu_backend;
+  if (d.type == DeviceType::CPU) return cpu_backend;
+  Backend* be = g_backends[size_t(d.type)];
+  LOOM_CHECK(be != nullptr, "backend_for: no backend for device ", d, " in this build (register_backend adds one)");
+  return *be;
+}
+
+void register_backend(DeviceType type, Backend* backend) {
+  LOOM_CHECK(type != DeviceType::CPU, "register_backend: the CPU backend is built in");
+  g_backends[size_t(type)] = backend;
 }
 
 static int g_threads = 0;

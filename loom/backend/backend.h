@@ -8,7 +8,9 @@
 // views and broadcast (binary/where broadcast to out's shape). Float ops run in f32 or f64.
 #pragma once
 #include <cstdint>
+#include <vector>
 
+#include "loom/backend/kernel_args.h"
 #include "loom/core/tensor.h"
 
 namespace loom {
@@ -52,7 +54,9 @@ class Backend {
   virtual const char* name() const = 0;
 
   // ---- memory
-  virtual void copy(Tensor& out, const Tensor& src) = 0;  // broadcasting, dtype-converting
+  // Broadcasting, dtype-converting. Also the host <-> device transfer: out or src may be a host (CPU) tensor
+  // when the other is on this backend's device (Tensor::to(Device) calls the non-host side's backend).
+  virtual void copy(Tensor& out, const Tensor& src) = 0;
   virtual void fill(Tensor& out, double v) = 0;
 
   // ---- elementwise
@@ -99,9 +103,69 @@ class Backend {
   // ---- random numbers (f32/f64 out, filled from the generator's stream)
   virtual void uniform(Tensor& out, double lo, double hi, Generator& gen) = 0;
   virtual void normal(Tensor& out, double mean, double std, Generator& gen) = 0;
+  // out (int or float) with integers in [low, high); out (float) with 1 at probability p, else 0.
+  virtual void randint(Tensor& out, int64_t low, int64_t high, Generator& gen) = 0;
+  virtual void bernoulli(Tensor& out, double p, Generator& gen) = 0;
+
+  // ---- sequences (contiguous 1-d out, any computable dtype; eye: 2-d)
+  virtual void arange(Tensor& out, double start, double step) = 0;       // out[i] = start + i * step
+  virtual void arange_int(Tensor& out, int64_t start, int64_t step) = 0;  // the same in exact integers
+  virtual void linspace(Tensor& out, double start, double end) = 0;       // numel points, both ends exact
+  virtual void eye(Tensor& out) = 0;                                      // ones on the diagonal, zeros elsewhere
+
+  // ---- fused kernel families. Argument structs are in kernel_args.h. Tensors are contiguous (the ops make them
+  // so) and f32/f64; an undefined optional input (weight, bias, mask, state) means absent, an undefined output
+  // means not wanted.
+  // Norms. Statistics (mean and var or invstd for batch norm, mean and rstd per row) are float64 tensors.
+  virtual void batch_norm_stats(Tensor& mean, Tensor& var, const Tensor& x, const BatchNormGeom& g) = 0;
+  virtual void batch_norm_apply(Tensor& y, const Tensor& x, const Tensor& mean, const Tensor& invstd,
+                                const Tensor& w, const Tensor& b, const BatchNormGeom& g) = 0;
+  // batch_stats: the statistics came from this batch (training), so dx has their terms; else they are constants.
+  virtual void batch_norm_backward(Tensor& dx, Tensor& dw, Tensor& db, const Tensor& gout, const Tensor& x,
+                                   const Tensor& mean, const Tensor& invstd, const Tensor& w, bool batch_stats,
+                                   const BatchNormGeom& g) = 0;
+  virtual void row_norm_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& w,
+                                const Tensor& b, const RowNormGeom& g, double eps) = 0;
+  virtual void row_norm_backward(Tensor& dx, Tensor& dw, Tensor& db, const Tensor& gout, const Tensor& x,
+                                 const Tensor& mean, const Tensor& rstd, const Tensor& w, const RowNormGeom& g) = 0;
+  // Attention without the Tq x Tk matrix: forward writes out and the per-row logsumexp; backward overwrites
+  // dq, dk, dv from them. A row whose keys are all masked gets out = 0 and lse = -inf (zero gradients).
+  virtual void attention_forward(const AttnShape& s, Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k,
+                                 const Tensor& v, const AttentionMask& mask) = 0;
+  virtual void attention_backward(const AttnShape& s, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& q,
+                                  const Tensor& k, const Tensor& v, const AttentionMask& mask, const Tensor& out,
+                                  const Tensor& lse, const Tensor& dout) = 0;
+  // Cross-entropy with int64 class targets: per-row loss and logsumexp, and sums (float64, 2) = {sum of the row
+  // losses, sum of the rows' weights}. Throws for a target outside [0, C) that is not the ignore_index.
+  virtual void cross_entropy_forward(Tensor& loss, Tensor& lse, Tensor& sums, const Tensor& x, const Tensor& target,
+                                     const Tensor& weight, const CrossEntropyGeom& g) = 0;
+  // dx for the incoming gradient gout (one value, or one per row for reduction none) times scale.
+  virtual void cross_entropy_backward(Tensor& dx, const Tensor& x, const Tensor& target, const Tensor& weight,
+                                      const Tensor& lse, const Tensor& gout, double scale,
+                                      const CrossEntropyGeom& g) = 0;
+  // One optimizer step for one parameter, in place on p and its state buffers (all of p's dtype).
+  virtual void optimizer_update(const OptimizerUpdate& u, Tensor& p, const Tensor& g, Tensor& s0, Tensor& s1,
+                                Tensor& s2) = 0;
+  // Recurrent layer (buffers and row order in kernel_args.h): gates = x W_ih^T + bias for all steps; the forward
+  // recurrence filling buf, y, h_n, c_n; and backpropagation through time returning the gradients of
+  // {x, h0, c0, w_ih, w_hh, b_ih, b_hh} that `want` asks for. grads = {dy, dh_n, dc_n}, dh_n and dc_n private
+  // copies the backend overwrites.
+  virtual void rnn_input_projection(Tensor& gates, const Tensor& x, const Tensor& w_ih, const Tensor& bias,
+                                    const RNNGeom& g) = 0;
+  virtual void rnn_forward(const RNNGeom& g, const RNNBuffers& buf, const Tensor& w_hh, const Tensor& b_hh,
+                           const Tensor& h0, const Tensor& c0, Tensor& y, Tensor& h_n, Tensor& c_n) = 0;
+  virtual std::vector<Tensor> rnn_backward(const RNNGeom& g, const RNNBuffers& buf, const Tensor& x,
+                                           const Tensor& w_ih, const Tensor& w_hh, const std::vector<Tensor>& grads,
+                                           const RNNGradFlags& want) = 0;
+  // GPT's head split: packed (B, T, 3 * H * D) -> q, k, v each (B, H, T, D); and its gradient the other way.
+  virtual void split_heads(Tensor& q, Tensor& k, Tensor& v, const Tensor& packed, int64_t H) = 0;
+  virtual void merge_heads_grad(Tensor& packed, const Tensor& gq, const Tensor& gk, const Tensor& gv, int64_t H) = 0;
 };
 
+// The backend of a device: the built-in CPU one, or the one registered for the device's type (an error names a
+// device with none). Register before any tensor lives on the device; the backend must outlive them.
 Backend& backend_for(Device d);
+void register_backend(DeviceType type, Backend* backend);
 inline Backend& backend_for(const Tensor& t) { return backend_for(t.device()); }
 
 // Threads used by CPU kernels and BLAS (like torch.set_num_threads).

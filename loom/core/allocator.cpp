@@ -6,6 +6,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "loom/core/error.h"
+
 namespace loom {
 
 namespace {
@@ -87,6 +89,28 @@ size_t cpu_cached_bytes() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   return c.cached;
+}
+
+// ---- per-device allocators: the CPU's is the cache above; other devices register theirs (a backend at start-up).
+
+namespace {
+std::mutex g_alloc_mu;
+DeviceAllocator g_allocators[kDeviceTypeCount];
+}  // namespace
+
+void register_allocator(DeviceType type, DeviceAllocator a) {
+  LOOM_CHECK(type != DeviceType::CPU, "register_allocator: CPU memory always comes from cpu_alloc");
+  LOOM_CHECK((a.alloc == nullptr) == (a.free == nullptr), "register_allocator: give both alloc and free, or neither");
+  std::lock_guard<std::mutex> lock(g_alloc_mu);
+  g_allocators[size_t(type)] = a;
+}
+
+DeviceAllocator allocator_for(Device d) {
+  if (d.type == DeviceType::CPU) return {cpu_alloc, cpu_free};
+  std::lock_guard<std::mutex> lock(g_alloc_mu);
+  const DeviceAllocator a = g_allocators[size_t(d.type)];
+  LOOM_CHECK(a.alloc != nullptr, "Storage: device ", d, " has no allocator in this build (no backend registered it)");
+  return a;
 }
 
 }  // namespace loom

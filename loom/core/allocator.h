@@ -5,6 +5,8 @@
 #pragma once
 #include <cstddef>
 
+#include "loom/core/device.h"
+
 namespace loom {
 
 void* cpu_alloc(size_t nbytes);
@@ -12,5 +14,14 @@ void cpu_free(void* p, size_t nbytes);
 // Returns every cached block to the system (e.g. before measuring peak memory of a new phase).
 void cpu_empty_cache();
 size_t cpu_cached_bytes();
+
+// Storage takes its memory from its device's allocator: cpu_alloc / cpu_free for the CPU, and for another device
+// the pair its backend registered (a device with none is a clear error naming it).
+struct DeviceAllocator {
+  void* (*alloc)(size_t nbytes) = nullptr;
+  void (*free)(void* p, size_t nbytes) = nullptr;
+};
+void register_allocator(DeviceType type, DeviceAllocator a);
+DeviceAllocator allocator_for(Device d);
 
 }  // namespace loom

@@ -91,4 +91,22 @@ f16::operator float() const {
   return f;
 }
 
+// A new block-quantized dtype adds its case to both switches below (and to itemsize, as its block's bytes).
+int64_t dtype_block_size(DType t) {
+  switch (t) {
+    default: return 1;
+  }
+}
+
+size_t dtype_block_bytes(DType t) {
+  switch (t) {
+    default: return itemsize(t);
+  }
+}
+
+size_t storage_nbytes(DType t, int64_t numel) {
+  const int64_t block = dtype_block_size(t);
+  return size_t((numel + block - 1) / block) * dtype_block_bytes(t);
+}
+
 }  // namespace loom

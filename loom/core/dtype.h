@@ -10,6 +10,14 @@ namespace loom {
 enum class DType : uint8_t { f32, f64, i64, i32, u8, boolean, bf16, f16 };
 
 size_t itemsize(DType t);
+// Room for block-quantized dtypes (GGML-style Q8_0: 32 values in 34 bytes; Q4_0: 32 values in 18 bytes): a tensor
+// of such a dtype stores ceil(numel / dtype_block_size) blocks of dtype_block_bytes each, and makes no sense
+// element by element (itemsize is then the block's bytes). Every dtype today is a block of one element, so
+// dtype_block_size is 1 and dtype_block_bytes == itemsize. Storage is sized with storage_nbytes.
+int64_t dtype_block_size(DType t);
+size_t dtype_block_bytes(DType t);
+inline bool is_block_quantized(DType t) { return dtype_block_size(t) > 1; }
+size_t storage_nbytes(DType t, int64_t numel);
 const char* dtype_name(DType t);  // "float32", "float64", ... as PyTorch names them
 inline std::ostream& operator<<(std::ostream& os, DType t) { return os << dtype_name(t); }
 inline bool is_floating(DType t) {

@@ -8,11 +8,14 @@
 
 namespace loom {
 
+// Memory comes from the device's allocator (cpu_alloc for the CPU); the free function is kept so a storage
+// never looks its device up again while being destroyed.
 Storage::Storage(size_t n, Device d) : nbytes(n), device(d) {
-  LOOM_CHECK(d.type == DeviceType::CPU, "Storage: device ", d, " is not available in this build");
-  data = cpu_alloc(n);
+  const DeviceAllocator a = allocator_for(d);
+  data = a.alloc(n);
+  release = a.free;
 }
 
-Storage::~Storage() { cpu_free(data, nbytes); }
+Storage::~Storage() { release(data, nbytes); }
 
 }  // namespace loom

@@ -1,4 +1,5 @@
-// Storage: a reference-counted, 64-byte aligned block of memory on a device.
+// Storage: a reference-counted, 64-byte aligned block of memory on a device, from that device's allocator
+// (allocator.h).
 // The version counter is bumped by every in-place write, so autograd can tell when a tensor saved for
 // backward was modified (all views of a storage share it, as in PyTorch).
 #pragma once
@@ -15,6 +16,7 @@ struct Storage {
   size_t nbytes = 0;
   Device device;
   uint64_t version = 0;
+  void (*release)(void*, size_t) = nullptr;  // the device allocator's free
 
   Storage(size_t nbytes, Device device);
   ~Storage();

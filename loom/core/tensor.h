@@ -13,12 +13,16 @@
 #include "loom/core/device.h"
 #include "loom/core/dtype.h"
 #include "loom/core/error.h"
+#include "loom/core/host_access.h"
 #include "loom/core/shape.h"
 #include "loom/core/tensor_impl.h"
 
 namespace loom {
 
 namespace autograd { struct Node; }
+namespace detail { [[noreturn]] void throw_undefined_tensor(); }
+
+[[noreturn]] void host_access_error(Device d);
 
 // Creation options, filled with designated initializers: zeros({2, 3}, {.dtype = DType::f64}).
 struct Options {
@@ -38,36 +42,39 @@ class Tensor {
   bool is_same(const Tensor& o) const { return impl_ == o.impl_; }
 
   // ---- metadata
-  const Shape& shape() const { return impl_->shape; }
-  const Shape& sizes() const { return impl_->shape; }
+  const Shape& shape() const { return checked().shape; }
+  const Shape& sizes() const { return checked().shape; }
   int64_t size(int64_t d) const;
-  const Shape& strides() const { return impl_->strides; }
+  const Shape& strides() const { return checked().strides; }
   int64_t stride(int64_t d) const;
-  int64_t offset() const { return impl_->offset; }
-  int64_t dim() const { return int64_t(impl_->shape.size()); }
-  int64_t numel() const { return loom::numel(impl_->shape); }
-  DType dtype() const { return impl_->dtype; }
-  Device device() const { return impl_->storage->device; }
+  int64_t offset() const { return checked().offset; }
+  int64_t dim() const { return int64_t(checked().shape.size()); }
+  int64_t numel() const { return loom::numel(checked().shape); }
+  DType dtype() const { return checked().dtype; }
+  Device device() const { return checked().storage->device; }
   bool is_contiguous() const;
-  void* raw_data() const { return impl_->data_ptr(); }
+  void* raw_data() const { return checked().data_ptr(); }
+  // Host access: throws for a tensor on a non-host device unless a backend entry is running (host_access.h).
+  // raw_data() is the device pointer the Backend entries themselves take.
   template <class T> T* data() const {
     LOOM_CHECK(dtype_of<T>::value == dtype(), "data<T>: tensor has dtype ", dtype(), ", asked for ",
                dtype_of<T>::value);
+    if (!is_host(device()) && !host_access_open()) host_access_error(device());
     return static_cast<T*>(raw_data());
   }
   double item() const;  // the value of a one-element tensor, as double
   template <class T> T item() const { return static_cast<T>(item()); }
   std::vector<double> tolist() const;  // all values in row-major order, as double (tests, printing)
-  uint64_t version() const { return impl_->storage->version; }
-  void bump_version() const { ++impl_->storage->version; }
+  uint64_t version() const { return checked().storage->version; }
+  void bump_version() const { ++checked().storage->version; }
 
   // ---- autograd
-  bool requires_grad() const { return impl_->requires_grad; }
+  bool requires_grad() const { return checked().requires_grad; }
   Tensor& requires_grad_(bool on = true);
-  Tensor grad() const { return impl_->grad ? Tensor(impl_->grad) : Tensor(); }
-  void set_grad(const Tensor& g) { impl_->grad = g.impl_; }
-  bool is_leaf() const { return impl_->grad_fn == nullptr; }
-  const std::shared_ptr<autograd::Node>& grad_fn() const { return impl_->grad_fn; }
+  Tensor grad() const { return checked().grad ? Tensor(impl_->grad) : Tensor(); }
+  void set_grad(const Tensor& g) { checked().grad = g.impl_; }
+  bool is_leaf() const { return checked().grad_fn == nullptr; }
+  const std::shared_ptr<autograd::Node>& grad_fn() const { return checked().grad_fn; }
   void retain_grad() const;
   void backward(const Tensor& gradient = {}, bool retain_graph = false) const;
   Tensor detach() const;  // shares storage, no history
@@ -75,6 +82,8 @@ class Tensor {
 
   // ---- copies and conversion
   Tensor to(DType t) const;
+  // A copy on device d (this tensor itself when already there), differentiable. An unknown device throws.
+  Tensor to(Device d) const;
   Tensor contiguous() const;
   Tensor clone() const;
   Tensor& copy_(const Tensor& src);  // broadcasting, dtype-converting, autograd-aware copy
@@ -158,6 +167,12 @@ class Tensor {
   Tensor& normal_(double mean = 0.0, double std = 1.0);
 
  private:
+  // Every accessor goes through here, so a method called on an undefined tensor (a default-constructed
+  // one, or w.grad() before any backward) throws loom::Error instead of dereferencing null.
+  TensorImpl& checked() const {
+    if (!impl_) [[unlikely]] detail::throw_undefined_tensor();
+    return *impl_;
+  }
   std::shared_ptr<TensorImpl> impl_;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "loom/data/file_util.h"
@@ -76,6 +77,8 @@ class RecordReader {
   int64_t line_ = 1;
 };
 
+constexpr double kMaxF32 = double(std::numeric_limits<float>::max());
+
 bool parse_double(const std::string& s, double& v) {
   const char* b = s.data();
   const char* e = b + s.size();
@@ -108,6 +111,8 @@ CsvTable read_csv(const std::string& path, const CsvOptions& o) {
     return it->second;
   };
   const size_t tcol = column(o.target);
+  LOOM_CHECK(header.size() >= 2 || !o.features.empty(), path, ": has only the target column '", o.target,
+             "'; at least one feature column is needed besides it");
   std::vector<size_t> fcols;
   CsvTable t;
   if (o.features.empty()) {
@@ -132,6 +137,9 @@ CsvTable read_csv(const std::string& path, const CsvOptions& o) {
       const std::string& s = fields[fcols[i]];
       LOOM_CHECK(parse_double(s, v) && std::isfinite(v), path, ":", line, ": column '", header[fcols[i]],
                  "' value '", s, "' is not a finite number");
+      // Features are f32: a larger value would become inf (and converting it is undefined behaviour).
+      LOOM_CHECK(std::abs(v) <= kMaxF32, path, ":", line, ": column '", header[fcols[i]], "' value '", s,
+                 "' is outside the float32 range (|x| <= 3.4e38)");
       x.push_back(float(v));
     }
     const std::string& ts = fields[tcol];
@@ -140,6 +148,8 @@ CsvTable read_csv(const std::string& path, const CsvOptions& o) {
     else {
       LOOM_CHECK(parse_double(ts, v) && std::isfinite(v), path, ":", line, ": target column '", o.target, "' value '",
                  ts, "' is not a finite number");
+      LOOM_CHECK(std::abs(v) <= kMaxF32, path, ":", line, ": target column '", o.target, "' value '", ts,
+                 "' is outside the float32 range (|x| <= 3.4e38)");
       yv.push_back(v);
     }
     ++rows;
@@ -212,6 +222,10 @@ CsvSplits load_csv(const std::string& path, const CsvOptions& o) {
   const int64_t n = t.features.size(0);
   const int64_t n_test = int64_t(std::llround(double(n) * o.test_fraction));
   LOOM_CHECK(n - n_test > 0, path, ": ", n, " rows leave nothing to train on with test_fraction ", o.test_fraction);
+  // A test split of 0 rows would report MSE 0 / R^2 0 as if measured.
+  LOOM_CHECK(o.test_fraction == 0.0 || n_test > 0, path, ": has ", n, " data row(s), too few to hold out a test row "
+             "with test_fraction ", o.test_fraction, " (at least ", int64_t(std::ceil(0.5 / o.test_fraction)),
+             " rows are needed)");
   Generator gen(o.seed);
   Tensor perm = randperm(n, {.dtype = DType::i64}, &gen);
   Tensor tr = perm.slice(0, 0, n - n_test).contiguous(), te = perm.slice(0, n - n_test, n).contiguous();

@@ -35,7 +35,7 @@ class Dataset {
   virtual Batch get_batch(std::span<const int64_t> indices) const;
   // Called by the DataLoader before each epoch so per-sample random transforms can differ between epochs
   // while staying a pure function of (seed, epoch, index). Wrappers forward it to what they wrap.
-  virtual void set_epoch(int64_t epoch) {}
+  virtual void set_epoch(int64_t /*epoch*/) {}
 };
 using DatasetPtr = std::shared_ptr<Dataset>;
 

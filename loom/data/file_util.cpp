@@ -2,19 +2,28 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include <zlib.h>
 
 #include "loom/core/error.h"
+#include "loom/core/limits.h"
 
 namespace loom::data {
 
 std::string read_file(const std::string& path) {
+  // A folder opens fine with ifstream and reports a huge size; a FIFO or device has none: only regular files.
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  LOOM_CHECK(std::filesystem::exists(st), path, ": no such file");
+  LOOM_CHECK(!std::filesystem::is_directory(st), path, ": is a folder, expected a file");
+  LOOM_CHECK(std::filesystem::is_regular_file(st), path, ": is not a regular file (a device, pipe or socket)");
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   LOOM_CHECK(f.is_open(), path, ": cannot open (", std::strerror(errno), ")");
   const std::streamoff n = f.tellg();
   LOOM_CHECK(n >= 0, path, ": cannot determine the file size");
+  check_fits_in_memory(double(n), "reading " + path + " (" + std::to_string(n) + " bytes)");
   std::string s(size_t(n), '\0');
   f.seekg(0);
   f.read(s.data(), n);
@@ -35,11 +44,22 @@ std::string gunzip(std::string_view gz, const std::string& path) {
     zs.avail_in = uInt(gz.size() - pos);
     int rc = Z_OK;
     char buf[1 << 16];
+    size_t next_check = size_t(1) << 26;  // a gzip bomb inflates ~1000x: check memory as the output doubles
     while (rc == Z_OK) {
       zs.next_out = reinterpret_cast<Bytef*>(buf);
       zs.avail_out = sizeof buf;
       rc = inflate(&zs, Z_NO_FLUSH);
       out.append(buf, sizeof buf - zs.avail_out);
+      if (out.size() >= next_check) {
+        try {
+          check_fits_in_memory(2.0 * double(out.size()), path + ": inflating gzip data (" +
+                                                             std::to_string(out.size()) + " bytes so far)");
+        } catch (...) {
+          inflateEnd(&zs);
+          throw;
+        }
+        next_check *= 2;
+      }
       // Z_BUF_ERROR with input left means no progress is possible; with none left, the stream was cut short.
       if (rc == Z_BUF_ERROR && zs.avail_in == 0) break;
     }

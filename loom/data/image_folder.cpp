@@ -5,26 +5,76 @@
 #include <climits>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 #include <stb/stb_image.h>
 
+#include "loom/core/limits.h"
 #include "loom/data/file_util.h"
+#include "loom/data/jpeg_check.h"
 
 namespace loom::data {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// The format the first bytes announce, for messages.
+std::string image_format(const std::string& b) {
+  auto starts = [&](std::string_view sig) { return b.size() >= sig.size() && b.compare(0, sig.size(), sig) == 0; };
+  if (starts("\x89PNG\r\n\x1a\n")) return "PNG";
+  if (starts("\xff\xd8")) return "JPEG";
+  if (starts("BM")) return "BMP";
+  if (starts("GIF8")) return "GIF";
+  if (starts("P5") || starts("P6")) return "PNM";
+  if (starts("8BPS")) return "PSD";
+  return "unknown";
+}
+
+}  // namespace
+
 Tensor decode_image(const std::string& bytes, const std::string& name, int channels) {
   LOOM_CHECK(channels >= 0 && channels <= 4, name, ": channels must be 0..4, got ", channels);
   LOOM_CHECK(!bytes.empty(), name, ": image file is empty");
   LOOM_CHECK(bytes.size() <= size_t(INT_MAX), name, ": image file is too large (", bytes.size(), " bytes)");
+  check_jpeg_tables(bytes, name);  // tables stb_image 2.27 would overflow on (jpeg_check.h)
   const auto* buf = reinterpret_cast<const stbi_uc*>(bytes.data());
   int w = 0, h = 0, c = 0;
+  const std::string format = image_format(bytes);
+  // The header's size is checked before decoding: a 100-byte PNG may declare 20000x20000 (a 1.2 GB decode).
+  // stb's own header reader refuses some large PNGs outright ("too large"): read their IHDR here.
+  bool have_dims = stbi_info_from_memory(buf, int(bytes.size()), &w, &h, &c) != 0;
+  if (!have_dims && format == "PNG" && bytes.size() >= 24 && bytes.compare(12, 4, "IHDR") == 0) {
+    auto be32 = [&](size_t at) {
+      return uint32_t(uint8_t(bytes[at])) << 24 | uint32_t(uint8_t(bytes[at + 1])) << 16 |
+             uint32_t(uint8_t(bytes[at + 2])) << 8 | uint32_t(uint8_t(bytes[at + 3]));
+    };
+    const uint32_t pw = be32(16), ph = be32(20);
+    LOOM_CHECK(pw > 0 && ph > 0 && pw <= uint32_t(INT_MAX) && ph <= uint32_t(INT_MAX), name,
+               ": the PNG header declares an invalid size ", pw, "x", ph);
+    w = int(pw), h = int(ph), have_dims = true;
+  }
+  if (have_dims) {
+    const int64_t pixels = int64_t(w) * int64_t(h), limit = max_image_pixels();
+    LOOM_CHECK(w > 0 && h > 0, name, ": the ", format, " header declares an empty image (", w, "x", h, ")");
+    LOOM_CHECK(pixels <= limit, name, ": the ", format, " header declares ", w, "x", h, " = ", pixels,
+               " pixels, more than the limit of ", limit, " (set LOOM_MAX_IMAGE_PIXELS to allow larger images)");
+    // 16 bytes a pixel: the u8 RGBA decode plus the float planes a resize works in.
+    check_fits_in_memory(double(pixels) * 16.0, name + ": decoding a " + std::to_string(w) + "x" +
+                                                         std::to_string(h) + " image");
+  }
   // stb reports the failure reason per thread (it is built with thread-local state), so workers may decode
   // concurrently.
   stbi_uc* px = stbi_load_from_memory(buf, int(bytes.size()), &w, &h, &c, channels);
-  LOOM_CHECK(px != nullptr, name, ": cannot decode image (", stbi_failure_reason() ? stbi_failure_reason() : "unknown",
-             ")");
+  if (!px) {
+    // stb tries every format in turn, so its last reason may belong to another one ("bad png sig" for a JPEG).
+    const char* why = stbi_failure_reason();
+    if (format == "unknown")
+      LOOM_FAIL(name, ": not an image loom can read (expected PNG, JPEG, BMP, GIF, TGA, PPM/PGM; the first bytes "
+                "match none of them)");
+    LOOM_FAIL(name, ": cannot decode this ", format, " file: it is truncated or corrupt (", bytes.size(), " bytes",
+              why && *why ? std::string("; decoder: ") + why : std::string(), ")");
+  }
   const int out_c = channels ? channels : c;
   Tensor t;
   try {

@@ -1,5 +1,6 @@
 #include "loom/data/mnist.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -22,6 +23,7 @@ uint32_t be32(const unsigned char* p) {
 
 // Copies `count` big-endian items of `size` bytes into native order.
 void copy_be(char* dst, const unsigned char* src, int64_t count, size_t size) {
+  if (count == 0) return;  // an empty tensor has no memory: memcpy from/to null is undefined even for 0 bytes
   if (size == 1) { std::memcpy(dst, src, size_t(count)); return; }
   for (int64_t i = 0; i < count; ++i)
     for (size_t b = 0; b < size; ++b) dst[size_t(i) * size + b] = char(src[size_t(i) * size + (size - 1 - b)]);
@@ -64,15 +66,18 @@ Tensor read_idx(const std::string& path) {
   LOOM_CHECK(bytes.size() >= header, path, ": IDX file is truncated inside its header (", bytes.size(),
              " bytes, header needs ", header, ")");
   Shape shape;
-  // Counted in 128 bits' worth of headroom: dims are u32, so the product cannot overflow before we compare.
+  // Counted in 128 bits and saturated just past the file size: up to 255 u32 dims would otherwise wrap around
+  // (five dims of 2^31 multiply to 0 mod 2^128 and matched an empty data section). A later 0 dim still gives 0.
+  const unsigned __int128 cap = (unsigned __int128)bytes.size() + 1;
   unsigned __int128 expect = itemsize(dt);
   for (int d = 0; d < ndim; ++d) {
     shape.push_back(int64_t(be32(p + 4 + 4 * d)));
-    expect *= uint64_t(shape.back());
+    expect = std::min<unsigned __int128>(expect * uint64_t(shape.back()), cap);
   }
   const size_t have = bytes.size() - header;
-  LOOM_CHECK(expect == have, path, ": IDX header declares shape ", shape, " (", uint64_t(expect),
-             " data bytes) but the file holds ", have, " data bytes", expect > have ? " (file truncated?)" : "");
+  LOOM_CHECK(expect == have, path, ": IDX header declares shape ", shape, " (",
+             expect == cap ? std::string("more") : std::to_string(uint64_t(expect)), " data bytes) but the file holds ",
+             have, " data bytes", expect > have ? " (file truncated?)" : "");
   Tensor t = make_tensor(shape, dt);
   copy_be(static_cast<char*>(t.raw_data()), p + header, t.numel(), itemsize(dt));
   return t;

@@ -112,6 +112,68 @@ void bilinear_planes(const Src* src, Dst* dst, int64_t planes, int64_t ih, int64
   }
 }
 
+// Antialiased taps (PyTorch's _upsample_bilinear2d_aa, which follows PIL): when shrinking, the triangle filter
+// widens by the scale so every input pixel contributes, instead of sampling 2 of every `scale` pixels.
+// Output o reads inputs [start[o], start[o] + count[o]) with weights w[o * span ..].
+struct AaTaps {
+  std::vector<int64_t> start, count;
+  std::vector<double> w;
+  int64_t span = 0;
+};
+
+AaTaps aa_taps(int64_t in, int64_t out) {
+  const double scale = double(in) / double(out);
+  const double support = scale >= 1.0 ? scale : 1.0, invscale = scale >= 1.0 ? 1.0 / scale : 1.0;
+  AaTaps t;
+  t.span = int64_t(std::ceil(support)) * 2 + 1;
+  t.start.resize(size_t(out));
+  t.count.resize(size_t(out));
+  t.w.assign(size_t(out * t.span), 0.0);
+  for (int64_t o = 0; o < out; ++o) {
+    const double center = scale * (double(o) + 0.5);
+    const int64_t lo = std::max<int64_t>(int64_t(center - support + 0.5), 0);
+    const int64_t n = std::min<int64_t>(std::min<int64_t>(int64_t(center + support + 0.5), in) - lo, t.span);
+    double total = 0;
+    double* w = t.w.data() + o * t.span;
+    for (int64_t j = 0; j < n; ++j) {
+      const double x = std::abs((double(j + lo) - center + 0.5) * invscale);
+      w[j] = x < 1.0 ? 1.0 - x : 0.0;
+      total += w[j];
+    }
+    if (total != 0)
+      for (int64_t j = 0; j < n; ++j) w[j] /= total;
+    t.start[size_t(o)] = lo;
+    t.count[size_t(o)] = n;
+  }
+  return t;
+}
+
+// One antialiased pass over `planes` planes of (rows, in) -> (rows, out) along the last dim, elements `stride`
+// apart (1: horizontal; a row length: vertical, with rows/in swapped by the caller).
+template <class T>
+void aa_pass(const T* src, T* dst, int64_t planes, int64_t lines, int64_t in, int64_t out, int64_t along_stride,
+             int64_t line_stride_in, int64_t line_stride_out, const AaTaps& t) {
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t l = 0; l < lines; ++l) {
+      const T* s = src + p * lines * in + l * line_stride_in;
+      T* d = dst + p * lines * out + l * line_stride_out;
+      for (int64_t o = 0; o < out; ++o) {
+        const double* w = t.w.data() + o * t.span;
+        T acc = 0;
+        for (int64_t j = 0; j < t.count[size_t(o)]; ++j) acc += s[(t.start[size_t(o)] + j) * along_stride] * T(w[j]);
+        d[o * along_stride] = acc;
+      }
+    }
+}
+
+template <class T>
+void bilinear_aa_planes(const T* src, T* dst, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow) {
+  // Horizontal first, then vertical, as PyTorch's separable kernel.
+  std::vector<T> mid(size_t(planes * ih * ow));
+  aa_pass<T>(src, mid.data(), planes, ih, iw, ow, 1, iw, ow, aa_taps(iw, ow));
+  aa_pass<T>(mid.data(), dst, planes, ow, ih, oh, ow, 1, 1, aa_taps(ih, oh));
+}
+
 // Bytes of `fill` converted to x's dtype, for padding.
 std::vector<char> fill_bytes(DType dt, double fill) {
   Tensor f = full({1}, fill, {.dtype = dt});
@@ -167,7 +229,61 @@ Tensor resize_bilinear(const Tensor& x, int64_t h, int64_t w) {
   }
 }
 
+Tensor resize_bilinear_antialias(const Tensor& x, int64_t h, int64_t w) {
+  LOOM_CHECK(x.defined() && x.dim() >= 2, "Resize: expects an image tensor (..., H, W), got ",
+             x.defined() ? x.shape() : Shape{});
+  LOOM_CHECK(h > 0 && w > 0, "Resize: output size must be positive, got (", h, ", ", w, ")");
+  const int64_t ih = x.size(-2), iw = x.size(-1);
+  LOOM_CHECK(ih > 0 && iw > 0, "Resize: input image is empty, shape ", x.shape());
+  const int64_t planes = x.numel() / (ih * iw);
+  if (x.dtype() == DType::f64) {
+    Tensor src = x.contiguous(), out = make_tensor(with_hw(x, h, w), DType::f64);
+    bilinear_aa_planes<double>(src.data<double>(), out.data<double>(), planes, ih, iw, h, w);
+    return out;
+  }
+  LOOM_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::bf16 || x.dtype() == DType::f16,
+             "Resize: unsupported dtype ", x.dtype(), " for antialiased resizing (use resize_image for u8 images)");
+  Tensor src = x.to(DType::f32).contiguous(), out = make_tensor(with_hw(x, h, w), DType::f32);
+  bilinear_aa_planes<float>(src.data<float>(), out.data<float>(), planes, ih, iw, h, w);
+  return x.dtype() == DType::f32 ? out : out.to(x.dtype());
+}
+
+Tensor resize_image(const Tensor& img, int64_t h, int64_t w) {
+  LOOM_CHECK(img.defined() && img.dtype() == DType::u8 && img.dim() == 3 && img.size(2) >= 1 && img.size(2) <= 4,
+             "resize_image: expects a u8 image (H, W, C) with 1..4 channels, got ",
+             img.defined() ? img.shape() : Shape{}, " ", img.defined() ? img.dtype() : DType::u8);
+  const int64_t ih = img.size(0), iw = img.size(1), c = img.size(2);
+  LOOM_CHECK(h > 0 && w > 0, "Resize: output size must be positive, got (", h, ", ", w, ")");
+  LOOM_CHECK(ih > 0 && iw > 0, "Resize: input image is empty, shape ", img.shape());
+  if (ih == h && iw == w) return img;
+  // (H, W, C) u8 -> (C, H, W) float planes, filtered, rounded half to even and clamped back to u8 (H, W, C).
+  const Tensor src = img.contiguous();
+  const uint8_t* s = src.data<uint8_t>();
+  std::vector<float> planes(size_t(c * ih * iw)), out(size_t(c * h * w));
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t p = 0; p < ih * iw; ++p) planes[size_t(ch * ih * iw + p)] = float(s[p * c + ch]);
+  bilinear_aa_planes<float>(planes.data(), out.data(), c, ih, iw, h, w);
+  Tensor r = make_tensor({h, w, c}, DType::u8);
+  uint8_t* d = r.data<uint8_t>();
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t p = 0; p < h * w; ++p)
+      d[p * c + ch] = uint8_t(std::clamp(std::nearbyint(out[size_t(ch * h * w + p)]), 0.0f, 255.0f));
+  return r;
+}
+
+bool looks_like_hwc_image(const Tensor& x) {
+  return x.defined() && x.dtype() == DType::u8 && x.dim() == 3 && x.size(2) <= 4 && x.size(0) > 4;
+}
+
 Tensor Resize::operator()(const Tensor& x) const {
+  if (looks_like_hwc_image(x)) {
+    // A decoded image, as torchvision's Resize on a PIL image: antialiased, u8 (H, W, C) out.
+    if (w_ >= 0) return resize_image(x, h_, w_);
+    LOOM_CHECK(h_ > 0, "Resize: size must be positive, got ", h_);
+    const int64_t ih = x.size(0), iw = x.size(1), sh = std::min(ih, iw), lg = std::max(ih, iw);
+    const int64_t new_long = int64_t(double(h_) * double(lg) / double(sh));
+    return iw <= ih ? resize_image(x, new_long, h_) : resize_image(x, h_, new_long);
+  }
   check_image(x, "Resize");
   if (w_ >= 0) return resize_bilinear(x, h_, w_);
   LOOM_CHECK(h_ > 0, "Resize: size must be positive, got ", h_);

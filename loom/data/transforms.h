@@ -3,8 +3,9 @@
 //   data::Compose t({data::ToTensor(), data::RandomCrop(32, 4), data::RandomHorizontalFlip(0.5),
 //                    data::Normalize({0.49, 0.48, 0.45}, {0.25, 0.24, 0.26})});
 //   Tensor x = t(image_u8_hwc, gen);   // f32 (3, 32, 32)
-// Geometry transforms act on the last two dims (..., H, W) of any dtype, so ToTensor comes first (a u8 image that
-// looks like (H, W, C) is refused); Normalize acts on (..., C, H, W) floats.
+// Geometry transforms act on the last two dims (..., H, W) of any dtype; Resize also takes a decoded u8 image
+// (H, W, C) as torchvision takes PIL images, the crops and flips refuse one (ToTensor first); Normalize acts on
+// (..., C, H, W) floats.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -43,9 +44,11 @@ class Normalize {
   std::vector<double> mean_, std_;
 };
 
-// Bilinear resize, as torchvision's Resize on tensors without antialiasing (interpolate, align_corners=False).
+// Bilinear resize. On a decoded u8 image (H, W, C) (C <= 4, H > 4), as torchvision's Resize on a PIL image:
+// antialiased, u8 (H', W', C) out, so it may come before ToTensor as in the usual pipeline
+// Compose({Resize(32, 32), ToTensor()}). On tensors (..., H, W), as torchvision's Resize on tensors without
+// antialiasing (interpolate, align_corners=False); u8 tensors are resized in float and rounded back to u8.
 // Resize(h, w) gives exactly (h, w); Resize(s) scales the shorter side to s and keeps the aspect ratio.
-// u8 images are resized in float and rounded back to u8, as torchvision does.
 class Resize {
  public:
   explicit Resize(int64_t size) : h_(size), w_(-1) {}
@@ -103,5 +106,9 @@ class RandomHorizontalFlip {
 Tensor crop(const Tensor& x, int64_t top, int64_t left, int64_t h, int64_t w, double fill = 0);
 Tensor hflip(const Tensor& x);
 Tensor resize_bilinear(const Tensor& x, int64_t h, int64_t w);
+// Antialiased bilinear (interpolate(..., mode='bilinear', antialias=True)) of float tensors (..., H, W).
+Tensor resize_bilinear_antialias(const Tensor& x, int64_t h, int64_t w);
+// Antialiased resize of a u8 image (H, W, C), 1..4 channels, to (h, w, C): what Resize does to decoded images.
+Tensor resize_image(const Tensor& img, int64_t h, int64_t w);
 
 }  // namespace loom::data

@@ -1,6 +1,8 @@
 // The engine-independent part of the communicator: the 1-process engine, timeouts and picking an engine.
 #include "loom/dist/comm.h"
 
+#include <cstdio>
+
 #include <cstdlib>
 #include <mutex>
 
@@ -126,5 +128,22 @@ CommPtr init(bool require_mpi) {
 }
 
 CommPtr world() { return g_world ? g_world : init(); }
+
+void Communicator::abort(int exit_code) {
+  std::fflush(nullptr);
+  std::_Exit(exit_code);
+}
+
+void abort_job_if_distributed(int exit_code) {
+  CommPtr w;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    w = g_world;
+  }
+  if (!w || w->world_size() < 2) return;
+  std::fprintf(stderr, "loom: rank %d of %d failed (the error above); stopping all %d ranks now\n", w->rank(),
+               w->world_size(), w->world_size());
+  w->abort(exit_code);
+}
 
 }  // namespace loom::dist

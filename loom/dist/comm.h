@@ -47,6 +47,8 @@ class Communicator {
   // reduction over ranks. Errors when the size does not divide.
   virtual Tensor reduce_scatter(const Tensor& t, ReduceOp op = ReduceOp::Sum) = 0;
   virtual void barrier() = 0;
+  // Ends this process and, for MPI, every other rank of the job at once (MPI_Abort). Does not return.
+  [[noreturn]] virtual void abort(int exit_code);
 
   // How long a collective may wait for the other ranks before the job is stopped.
   std::chrono::duration<double> timeout() const { return timeout_; }
@@ -79,6 +81,12 @@ bool launched_by_mpi();
 CommPtr init(bool require_mpi = false);
 // The communicator init() made (init() first if none).
 CommPtr world();
+
+// When this process is one rank of a multi-rank job (init() made a group of 2+): says on stderr that this
+// rank failed and ends every rank at once (Communicator::abort), so the others do not wait out the collective
+// time-out. Returns when there is no such group. The loom command calls it after printing a failing command's
+// error.
+void abort_job_if_distributed(int exit_code);
 
 // The default collective timeout: LOOM_DIST_TIMEOUT seconds, or 300.
 double default_timeout_seconds();

@@ -1,4 +1,5 @@
 #include "loom/io/safetensors.h"
+#include "loom/io/json_fields.h"
 
 #include <algorithm>
 #include <bit>
@@ -58,9 +59,11 @@ struct Plan {
 };
 
 Plan plan(const NamedTensors& tensors, const Metadata& metadata) {
-  ojson header = ojson::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  // The header is written entry by entry rather than built as one ordered_json: that object's insert searches
+  // every earlier key, quadratic in the number of tensors.
   Plan p;
+  p.header = "{";
+  if (!metadata.empty()) p.header += "\"__metadata__\":" + nlohmann::json(metadata).dump();
   std::set<std::string> seen;
   uint64_t off = 0;
   for (const auto& [name, t0] : tensors) {
@@ -69,11 +72,13 @@ Plan plan(const NamedTensors& tensors, const Metadata& metadata) {
     LOOM_CHECK(t0.defined(), "save_safetensors: tensor '", name, "' is undefined");
     Tensor t = t0.detach().contiguous();
     const uint64_t bytes = uint64_t(t.numel()) * itemsize(t.dtype());
-    header[name] = {{"dtype", st_name(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {off, off + bytes}}};
+    const ojson entry = {{"dtype", st_name(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {off, off + bytes}}};
+    if (p.header.size() > 1) p.header += ',';
+    p.header += nlohmann::json(name).dump() + ":" + entry.dump();
     off += bytes;
     p.data.push_back(t);
   }
-  p.header = header.dump();
+  p.header += '}';
   // Padding the header with spaces to a multiple of 8 keeps the data aligned for readers that map the file.
   p.header.append((8 - p.header.size() % 8) % 8, ' ');
   return p;
@@ -95,11 +100,42 @@ struct Entry {
   uint64_t begin, end;
 };
 
-uint64_t json_u64(const ojson& v, const std::string& file, const std::string& tensor, const char* what) {
+uint64_t json_u64(const nlohmann::json& v, const std::string& file, const std::string& tensor, const char* what) {
   LOOM_CHECK(v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0), file, ": tensor '", tensor,
              "' has a bad ", what, " entry ", v.dump(), " (expected a non-negative integer)");
   return v.get<uint64_t>();
 }
+
+// A SAX handler that keeps the top-level object's keys in order and notes the first repeated one.
+struct TopLevelKeys : nlohmann::json_sax<nlohmann::json> {
+  std::vector<std::string> order;
+  std::set<std::string> seen;
+  std::string dup;
+  int depth = 0;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return ++depth, true; }
+  bool end_object() override { return --depth, true; }
+  bool start_array(std::size_t) override { return ++depth, true; }
+  bool end_array() override { return --depth, true; }
+  bool key(string_t& k) override {
+    if (depth == 1) {
+      if (seen.insert(k).second) order.push_back(k);
+      else if (dup.empty()) dup = k;
+    }
+    return true;
+  }
+  std::string error;  // the parser's message when the text is not JSON
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    error = e.what();
+    return false;
+  }
+};
 
 SafetensorsFile parse(uint64_t size, const Source& read, const std::string& file) {
   LOOM_CHECK(size >= 8, file, ": file is too short (", size, " bytes) to hold the 8-byte header length");
@@ -112,25 +148,31 @@ SafetensorsFile parse(uint64_t size, const Source& read, const std::string& file
   LOOM_CHECK(n >= 2 && n <= kMaxHeader, file, ": implausible header length ", n);
   std::string h(n, '\0');
   read(8, h.data(), n);
-  // Duplicate names would silently replace each other in a JSON object, so they are caught while parsing.
-  std::set<std::string> keys;
-  std::string dup;
-  auto cb = [&](int depth, ojson::parse_event_t ev, ojson& parsed) {
-    if (depth == 1 && ev == ojson::parse_event_t::key && !keys.insert(parsed.get<std::string>()).second)
-      dup = parsed.get<std::string>();
-    return true;
-  };
-  ojson header;
+  // The header is parsed into a std::map-backed json (O(log n) per key): ordered_json's vector-backed object
+  // searches every earlier key on each insert, and nlohmann's callback parser rescans the parent object at the end
+  // of every child object, so either made a 300k-tensor header take minutes. A first SAX pass (linear) records
+  // the top-level keys in file order, which the map loses (it breaks ties between empty tensors below), and
+  // catches duplicate names, which would silently replace each other.
+  TopLevelKeys keys;
+  nlohmann::json header;
+  if (!nlohmann::json::sax_parse(h, &keys)) LOOM_FAIL(file, ": the header is not valid JSON (", keys.error, ")");
   try {
-    header = ojson::parse(h, cb);
+    check_json_depth(h, file);  // before nlohmann recurses into it
+    header = nlohmann::json::parse(h);
   } catch (const nlohmann::json::exception& e) {
     LOOM_FAIL(file, ": the header is not valid JSON (", e.what(), ")");
   }
+  const std::vector<std::string>& order = keys.order;
+  const std::string& dup = keys.dup;
   LOOM_CHECK(dup.empty(), file, ": the header names '", dup, "' twice");
   LOOM_CHECK(header.is_object(), file, ": the header must be a JSON object");
   SafetensorsFile out;
   std::vector<Entry> entries;
-  for (const auto& [name, v] : header.items()) {
+  entries.reserve(order.size());
+  for (const std::string& name : order) {
+    const auto it = header.find(name);
+    LOOM_CHECK(it != header.end(), file, ": the header lost key '", name, "' while parsing");
+    const nlohmann::json& v = *it;
     if (name == "__metadata__") {
       LOOM_CHECK(v.is_object(), file, ": __metadata__ must be an object of strings");
       for (const auto& [k, s] : v.items()) {
@@ -263,6 +305,10 @@ SafetensorsFile load_safetensors(const std::string& path) {
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
     sys_fail("stat", path);
+  }
+  if (!S_ISREG(st.st_mode)) {  // a folder opens too, and reports a size that is not the file's
+    ::close(fd);
+    LOOM_FAIL(path, S_ISDIR(st.st_mode) ? ": is a folder, expected a .safetensors file" : ": is not a regular file");
   }
   try {
     // Tensors are read straight into their own memory: no second copy of a large checkpoint.

@@ -26,7 +26,7 @@ std::vector<Hypothesis> beam_search(const BeamStepFn& step, const BeamSearchOpti
   std::vector<Hypothesis> live(1), finished;
   std::vector<int64_t> parents{0}, tokens{o.bos};
   for (int64_t t = 0; t < o.max_len && !live.empty(); ++t) {
-    Tensor lp = step(parents, tokens).to(DType::f64).contiguous();
+    Tensor lp = step(parents, tokens).to(DType::f64).to(Device{}).contiguous();  // ranking runs on the host
     LOOM_CHECK(lp.dim() == 2 && lp.size(0) == int64_t(live.size()), "beam_search: the step function returned ",
                lp.shape(), " for ", live.size(), " hypotheses (expected (K, V) with K = ", live.size(), ")");
     const int64_t V = lp.size(1);

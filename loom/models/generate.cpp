@@ -91,7 +91,7 @@ std::vector<int64_t> generate_one(LanguageModel& model, std::vector<int64_t> seq
   Tensor logits = model.decode_step(*state, window(seq));
   std::vector<int64_t> out;
   for (int64_t step = 0; step < o.max_new_tokens; ++step) {
-    Tensor l = logits.to(DType::f32).contiguous();
+    Tensor l = logits.to(DType::f32).to(Device{}).contiguous();  // sampling runs on the host
     const int64_t next = sample_token({l.data<float>(), size_t(V)}, o.sampling, seq, gen);
     seq.push_back(next), out.push_back(next);
     if (on_token && !on_token(index, next)) break;

@@ -9,7 +9,10 @@
 #include "loom/autograd/checkpoint.h"
 #include "loom/autograd/function.h"
 #include "loom/autograd/grad_mode.h"
+#include "loom/backend/backend.h"
 #include "loom/core/error.h"
+#include "loom/core/limits.h"
+#include "loom/io/json_fields.h"
 #include "loom/models/gpt_hf.h"
 #include "loom/ops/attention.h"
 #include "loom/ops/creation.h"
@@ -46,44 +49,52 @@ nlohmann::json GPTConfig::to_json() const {
   return j;
 }
 
-GPTConfig GPTConfig::from_json(const nlohmann::json& j) {
+GPTConfig GPTConfig::from_json(const nlohmann::json& j, const std::string& where) {
   GPTConfig c;
-  auto get_int = [&](std::initializer_list<const char*> keys, int64_t& out) {
-    for (const char* k : keys)
-      if (j.contains(k) && !j[k].is_null()) {
-        LOOM_CHECK(j[k].is_number_integer(), "GPT config: '", k, "' must be an integer, got ", j[k].dump());
-        out = j[k].get<int64_t>();
-        return;
-      }
-  };
-  try {
-    get_int({"vocab_size"}, c.vocab_size);
-    get_int({"n_positions", "n_ctx", "block_size", "context"}, c.n_positions);
-    get_int({"n_embd", "embd", "d_model"}, c.n_embd);
-    get_int({"n_layer", "layers"}, c.n_layer);
-    get_int({"n_head", "heads"}, c.n_head);
-    get_int({"n_inner"}, c.n_inner);
-    if (j.contains("dropout")) c.dropout = j["dropout"].get<double>();
-    else if (j.contains("resid_pdrop")) c.dropout = j["resid_pdrop"].get<double>();
-    c.layer_norm_epsilon = j.value("layer_norm_epsilon", c.layer_norm_epsilon);
-    c.activation_function = j.value("activation_function", c.activation_function);
-    c.tie_word_embeddings = j.value("tie_word_embeddings", c.tie_word_embeddings);
-    c.initializer_range = j.value("initializer_range", c.initializer_range);
-    c.activation_checkpointing = j.value("activation_checkpointing", c.activation_checkpointing);
-  } catch (const nlohmann::json::exception& e) {
-    LOOM_FAIL("GPT config: a field has the wrong type (", e.what(), ") in ", j.dump());
-  }
-  LOOM_CHECK(!j.value("scale_attn_by_inverse_layer_idx", false) && j.value("scale_attn_weights", true),
-             "GPT config: only GPT-2's attention scaling (1/sqrt(head_dim)) is supported; the config sets "
+  // Every field is type- and range-checked here, naming `where` (the file) and the field: a config.json may come
+  // from anywhere, and n_layer = 1e9 must be an error, not an allocation that runs for minutes.
+  const io::JsonFields f(j, where);
+  c.vocab_size = f.integer("vocab_size", c.vocab_size, 1, limits::kMaxVocab);
+  c.n_positions = f.integer({"n_positions", "n_ctx", "block_size", "context"}, c.n_positions, 1, limits::kMaxContext);
+  c.n_embd = f.integer({"n_embd", "embd", "d_model", "width"}, c.n_embd, 1, limits::kMaxWidth);
+  c.n_layer = f.integer({"n_layer", "layers"}, c.n_layer, 0, limits::kMaxLayers);
+  c.n_head = f.integer({"n_head", "heads"}, c.n_head, 1, limits::kMaxWidth);
+  // null (HF's default) means 4 * n_embd; an explicit value must be a real width, never silently replaced.
+  c.n_inner = f.integer("n_inner", 0, 1, limits::kMaxWidth);
+  const double p = f.number("resid_pdrop", c.dropout, 0.0, 0.99);
+  c.dropout = f.number("dropout", p, 0.0, 0.99);
+  c.layer_norm_epsilon = f.number("layer_norm_epsilon", c.layer_norm_epsilon, 0.0, 1.0);
+  c.activation_function = f.string("activation_function", c.activation_function);
+  c.tie_word_embeddings = f.boolean("tie_word_embeddings", c.tie_word_embeddings);
+  c.initializer_range = f.number("initializer_range", c.initializer_range, 0.0, 1e3);
+  c.activation_checkpointing = f.boolean("activation_checkpointing", c.activation_checkpointing);
+  LOOM_CHECK(!f.boolean("scale_attn_by_inverse_layer_idx", false) && f.boolean("scale_attn_weights", true), where,
+             ": only GPT-2's attention scaling (1/sqrt(head_dim)) is supported; the config sets "
              "scale_attn_by_inverse_layer_idx or clears scale_attn_weights");
-  c.validate();
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    if (where == "GPT config") throw;
+    LOOM_FAIL(where, ": ", e.what());
+  }
   return c;
+}
+
+int64_t GPTConfig::num_parameters() const {
+  const int64_t e = n_embd, block = 2 * 2 * e + (e * 3 * e + 3 * e) + (e * e + e) + (e * inner() + inner()) +
+                                    (inner() * e + e);
+  return vocab_size * e * (tie_word_embeddings ? 1 : 2) + n_positions * e + n_layer * block + 2 * e;
 }
 
 void GPTConfig::validate() const {
   LOOM_CHECK(vocab_size > 0 && n_positions > 0 && n_embd > 0 && n_layer >= 0 && n_head > 0,
              "GPT config: vocab_size, n_positions, n_embd, n_head must be positive and n_layer >= 0; got vocab_size=",
              vocab_size, " n_positions=", n_positions, " n_embd=", n_embd, " n_layer=", n_layer, " n_head=", n_head);
+  check_size("GPT config: vocab_size", vocab_size, 1, limits::kMaxVocab);
+  check_size("GPT config: n_positions", n_positions, 1, limits::kMaxContext);
+  check_size("GPT config: n_embd", n_embd, 1, limits::kMaxWidth);
+  check_size("GPT config: n_layer", n_layer, 0, limits::kMaxLayers);
+  check_size("GPT config: n_inner", n_inner, 0, limits::kMaxWidth);
   LOOM_CHECK(n_embd % n_head == 0, "GPT config: n_embd (", n_embd, ") must be divisible by n_head (", n_head, ")");
   LOOM_CHECK(initializer_range >= 0, "GPT config: initializer_range must be >= 0, got ", initializer_range);
   LOOM_CHECK(dropout >= 0 && dropout < 1, "GPT config: dropout must be in [0, 1), got ", dropout);
@@ -91,6 +102,11 @@ void GPTConfig::validate() const {
                  activation_function == "gelu_fast" || activation_function == "gelu",
              "GPT config: activation_function '", activation_function,
              "' is not supported (use gelu_new, gelu_pytorch_tanh, gelu_fast or gelu)");
+  // The f32 weights, plus as much again for loading or initialising them, must fit before anything is allocated.
+  check_fits_in_memory(8.0 * double(num_parameters()),
+                       "a GPT with n_layer=" + std::to_string(n_layer) + ", n_embd=" + std::to_string(n_embd) +
+                           ", vocab_size=" + std::to_string(vocab_size) + " (" + std::to_string(num_parameters()) +
+                           " parameters)");
 }
 
 // ---------------------------------------------------------------- blocks
@@ -103,49 +119,24 @@ GPTAttention::GPTAttention(const GPTConfig& c) : n_head(c.n_head), n_embd(c.n_em
 
 namespace {
 
-// (B, T, 3C) -> q, k, v each a contiguous (B, H, T, D) tensor, in one pass; backward writes the three
+// (B, T, 3C) -> q, k, v each a contiguous (B, H, T, D) tensor, in one pass (Backend::split_heads); backward
+// writes the three
 // gradients straight into one (B, T, 3C) tensor. Views would cost more: attention wants contiguous
 // operands (a copy each), and the backward of three slices of one tensor scatters each into a zero
 // (B, T, 3C) tensor and sums them (measured ~10% of a W3 training step).
-template <class T>
-void head_copy(const T* packed, T* q, T* k, T* v, int64_t B, int64_t Tn, int64_t H, int64_t D, bool to_heads) {
-  const int64_t C = H * D;
-#pragma omp parallel for collapse(2) if (B * Tn * C > 32768)
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < Tn; ++t) {
-      T* row = const_cast<T*>(packed) + (b * Tn + t) * 3 * C;
-      T* outs[3] = {q, k, v};
-      for (int s = 0; s < 3; ++s)
-        for (int64_t h = 0; h < H; ++h) {
-          T* head = outs[s] + ((b * H + h) * Tn + t) * D;
-          T* part = row + s * C + h * D;
-          if (to_heads) std::copy(part, part + D, head);
-          else std::copy(head, head + D, part);
-        }
-    }
-}
-
-void run_head_copy(const Tensor& packed, const Tensor& q, const Tensor& k, const Tensor& v, int64_t H, bool to_heads) {
-  const int64_t B = packed.size(0), Tn = packed.size(1), D = packed.size(2) / (3 * H);
-  if (packed.dtype() == DType::f64)
-    head_copy(packed.data<double>(), q.data<double>(), k.data<double>(), v.data<double>(), B, Tn, H, D, to_heads);
-  else
-    head_copy(packed.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(), B, Tn, H, D, to_heads);
-}
-
 std::vector<Tensor> split_heads(const Tensor& qkv0, int64_t H) {
   LOOM_CHECK(qkv0.dim() == 3 && qkv0.size(2) % (3 * H) == 0 &&
                  (qkv0.dtype() == DType::f32 || qkv0.dtype() == DType::f64),
              "GPT split_heads: expected f32/f64 (B, T, 3 * n_embd), got ", qkv0.shape(), " ", qkv0.dtype());
   Tensor qkv = qkv0.contiguous();
   const int64_t B = qkv.size(0), Tn = qkv.size(1), D = qkv.size(2) / (3 * H);
-  Tensor q = make_tensor({B, H, Tn, D}, qkv.dtype()), k = make_tensor({B, H, Tn, D}, qkv.dtype()),
-         v = make_tensor({B, H, Tn, D}, qkv.dtype());
-  run_head_copy(qkv, q, k, v, H, true);
+  Tensor q = make_tensor({B, H, Tn, D}, qkv.dtype(), qkv.device()), k = make_tensor({B, H, Tn, D}, qkv.dtype(), qkv.device()),
+         v = make_tensor({B, H, Tn, D}, qkv.dtype(), qkv.device());
+  backend_for(qkv).split_heads(q, k, v, qkv, H);
   if (autograd::needs_grad({qkv0}))
-    autograd::record("SplitHeads", {q, k, v}, {qkv0}, [H, shape = qkv.shape(), dt = qkv.dtype()](const std::vector<Tensor>& g) {
-      Tensor gx = make_tensor(shape, dt);
-      run_head_copy(gx, g[0].contiguous(), g[1].contiguous(), g[2].contiguous(), H, false);
+    autograd::record("SplitHeads", {q, k, v}, {qkv0}, [H, shape = qkv.shape(), dt = qkv.dtype(), dev = qkv.device()](const std::vector<Tensor>& g) {
+      Tensor gx = make_tensor(shape, dt, dev);
+      backend_for(gx).merge_heads_grad(gx, g[0].contiguous(), g[1].contiguous(), g[2].contiguous(), H);
       return std::vector<Tensor>{gx};
     });
   return {q, k, v};
@@ -305,7 +296,11 @@ Tensor GPT::hidden(const Tensor& idx) {
   return (*ln_f)(x);
 }
 
-Tensor GPT::forward(const Tensor& idx) { return linear(hidden(idx), lm_head_weight()); }
+Tensor GPT::forward(const Tensor& idx) {
+  // A quantized model (models/gpt_quant.h) sets lm_head even when tied: its blocks are then the head.
+  if (lm_head) return (*lm_head)(hidden(idx));
+  return linear(hidden(idx), lm_head_weight());
+}
 
 std::unique_ptr<DecodeState> GPT::start_decoding(int64_t batch, int64_t max_len) {
   if (max_len <= 0) max_len = cfg.n_positions;
@@ -337,6 +332,7 @@ Tensor GPT::decode_step(DecodeState& state, const Tensor& idx) {
   for (size_t i = 0; i < blocks.size(); ++i) x = blocks[i]->forward_cached(x, st->k[i], st->v[i], pos);
   st->position += t;
   Tensor last = (*ln_f)(x.select(1, t - 1));  // (B, C): only the last position's logits are needed
+  if (lm_head) return (*lm_head)(last);
   return linear(last, lm_head_weight());
 }
 
@@ -375,6 +371,7 @@ Tensor GPT::decode_slots(SlotDecodeState& state, std::span<const int64_t> rows, 
   for (size_t i = 0; i < blocks.size(); ++i) x = blocks[i]->forward_slots(x, st->k[i], st->v[i], rows, pos);
   for (int64_t r : rows) st->lengths[size_t(r)] += t;
   Tensor last = (*ln_f)(x.select(1, t - 1));  // (n, C)
+  if (lm_head) return (*lm_head)(last);  // a quantized model's head (models/gpt_quant.h)
   return linear(last, lm_head_weight());
 }
 

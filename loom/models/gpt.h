@@ -38,8 +38,10 @@ struct GPTConfig {
   // {"arch": "gpt", HF's keys...}; from_json also takes HF's n_ctx, embd_pdrop, and the aliases block_size,
   // n_positions/context, so a `loom train --model gpt` config and an HF config.json both work.
   nlohmann::json to_json() const;
-  static GPTConfig from_json(const nlohmann::json& j);
-  void validate() const;  // throws naming the bad field
+  // `where` (the file it came from) starts every error message.
+  static GPTConfig from_json(const nlohmann::json& j, const std::string& where = "GPT config");
+  void validate() const;  // throws naming the bad field; also checks the weights fit in the available memory
+  int64_t num_parameters() const;  // what the model will hold, computed from the config alone
 };
 
 class GPTAttention : public nn::Module {

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "loom/core/error.h"
+#include "loom/io/json_fields.h"
 #include "loom/io/safetensors.h"
 #include "loom/ops/reduce.h"
 
@@ -28,21 +29,13 @@ bool ends_with(const std::string& s, const std::string& suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
 
-nlohmann::json read_json(const fs::path& p) {
-  std::ifstream f(p);
-  LOOM_CHECK(f.good(), "load_gpt_hf: cannot open ", p.string());
-  try {
-    return nlohmann::json::parse(f);
-  } catch (const std::exception& e) {
-    LOOM_FAIL("load_gpt_hf: ", p.string(), " is not valid JSON: ", e.what());
-  }
-}
+nlohmann::json read_json(const fs::path& p) { return io::read_json_file(p.string()); }
 
 }  // namespace
 
 bool is_gpt2_config(const nlohmann::json& c) {
   if (!c.is_object()) return false;
-  if (c.value("arch", "") == "gpt") return true;
+  if (c.contains("arch") && c["arch"].is_string() && c["arch"] == "gpt") return true;
   if (c.contains("model_type") && c["model_type"].is_string() && c["model_type"] == "gpt2") return true;
   return c.contains("n_layer") && c.contains("n_embd");
 }
@@ -73,7 +66,7 @@ std::shared_ptr<GPT> load_gpt_hf(const std::string& dir) {
   const nlohmann::json config = read_json(cfg_path);
   LOOM_CHECK(is_gpt2_config(config), "load_gpt_hf: ", cfg_path.string(),
              " is not a GPT-2 config (no n_layer / n_embd, model_type is not gpt2)");
-  auto model = std::make_shared<GPT>(GPTConfig::from_json(config));
+  auto model = std::make_shared<GPT>(GPTConfig::from_json(config, cfg_path.string()));
   io::SafetensorsFile file = io::load_safetensors(st_path.string());
 
   nn::StateDict sd;

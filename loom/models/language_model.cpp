@@ -7,19 +7,21 @@
 #include <fstream>
 
 #include "loom/core/error.h"
+#include "loom/io/json_fields.h"
 #include "loom/models/gpt.h"
 #include "loom/models/gpt_hf.h"
+#include "loom/models/gpt_quant.h"
 #include "loom/models/lstm_lm.h"
 
 namespace loom::models {
 
 namespace fs = std::filesystem;
 
-LanguageModelPtr make_language_model(const nlohmann::json& config) {
-  const std::string arch = config.value("arch", "");
-  if (arch == "lstm-lm") return std::make_shared<LSTMLM>(LSTMLMConfig::from_json(config));
-  if (arch == "gpt") return std::make_shared<GPT>(GPTConfig::from_json(config));
-  LOOM_FAIL("make_language_model: unknown arch '", arch, "' (known: lstm-lm, gpt)");
+LanguageModelPtr make_language_model(const nlohmann::json& config, const std::string& where) {
+  const std::string arch = io::JsonFields(config, where).string("arch", "");
+  if (arch == "lstm-lm") return std::make_shared<LSTMLM>(LSTMLMConfig::from_json(config, where));
+  if (arch == "gpt") return std::make_shared<GPT>(GPTConfig::from_json(config, where));
+  LOOM_FAIL(where, ": unknown arch '", arch, "' (known: lstm-lm, gpt)");
 }
 
 void LanguageModel::reset_slot(SlotDecodeState& state, int64_t slot) {
@@ -59,20 +61,22 @@ LanguageModelPtr load_language_model(const std::string& dir) {
   const fs::path cfg = fs::path(dir) / "config.json";
   LOOM_CHECK(fs::exists(cfg), "load_language_model: ", cfg.string(), " not found (expected a folder written by "
              "`loom train` or a Hugging Face GPT-2 folder)");
-  std::ifstream f(cfg);
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(f);
-  } catch (const std::exception& e) {
-    LOOM_FAIL("load_language_model: ", cfg.string(), " is not valid JSON: ", e.what());
-  }
+  const nlohmann::json config = io::read_json_file(cfg.string());
+  if (config.contains("quantization")) return load_quantized_gpt(dir, config);  // models/gpt_quant.h
+  const std::string arch = io::JsonFields(config, cfg.string()).string("arch", "");
   // GPT folders are Hugging Face GPT-2 folders (loom writes its GPTs that way too): gpt_hf.h reads them.
-  if (config.value("arch", "") == "gpt" || (!config.contains("arch") && is_gpt2_config(config))) return load_gpt_hf(dir);
-  auto model = make_language_model(config);
-  auto file = io::load_safetensors((fs::path(dir) / "model.safetensors").string());
+  if (arch == "gpt" || (!config.contains("arch") && is_gpt2_config(config))) return load_gpt_hf(dir);
+  auto model = make_language_model(config, cfg.string());
+  const std::string weights = (fs::path(dir) / "model.safetensors").string();
+  auto file = io::load_safetensors(weights);
   nn::StateDict sd;
   for (auto& [name, t] : file.tensors) sd.insert(name, t);
-  model->load_state_dict(sd, true);
+  try {
+    model->load_state_dict(sd, true);
+  } catch (const Error& e) {
+    LOOM_FAIL(weights, ": the weights do not fit the model described by ", cfg.string(),
+              " (was config.json edited, or copied from another run?): ", e.what());
+  }
   return model;
 }
 

@@ -63,7 +63,8 @@ class LanguageModel : public nn::Module {
 using LanguageModelPtr = std::shared_ptr<LanguageModel>;
 
 // Builds an untrained model from config["arch"] ("lstm-lm", "gpt"); throws naming an unknown arch.
-LanguageModelPtr make_language_model(const nlohmann::json& config);
+// `where` names the config's source in error messages (the file, or the flags it was built from).
+LanguageModelPtr make_language_model(const nlohmann::json& config, const std::string& where = "model config");
 // Reloads what LanguageModel::save wrote, or a Hugging Face GPT-2 folder (config.json with n_layer).
 LanguageModelPtr load_language_model(const std::string& dir);
 // For decode_slots implementations: throws unless idx is i64 (rows.size(), t >= 1), the rows are distinct

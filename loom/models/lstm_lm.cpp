@@ -2,6 +2,8 @@
 
 #include "loom/autograd/grad_mode.h"
 #include "loom/core/error.h"
+#include "loom/core/limits.h"
+#include "loom/io/json_fields.h"
 #include "loom/ops/creation.h"
 #include "loom/ops/shape.h"
 
@@ -32,18 +34,27 @@ nlohmann::json LSTMLMConfig::to_json() const {
           {"layers", layers},  {"hidden", hidden},         {"dropout", dropout}};
 }
 
-LSTMLMConfig LSTMLMConfig::from_json(const nlohmann::json& j) {
+LSTMLMConfig LSTMLMConfig::from_json(const nlohmann::json& j, const std::string& where) {
   LSTMLMConfig c;
-  c.vocab_size = j.value("vocab_size", c.vocab_size);
-  c.embedding = j.value("embedding", c.embedding);
-  c.layers = j.value("layers", c.layers);
-  c.hidden = j.value("hidden", c.hidden);
-  c.dropout = j.value("dropout", c.dropout);
-  LOOM_CHECK(c.vocab_size > 0, "lstm-lm config: vocab_size must be > 0, got ", c.vocab_size);
-  LOOM_CHECK(c.embedding > 0 && c.layers > 0 && c.hidden > 0, "lstm-lm config: embedding, layers and hidden must be > 0, "
-             "got ", c.embedding, ", ", c.layers, ", ", c.hidden);
-  LOOM_CHECK(c.dropout >= 0 && c.dropout < 1, "lstm-lm config: dropout must be in [0, 1), got ", c.dropout);
+  // Types and sizes checked before anything is allocated, naming the file and field (layers = 1e9 would
+  // otherwise allocate until the machine runs out of memory).
+  const io::JsonFields f(j, where);
+  c.vocab_size = f.required_integer("vocab_size", 1, limits::kMaxVocab);
+  c.embedding = f.integer("embedding", c.embedding, 1, limits::kMaxWidth);
+  c.layers = f.integer("layers", c.layers, 1, limits::kMaxLayers);
+  c.hidden = f.integer("hidden", c.hidden, 1, limits::kMaxWidth);
+  c.dropout = f.number("dropout", c.dropout, 0.0, 0.99);
+  check_fits_in_memory(8.0 * double(c.num_parameters()),
+                       where + ": an lstm-lm with layers=" + std::to_string(c.layers) + ", hidden=" +
+                           std::to_string(c.hidden) + ", vocab_size=" + std::to_string(c.vocab_size) + " (" +
+                           std::to_string(c.num_parameters()) + " parameters)");
   return c;
+}
+
+int64_t LSTMLMConfig::num_parameters() const {
+  int64_t n = vocab_size * embedding + hidden * vocab_size + vocab_size;  // embedding, head
+  for (int64_t l = 0; l < layers; ++l) n += 4 * hidden * ((l == 0 ? embedding : hidden) + hidden + 2);
+  return n;
 }
 
 LSTMLM::LSTMLM(const LSTMLMConfig& c) : cfg_(LSTMLMConfig::from_json(c.to_json())) {

@@ -21,7 +21,9 @@ struct LSTMLMConfig {
 
   nlohmann::json to_json() const;
   // Reads the keys to_json writes (missing ones keep their defaults); throws naming a bad value.
-  static LSTMLMConfig from_json(const nlohmann::json& j);
+  // `where` (the file) starts the messages; sizes are bounded (core/limits.h) and the weights must fit in memory.
+  static LSTMLMConfig from_json(const nlohmann::json& j, const std::string& where = "lstm-lm config");
+  int64_t num_parameters() const;
 };
 
 class LSTMLM : public LanguageModel {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "loom/core/limits.h"
 #include "loom/nn/nn.h"
 
 namespace loom::models {
@@ -24,6 +25,20 @@ void check_images(const ModelSpec& s, const std::string& model) {
   LOOM_CHECK(s.channels > 0 && s.height > 0 && s.width > 0, model, ": the input must be an image (C, H, W), got ",
              s.channels, "x", s.height, "x", s.width);
   LOOM_CHECK(s.num_classes >= 2, model, ": needs at least 2 classes, got ", s.num_classes);
+  // Bounds before any allocation: the sizes may come from a file's metadata or a flag.
+  check_size(model + ": input channels", s.channels, 1, 4);
+  check_size(model + ": input height", s.height, 1, limits::kMaxImageSide);
+  check_size(model + ": input width", s.width, 1, limits::kMaxImageSide);
+  check_size(model + ": number of classes", s.num_classes, 2, limits::kMaxClasses);
+}
+
+// A model's parameter count from its spec, before building it (the big layer is the first Linear).
+double estimate_parameters(const std::string& name, const ModelSpec& s) {
+  if (name == "linreg") return double(s.features) + 1;
+  const double pixels = double(s.channels) * double(s.height) * double(s.width);
+  if (name == "mlp") return pixels * 512 + 512 * 256 + 256 * double(s.num_classes);
+  // lenet, cnn: the first Linear sees 16 or 64 channels of (H/4, W/4): at most 256 weights per input pixel.
+  return 256.0 * double(s.height) * double(s.width) + 120.0 * double(s.num_classes) + 1e5;
 }
 
 }  // namespace
@@ -44,6 +59,15 @@ Shape input_shape(const std::string& name, const ModelSpec& spec, int64_t batch)
 
 std::shared_ptr<nn::Sequential> make_model(const std::string& name, const ModelSpec& s) {
   auto m = std::make_shared<nn::Sequential>();
+  if (is_model_name(name)) {
+    if (name == "linreg") check_size("linreg: input features", s.features, 1, limits::kMaxFeatures);
+    else check_images(s, name);
+    // The f32 weights, twice (initialisation or loading holds a second copy), must fit in the available memory.
+    const std::string in = name == "linreg" ? std::to_string(s.features) + " features"
+                                            : std::to_string(s.channels) + "x" + std::to_string(s.height) + "x" +
+                                                  std::to_string(s.width) + " images";
+    check_fits_in_memory(8.0 * estimate_parameters(name, s), "a " + name + " model for " + in);
+  }
   if (name == "linreg") {
     LOOM_CHECK(s.features > 0, "linreg: the number of input features must be positive, got ", s.features);
     m->push_back(Linear({.in = s.features, .out = 1}));

@@ -5,6 +5,8 @@
 
 #include "loom/autograd/grad_mode.h"
 #include "loom/core/error.h"
+#include "loom/core/limits.h"
+#include "loom/io/json_fields.h"
 #include "loom/io/safetensors.h"
 #include "loom/nn/sequence_loss.h"
 #include "loom/ops/ops.h"
@@ -20,21 +22,22 @@ json Seq2SeqOptions::to_json() const {
           {"pad", pad},        {"bos", bos},             {"eos", eos}};
 }
 
-Seq2SeqOptions Seq2SeqOptions::from_json(const json& j) {
+Seq2SeqOptions Seq2SeqOptions::from_json(const json& j, const std::string& where) {
+  // Typed, bounded reads naming the file and field (issue 17: no raw json type_error, no unbounded sizes).
+  const io::JsonFields f(j, where);
   Seq2SeqOptions o;
-  try {
-    o.src_vocab = j.at("src_vocab").get<int64_t>();
-    o.tgt_vocab = j.at("tgt_vocab").get<int64_t>();
-    o.embed = j.at("embed").get<int64_t>();
-    o.hidden = j.at("hidden").get<int64_t>();
-    o.attention = j.at("attention").get<std::string>();
-    o.attention_hidden = j.value("attention_hidden", int64_t(0));
-    o.pad = j.value("pad", int64_t(0));
-    o.bos = j.value("bos", int64_t(2));
-    o.eos = j.value("eos", int64_t(3));
-  } catch (const json::exception& e) {
-    LOOM_FAIL("Seq2SeqOptions: bad config (", e.what(), "); expected src_vocab, tgt_vocab, embed, hidden, attention");
-  }
+  o.src_vocab = f.required_integer("src_vocab", 1, limits::kMaxVocab);
+  o.tgt_vocab = f.required_integer("tgt_vocab", 1, limits::kMaxVocab);
+  o.embed = f.required_integer("embed", 1, limits::kMaxWidth);
+  o.hidden = f.required_integer("hidden", 1, limits::kMaxWidth);
+  o.attention = f.required_string("attention");
+  o.attention_hidden = f.integer("attention_hidden", 0, 0, limits::kMaxWidth);
+  o.pad = f.integer("pad", 0, 0, limits::kMaxVocab);
+  o.bos = f.integer("bos", 2, 0, limits::kMaxVocab);
+  o.eos = f.integer("eos", 3, 0, limits::kMaxVocab);
+  const double h = double(o.hidden), params = double(o.src_vocab + o.tgt_vocab) * double(o.embed) +
+                                              12.0 * h * (double(o.embed) + 2.0 * h) + 4.0 * h * double(o.tgt_vocab);
+  check_fits_in_memory(8.0 * params, where + ": a seq2seq model with hidden=" + std::to_string(o.hidden));
   return o;
 }
 
@@ -53,7 +56,7 @@ void check_options(const Seq2SeqOptions& o) {
 void check_ids(const Tensor& ids, int64_t vocab, const char* what) {
   LOOM_CHECK(ids.defined() && ids.dim() == 2 && ids.dtype() == DType::i64, "Seq2Seq: ", what,
              " must be int64 (B, L), got ", ids.defined() ? ids.shape() : Shape{});
-  const Tensor c = ids.contiguous();
+  const Tensor c = ids.to(Device{}).contiguous();
   const int64_t* p = c.data<int64_t>();
   for (int64_t i = 0; i < c.numel(); ++i)
     LOOM_CHECK(p[i] >= 0 && p[i] < vocab, "Seq2Seq: ", what, " holds id ", p[i], ", outside the vocabulary of ", vocab);
@@ -186,7 +189,8 @@ std::vector<std::vector<int64_t>> Seq2Seq::greedy_decode(const Tensor& src, cons
     DecoderStep s = decoder->step(tok, h, m);
     h = s.hidden;
     tok = argmax(s.logits, -1).contiguous();
-    const int64_t* p = tok.data<int64_t>();
+    const Tensor tok_host = tok.to(Device{});
+    const int64_t* p = tok_host.data<int64_t>();
     for (int64_t b = 0; b < B; ++b) {
       if (done[size_t(b)]) continue;
       if (p[b] == options_.eos)
@@ -230,22 +234,22 @@ void Seq2Seq::save(const std::string& dir, const json& extra_config) const {
 
 std::shared_ptr<Seq2Seq> load_seq2seq(const std::string& dir) {
   const fs::path cfg_path = fs::path(dir) / "config.json";
-  std::ifstream f(cfg_path);
-  LOOM_CHECK(f.good(), "load_seq2seq: cannot read ", cfg_path.string(), " (expected a folder written by "
+  LOOM_CHECK(fs::exists(cfg_path), cfg_path.string(), ": not found (expected a folder written by "
              "`loom train --model seq2seq`)");
-  json cfg;
-  try {
-    cfg = json::parse(f);
-  } catch (const std::exception& e) {
-    LOOM_FAIL("load_seq2seq: ", cfg_path.string(), " is not valid JSON: ", e.what());
-  }
-  LOOM_CHECK(cfg.value("arch", "") == "seq2seq", "load_seq2seq: ", cfg_path.string(), " describes arch '",
-             cfg.value("arch", ""), "', not seq2seq");
-  auto model = std::make_shared<Seq2Seq>(Seq2SeqOptions::from_json(cfg));
-  auto file = io::load_safetensors((fs::path(dir) / "model.safetensors").string());
+  const json cfg = io::read_json_file(cfg_path.string());
+  const std::string arch = io::JsonFields(cfg, cfg_path.string()).string("arch", "");
+  LOOM_CHECK(arch == "seq2seq", cfg_path.string(), ": describes arch '", arch,
+             "', not seq2seq (expected a folder written by `loom train --model seq2seq`)");
+  auto model = std::make_shared<Seq2Seq>(Seq2SeqOptions::from_json(cfg, cfg_path.string()));
+  const std::string weights = (fs::path(dir) / "model.safetensors").string();
+  auto file = io::load_safetensors(weights);
   nn::StateDict sd;
   for (auto& [name, t] : file.tensors) sd.insert(name, t);
-  model->load_state_dict(sd, true);
+  try {
+    model->load_state_dict(sd, true);
+  } catch (const Error& e) {
+    LOOM_FAIL(weights, ": the weights do not fit the model described by ", cfg_path.string(), ": ", e.what());
+  }
   model->eval();
   return model;
 }

@@ -35,7 +35,8 @@ struct Seq2SeqOptions {
   int64_t pad = 0, bos = 2, eos = 3;
 
   nlohmann::json to_json() const;
-  static Seq2SeqOptions from_json(const nlohmann::json& j);
+  // `where` (the file) starts the error messages; every field is type- and range-checked.
+  static Seq2SeqOptions from_json(const nlohmann::json& j, const std::string& where = "seq2seq config");
 };
 
 struct EncoderOutput {

@@ -81,7 +81,7 @@ class Loss {
  public:
   using Options = O;
   Loss() = default;
-  explicit Loss(O options) : options(std::move(options)) {}
+  explicit Loss(O opts) : options(std::move(opts)) {}
   Tensor forward(const Tensor& input, const Tensor& target) const { return F(input, target, options); }
   Tensor operator()(const Tensor& input, const Tensor& target) const { return F(input, target, options); }
 

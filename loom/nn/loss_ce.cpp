@@ -1,20 +1,20 @@
 // Cross-entropy and negative log-likelihood over classes.
 //
-// Cross-entropy with class indices is the classifier hot path, so it is one fused kernel: each row (one
-// sample, one spatial position) takes its max, log-sum-exp and loss in a single pass over its C logits,
-// and the backward writes (softmax - onehot) * scale straight from the saved log-sum-exp, instead of
-// materialising log_softmax, a gather and their gradients. nll_loss and probability targets are
+// Cross-entropy with class indices is the classifier hot path, so it is one fused kernel behind
+// Backend::cross_entropy_forward / _backward (loom/backend/cpu/cross_entropy.cpp): one pass per row for the loss
+// and its log-sum-exp, and a backward straight from the saved log-sum-exp. nll_loss and probability targets are
 // composites of differentiable ops (and serve as the reference the fused kernel is tested against).
 #include <cmath>
 
 #include "loom/autograd/function.h"
-#include "loom/backend/cpu/vec_math.h"
+#include "loom/backend/backend.h"
 #include "loom/autograd/grad_mode.h"
 #include "loom/core/dispatch.h"
 #include "loom/nn/loss.h"
 #include "loom/ops/creation.h"
 #include "loom/ops/elementwise.h"
 #include "loom/ops/index.h"
+#include "loom/ops/index_check.h"
 #include "loom/ops/reduce.h"
 #include "loom/ops/shape.h"
 
@@ -61,121 +61,39 @@ Tensor checked_weight(const char* op, const Tensor& w, const Tensor& input, int6
 // Every target is a class in [0, C) or the ignore_index. Returns a contiguous copy for the kernels.
 Tensor checked_targets(const char* op, const Tensor& target, int64_t C, int64_t ignore) {
   Tensor t = target.contiguous();
-  const int64_t* p = t.data<int64_t>();
-  for (int64_t i = 0, n = t.numel(); i < n; ++i)
-    LOOM_CHECK(p[i] == ignore || (p[i] >= 0 && p[i] < C), op, ": target ", p[i], " is out of bounds for ", C,
-               " classes");
+  if (const auto bad = first_index_out_of_range(t, C, ignore))
+    LOOM_FAIL(op, ": target ", *bad, " is out of bounds for ", C, " classes");
   return t;
 }
 
 const char* kCE = "cross_entropy";
 
-// Forward over rows: per-row loss, log-sum-exp (kept for the backward) and the row's weight w[target]
-// (0 for ignored rows), which sums to the denominator of the Mean reduction.
-template <class T>
-void ce_forward(const T* x, const int64_t* t, const T* w, const ClassGeom& g, int64_t ignore, double eps, T* loss,
-                T* lse, double* row_w) {
-  const int64_t R = g.N * g.S, C = g.C, S = g.S;
-#pragma omp parallel for schedule(static) if (R * C >= 32768)
-  for (int64_t r = 0; r < R; ++r) {
-    const int64_t k = t[r];
-    if (k == ignore) {
-      loss[r] = T(0), lse[r] = T(0), row_w[r] = 0;
-      continue;
-    }
-    const T* row = x + (r / S) * C * S + r % S;  // logit c at row[c * S]
-    T m = row[0];
-    for (int64_t c = 1; c < C; ++c) m = std::max(m, row[c * S]);
-    double acc = 0;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t c = 0; c < C; ++c) acc += double(cpu::vexp(row[c * S] - m));
-    const double l = double(m) + std::log(acc);
-    const double wk = w ? double(w[k]) : 1.0;
-    double v = (1.0 - eps) * wk * (l - double(row[k * S]));
-    if (eps > 0) {
-      double smooth = 0;  // sum_c w_c * -log p_c: the loss against the uniform distribution
-      for (int64_t c = 0; c < C; ++c) smooth += (w ? double(w[c]) : 1.0) * (l - double(row[c * S]));
-      v += eps / double(C) * smooth;
-    }
-    loss[r] = T(v), lse[r] = T(l), row_w[r] = wk;
-  }
-}
-
-// dx = scale_r * ((1 - eps) w_k (p - onehot_k) + eps / C (sum(w) p - w)), zero on ignored rows.
-template <class T>
-void ce_backward(const T* x, const int64_t* t, const T* w, const T* lse, const T* gout, bool per_row, double scale,
-                 const ClassGeom& g, int64_t ignore, double eps, T* dx) {
-  const int64_t R = g.N * g.S, C = g.C, S = g.S;
-  double wsum = double(C);
-  if (w) {
-    wsum = 0;
-    for (int64_t c = 0; c < C; ++c) wsum += double(w[c]);
-  }
-#pragma omp parallel for schedule(static) if (R * C >= 32768)
-  for (int64_t r = 0; r < R; ++r) {
-    const int64_t k = t[r], off = (r / S) * C * S + r % S;
-    T* drow = dx + off;
-    if (k == ignore) {
-      for (int64_t c = 0; c < C; ++c) drow[c * S] = T(0);
-      continue;
-    }
-    const T* row = x + off;
-    const double gr = double(per_row ? gout[r] : gout[0]) * scale;
-    const double a = (1.0 - eps) * (w ? double(w[k]) : 1.0), b = eps / double(C);
-    const T l = lse[r];
-    if (eps == 0) {
-      // The common case, vectorised: p in T through the branch-free exp, one-hot fixed up after.
-      const T ta = T(a * gr);
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) drow[c * S] = ta * cpu::vexp(row[c * S] - l);
-      drow[k * S] -= ta;
-      continue;
-    }
-    for (int64_t c = 0; c < C; ++c) {
-      const double p = double(cpu::vexp(row[c * S] - l));
-      double d = a * (p - (c == k ? 1.0 : 0.0));
-      d += b * (wsum * p - (w ? double(w[c]) : 1.0));
-      drow[c * S] = T(gr * d);
-    }
-  }
-}
-
 Tensor cross_entropy_indices(const Tensor& input, const Tensor& target, const CrossEntropyOptions& o) {
   const ClassGeom g = class_geom(kCE, input, target, false);
-  LOOM_CHECK(input.device().type == DeviceType::CPU, kCE, ": the fused kernel runs on CPU tensors, got ",
-             input.device());
   Tensor w = checked_weight(kCE, o.weight, input, g.C);
   if (w.defined()) w = w.detach().contiguous();
-  Tensor t = checked_targets(kCE, target, g.C, o.ignore_index);
+  Tensor t = target.contiguous();  // the kernel checks every target is in [0, C) or ignore_index
   Tensor x = input.is_contiguous() ? input.detach() : input.detach().contiguous();
   const int64_t R = g.N * g.S;
+  const CrossEntropyGeom geo{g.N, g.C, g.S, o.ignore_index, o.label_smoothing};
   Tensor loss = make_tensor(target.shape(), x.dtype(), x.device()), lse = make_tensor({R}, x.dtype(), x.device());
-  std::vector<double> row_w(size_t(R), 0.0);
-  double total = 0, denom = 0;
-  dispatch_float(x.dtype(), kCE, [&]<class T>() {
-    ce_forward<T>(x.data<T>(), t.data<int64_t>(), w.defined() ? w.data<T>() : nullptr, g, o.ignore_index,
-                  o.label_smoothing, loss.data<T>(), lse.data<T>(), row_w.data());
-    const T* l = loss.data<T>();
-    for (int64_t r = 0; r < R; ++r) total += double(l[r]), denom += row_w[size_t(r)];  // in order: deterministic
-  });
+  Tensor sums = make_tensor({2}, DType::f64, x.device());  // {sum of row losses, sum of row weights}
+  backend_for(x).cross_entropy_forward(loss, lse, sums, x, t, w, geo);
   Tensor out = loss;
   double scale = 1.0;
   if (o.reduction == Reduction::Sum || o.reduction == Reduction::Mean) {
+    const std::vector<double> s = sums.tolist();
+    const double total = s[0], denom = s[1];
     if (o.reduction == Reduction::Mean) scale = 1.0 / denom;  // all rows ignored: 0/0 = NaN, as PyTorch
-    out = full({}, total * scale, {.dtype = x.dtype()});
+    out = full({}, total * scale, {.dtype = x.dtype(), .device = x.device()});
   }
   if (autograd::needs_grad({input})) {
-    const bool per_row = o.reduction == Reduction::None;
     autograd::record("CrossEntropy", {out}, {input},
-                     [sx = autograd::save(x, kCE), t, w, lse, g, scale, per_row, ignore = o.ignore_index,
-                      eps = o.label_smoothing](const G& gr) {
+                     [sx = autograd::save(x, kCE), t, w, lse, geo, scale](const G& gr) {
                        const Tensor& xs = sx.get();
                        Tensor go = gr[0].contiguous();
                        Tensor dx = make_tensor(xs.shape(), xs.dtype(), xs.device());
-                       dispatch_float(xs.dtype(), kCE, [&]<class T>() {
-                         ce_backward<T>(xs.data<T>(), t.data<int64_t>(), w.defined() ? w.data<T>() : nullptr,
-                                        lse.data<T>(), go.data<T>(), per_row, scale, g, ignore, eps, dx.data<T>());
-                       });
+                       backend_for(xs).cross_entropy_backward(dx, xs, t, w, lse, go, scale, geo);
                        return G{dx};
                      });
   }
@@ -223,14 +141,9 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const NLLOptions& o) 
   Tensor t = checked_targets(op, target, g.C, o.ignore_index);
   // Ignored targets gather class 0 and then get weight 0, so they add nothing to the sum or the denominator.
   Tensor valid = t != double(o.ignore_index);
-  Tensor safe = make_tensor(t.shape(), DType::i64);
-  {
-    const int64_t* src = t.data<int64_t>();
-    int64_t* dst = safe.data<int64_t>();
-    for (int64_t i = 0, n = t.numel(); i < n; ++i) dst[i] = src[i] == o.ignore_index ? 0 : src[i];
-  }
+  Tensor safe = where(valid, t, 0.0);
   Tensor wt = w.defined() ? index_select(w, 0, safe.flatten()).view(t.shape())
-                          : ones(t.shape(), {.dtype = input.dtype()});
+                          : ones(t.shape(), {.dtype = input.dtype(), .device = input.device()});
   wt = where(valid, wt, 0.0);
   Tensor picked = input.dim() == 1 ? gather(input, 0, safe.view({1})).view({})
                                    : gather(input, 1, safe.unsqueeze(1)).squeeze(1);

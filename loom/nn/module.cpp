@@ -299,6 +299,20 @@ Module& Module::to(DType dtype) {
   return *this;
 }
 
+Module& Module::to(Device device) {
+  NoGradGuard g;
+  for (Module* m : modules()) {
+    for (auto& [k, p] : m->params_) {
+      if (!p.defined() || p.device() == device) continue;
+      set_data(p, p.detach().to(device));
+      if (p.grad().defined()) p.set_grad(p.grad().to(device));
+    }
+    for (auto& b : m->buffers_)
+      if (b.value.defined() && b.value.device() != device) set_data(b.value, b.value.detach().to(device));
+  }
+  return *this;
+}
+
 Module& Module::requires_grad_(bool on) {
   for (auto& p : parameters()) p.requires_grad_(on);
   return *this;

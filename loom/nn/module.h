@@ -101,6 +101,8 @@ class Module {
   int64_t num_parameters(bool trainable_only = false) const;
   // Converts every floating point parameter and buffer (and existing gradients) in place.
   Module& to(DType dtype);
+  // Moves every parameter and buffer (and existing gradients) to `device` in place; already there: no-op.
+  Module& to(Device device);
   Module& requires_grad_(bool on = true);
   void apply(const std::function<void(Module&)>& fn);
 

@@ -6,12 +6,13 @@
 // fused gate kernel, and backward is a single autograd node that runs backpropagation through time itself.
 // rnn_layer_reference (rnn_reference.h) computes the same from ordinary differentiable ops.
 #pragma once
+#include "loom/backend/kernel_args.h"
 #include "loom/core/tensor.h"
 
 namespace loom::nn {
 
 // Gate layouts follow PyTorch: RNN one block, LSTM (i, f, g, o), GRU (r, z, n).
-enum class RNNMode { RNN_TANH, RNN_RELU, LSTM, GRU };
+using RNNMode = RNNCell;  // RNN_TANH, RNN_RELU, LSTM, GRU (backend/kernel_args.h)
 
 int64_t rnn_gate_count(RNNMode mode);  // 1, 4 or 3: weight_ih has rnn_gate_count * H rows
 const char* rnn_mode_name(RNNMode mode);

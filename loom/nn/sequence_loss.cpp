@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "loom/autograd/grad_mode.h"
 #include "loom/core/error.h"
 #include "loom/ops/ops.h"
 
@@ -23,35 +24,25 @@ Tensor sequence_cross_entropy(const Tensor& logits, const Tensor& target, const 
   return r == Reduction::None ? loss.reshape({B, T}) : loss;
 }
 
+// Both with tensor ops (comparisons and sums run on the tensors' device); lengths are checked from two scalars.
 Tensor sequence_mask(const Tensor& lengths, int64_t max_len) {
   LOOM_CHECK(lengths.defined() && lengths.dim() == 1 && lengths.dtype() == DType::i64,
              "sequence_mask: lengths must be a 1-D int64 tensor");
-  const Tensor len = lengths.contiguous();
-  const int64_t B = len.size(0);
-  const int64_t* l = len.data<int64_t>();
-  int64_t L = max_len;
-  if (L < 0) L = B ? *std::max_element(l, l + B) : 0;
-  Tensor out = make_tensor({B, L}, DType::boolean);
-  bool* m = out.data<bool>();
-  for (int64_t b = 0; b < B; ++b) {
-    LOOM_CHECK(l[b] >= 0 && l[b] <= L, "sequence_mask: lengths[", b, "] = ", l[b], " is outside [0, ", L, "]");
-    for (int64_t t = 0; t < L; ++t) m[b * L + t] = t < l[b];
-  }
-  return out;
+  NoGradGuard ng;
+  const int64_t B = lengths.size(0);
+  const int64_t lo = B ? int64_t(min(lengths.to(DType::f64)).item()) : 0;
+  const int64_t hi = B ? int64_t(max(lengths.to(DType::f64)).item()) : 0;
+  const int64_t L = max_len < 0 ? hi : max_len;
+  LOOM_CHECK(lo >= 0 && hi <= L, "sequence_mask: lengths must lie in [0, ", L, "], got values in [", lo, ", ", hi, "]");
+  const Tensor t = arange(L, {.dtype = DType::i64, .device = lengths.device()}).view({1, L});
+  return t < lengths.view({B, 1});
 }
 
 Tensor sequence_lengths(const Tensor& ids, int64_t pad_id) {
   LOOM_CHECK(ids.defined() && ids.dim() == 2 && ids.dtype() == DType::i64,
              "sequence_lengths: ids must be an int64 (B, T) tensor");
-  const Tensor x = ids.contiguous();
-  const int64_t B = x.size(0), T = x.size(1);
-  Tensor out = make_tensor({B}, DType::i64);
-  for (int64_t b = 0; b < B; ++b) {
-    int64_t n = 0;
-    for (int64_t t = 0; t < T; ++t) n += x.data<int64_t>()[b * T + t] != pad_id;
-    out.data<int64_t>()[b] = n;
-  }
-  return out;
+  NoGradGuard ng;
+  return sum((ids != double(pad_id)).to(DType::f64), {1}).to(DType::i64);
 }
 
 }  // namespace loom

@@ -1,12 +1,12 @@
 // scaled_dot_product_attention: argument checks, the composite path (any mask, dropout, weights) and the
-// fused path (cpu/flash_attention.h) with its backward recorded beside its forward.
+// fused path (Backend::attention_forward, flash-attention style on the CPU) with its backward recorded beside its forward.
 #include "loom/ops/attention.h"
 
 #include <cmath>
 #include <limits>
 
 #include "loom/autograd/function.h"
-#include "loom/backend/cpu/flash_attention.h"
+#include "loom/backend/backend.h"
 #include "loom/core/dispatch.h"
 #include "loom/ops/creation.h"
 #include "loom/ops/elementwise.h"
@@ -51,12 +51,9 @@ Dims check_args(const Tensor& q, const Tensor& k, const Tensor& v, const SDPAOpt
 }
 
 // (Tq, Tk) bool: query i may see key j iff j <= i (PyTorch's top-left alignment).
-Tensor causal_keep(int64_t Tq, int64_t Tk) {
-  Tensor m = make_tensor({Tq, Tk}, DType::boolean);
-  bool* p = m.data<bool>();
-  for (int64_t i = 0; i < Tq; ++i)
-    for (int64_t j = 0; j < Tk; ++j) p[i * Tk + j] = j <= i;
-  return m;
+Tensor causal_keep(int64_t Tq, int64_t Tk, Device d) {
+  const Options o{.dtype = DType::i64, .device = d};
+  return arange(Tk, o).view({1, Tk}) <= arange(Tq, o).view({Tq, 1});
 }
 
 }  // namespace
@@ -65,7 +62,7 @@ std::pair<Tensor, Tensor> attention_with_weights(const Tensor& q, const Tensor& 
   const Dims d = check_args(q, k, v, o);
   Tensor s = matmul(q, k.transpose(-2, -1)) * d.scale;
   Tensor keep;
-  if (o.is_causal) keep = causal_keep(d.Tq, d.Tk);
+  if (o.is_causal) keep = causal_keep(d.Tq, d.Tk, q.device());
   if (o.attn_mask.defined()) {
     if (o.attn_mask.dtype() == DType::boolean) keep = keep.defined() ? logical_and(keep, o.attn_mask) : o.attn_mask;
     else s = s + o.attn_mask.to(s.dtype());
@@ -92,7 +89,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   const bool same_lead = q.shape().size() == k.shape().size() && q.shape().size() == v.shape().size() &&
                          std::equal(q.shape().begin(), q.shape().end() - 2, k.shape().begin()) &&
                          std::equal(q.shape().begin(), q.shape().end() - 2, v.shape().begin());
-  if (o.dropout_p == 0 && mask_ok && same_lead && q.device().type == DeviceType::CPU) return fused_attention(q, k, v, o);
+  if (o.dropout_p == 0 && mask_ok && same_lead) return fused_attention(q, k, v, o);  // a backend entry on every device
   return attention_with_weights(q, k, v, o).first;
 }
 
@@ -100,14 +97,8 @@ namespace {
 
 // The mask as the kernel reads it: converted to the kernel's dtype if floating, broadcast to
 // (lead..., Tq, Tk) without copying, with one offset per flattened (lead...) index.
-struct KernelMask {
-  Tensor t;
-  std::vector<int64_t> bh_offset;
-  int64_t si = 0, sj = 0;
-};
-
-KernelMask prepare_mask(const Tensor& mask, const Tensor& q, int64_t Tq, int64_t Tk) {
-  KernelMask km;
+AttentionMask prepare_mask(const Tensor& mask, const Tensor& q, int64_t Tq, int64_t Tk) {
+  AttentionMask km;
   if (!mask.defined()) return km;
   LOOM_CHECK(mask.dim() <= q.dim(), "scaled_dot_product_attention: attn_mask of shape ", mask.shape(),
              " has more dims than the query ", q.shape());
@@ -131,20 +122,6 @@ KernelMask prepare_mask(const Tensor& mask, const Tensor& q, int64_t Tq, int64_t
   km.si = km.t.stride(-2);
   km.sj = km.t.stride(-1);
   return km;
-}
-
-template <class T>
-cpu::AttnMask<T> kernel_mask(const KernelMask& km) {
-  cpu::AttnMask<T> m;
-  if (!km.t.defined()) return m;
-  // Offsets are in elements from the storage's base, so the base pointer excludes the view's offset.
-  const char* base = static_cast<const char*>(km.t.raw_data()) - km.t.offset() * int64_t(itemsize(km.t.dtype()));
-  if (km.t.dtype() == DType::boolean) m.keep = reinterpret_cast<const bool*>(base);
-  else m.add = reinterpret_cast<const T*>(base);
-  m.bh_offset = km.bh_offset.data();
-  m.si = km.si;
-  m.sj = km.sj;
-  return m;
 }
 
 // The element distance between consecutive (b, h) slices when t's last two dims are packed rows (stride D, 1)
@@ -182,19 +159,15 @@ Tensor fused_attention(const Tensor& q0, const Tensor& k0, const Tensor& v0, con
   Tensor k = k_stride ? k0.detach() : k0.detach().contiguous(), v = v_stride ? v0.detach() : v0.detach().contiguous();
   int64_t BH = 1;
   for (int64_t i = 0; i + 2 < q.dim(); ++i) BH *= q.size(i);
-  cpu::AttnShape shape{BH, d.Tq, d.Tk, d.D, d.Dv, d.scale, o.is_causal};
+  AttnShape shape{BH, d.Tq, d.Tk, d.D, d.Dv, d.scale, o.is_causal};
   shape.k_bh_stride = k_stride;
   shape.v_bh_stride = v_stride;
-  auto km = std::make_shared<KernelMask>(prepare_mask(o.attn_mask, q, d.Tq, d.Tk));
+  auto km = std::make_shared<AttentionMask>(prepare_mask(o.attn_mask, q, d.Tq, d.Tk));
   Shape out_shape(q.shape().begin(), q.shape().end() - 1);
   out_shape.push_back(d.Dv);
   Tensor out = make_tensor(out_shape, q.dtype(), q.device());
   Tensor lse = make_tensor({BH, d.Tq}, q.dtype(), q.device());
-  if (out.numel() > 0)
-    dispatch_float(q.dtype(), op, [&]<class T>() {
-      cpu::flash_attention_forward<T>(shape, q.data<T>(), k.data<T>(), v.data<T>(), kernel_mask<T>(*km), out.data<T>(),
-                                      lse.data<T>());
-    });
+  if (out.numel() > 0) backend_for(q).attention_forward(shape, out, lse, q, k, v, *km);
   if (grad)
     record("ScaledDotProductAttention", {out}, {q0, k0, v0},
            [sq = save(q, op), sk = save(k, op), sv = save(v, op), so = save(out, op), sl = save(lse, op), km, shape](const G& g) {
@@ -206,11 +179,7 @@ Tensor fused_attention(const Tensor& q0, const Tensor& k0, const Tensor& v0, con
              Tensor dk = make_tensor(k.shape(), k.dtype(), k.device());
              Tensor dv = make_tensor(v.shape(), v.dtype(), v.device());
              if (dq.numel() + dk.numel() + dv.numel() > 0)
-               dispatch_float(q.dtype(), "fused_attention backward", [&]<class T>() {
-                 cpu::flash_attention_backward<T>(shape, q.data<T>(), k.data<T>(), v.data<T>(), kernel_mask<T>(*km),
-                                                  so.get().data<T>(), sl.get().data<T>(), go.data<T>(), dq.data<T>(),
-                                                  dk.data<T>(), dv.data<T>());
-               });
+               backend_for(q).attention_backward(shape, dq, dk, dv, q, k, v, *km, so.get(), sl.get(), go);
              return G{dq, dk, dv};
            });
   return out;

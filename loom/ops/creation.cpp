@@ -1,6 +1,7 @@
 #include "loom/ops/creation.h"
 
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 #include "loom/backend/backend.h"
@@ -37,10 +38,7 @@ Tensor arange(int64_t start, int64_t end, int64_t step, Options o) {
   LOOM_CHECK(step != 0, "arange: step must be nonzero");
   const int64_t n = std::max<int64_t>(0, (end - start + step + (step > 0 ? -1 : 1)) / step);
   Tensor t = make_tensor({n}, o.dtype, o.device);
-  dispatch_all(o.dtype, "arange", [&]<class T>() {
-    T* p = static_cast<T*>(t.raw_data());
-    for (int64_t i = 0; i < n; ++i) p[i] = T(start + i * step);
-  });
+  backend_for(t).arange_int(t, start, step);
   return finish(t, o);
 }
 
@@ -48,33 +46,21 @@ Tensor arange(double start, double end, double step, Options o) {
   LOOM_CHECK(step != 0, "arange: step must be nonzero");
   const int64_t n = std::max<int64_t>(0, int64_t(std::ceil((end - start) / step)));
   Tensor t = make_tensor({n}, o.dtype, o.device);
-  dispatch_all(o.dtype, "arange", [&]<class T>() {
-    T* p = static_cast<T*>(t.raw_data());
-    for (int64_t i = 0; i < n; ++i) p[i] = T(start + double(i) * step);
-  });
+  backend_for(t).arange(t, start, step);
   return finish(t, o);
 }
 
 Tensor linspace(double start, double end, int64_t steps, Options o) {
   LOOM_CHECK(steps >= 0, "linspace: number of steps must be non-negative, got ", steps);
   Tensor t = make_tensor({steps}, o.dtype, o.device);
-  dispatch_all(o.dtype, "linspace", [&]<class T>() {
-    T* p = static_cast<T*>(t.raw_data());
-    const double step = steps > 1 ? (end - start) / double(steps - 1) : 0.0;
-    // Fill from both ends, as PyTorch does, so the last value is exactly `end`.
-    for (int64_t i = 0; i < steps; ++i)
-      p[i] = T(i < steps / 2 ? start + step * double(i) : end - step * double(steps - 1 - i));
-  });
+  backend_for(t).linspace(t, start, end);
   return finish(t, o);
 }
 
 Tensor eye(int64_t n, int64_t m, Options o) {
   if (m < 0) m = n;
-  Tensor t = zeros({n, m}, {.dtype = o.dtype, .device = o.device});
-  dispatch_all(o.dtype, "eye", [&]<class T>() {
-    T* p = static_cast<T*>(t.raw_data());
-    for (int64_t i = 0; i < std::min(n, m); ++i) p[i * m + i] = T(1);
-  });
+  Tensor t = make_tensor({n, m}, o.dtype, o.device);
+  backend_for(t).eye(t);
   return finish(t, o);
 }
 
@@ -82,14 +68,11 @@ template <class V>
 static Tensor from_values(const std::vector<V>& values, const Shape& shape, Options o) {
   Shape s = shape.empty() ? Shape{int64_t(values.size())} : shape;
   LOOM_CHECK(numel(s) == int64_t(values.size()), "tensor: ", values.size(), " values do not fill shape ", s);
+  // The values as a host tensor of their own type, then one backend copy converts them to the device and dtype.
+  Tensor host = make_tensor(s, dtype_of<V>::value);
+  if (!values.empty()) std::memcpy(host.raw_data(), values.data(), values.size() * sizeof(V));
   Tensor t = make_tensor(s, o.dtype, o.device);
-  dispatch_storage(o.dtype, [&]<class T>() {
-    T* p = static_cast<T*>(t.raw_data());
-    for (size_t i = 0; i < values.size(); ++i) {
-      if constexpr (std::is_same_v<T, bf16> || std::is_same_v<T, f16>) p[i] = T(float(values[i]));
-      else p[i] = T(values[i]);
-    }
-  });
+  backend_for(t).copy(t, host);
   return finish(t, o);
 }
 Tensor tensor(std::initializer_list<double> v, const Shape& s, Options o) { return from_values(std::vector<double>(v), s, o); }
@@ -113,11 +96,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, Options o, Generat
   LOOM_CHECK(high > low, "randint: high (", high, ") must be greater than low (", low, ")");
   Generator& g = gen_or_default(gen);
   Tensor t = make_tensor(shape, o.dtype, o.device);
-  const uint64_t range = uint64_t(high - low);
-  dispatch_all(o.dtype, "randint", [&]<class T>() {
-    T* p = static_cast<T*>(t.raw_data());
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] = T(low + int64_t(g.next_u64() % range));
-  });
+  backend_for(t).randint(t, low, high, g);
   return finish(t, o);
 }
 
@@ -129,16 +108,13 @@ Tensor randperm(int64_t n, Options o, Generator* gen) {
   return tensor(v, {n}, o);
 }
 
-Tensor rand_like(const Tensor& t, Generator* gen) { return rand(t.shape(), {.dtype = t.dtype()}, gen); }
-Tensor randn_like(const Tensor& t, Generator* gen) { return randn(t.shape(), {.dtype = t.dtype()}, gen); }
+Tensor rand_like(const Tensor& t, Generator* gen) { return rand(t.shape(), {.dtype = t.dtype(), .device = t.device()}, gen); }
+Tensor randn_like(const Tensor& t, Generator* gen) { return randn(t.shape(), {.dtype = t.dtype(), .device = t.device()}, gen); }
 
 Tensor bernoulli(const Tensor& t, double p, Generator* gen) {
   Generator& g = gen_or_default(gen);
   Tensor out = make_tensor(t.shape(), t.dtype(), t.device());
-  dispatch_float(t.dtype(), "bernoulli", [&]<class T>() {
-    T* q = static_cast<T*>(out.raw_data());
-    for (int64_t i = 0; i < out.numel(); ++i) q[i] = g.next_double() < p ? T(1) : T(0);
-  });
+  backend_for(out).bernoulli(out, p, g);
   return out;
 }
 

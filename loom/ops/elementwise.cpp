@@ -52,7 +52,7 @@ Tensor scalar_for(double v, const Tensor& t) {
   DType dt = t.dtype();
   if (is_integral(dt) && v != std::floor(v)) dt = DType::f32;
   if (dt == DType::bf16 || dt == DType::f16) dt = DType::f32;
-  return scalar_tensor(v, dt);
+  return full({}, v, {.dtype = dt, .device = t.device()});
 }
 
 // Unary op whose gradient is g * f(x or y), recorded with the saved tensor `keep`.
@@ -71,6 +71,10 @@ struct BinaryPrep {
 };
 BinaryPrep prep(const Tensor& a, const Tensor& b, const char* op) {
   LOOM_CHECK(a.defined() && b.defined(), op, ": an operand is undefined");
+  if (a.device() != b.device()) {  // a 0-dim host tensor joins the other operand's device, as in PyTorch
+    if (a.dim() == 0 && is_host(a.device())) return prep(a.to(b.device()), b, op);
+    if (b.dim() == 0 && is_host(b.device())) return prep(a, b.to(a.device()), op);
+  }
   LOOM_CHECK(a.device() == b.device(), op, ": operands are on different devices (", a.device(), ", ", b.device(), ")");
   broadcast_shapes(a.shape(), b.shape(), op);  // throws with the op name and both shapes
   DType dt = promote(a.dtype(), b.dtype());

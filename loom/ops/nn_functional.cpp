@@ -7,6 +7,7 @@
 #include "loom/ops/creation.h"
 #include "loom/ops/elementwise.h"
 #include "loom/ops/index.h"
+#include "loom/ops/index_check.h"
 
 namespace loom {
 
@@ -31,10 +32,9 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int6
              "embedding: indices must be int64 or int32, got ", indices.dtype());
   const int64_t num = weight.size(0), dim = weight.size(1);
   Tensor idx = (indices.dtype() == DType::i64 ? indices : indices.to(DType::i64)).contiguous().reshape({-1});
-  const int64_t* ip = idx.data<int64_t>();
-  for (int64_t i = 0; i < idx.numel(); ++i)
-    LOOM_CHECK(ip[i] >= 0 && ip[i] < num, "embedding: index ", ip[i], " is out of range for ", num,
-               " embeddings (weight of shape ", weight.shape(), ")");
+  if (const auto bad = first_index_out_of_range(idx, num))
+    LOOM_FAIL("embedding: index ", *bad, " is out of range for ", num, " embeddings (weight of shape ", weight.shape(),
+              ")");
   int64_t pad = -1;
   if (padding_idx) {
     pad = *padding_idx < 0 ? *padding_idx + num : *padding_idx;
@@ -48,7 +48,7 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int6
     record("Embedding", {rows}, {weight}, [idx, num, dim, pad, dt = weight.dtype()](const G& g) {
       Tensor gr = g[0].reshape({-1, dim});
       if (pad >= 0) gr = masked_fill(gr, (idx == double(pad)).unsqueeze(1), 0.0);
-      return G{index_add(zeros({num, dim}, {.dtype = dt}), 0, idx, gr)};
+      return G{index_add(zeros({num, dim}, {.dtype = dt, .device = gr.device()}), 0, idx, gr)};
     });
   Shape out = indices.shape();
   out.push_back(dim);

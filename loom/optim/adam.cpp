@@ -1,6 +1,6 @@
-// Adam and AdamW share one update loop; they differ only in where the weight decay goes. The element math
-// follows torch 1.13's _single_tensor_adam(w) op by op, in the parameter's type, with the bias corrections
-// computed in double from the step count as Python does.
+// Adam and AdamW share one fused update (Backend::optimizer_update); they differ only in where the weight decay
+// goes. The element math follows torch 1.13's _single_tensor_adam(w) op by op, in the parameter's type, with the
+// bias corrections computed here in double from the step count as Python does.
 #include "loom/optim/adam.h"
 
 #include <cmath>
@@ -31,30 +31,11 @@ void adam_update(Tensor& p, const Tensor& g, ParamState& st, const O& o, bool de
   const double b1 = o.betas.first, b2 = o.betas.second;
   const double step_size = o.lr / (1 - std::pow(b1, st.step));
   const double bc2_sqrt = std::sqrt(1 - std::pow(b2, st.step));
-  detail::update(p, O::kName, [&]<class T>(T* P, int64_t n) {
-    const T* G = g.data<T>();
-    T* M = st.buffers[0].data<T>();
-    T* V = st.buffers[1].data<T>();
-    T* VM = o.amsgrad ? st.buffers[2].data<T>() : nullptr;
-    const T tb1 = T(b1), tb2 = T(b2), c1 = T(1 - b1), c2 = T(1 - b2), eps = T(o.eps), wd = T(o.weight_decay);
-    const T shrink = T(1 - o.lr * o.weight_decay), neg_step = T(-step_size), bc2 = T(bc2_sqrt);
-    const bool maximize = o.maximize, l2 = !decoupled && o.weight_decay != 0, dec = decoupled;
-    // Values stay in registers and amsgrad is a compile-time branch, so the loop vectorises.
-    auto run = [&]<bool kAmsgrad>() {
-      detail::parallel_for(n, [=](int64_t i) {
-        T p = P[i], gi = maximize ? -G[i] : G[i];
-        if (dec) p = p * shrink;
-        if (l2) gi = gi + wd * p;
-        const T m = M[i] * tb1 + c1 * gi;
-        T v = V[i] * tb2 + c2 * gi * gi;
-        M[i] = m, V[i] = v;
-        if constexpr (kAmsgrad) v = VM[i] = std::max(VM[i], v);
-        P[i] = p + neg_step * (m / (std::sqrt(v) / bc2 + eps));
-      });
-    };
-    if (VM) run.template operator()<true>();
-    else run.template operator()<false>();
-  });
+  detail::update(p, g,
+                 OptimizerUpdate{.kind = OptimizerKind::Adam, .lr = o.lr, .weight_decay = o.weight_decay, .eps = o.eps,
+                                 .beta1 = b1, .beta2 = b2, .step_size = step_size, .bias_correction2_sqrt = bc2_sqrt,
+                                 .decoupled = decoupled, .amsgrad = o.amsgrad, .maximize = o.maximize},
+                 st.buffers[0], st.buffers[1], o.amsgrad ? st.buffers[2] : Tensor());
 }
 
 }  // namespace

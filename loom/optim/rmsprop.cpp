@@ -31,45 +31,11 @@ void RMSprop::step() {
       if (!st.buffers[0].defined()) st.buffers[0] = detail::zero_buffer(p);
       if (o.momentum > 0 && !st.buffers[1].defined()) st.buffers[1] = detail::zero_buffer(p);
       if (o.centered && !st.buffers[2].defined()) st.buffers[2] = detail::zero_buffer(p);
-      detail::update(p, "RMSprop", [&]<class T>(T* P, int64_t n) {
-        const T* Gr = g.data<T>();
-        T* SQ = st.buffers[0].data<T>();
-        T* B = o.momentum > 0 ? st.buffers[1].data<T>() : nullptr;
-        T* GA = o.centered ? st.buffers[2].data<T>() : nullptr;
-        const T alpha = T(o.alpha), keep = T(1 - o.alpha), eps = T(o.eps), wd = T(o.weight_decay);
-        const T mom = T(o.momentum), neg_lr = T(-o.lr);
-        const bool maximize = o.maximize, decay = o.weight_decay != 0;
-        // centered and momentum as compile-time branches keep the loop free of conditional stores (vectorised).
-        auto run = [&]<bool kCentered, bool kMomentum>() {
-          detail::parallel_for(n, [=](int64_t i) {
-            const T p = P[i];
-            T gi = maximize ? -Gr[i] : Gr[i];
-            if (decay) gi = gi + wd * p;
-            const T sq = SQ[i] * alpha + keep * gi * gi;
-            SQ[i] = sq;
-            T avg;
-            if constexpr (kCentered) {
-              const T ga = GA[i] * alpha + keep * gi;
-              GA[i] = ga;
-              avg = std::sqrt(sq + T(-1) * ga * ga);
-            } else {
-              avg = std::sqrt(sq);
-            }
-            avg = avg + eps;
-            if constexpr (kMomentum) {
-              const T b = B[i] * mom + gi / avg;
-              B[i] = b;
-              P[i] = p + neg_lr * b;
-            } else {
-              P[i] = p + neg_lr * (gi / avg);
-            }
-          });
-        };
-        if (GA && B) run.template operator()<true, true>();
-        else if (GA) run.template operator()<true, false>();
-        else if (B) run.template operator()<false, true>();
-        else run.template operator()<false, false>();
-      });
+      detail::update(p, g,
+                     OptimizerUpdate{.kind = OptimizerKind::RMSprop, .lr = o.lr, .weight_decay = o.weight_decay,
+                                     .eps = o.eps, .momentum = o.momentum, .alpha = o.alpha, .centered = o.centered,
+                                     .maximize = o.maximize},
+                     st.buffers[0], o.momentum > 0 ? st.buffers[1] : Tensor(), o.centered ? st.buffers[2] : Tensor());
     }
   }
 }
@@ -95,19 +61,10 @@ void Adagrad::step() {
         st.buffers[0] = full(p.shape(), o.initial_accumulator_value, {.dtype = p.dtype(), .device = p.device()});
       st.step += 1;
       const double clr = o.lr / (1 + (st.step - 1) * o.lr_decay);
-      detail::update(p, "Adagrad", [&]<class T>(T* P, int64_t n) {
-        const T* Gr = g.data<T>();
-        T* S = st.buffers[0].data<T>();
-        const T eps = T(o.eps), wd = T(o.weight_decay), neg_clr = T(-clr);
-        const bool maximize = o.maximize, decay = o.weight_decay != 0;
-        detail::parallel_for(n, [=](int64_t i) {
-          T gi = maximize ? -Gr[i] : Gr[i];
-          if (decay) gi = gi + wd * P[i];
-          S[i] = S[i] + gi * gi;
-          const T denom = std::sqrt(S[i]) + eps;
-          P[i] = P[i] + neg_clr * (gi / denom);
-        });
-      });
+      detail::update(p, g,
+                     OptimizerUpdate{.kind = OptimizerKind::Adagrad, .lr = clr, .weight_decay = o.weight_decay,
+                                     .eps = o.eps, .maximize = o.maximize},
+                     st.buffers[0]);
     }
   }
 }

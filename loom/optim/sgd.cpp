@@ -1,4 +1,4 @@
-// SGD's update, element by element in the parameter's type, in the order torch 1.13's single-tensor
+// SGD's update (Backend::optimizer_update), element by element in the parameter's type, in the order torch 1.13's single-tensor
 // implementation applies its in-place ops (so float32 results round the same way).
 #include "loom/optim/sgd.h"
 
@@ -28,22 +28,11 @@ void SGD::step() {
       Tensor& buf = st.buffers[0];
       const bool first = !buf.defined();
       if (o.momentum != 0 && first) buf = detail::zero_buffer(p);
-      detail::update(p, "SGD", [&]<class T>(T* P, int64_t n) {
-        const T* G = g.data<T>();
-        T* B = o.momentum != 0 ? buf.data<T>() : nullptr;
-        const T wd = T(o.weight_decay), mom = T(o.momentum), keep = T(1 - o.dampening), neg_lr = T(-o.lr);
-        const bool maximize = o.maximize, nesterov = o.nesterov, decay = o.weight_decay != 0;
-        detail::parallel_for(n, [=](int64_t i) {
-          T d = maximize ? -G[i] : G[i];
-          if (decay) d = d + wd * P[i];
-          if (B) {
-            const T b = first ? d : B[i] * mom + keep * d;
-            B[i] = b;
-            d = nesterov ? d + mom * b : b;
-          }
-          P[i] = P[i] + neg_lr * d;
-        });
-      });
+      detail::update(p, g,
+                     OptimizerUpdate{.kind = OptimizerKind::SGD, .lr = o.lr, .weight_decay = o.weight_decay,
+                                     .momentum = o.momentum, .dampening = o.dampening, .nesterov = o.nesterov,
+                                     .first = first, .maximize = o.maximize},
+                     o.momentum != 0 ? buf : Tensor());
     }
   }
 }

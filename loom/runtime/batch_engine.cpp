@@ -197,7 +197,7 @@ void BatchEngine::step(std::vector<Active>& active) {
     std::vector<int64_t> chunk(a.seq->pending.begin(), a.seq->pending.begin() + ptrdiff_t(n));
     Tensor logits = lm.decode_slots(*state_, {&a.slot, 1}, tensor(chunk, {1, int64_t(n)}));
     a.seq->pending.erase(a.seq->pending.begin(), a.seq->pending.begin() + ptrdiff_t(n));
-    if (a.seq->pending.empty()) take(a, logits.to(DType::f32).contiguous(), 0);
+    if (a.seq->pending.empty()) take(a, logits.to(DType::f32).to(Device{}).contiguous(), 0);
     break;
   }
   // One decode forward for every request waiting for exactly one token (a 1-token prompt included).
@@ -208,7 +208,7 @@ void BatchEngine::step(std::vector<Active>& active) {
       rows.push_back(a.slot), ids.push_back(a.seq->pending[0]), who.push_back(&a);
     }
   if (!rows.empty()) {
-    Tensor logits = lm.decode_slots(*state_, rows, tensor(ids, {int64_t(rows.size()), 1})).to(DType::f32).contiguous();
+    Tensor logits = lm.decode_slots(*state_, rows, tensor(ids, {int64_t(rows.size()), 1})).to(DType::f32).to(Device{}).contiguous();
     for (size_t i = 0; i < who.size(); ++i) take(*who[i], logits, int64_t(i));
   }
   std::lock_guard lock(m_);

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "loom/core/error.h"
-#include "loom/data/file_util.h"
+#include "loom/io/json_fields.h"
 #include "loom/text/bpe.h"
 
 namespace loom::runtime {
@@ -16,12 +16,11 @@ namespace fs = std::filesystem;
 bool is_lm_folder(const std::string& path) {
   const fs::path cfg = fs::path(path) / "config.json";
   if (!fs::is_directory(path) || !fs::exists(cfg)) return false;
-  try {
-    const auto j = nlohmann::json::parse(data::read_file(cfg.string()));
-    return j.is_object() && (j.contains("arch") || j.contains("n_layer"));
-  } catch (const std::exception&) {
-    return false;
-  }
+  // A malformed config.json is reported as such (naming the file), not as "not a language-model folder".
+  const auto j = io::read_json_file(cfg.string());
+  const std::string arch = io::JsonFields(j, cfg.string()).string("arch", "");
+  if (arch == "lstm-lm" || arch == "gpt") return true;
+  return arch.empty() && (j.contains("n_layer") || j.contains("n_embd"));
 }
 
 text::TokenizerPtr load_run_tokenizer(const std::string& dir) {
@@ -58,10 +57,11 @@ Run load_run(const std::string& dir, const LoadRunOptions& o) {
   if (run.id.empty()) run.id = fs::path(dir).lexically_normal().parent_path().filename().string();
   if (is_lm_folder(dir)) {
     run.kind = Run::Kind::language_model;
-    run.config = nlohmann::json::parse(data::read_file((fs::path(dir) / "config.json").string()));
+    run.config = io::read_json_file((fs::path(dir) / "config.json").string());
     run.metadata["config"] = run.config.dump();
     run.lm = models::load_language_model(dir);
     run.lm->eval();
+    run.nonfinite = nonfinite_weights(run.lm->state_dict());
     run.tokenizer = o.tokenizer ? o.tokenizer : load_run_tokenizer(dir);
     LOOM_CHECK(run.tokenizer->vocab_size() <= run.lm->vocab_size(), dir, ": the tokenizer has ",
                run.tokenizer->vocab_size(), " tokens but the model only ", run.lm->vocab_size(), " (wrong --tokenizer?)");
@@ -71,10 +71,11 @@ Run load_run(const std::string& dir, const LoadRunOptions& o) {
   LOOM_CHECK(fs::exists(dir), dir, ": no such run folder or file");
   if (fs::is_directory(dir) && fs::exists(fs::path(dir) / "config.json") && !fs::exists(fs::path(dir) / "model.safetensors") &&
       !fs::exists(fs::path(dir) / "checkpoint.safetensors"))
-    LOOM_FAIL(dir, "/config.json: expected a language-model config (with \"arch\" or GPT-2's \"n_layer\")");
+    LOOM_FAIL(dir, "/config.json: expected a language-model config (\"arch\": \"gpt\" or \"lstm-lm\", or GPT-2's \"n_layer\")");
   run.kind = Run::Kind::classifier;
   run.classifier = load_classifier(dir, o.model);
   run.metadata = run.classifier->metadata;
+  run.nonfinite = run.classifier->nonfinite;
   return run;
 }
 

@@ -30,6 +30,9 @@ struct Run {
   // Image classifiers (and regressors): the model with its geometry, classes and normalisation.
   std::optional<ClassifierRun> classifier;
   io::Metadata metadata;  // a classifier's safetensors header; for LMs, the config as text under "config"
+  // nonfinite_weights() of the model: "" when every weight is finite. load_run does not refuse such a model
+  // (loom eval reports on it); loom generate and loom serve do.
+  std::string nonfinite;
 };
 
 struct LoadRunOptions {
@@ -37,11 +40,13 @@ struct LoadRunOptions {
   std::string model = {};      // classifiers without loom metadata: the architecture name
 };
 
-// A language-model folder (config.json with "arch" or GPT-2's n_layer), else a classifier run folder or
-// weights file. Throws loom::Error naming the file and what was expected.
+// A language-model folder (config.json with "arch" "gpt"/"lstm-lm", or GPT-2's n_layer/n_embd), else a classifier
+// run folder or weights file (runtime::load_classifier: checked metadata, other model families refused, read
+// through loom::trust). Throws loom::Error naming the file and what was expected.
 Run load_run(const std::string& dir, const LoadRunOptions& o = {});
 
-// A folder with a config.json that describes a language model (loom's {"arch": ...} or Hugging Face GPT-2).
+// A folder with a config.json that describes a language model (loom's {"arch": "gpt" | "lstm-lm"} or Hugging
+// Face GPT-2). A malformed config.json throws (naming the file) rather than answering false.
 bool is_lm_folder(const std::string& path);
 // The tokenizer saved next to a model (tokenizer.json or tokenizer/), else GPT-2's for a Hugging Face GPT-2
 // folder (vocab.json + merges.txt are not read: GPT-2 checkpoints share the one vocabulary).

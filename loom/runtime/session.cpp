@@ -119,7 +119,7 @@ GenerationResult GenerationSession::generate(const std::vector<int64_t>& prompt,
   run_.lm->reset_slot(*state_, row);
   while (!seq.finished()) {
     Tensor logits = run_.lm->decode_slots(*state_, {&row, 1}, tensor(seq.pending, {1, int64_t(seq.pending.size())}));
-    Tensor l = logits.to(DType::f32).contiguous();
+    Tensor l = logits.to(DType::f32).to(Device{}).contiguous();
     if (!seq.on_logits({l.data<float>(), size_t(l.size(1))}, state_->lengths[0])) break;
     if (seq.restart()) run_.lm->reset_slot(*state_, row);
   }

@@ -17,8 +17,8 @@ namespace loom::serve {
 
 // An error answered with OpenAI's error object: {"error": {"message", "type", "param", "code"}}.
 struct ApiError : std::runtime_error {
-  ApiError(int status, std::string message, std::string param = "", std::string type = "invalid_request_error")
-      : std::runtime_error(message), status(status), param(std::move(param)), type(std::move(type)) {}
+  ApiError(int status_, std::string message, std::string param_ = "", std::string type_ = "invalid_request_error")
+      : std::runtime_error(message), status(status_), param(std::move(param_)), type(std::move(type_)) {}
   int status;
   std::string param, type;
 };

@@ -365,6 +365,8 @@ int Server::bind() {
 void Server::load() {
   auto& i = *impl_;
   i.run = runtime::load_run(i.o.checkpoint);
+  LOOM_CHECK(i.run.nonfinite.empty(), i.o.checkpoint, " holds ", i.run.nonfinite,
+             ": the model is broken (training diverged?) and will not be served");
   if (i.run.kind == runtime::Run::Kind::language_model)
     i.engine = std::make_unique<runtime::BatchEngine>(
         i.run, runtime::EngineOptions{.slots = i.o.parallel, .max_queue = i.o.max_queue,

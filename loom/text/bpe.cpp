@@ -1,4 +1,5 @@
 #include "loom/text/bpe.h"
+#include "loom/io/json_fields.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -172,7 +173,7 @@ void BPETokenizer::save(const std::string& dir) const {
 BPETokenizer BPETokenizer::from_files(const std::string& encoder_json, const std::string& vocab_bpe) {
   nlohmann::json enc;
   try {
-    enc = nlohmann::json::parse(data::read_file(encoder_json));
+    enc = io::parse_json(data::read_file(encoder_json), encoder_json);
   } catch (const nlohmann::json::exception& e) {
     LOOM_FAIL("BPETokenizer: ", encoder_json, " is not valid JSON: ", e.what());
   }

@@ -1,4 +1,5 @@
 #include "loom/text/char_tokenizer.h"
+#include "loom/io/json_fields.h"
 
 #include <algorithm>
 #include <fstream>
@@ -87,7 +88,7 @@ void CharTokenizer::save(const std::string& path) const {
 CharTokenizer CharTokenizer::load(const std::string& path) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(data::read_file(path));
+    j = io::parse_json(data::read_file(path), path);
   } catch (const nlohmann::json::exception& e) {
     LOOM_FAIL("CharTokenizer::load: ", path, " is not valid JSON: ", e.what());
   }

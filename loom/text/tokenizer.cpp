@@ -6,6 +6,7 @@
 
 #include "loom/core/error.h"
 #include "loom/data/file_util.h"
+#include "loom/io/json_fields.h"
 #include "loom/text/bpe.h"
 #include "loom/text/char_tokenizer.h"
 #include "loom/text/word_vocab.h"
@@ -40,13 +41,18 @@ TokenizerPtr load_tokenizer(const std::string& path) {
   if (fs::is_directory(path)) return std::make_shared<BPETokenizer>(BPETokenizer::load(path));
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(data::read_file(path));
+    j = io::parse_json(data::read_file(path), path);
   } catch (const nlohmann::json::exception& e) {
     LOOM_FAIL("load_tokenizer: ", path, " is neither a BPE directory nor a tokenizer JSON file: ", e.what());
   }
-  const std::string type = j.is_object() ? j.value("type", "") : "";
-  if (type == "char") return std::make_shared<CharTokenizer>(CharTokenizer::load(path));
-  if (type == "word") return std::make_shared<WordVocab>(WordVocab::load(path));
+  const std::string type = io::JsonFields(j, path).string("type", "");
+  try {
+    if (type == "char") return std::make_shared<CharTokenizer>(CharTokenizer::load(path));
+    if (type == "word") return std::make_shared<WordVocab>(WordVocab::load(path));
+  } catch (const nlohmann::json::exception& e) {
+    // The loaders read their fields with nlohmann's accessors: say which file, and that a field is malformed.
+    LOOM_FAIL(path, ": malformed ", type, " tokenizer file (a field has the wrong type or is missing: ", e.what(), ")");
+  }
   LOOM_FAIL("load_tokenizer: ", path, " has tokenizer type \"", type, "\"; expected char or word");
 }
 

@@ -1,4 +1,5 @@
 #include "loom/text/word_vocab.h"
+#include "loom/io/json_fields.h"
 
 #include <algorithm>
 #include <fstream>
@@ -113,7 +114,7 @@ void WordVocab::save(const std::string& path) const {
 WordVocab WordVocab::load(const std::string& path) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(data::read_file(path));
+    j = io::parse_json(data::read_file(path), path);
   } catch (const nlohmann::json::exception& e) {
     LOOM_FAIL("WordVocab::load: ", path, " is not valid JSON: ", e.what());
   }

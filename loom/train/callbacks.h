@@ -45,18 +45,18 @@ class Callback {
   virtual ~Callback() = default;
   // Identifies the callback's state inside a checkpoint.
   virtual std::string name() const = 0;
-  virtual void on_train_begin(Trainer& t) {}
-  virtual void on_epoch_begin(Trainer& t, int64_t epoch) {}
+  virtual void on_train_begin(Trainer& /*t*/) {}
+  virtual void on_epoch_begin(Trainer& /*t*/, int64_t /*epoch*/) {}
   // After the forward pass and the loss, before backward and the update: throwing here leaves the
   // weights as they were before the batch.
-  virtual void on_loss(Trainer& t, const StepInfo& s) {}
-  virtual void on_batch_end(Trainer& t, const StepInfo& s) {}
+  virtual void on_loss(Trainer& /*t*/, const StepInfo& /*s*/) {}
+  virtual void on_batch_end(Trainer& /*t*/, const StepInfo& /*s*/) {}
   // After validation; `logs` is the epoch's row (epoch is 1-based in logs["epoch"]).
-  virtual void on_epoch_end(Trainer& t, const Logs& logs) {}
+  virtual void on_epoch_end(Trainer& /*t*/, const Logs& /*logs*/) {}
   // `last` is the last epoch's logs, or those of the unfinished epoch when training stopped mid-epoch.
-  virtual void on_train_end(Trainer& t, const Logs& last) {}
+  virtual void on_train_end(Trainer& /*t*/, const Logs& /*last*/) {}
   virtual std::map<std::string, double> state() const { return {}; }
-  virtual void load_state(const std::map<std::string, double>& s) {}
+  virtual void load_state(const std::map<std::string, double>& /*s*/) {}
 };
 using CallbackPtr = std::shared_ptr<Callback>;
 

@@ -1,6 +1,8 @@
 // One file per checkpoint keeps "the latest checkpoint" a single atomic rename: a folder of several files
 // could be caught half-replaced by a kill, a single safetensors file cannot.
 #include "loom/train/checkpoint.h"
+#include "loom/io/json_fields.h"
+#include "loom/trust/load.h"
 
 #include <filesystem>
 
@@ -48,7 +50,8 @@ void save_weights(const std::string& path, const nn::Module& model, const io::Me
 
 nn::StateDict read_weights(const std::string& path, io::Metadata* metadata) {
   check_readable(path);
-  io::SafetensorsFile f = io::load_safetensors(path);
+  // Through loom::trust: checks the run folder's manifest / signature and decrypts, in memory (docs/privacy.md).
+  io::SafetensorsFile f = io::parse_safetensors(trust::read_run_file(path), path);
   nn::StateDict sd;
   if (is_training_checkpoint(f)) {
     for (const auto& [k, t] : f.tensors)
@@ -104,7 +107,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   auto it = f.metadata.find(kOptimizer);
   LOOM_CHECK(it != f.metadata.end(), path, ": the checkpoint has no \"", kOptimizer, "\" entry");
   try {
-    const nlohmann::json opt = nlohmann::json::parse(it->second);
+    const nlohmann::json opt = io::parse_json(it->second, path + " (optimizer section)");
     c.optimizer_name = opt.at("name").get<std::string>();
     for (const auto& [k, v] : opt.at("scalars").items()) {
       LOOM_CHECK(v.is_number(), "scalar '", k, "' is not a number");

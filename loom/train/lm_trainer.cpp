@@ -1,4 +1,5 @@
 #include "loom/train/lm_trainer.h"
+#include "loom/io/json_fields.h"
 
 #include <chrono>
 #include <cmath>
@@ -169,24 +170,36 @@ void LMTrainer::load_checkpoint(const std::string& path) {
   LOOM_CHECK(it != c.metadata.end(), path, ": not a language-model training checkpoint (no ", kStateKey, " entry)");
   LOOM_CHECK(c.optimizer_name == opt_.name(), path, ": the checkpoint's optimizer is ", c.optimizer_name,
              ", this run uses ", opt_.name());
-  const json st = json::parse(it->second);
+  json st;
+  try {
+    st = io::parse_json(it->second, path + " (" + std::string(kStateKey) + ")");
+  } catch (const json::exception&) {
+    LOOM_FAIL(path, ": the ", kStateKey, " entry is not valid JSON (the checkpoint is corrupt)");
+  }
+  LOOM_CHECK(st.is_object(), path, ": the ", kStateKey, " entry is not a JSON object (the checkpoint is corrupt)");
   model_.load_state_dict(c.model, true);
   opt_.load_state_dict(c.optimizer);
-  if (sched_) {
-    LOOM_CHECK(st.contains("scheduler"), path, ": the checkpoint has no LR scheduler state, this run has a scheduler");
-    optim::StateDict sd;
-    sd.scalars = st["scheduler"].get<std::map<std::string, double>>();
-    sched_->load_state_dict(sd);
+  // .at() throughout: a corrupt entry must be a message naming the checkpoint, not undefined behaviour.
+  try {
+    if (sched_) {
+      LOOM_CHECK(st.contains("scheduler"), path, ": the checkpoint has no LR scheduler state, this run has a scheduler");
+      optim::StateDict sd;
+      sd.scalars = st.at("scheduler").get<std::map<std::string, double>>();
+      sched_->load_state_dict(sd);
+    }
+    data_.train->generator().set_state(st.at("train_generator").get<std::string>());
+    data_.val->generator().set_state(st.at("val_generator").get<std::string>());
+    default_generator().set_state(st.at("default_generator").get<std::string>());
+    step_ = st.at("step").get<int64_t>();
+    LOOM_CHECK(step_ >= 0, path, ": the checkpoint's step is negative (", step_, ")");
+    history_.clear();
+    for (const auto& h : st.at("history"))
+      history_.push_back({.step = h.at(0).get<int64_t>(), .loss = h.at(1).get<double>(),
+                          .val_loss = h.at(2).is_null() ? std::numeric_limits<double>::quiet_NaN() : h.at(2).get<double>(),
+                          .lr = h.at(3).get<double>(), .tokens_per_s = h.at(4).get<double>()});
+  } catch (const json::exception& e) {
+    LOOM_FAIL(path, ": the ", kStateKey, " entry is malformed (", e.what(), ")");
   }
-  data_.train->generator().set_state(st["train_generator"].get<std::string>());
-  data_.val->generator().set_state(st["val_generator"].get<std::string>());
-  default_generator().set_state(st["default_generator"].get<std::string>());
-  step_ = st["step"].get<int64_t>();
-  history_.clear();
-  for (const auto& h : st["history"])
-    history_.push_back({.step = h[0].get<int64_t>(), .loss = h[1].get<double>(),
-                        .val_loss = h[2].is_null() ? std::numeric_limits<double>::quiet_NaN() : h[2].get<double>(),
-                        .lr = h[3].get<double>(), .tokens_per_s = h[4].get<double>()});
 }
 
 }  // namespace loom::train

@@ -16,7 +16,7 @@ namespace {
 // The values of t as a contiguous double vector (metrics accumulate in double anyway).
 std::vector<double> as_doubles(const Tensor& t) {
   NoGradGuard g;
-  Tensor c = t.detach().to(DType::f64).contiguous();
+  Tensor c = t.detach().to(DType::f64).to(Device{}).contiguous();
   const double* p = c.data<double>();
   return std::vector<double>(p, p + c.numel());
 }
@@ -25,7 +25,7 @@ std::vector<int64_t> as_labels(const Tensor& t, const char* who) {
   LOOM_CHECK(t.defined(), who, ": the batch has no target");
   LOOM_CHECK(!is_floating(t.dtype()), who, ": targets must be integer class indices, got ", t.dtype());
   NoGradGuard g;
-  Tensor c = t.to(DType::i64).contiguous();
+  Tensor c = t.to(DType::i64).to(Device{}).contiguous();
   const int64_t* p = c.data<int64_t>();
   return std::vector<int64_t>(p, p + c.numel());
 }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "loom/train/checkpoint.h"
+#include "loom/io/json_fields.h"
 #include "loom/train/trainer.h"
 
 namespace loom::train {
@@ -58,7 +59,7 @@ std::string Trainer::state_json() const {
 void Trainer::load_state_json(const std::string& text, const std::string& path) {
   json j;
   try {
-    j = json::parse(text);
+    j = io::parse_json(text, path + " (trainer section)");
   } catch (const std::exception& e) {
     LOOM_FAIL(path, ": the trainer section is not valid JSON: ", e.what());
   }

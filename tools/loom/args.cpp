@@ -11,6 +11,7 @@ namespace {
 
 std::string fmt_range(const Range& r) {
   std::ostringstream os;
+  os.precision(12);  // bounds such as 16777216 print whole, not as 1.67772e+07
   const bool lo = std::isfinite(r.min), hi = std::isfinite(r.max);
   if (lo && hi)
     os << "in " << (r.exclusive_min ? "(" : "[") << r.min << ", " << r.max << "]";
@@ -44,6 +45,12 @@ double parse_double(const std::string& s, const std::string& what) {
   if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE || !std::isfinite(v))
     throw UsageError(what + ": expected a number, got '" + s + "'");
   return v;
+}
+
+std::string fmt_number(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
 }
 
 Args::Args(std::string command, std::string description)

@@ -68,5 +68,7 @@ class Args {
 // Parses a whole decimal integer / finite number, or throws UsageError naming `what`.
 int64_t parse_int(const std::string& s, const std::string& what);
 double parse_double(const std::string& s, const std::string& what);
+// A number as a user would write it (1e-3, 0.5), for messages.
+std::string fmt_number(double v);
 
 }  // namespace loom::cli

@@ -1,4 +1,6 @@
 // loom eval: a saved model on a dataset's test split (by default the data it was trained on).
+#include <cmath>
+#include <filesystem>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -9,11 +11,28 @@
 #include "loom/backend/backend.h"
 #include "loom/data/dataloader.h"
 #include "loom/nn/loss.h"
+#include "loom/train/confusion_png.h"
 #include "loom/train/trainer.h"
 #include "lm_common.h"
 #include "model_file.h"
 
 namespace loom::cli {
+
+namespace {
+
+// Exit status 1 (after the numbers, and a warning on stderr) when the weights or the loss are not finite: a
+// script must not take "loss nan" for a result.
+int finish(const LoadedModel& lm, const train::Logs& r) {
+  bool finite = true;
+  for (const auto& [k, v] : r) finite = finite && std::isfinite(v);
+  if (!lm.nonfinite.empty()) warn_nonfinite(lm.path, lm.nonfinite);
+  if (lm.nonfinite.empty() && !finite)
+    std::cerr << "loom: WARNING: the evaluation of " << lm.path << " gave non-finite numbers (NaN/inf): the model's "
+              << "outputs overflow on this data; the results above are meaningless\n";
+  return lm.nonfinite.empty() && finite ? 0 : 1;
+}
+
+}  // namespace
 
 int cmd_eval(const Argv& argv) {
   // A language-model folder has its own options (cmd_eval_lm.cpp).
@@ -45,6 +64,11 @@ int cmd_eval(const Argv& argv) {
   LOOM_CHECK(!d.spec.empty(), lm.path, ": the file does not record its training data; pass --data");
   d.load_train = false;
   d.test_limit = test_samples;
+  // The model's normalisation is applied after the shape checks below, so data of the wrong shape is reported
+  // as such rather than as a normalisation with the wrong number of channels.
+  const Normalization norm = d.norm;
+  d.norm = {};
+  d.normalize = false;
   LoadedData data = load_data(d);
   LOOM_CHECK(data.regression == models::is_regression(lm.name), "the ", lm.name, " model does not fit ", d.spec, " (",
              data.regression ? "regression" : "classification", " data)");
@@ -52,6 +76,11 @@ int cmd_eval(const Argv& argv) {
                  data.shape.width == lm.shape.width && data.shape.features == lm.shape.features,
              "the model expects inputs of ", models::input_shape(lm.name, lm.shape), ", ", d.spec, " gives ",
              models::input_shape(lm.name, data.shape));
+
+  if (!data.regression) data.test = normalized(data.test, norm);
+  LOOM_CHECK(data.regression || data.shape.num_classes <= lm.shape.num_classes, "the model in ", lm.path, " has ",
+             lm.shape.num_classes, " classes, the data ", d.spec, " has ", data.shape.num_classes,
+             ": evaluate it on data with the classes it was trained on");
 
   data::DataLoader loader(data.test, {.batch_size = batch, .num_workers = int(workers)});
   train::EvalOptions eo;
@@ -67,6 +96,11 @@ int cmd_eval(const Argv& argv) {
   }
   const train::Logs r = train::evaluate(*lm.model, loader, eo);
 
+  // The run's pictures, when the model sits in a run folder (loom train draws them).
+  const std::filesystem::path run = std::filesystem::path(lm.path).parent_path();
+  std::string pictures;
+  for (const char* f : {"curves.png", train::kConfusionFile})
+    if (std::filesystem::exists(run / f)) pictures += (pictures.empty() ? "" : ", ") + (run / f).string();
   if (json_out) {
     nlohmann::ordered_json j;
     j["event"] = "eval";
@@ -74,8 +108,10 @@ int cmd_eval(const Argv& argv) {
     j["data"] = d.spec;
     j["samples"] = data.test->size();
     for (const auto& [k, v] : r) j[k] = v;
+    if (!lm.nonfinite.empty()) j["warning"] = "non-finite weights: " + lm.nonfinite;
+    if (!pictures.empty()) j["pictures"] = pictures;
     std::cout << j.dump() << "\n";
-    return 0;
+    return finish(lm, r);
   }
   std::cout << lm.name << " from " << lm.path << " on " << d.spec << " (" << data.test->size() << " test samples)\n";
   for (const auto& [k, v] : r) {
@@ -86,7 +122,8 @@ int cmd_eval(const Argv& argv) {
   }
   std::fflush(stdout);
   if (cm) std::cout << "\nconfusion matrix (rows: true class, columns: predicted)\n" << cm->to_string(lm.classes);
-  return 0;
+  if (!pictures.empty()) std::cout << "\npictures: " << pictures << "\n";
+  return finish(lm, r);
 }
 
 }  // namespace loom::cli

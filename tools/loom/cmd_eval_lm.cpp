@@ -7,11 +7,15 @@
 #include "args.h"
 #include "commands.h"
 #include "lm_common.h"
+#include "model_file.h"
 #include "loom/backend/backend.h"
+#include "loom/core/limits.h"
 #include "loom/data/file_util.h"
+#include "loom/io/json_fields.h"
 #include "loom/models/language_model.h"
 #include "loom/text/corpus.h"
 #include "loom/text/lm_dataset.h"
+#include "loom/text/utf8_check.h"
 #include "loom/train/lm_trainer.h"
 
 namespace loom::cli {
@@ -27,7 +31,7 @@ int cmd_eval_lm(const Argv& argv) {
   a.option("--data", &data_spec, "SPEC", "kjv or text:FILE (default: the run's training data)");
   a.option("--tokenizer", &tok_spec, "SPEC", "override the folder's tokenizer (gpt2, bpe:PATH, a tokenizer file)");
   a.option("--context", &context, "T", "tokens per block (default: the run's context, else the model's)", {.min = 1});
-  a.option("--batch-size", &batch, "B", "blocks per forward pass (default 16)", {.min = 1});
+  a.option("--batch-size", &batch, "B", "blocks per forward pass (default 16)", {.min = 1, .max = 4096});
   a.option("--max-tokens", &max_tokens, "N", "evaluate at most N tokens (default: all)", {.min = 0});
   a.flag("--val-split", &val_only, "only the last 10% of the text (the split loom train validates on)");
   a.option("--threads", &threads, "T", "compute threads (default: all cores)", {.min = 1, .max = 1024});
@@ -38,19 +42,25 @@ int cmd_eval_lm(const Argv& argv) {
     throw UsageError("--data must be kjv or text:FILE for a language model");
   if (threads > 0) set_num_threads(int(threads));
 
-  const auto cfg = nlohmann::json::parse(data::read_file(checkpoint + "/config.json"));
-  const nlohmann::json run = cfg.value("loom_train", nlohmann::json::object());
-  if (data_spec.empty()) data_spec = run.value("data", "");
+  const std::string cfg_path = checkpoint + "/config.json";
+  const auto cfg = io::read_json_file(cfg_path);
+  const nlohmann::json run = io::JsonFields(cfg, cfg_path).has("loom_train") ? cfg["loom_train"]
+                                                                              : nlohmann::json::object();
+  const io::JsonFields runf(run, cfg_path + ": loom_train");
+  if (data_spec.empty()) data_spec = runf.string("data", "");
   if (data_spec.empty()) throw UsageError("--data is required (the folder does not record its training data)");
   auto model = models::load_language_model(checkpoint);
-  if (context == 0) context = run.value("context", int64_t(0));
+  const std::string nonfinite = nonfinite_weights(model->state_dict());
+  if (context == 0) context = runf.integer("context", 0, 1, limits::kMaxContext);
   if (context == 0) context = model->context();
   if (context == 0) throw UsageError("--context is required for this model");
   if (model->context() > 0 && context > model->context())
     throw UsageError("--context " + std::to_string(context) + " is longer than the model's " +
                      std::to_string(model->context()));
   text::TokenizerPtr tok = tok_spec.empty() ? load_run_tokenizer(checkpoint) : tokenizer_from_spec(tok_spec, "");
-  std::vector<int64_t> ids = tok->encode(text::load_corpus(data_spec));
+  const std::string corpus = text::load_corpus(data_spec);
+  text::check_utf8(corpus, data_spec.starts_with("text:") ? data_spec.substr(5) : data_spec, text::Utf8Errors::warn);
+  std::vector<int64_t> ids = tok->encode(corpus);
   for (int64_t t : ids)
     LOOM_CHECK(t < model->vocab_size(), "token id ", t, " is outside the model's vocabulary of ", model->vocab_size());
   if (val_only) ids = std::vector<int64_t>(ids.begin() + int64_t(double(ids.size()) * 0.9), ids.end());
@@ -69,7 +79,10 @@ int cmd_eval_lm(const Argv& argv) {
     std::printf("%s on %s (%lld tokens in blocks of %lld)\n  loss        %.6g\n  perplexity  %.6g\n", checkpoint.c_str(),
                 data_spec.c_str(), (long long)(blocks * context), (long long)context, loss, std::exp(loss));
   }
-  return 0;
+  if (!nonfinite.empty()) warn_nonfinite(checkpoint, nonfinite);
+  if (nonfinite.empty() && !std::isfinite(loss))
+    std::cerr << "loom: WARNING: the evaluation of " << checkpoint << " gave a non-finite loss; it is meaningless\n";
+  return nonfinite.empty() && std::isfinite(loss) ? 0 : 1;
 }
 
 }  // namespace loom::cli

@@ -65,7 +65,7 @@ int cmd_generate(const Argv& argv_in) {
          "before the first stop string; \\n, \\t, \\r are escapes). GPT-2 tokenizers also stop at <|endoftext|>.");
   a.option("--checkpoint", &checkpoint, "DIR", "the model folder (required)");
   a.option("--prompts-file", &prompts_file, "FILE", "one prompt per line (in addition to --prompt)");
-  a.option("--max-tokens", &max_tokens, "N", "new tokens per prompt (default 200)", {.min = 0});
+  a.option("--max-tokens", &max_tokens, "N", "new tokens per prompt (default 200)", {.min = 0, .max = 1 << 20});
   a.option("--temperature", &temperature, "T", "softmax temperature (default 1; 0 = greedy)", {.min = 0});
   a.option("--top-k", &top_k, "K", "sample among the K most likely tokens (default 0: all)", {.min = 0});
   a.option("--top-p", &top_p, "P", "nucleus: the smallest set reaching probability P (default 1: off)",
@@ -95,6 +95,8 @@ int cmd_generate(const Argv& argv_in) {
   if (threads > 0) set_num_threads(int(threads));
 
   runtime::Run run = runtime::load_run(checkpoint, {.tokenizer = tok_spec.empty() ? nullptr : tokenizer_from_spec(tok_spec, "")});
+  LOOM_CHECK(run.nonfinite.empty(), checkpoint, " holds ", run.nonfinite,
+             ": the model is broken (training diverged?) and cannot generate text");
   runtime::GenerationOptions go{.max_new_tokens = max_tokens,
                                 .sampling = {.temperature = greedy ? 0.0 : temperature, .top_k = top_k, .top_p = top_p,
                                              .repetition_penalty = rep},
@@ -104,7 +106,8 @@ int cmd_generate(const Argv& argv_in) {
   for (size_t i = 0; i < prompts.size(); ++i) {
     try {
       encoded.push_back(runtime::encode_prompt(run, prompts[i]));
-    } catch (const Error&) {
+    } catch (const Error& e) {  // only the empty prompt is reworded (with its number); other errors pass as they are
+      if (std::string(e.what()).find("the prompt is empty") == std::string::npos) throw;
       LOOM_FAIL("prompt ", i + 1, " is empty; give at least one character");
     }
   }

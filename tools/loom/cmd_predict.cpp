@@ -69,6 +69,8 @@ Input from_idx(const std::string& arg, const models::ModelSpec& s, std::map<std:
 
 Input from_file(const std::string& path, const models::ModelSpec& s) {
   Tensor img = data::read_image(path, int(s.channels == 1 ? 1 : 3));  // u8 (H, W, C)
+  // The same steps as training on an image folder (data_spec.cpp): antialiased resize of the u8 image, then ToTensor.
+  img = data::resize_image(img, s.height, s.width);
   return {path, fit_to_model(data::ToTensor()(img), s, path), -1};
 }
 
@@ -91,6 +93,8 @@ int cmd_predict(const Argv& argv) {
   if (threads > 0) set_num_threads(int(threads));
 
   LoadedModel lm = load_model(checkpoint, model_name);
+  LOOM_CHECK(lm.nonfinite.empty(), lm.path, " holds ", lm.nonfinite,
+             ": the model is broken (training diverged?) and cannot classify anything");
   LOOM_CHECK(!models::is_regression(lm.name), "predict classifies images; the ", lm.name,
              " model is a regression (use loom eval)");
   std::map<std::string, Tensor> cache;

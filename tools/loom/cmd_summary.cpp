@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "args.h"
+#include "loom/core/limits.h"
 #include "commands.h"
 #include "data_spec.h"
 #include "loom/data/csv.h"
@@ -32,8 +33,11 @@ int cmd_summary(const Argv& argv) {
   a.option("--target", &target, "COL", "csv: the column to predict");
   a.option("--image-size", &image_size, "N", "imagefolder: images are resized to NxN (default 32)",
            {.min = 8, .max = 1024});
-  a.option("--features", &features, "N", "linreg: number of input features (instead of --data csv:FILE)", {.min = 1});
+  a.option("--features", &features, "N", "linreg: number of input features (instead of --data csv:FILE)", {.min = 1, .max = double(limits::kMaxFeatures)});
+  std::string checkpoint;
+  a.option("--checkpoint", &checkpoint, "DIR", "instead of --model: each tensor's dtype, shape and size in a run folder");
   a.parse(argv);
+  if (!checkpoint.empty()) return summary_checkpoint(checkpoint);
   if (model.empty()) throw UsageError("--model is required (one of linreg, mlp, lenet, cnn)");
   models::ModelSpec shape;
   if (model == "linreg" && data_spec.empty()) {

@@ -8,6 +8,7 @@
 #include "lm_common.h"
 #include "loom/core/error.h"
 #include "loom/data/file_util.h"
+#include "loom/text/utf8_check.h"
 
 namespace loom::cli {
 
@@ -67,18 +68,22 @@ std::vector<int64_t> parse_ids(const std::string& line, int64_t vocab, size_t li
 }  // namespace
 
 int cmd_tokenize(const Argv& argv) {
-  std::string spec, save;
+  std::string spec, save, errors = "replace";
   bool per_line = false;
   std::vector<std::string> files;
   Args a("loom tokenize", std::string("Print the token ids of FILE ('-' for stdin), separated by spaces.\n") + kTokHelp);
   a.option("--tokenizer", &spec, "SPEC", "the tokenizer (required, see above)");
   a.flag("--per-line", &per_line, "one output line per input line (lines split on \\n only; \\r is kept)");
   a.option("--save-tokenizer", &save, "PATH", "also write the tokenizer there (a char vocabulary as JSON)");
+  a.choice("--errors", &errors, {"replace", "strict"},
+           "invalid UTF-8 in FILE: replace (default; read as U+FFFD, with a warning naming the byte offset) or "
+           "strict (stop with an error)");
   a.positionals(&files, "FILE", "the text to tokenize", 1);
   a.parse(argv);
   if (spec.empty()) throw UsageError("--tokenizer is required (gpt2, char, char:FILE, bpe:PATH or a saved tokenizer)");
   if (files.size() != 1) throw UsageError("give exactly one FILE");
   const std::string input = read_input(files[0]);
+  text::check_utf8(input, files[0] == "-" ? "<stdin>" : files[0], text::parse_utf8_errors(errors));
   text::TokenizerPtr tok = tokenizer_from_spec(spec, input);
   if (!save.empty()) tok->save(save);
   if (!per_line) {

@@ -8,12 +8,15 @@
 #include "commands.h"
 #include "data_spec.h"
 #include "loom/backend/backend.h"
+#include "loom/io/json_fields.h"
 #include "loom/core/generator.h"
 #include "loom/data/dataloader.h"
 #include "loom/dist/dist.h"
 #include "loom/nn/loss.h"
 #include "loom/nn/repr.h"
+#include "loom/train/confusion_png.h"
 #include "loom/train/train.h"
+#include "loom/trust/manifest.h"
 #include "model_file.h"
 #include "train_setup.h"
 
@@ -129,6 +132,9 @@ int cmd_train(const Argv& argv) {
   for (size_t i = 0; i < argv.size(); ++i)
     if (argv[i] == "--model=seq2seq" || (argv[i] == "--model" && i + 1 < argv.size() && argv[i + 1] == "seq2seq"))
       return cmd_train_seq2seq(argv);
+  // Differentially private training (--dp-noise/--dp-epsilon ...) has its own loop (cmd_train_dp.cpp).
+  for (const auto& s : argv)
+    if (s.starts_with("--dp-")) return cmd_train_dp(argv);
   const TrainConfig c = parse_train(argv);
   const auto wall0 = std::chrono::steady_clock::now();
   if (c.threads > 0) set_num_threads(int(c.threads));
@@ -194,7 +200,7 @@ int cmd_train(const Argv& argv) {
     auto it = saved.metadata.find("loom.config");
     LOOM_CHECK(it != saved.metadata.end(), ckpt_path,
                ": the checkpoint has no loom.config entry (not made by loom train)");
-    check_resumable(json::parse(it->second), cfg, ckpt_path);
+    check_resumable(io::parse_json(it->second, ckpt_path + " (loom.config)"), cfg, ckpt_path);
     auto ws = saved.metadata.find("loom.world_size");
     const std::string saved_world = ws == saved.metadata.end() ? "1" : ws->second;
     LOOM_CHECK(saved_world == std::to_string(world), ckpt_path, ": the run was made with ", saved_world,
@@ -273,6 +279,14 @@ int cmd_train(const Argv& argv) {
                 {"threads", get_num_threads()},
                 {"out", c.out}};
   if (resuming) {
+    // --steps / --epochs are totals for the run: a checkpoint already there would train nothing and report the
+    // old model as if trained now.
+    if (c.steps > 0 && trainer.global_step() >= c.steps)
+      throw UsageError("--steps " + std::to_string(c.steps) + ": the checkpoint in " + c.out + " is already at step " +
+                       std::to_string(trainer.global_step()) + " (--steps is the total for the run)");
+    if (c.steps == 0 && trainer.epoch() >= c.epochs)
+      throw UsageError("--epochs " + std::to_string(c.epochs) + ": the checkpoint in " + c.out + " has already done " +
+                       std::to_string(trainer.epoch()) + " epoch(s) (--epochs is the total for the run)");
     intro << "\nresuming from " << ckpt_path << " at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch()
           << " (step " << trainer.global_step() << ")";
     start["resumed_at_step"] = trainer.global_step();
@@ -285,6 +299,7 @@ int cmd_train(const Argv& argv) {
   say(c, start, intro.str());
 
   if (comm) comm->reset_comm_seconds();
+  if (rank == 0) trust::remove_manifest(c.out);  // a killed run must not keep a stale manifest
   train::History h = trainer.fit(*train_loader);
   if (comm) {
     // The others wait for rank 0 to finish its writes; the test evaluation below is rank 0's alone.
@@ -302,6 +317,12 @@ int cmd_train(const Argv& argv) {
   } else {
     test = train::evaluate(*model, *test_loader, {.loss = fo.loss, .metrics = fo.metrics});
   }
+  // confusion.png beside curves.png: the test split's confusion matrix (docs/data-and-explanations.md).
+  if (!regression)
+    train::write_confusion_png((fs::path(c.out) / train::kConfusionFile).string(), *model, *test_loader, d.classes,
+                               d.shape.num_classes);
+  // Last of the run's files written: the manifest (SHA-256 of every file and tensor) that loom verify checks.
+  trust::write_manifest(c.out);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   json done = {{"event", "done"},
                {"test_loss", test["loss"]},
@@ -322,7 +343,8 @@ int cmd_train(const Argv& argv) {
     text << "test accuracy " << pct(test["accuracy"]) << "  (test loss " << test["loss"] << ")";
   text << "\ntrain " << int64_t(h.train_samples_per_s) << " samples/s, peak memory " << int64_t(peak_rss_mb())
        << " MB, " << int64_t(wall) << " s in all\nsaved the run in " << c.out
-       << "/ (model.safetensors, checkpoint.safetensors, config.json, metrics.csv, curves.png)";
+       << "/ (model.safetensors, checkpoint.safetensors, config.json, metrics.csv, curves.png"
+       << (regression ? ")" : ", confusion.png)");
   say(c, done, text.str());
   return 0;
 }

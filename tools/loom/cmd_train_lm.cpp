@@ -1,7 +1,9 @@
 // loom train --model lstm-lm|gpt: a language model on a text corpus with the step-based LM loop
 // (loom/train/lm_trainer.h). The run folder holds model.safetensors + config.json (the model, loadable by
 // generate/eval), the tokenizer, metrics.csv and checkpoint.safetensors (for --resume).
+#include <algorithm>
 #include <chrono>
+#include <set>
 #include <filesystem>
 #include <iostream>
 
@@ -10,6 +12,8 @@
 #include "args.h"
 #include "commands.h"
 #include "lm_common.h"
+#include "loom/core/limits.h"
+#include "loom/io/json_fields.h"
 #include "loom/backend/backend.h"
 #include "loom/core/generator.h"
 #include "loom/data/file_util.h"
@@ -19,6 +23,7 @@
 #include "loom/optim/optim.h"
 #include "loom/text/corpus.h"
 #include "loom/text/lm_dataset.h"
+#include "loom/text/utf8_check.h"
 #include "loom/train/checkpoint.h"
 #include "loom/train/lm_trainer.h"
 
@@ -31,6 +36,7 @@ using json = nlohmann::json;
 
 struct LMConfig {
   std::string model, data = "kjv", tokenizer = "char", optimizer = "adam", scheduler = "none", precision = "f32", out;
+  std::string errors = "replace";  // invalid UTF-8 in the corpus: warn (read as U+FFFD) or strict
   int64_t embedding = 64, layers = 2, hidden = 256, heads = 4, width = 128, context = 100, batch_size = 32;
   int64_t steps = 100, grad_accum = 1, warmup = 0, threads = 0, seed = 0, log_every = 0, eval_every = 0;
   int64_t eval_tokens = 0, checkpoint_every = 0;
@@ -48,11 +54,14 @@ LMConfig parse(const Argv& argv) {
   a.choice("--model", &c.model, {"lstm-lm", "gpt"}, "the architecture");
   a.option("--data", &c.data, "SPEC", "kjv (Debian's bible-kjv, default) or text:FILE");
   a.option("--tokenizer", &c.tokenizer, "SPEC", "char (vocabulary from the corpus, default), gpt2 or bpe:PATH");
-  a.option("--embedding", &c.embedding, "E", "lstm-lm: embedding size (default 64)", {.min = 1});
-  a.option("--layers", &c.layers, "L", "LSTM / transformer layers (default 2)", {.min = 1, .max = 1024});
-  a.option("--hidden", &c.hidden, "H", "lstm-lm: LSTM hidden size (default 256)", {.min = 1});
-  a.option("--heads", &c.heads, "N", "gpt: attention heads (default 4)", {.min = 1});
-  a.option("--width", &c.width, "W", "gpt: embedding width (default 128)", {.min = 1});
+  a.choice("--errors", &c.errors, {"replace", "strict"},
+           "invalid UTF-8 in the corpus: replace (default; read as U+FFFD, with a warning naming the byte offset) "
+           "or strict (stop with an error)");
+    a.option("--embedding", &c.embedding, "E", "lstm-lm: embedding size (default 64)", {.min = 1, .max = double(limits::kMaxWidth)});
+  a.option("--layers", &c.layers, "L", "LSTM / transformer layers (default 2)", {.min = 1, .max = double(limits::kMaxLayers)});
+  a.option("--hidden", &c.hidden, "H", "lstm-lm: LSTM hidden size (default 256)", {.min = 1, .max = double(limits::kMaxWidth)});
+  a.option("--heads", &c.heads, "N", "gpt: attention heads (default 4)", {.min = 1, .max = double(limits::kMaxWidth)});
+  a.option("--width", &c.width, "W", "gpt: embedding width (default 128)", {.min = 1, .max = double(limits::kMaxWidth)});
   a.option("--init-std", &c.init_std, "X",
            "gpt: std of the normal weight init (default 0.02 as GPT-2; ~0.05 is PyTorch's default Linear init "
            "at width 128, what the W3 reference script trains from)",
@@ -91,6 +100,12 @@ LMConfig parse(const Argv& argv) {
   if (!a.given("--lr")) c.lr = c.model == "gpt" ? 1e-3 : 2e-3;
   if (!a.given("--weight-decay") && c.optimizer == "adamw") c.weight_decay = 0.1;
   if (c.min_lr < 0) c.min_lr = c.lr / 10;
+  // A cosine that ends above its start would raise the lr through the run: a typo, not a schedule.
+  if (c.scheduler == "cosine" && c.min_lr > c.lr)
+    throw UsageError("--min-lr " + fmt_number(c.min_lr) + " is above --lr " + fmt_number(c.lr) +
+                     ": the cosine schedule decays from --lr down to --min-lr");
+  if (a.given("--min-lr") && c.scheduler != "cosine")
+    throw UsageError("--min-lr applies to --scheduler cosine only");
   if (c.warmup >= c.steps && c.warmup > 0) throw UsageError("--warmup must be less than --steps");
   if (c.model == "gpt" && c.width % c.heads != 0) throw UsageError("--width must be a multiple of --heads");
   if (c.model != "gpt" &&
@@ -121,7 +136,31 @@ json run_record(const LMConfig& c) {
           {"scheduler", c.scheduler},   {"warmup", c.warmup},     {"min_lr", c.min_lr},
           {"clip_grad_norm", c.clip_grad_norm}, {"precision", c.precision}, {"seed", c.seed},
           // the cosine's length is part of the schedule; without one, --steps may grow on resume
-          {"cosine_steps", c.scheduler == "cosine" ? c.steps : 0}};
+          {"cosine_steps", c.scheduler == "cosine" ? c.steps : 0},
+          // the architecture, so a resume with other sizes names the option instead of a state_dict mismatch
+          {"layers", c.layers}, {"dropout", c.dropout},
+          {"embedding", c.model == "lstm-lm" ? c.embedding : 0}, {"hidden", c.model == "lstm-lm" ? c.hidden : 0},
+          {"width", c.model == "gpt" ? c.width : 0}, {"heads", c.model == "gpt" ? c.heads : 0},
+          {"init_std", c.model == "gpt" ? c.init_std : 0.0}};
+}
+
+// The options that make a resumed run a different one, most fundamental first (a changed --model also changes the
+// default --lr: report the model). Keys an older checkpoint lacks (the architecture) are not compared.
+void check_lm_resumable(const json& was, const json& now, const std::string& ckpt) {
+  std::vector<std::string> order = {"model", "data", "tokenizer", "layers", "embedding", "hidden", "width", "heads",
+                                    "context", "dropout", "init_std"};
+  for (const auto& [k, v] : now.items())
+    if (std::find(order.begin(), order.end(), k) == order.end()) order.push_back(k);
+  const std::set<std::string> new_keys = {"layers", "embedding", "hidden", "width", "heads", "dropout", "init_std"};
+  for (const auto& k : order) {
+    if (!now.contains(k) || (new_keys.count(k) && !was.contains(k))) continue;
+    const json a = was.contains(k) ? was[k] : json(), &b = now[k];
+    const std::string flag = "--" + (k == "cosine_steps" ? std::string("steps (with --scheduler cosine)") : k);
+    std::string f = flag;
+    std::replace(f.begin(), f.end(), '_', '-');
+    LOOM_CHECK(a == b, ckpt, ": cannot resume: the checkpoint was made with ", f, " ", a.dump(), ", this run has ",
+               b.dump(), " (use the same options, or another --out for a new run)");
+  }
 }
 
 std::unique_ptr<optim::Optimizer> make_lm_optimizer(const LMConfig& c, models::LanguageModel& m) {
@@ -163,17 +202,32 @@ int cmd_train_lm(const Argv& argv) {
     const train::Checkpoint saved = train::load_checkpoint(ckpt);
     auto it = saved.metadata.find("loom.lm_run");
     LOOM_CHECK(it != saved.metadata.end(), ckpt, ": not a language-model checkpoint made by loom train");
-    const json was = json::parse(it->second), now = run_record(c);
-    for (const auto& [k, v] : now.items())
-      LOOM_CHECK(was.value(k, json()) == v, ckpt, ": cannot resume: the checkpoint was made with ", k, " = ",
-                 was.value(k, json()).dump(), ", this run has ", v.dump(), " (use the same options or another --out)");
+    json was;
+    try {
+      was = io::parse_json(it->second, ckpt + " (loom.lm_run)");
+    } catch (const std::exception&) {
+      LOOM_FAIL(ckpt, ": its loom.lm_run metadata is not valid JSON (the checkpoint is corrupt)");
+    }
+    LOOM_CHECK(was.is_object(), ckpt, ": its loom.lm_run metadata is not a JSON object (the checkpoint is corrupt)");
+    check_lm_resumable(was, run_record(c), ckpt);
   }
 
   const std::string corpus = text::load_corpus(c.data);
+  text::check_utf8(corpus, c.data.starts_with("text:") ? c.data.substr(5) : c.data, text::parse_utf8_errors(c.errors));
   text::TokenizerPtr tok = resuming ? load_run_tokenizer(c.out) : text::make_tokenizer(c.tokenizer, corpus);
   std::vector<int64_t> ids = tok->encode(corpus);
   text::LMData data = text::make_lm_data(ids, c.context, uint64_t(c.seed));
-  auto model = models::make_language_model(model_config(c, tok->vocab_size()));
+  auto model = models::make_language_model(model_config(c, tok->vocab_size()), "the --model " + c.model + " options");
+  // Training holds the weights, their gradients and two Adam moments (4 copies), plus activations.
+  check_fits_in_memory(16.0 * double(model->num_parameters()) +
+                           4.0 * double(c.batch_size) * double(c.context) *
+                               double(c.model == "gpt" ? c.width * 16 * c.layers : c.hidden * 8 * c.layers) +
+                           // a GPT's attention weights, (B, heads, T, T) per layer, kept for backward
+                           (c.model == "gpt" ? 4.0 * double(c.batch_size) * double(c.heads) * double(c.context) *
+                                                   double(c.context) * double(c.layers)
+                                             : 0.0),
+                       "training " + c.model + " (" + std::to_string(model->num_parameters()) + " parameters, batch " +
+                           std::to_string(c.batch_size) + "x" + std::to_string(c.context) + ")");
   auto opt = make_lm_optimizer(c, *model);
   auto sched = make_lm_schedule(c, *opt);
 
@@ -206,7 +260,20 @@ int cmd_train_lm(const Argv& argv) {
     say(c, e, text);
   };
   train::LMTrainer trainer(*model, *opt, sched.get(), data, o);
-  if (resuming) trainer.load_checkpoint(ckpt);
+  if (resuming) {
+    try {
+      trainer.load_checkpoint(ckpt);
+    } catch (const Error& e) {
+      LOOM_FAIL(ckpt, ": cannot resume: the checkpoint does not fit the model these options build (",
+                e.what(), ")");
+    }
+    // --steps counts from the start of the run: a resume at or past it would train nothing and report a
+    // meaningless final loss.
+    if (trainer.step() >= c.steps)
+      throw UsageError("--steps " + std::to_string(c.steps) + ": the checkpoint in " + c.out + " is already at step " +
+                       std::to_string(trainer.step()) + " (--steps is the total for the run; give more than " +
+                       std::to_string(trainer.step()) + " to continue it)");
+  }
   fs::create_directories(c.out);
   save_run_tokenizer(*tok, c.out);
 
@@ -227,7 +294,7 @@ int cmd_train_lm(const Argv& argv) {
   model->save(c.out, {{"loom.lm_run", run_record(c).dump()}});
   // config.json is the model's (generate/eval rebuild it from there); the run's options ride along.
   const std::string cfg_path = (fs::path(c.out) / "config.json").string();
-  json saved_cfg = json::parse(data::read_file(cfg_path));
+  json saved_cfg = io::read_json_file(cfg_path);
   saved_cfg["loom_train"] = train_json;
   io::write_file_atomic(cfg_path, saved_cfg.dump(2) + "\n");
 

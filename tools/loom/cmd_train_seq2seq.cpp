@@ -67,7 +67,7 @@ S2SConfig parse(const Argv& argv) {
   a.choice("--scheduler", &t.scheduler, {"none", "cosine", "onecycle"}, "per-step learning-rate schedule (default none)");
   a.option("--clip-grad-norm", &t.clip_grad_norm, "X", "clip the gradients' global norm (default 1; 0: off)", nonneg);
   a.option("--train-samples", &t.train_samples, "N", "training pairs generated from the seed (default 50000)",
-           {.min = 1});
+           {.min = 1, .max = 1 << 24});  // generated and held in memory: bounded (docs/reliability.md)
   a.option("--test-samples", &t.test_samples, "N", "the first N pairs of the held-out set (default and most 2000)",
            {.min = 1, .max = double(text::kDatesTestSize)});
   a.option("--beam", &c.beam, "K", "beam width for the final test decoding (default 1: greedy)", {.min = 1, .max = 64});

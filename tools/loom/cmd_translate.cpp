@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "args.h"
+#include "loom/io/json_fields.h"
 #include "commands.h"
 #include "loom/models/seq2seq.h"
 #include "loom/ops/ops.h"
@@ -30,11 +31,12 @@ int cmd_translate(const Argv& argv) {
   auto model = models::load_seq2seq(dir);
   const text::DatesVocab& v = text::dates_vocab();
   // The run's vocabulary must be the one this build encodes with (ids are positions in it).
-  std::ifstream f(std::filesystem::path(dir) / "config.json");
-  const nlohmann::json cfg = nlohmann::json::parse(f, nullptr, false);
-  LOOM_CHECK(!cfg.is_discarded() && cfg.value("vocab", v.chars()) == v.chars(), "loom translate: ", dir,
-             "/config.json has a vocabulary this build does not know (only the dates task's is supported)");
-  const int64_t max_len = cfg.value("max_len", int64_t(16));
+  const std::string cfg_path = (std::filesystem::path(dir) / "config.json").string();
+  const nlohmann::json cfg = io::read_json_file(cfg_path);
+  const io::JsonFields f(cfg, cfg_path);
+  LOOM_CHECK(f.string("vocab", v.chars()) == v.chars(), cfg_path,
+             ": field 'vocab' holds a vocabulary this build does not know (only the dates task's is supported)");
+  const int64_t max_len = f.integer("max_len", 16, 1, 4096);
   for (const auto& s : texts) {
     LOOM_CHECK(!s.empty(), "loom translate: cannot translate an empty text");
     Tensor src = tensor(v.encode(s)).unsqueeze(0);

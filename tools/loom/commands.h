@@ -23,6 +23,29 @@ int cmd_eval_lm(const Argv& args);
 // Sequence-to-sequence (cmd_train_seq2seq.cpp, cmd_translate.cpp): loom train --model seq2seq, loom translate.
 int cmd_train_seq2seq(const Argv& args);
 int cmd_translate(const Argv& args);
+// Quantization (cmd_quantize.cpp): loom quantize; `loom summary --checkpoint DIR` prints the size table.
+int cmd_quantize(const Argv& args);
+int summary_checkpoint(const std::string& dir);
+
+// Privacy and trust (cmd_privacy.cpp, cmd_train_dp.cpp, cmd_federate.cpp, cmd_trust.cpp).
+int cmd_privacy(const Argv& args);
+int cmd_train_dp(const Argv& args);
+int cmd_federate(const Argv& args);
+int cmd_verify(const Argv& args);
+int cmd_keygen(const Argv& args);
+int cmd_sign(const Argv& args);
+int cmd_encrypt(const Argv& args);
+// Takes the load options every command accepts (--key-file F, --require-signature PUB, --skip-verify) out of
+// argv and sets loom::trust's load policy from them.
+Argv take_trust_options(const Argv& args);
+
+// Data quality and explanations (cmd_audit_labels.cpp, cmd_autolabel.cpp, cmd_explain.cpp, cmd_explain_lm.cpp,
+// cmd_show.cpp; docs/data-and-explanations.md).
+int cmd_audit_labels(const Argv& args);
+int cmd_autolabel(const Argv& args);
+int cmd_explain(const Argv& args);
+int cmd_explain_lm(const Argv& args);
+int cmd_show(const Argv& args);
 // loom serve (cmd_serve.cpp): the OpenAI-compatible HTTP server in loom/serve/.
 int cmd_serve(const Argv& args);
 

@@ -1,6 +1,7 @@
 #include "data_spec.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <numeric>
 #include <span>
@@ -91,7 +92,6 @@ Normalization measure(const data::DatasetPtr& ds) {
   Normalization r;
   r.mean = x.mean({0, 2, 3}).tolist();
   r.std = x.std({0, 2, 3}, 0).tolist();
-  for (double& v : r.std) v = std::max(v, 1e-6);
   return r;
 }
 
@@ -116,7 +116,10 @@ void load_images(const std::string& dir, const DataOptions& o, LoadedData& d) {
   const data::ImageFolderOptions io{.channels = 3};
   const int64_t s = o.image_size;
   auto wrap = [&](std::shared_ptr<data::ImageFolder> f) {
-    return data::transformed(f, data::Compose({data::Resize(s, s), data::ToTensor()}), {.seed = o.seed});
+    // resize_image takes the decoded (H, W, C) image whatever its size (Resize's layout guess needs H > 4), with
+    // antialiasing as torchvision's Resize on PIL images; predict (cmd_predict.cpp) does the same.
+    const data::TransformFn resize = [s](const Tensor& x, Generator&) { return data::resize_image(x, s, s); };
+    return data::transformed(f, data::Compose({resize, data::ToTensor()}), {.seed = o.seed});
   };
   std::string test_dir;
   for (const char* t : {"test", "val"})
@@ -177,9 +180,19 @@ LoadedData load_data(const DataOptions& o) {
   d.train = first_n(d.train, o.train_limit);
   d.test = first_n(d.test, o.test_limit);
   if (!d.regression && (!o.norm.empty() || (o.normalize && d.train))) {
-    d.norm = !o.norm.empty() ? o.norm : measure(d.train);
+    const bool measured = o.norm.empty();
+    d.norm = measured ? measure(d.train) : o.norm;
     LOOM_CHECK(int64_t(d.norm.mean.size()) == d.shape.channels && d.norm.std.size() == d.norm.mean.size(),
                "the normalisation has ", d.norm.mean.size(), " channels, the data ", d.shape.channels);
+    // A std of 0 (a constant channel) would divide by zero and turn every input into inf/NaN.
+    for (size_t ch = 0; ch < d.norm.std.size(); ++ch)
+      LOOM_CHECK(std::isfinite(d.norm.mean[ch]) && std::isfinite(d.norm.std[ch]) && d.norm.std[ch] > 1e-12,
+                 measured ? o.spec + ": channel " + std::to_string(ch) +
+                                " of the training images is constant (std 0), so it cannot be normalised; pass "
+                                "--no-normalize"
+                          : "the saved normalisation has mean " + std::to_string(d.norm.mean[ch]) + " and std " +
+                                std::to_string(d.norm.std[ch]) + " for channel " + std::to_string(ch) +
+                                " (expected finite values and std > 0)");
     d.train = normalized(d.train, d.norm);
     d.test = normalized(d.test, d.norm);
   }

@@ -6,12 +6,19 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <new>
+#include <stdexcept>
 #include <exception>
 #include <iostream>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "args.h"
 #include "commands.h"
+#include "loom/core/limits.h"
+#include "loom/dist/comm.h"
 #include "model_file.h"
 
 namespace loom::cli {
@@ -35,6 +42,15 @@ const char* kUsage =
     "  generate  text from a language model (--checkpoint DIR --prompt TEXT)\n"
     "  tokenize  print the token ids of a text file; detokenize: the reverse\n"
     "  translate a seq2seq run's translation of texts (--checkpoint DIR \"March 5, 1999\")\n"
+    "  privacy   epsilon of DP-SGD (--noise S --sample-rate Q --steps N --delta D)\n"
+    "  federate  federated averaging over simulated (or MPI) clients\n"
+    "  verify    check a run folder's manifest (and --pub signature); keygen, sign, encrypt: make keys,\n"
+    "            sign a run, encrypt it at rest. Loading takes --key-file F, --require-signature PUB, --skip-verify\n"
+    "  quantize  a GPT run to ggml Q8_0/Q4_0 weights (--checkpoint DIR --format q8_0 --out DIR2)\n"
+    "  audit-labels  likely label errors by confident learning (K-fold cross-validation), issues.csv\n"
+    "  autolabel     label a dataset from a labelled part by pseudo-labelling rounds\n"
+    "  explain   attribution heat maps (saliency, integrated gradients, Grad-CAM, occlusion; LM tokens/attention)\n"
+    "  show      an image grid of samples with labels, or a model's predictions (red when wrong)\n"
     "  serve     an OpenAI-compatible HTTP server for a run folder (--checkpoint DIR --port 8080)\n\n"
     "Run 'loom <command> --help' for the options of a command.\n";
 
@@ -57,14 +73,19 @@ int run(int argc, char** argv) {
   static const std::map<std::string, int (*)(const Argv&)> commands = {
       {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"summary", cmd_summary}, {"info", cmd_info},
       {"generate", cmd_generate}, {"tokenize", cmd_tokenize}, {"detokenize", cmd_detokenize},
-      {"translate", cmd_translate}, {"serve", cmd_serve}};
+      {"translate", cmd_translate}, {"privacy", cmd_privacy}, {"federate", cmd_federate}, {"verify", cmd_verify},
+      {"keygen", cmd_keygen}, {"sign", cmd_sign}, {"encrypt", cmd_encrypt}, {"quantize", cmd_quantize},
+      {"audit-labels", cmd_audit_labels}, {"autolabel", cmd_autolabel}, {"explain", cmd_explain}, {"show", cmd_show},
+      {"serve", cmd_serve}};
   auto it = commands.find(cmd);
   if (it == commands.end()) {
     std::cerr << "loom: unknown command '" << cmd << "'\n" << kUsage;
     return 2;
   }
   try {
-    return it->second(Argv(argv + 2, argv + argc));
+    Argv rest(argv + 2, argv + argc);
+    if (cmd != "encrypt" && cmd != "keygen" && cmd != "sign" && cmd != "verify") rest = take_trust_options(rest);
+    return it->second(rest);
   } catch (const HelpRequested& h) {
     std::cout << h.text;
     return 0;
@@ -77,15 +98,39 @@ int run(int argc, char** argv) {
 }  // namespace loom::cli
 
 int main(int argc, char** argv) {
+  // Whatever escapes a command becomes one clear line and status 1, never an abort: messages from loom::Error
+  // name the file and field; the standard exceptions below are given the context their what() lacks.
+  const std::string cmd = argc > 1 ? std::string(" ") + argv[1] : "";
   try {
     return loom::cli::run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::cout.flush();
+    const int64_t avail = loom::available_memory_bytes();
+    std::cerr << "\nloom" << cmd << ": error: out of memory: a size in the input files or options needs more memory "
+              << "than this machine has"
+              << (avail >= 0 ? " (" + loom::format_bytes(double(avail)) + " available)" : std::string()) << "; use "
+              << "smaller sizes\n";
+    return 1;
+  } catch (const std::length_error& e) {
+    std::cerr << "\nloom" << cmd << ": error: a size in the input files or options is too large (" << e.what()
+              << ")\n";
+    return 1;
+  } catch (const nlohmann::json::exception& e) {
+    std::cerr << "\nloom" << cmd << ": error: a JSON file or metadata field has an unexpected type or value ("
+              << e.what() << ")\n";
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::cerr << "\nloom" << cmd << ": error: " << e.what() << "\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cout.flush();
     // A progress bar may be mid-line on a terminal; start the message on a line of its own.
     std::cerr << (isatty(fileno(stdout)) ? "\n" : "") << "loom: error: " << e.what() << "\n";
+    loom::dist::abort_job_if_distributed(1);  // one failing rank ends the job now, not at the collective time-out
     return 1;
   } catch (...) {
     std::cerr << "\nloom: error: unexpected failure\n";
+    loom::dist::abort_job_if_distributed(1);
     return 1;
   }
 }

@@ -1,6 +1,6 @@
 #include "model_file.h"
 
-#include <filesystem>
+#include <iostream>
 
 #include <nlohmann/json.hpp>
 
@@ -12,9 +12,14 @@
 
 namespace loom::cli {
 
-namespace fs = std::filesystem;
-
 std::string loom_version() { return LOOM_VERSION; }
+
+std::string nonfinite_weights(const nn::StateDict& sd) { return runtime::nonfinite_weights(sd); }
+
+void warn_nonfinite(const std::string& where, const std::string& report) {
+  std::cerr << "loom: WARNING: " << where << " holds " << report
+            << ": the model is broken (training diverged?); its results below are meaningless\n";
+}
 
 io::Metadata model_metadata(const std::string& name, const models::ModelSpec& shape,
                             const std::vector<std::string>& classes, const DataOptions& data) {
@@ -34,12 +39,15 @@ io::Metadata model_metadata(const std::string& name, const models::ModelSpec& sh
 }
 
 LoadedModel load_model(const std::string& where, const std::string& model_name) {
-  runtime::ClassifierRun r = runtime::load_classifier(where, model_name);  // the library does the work
+  // The library does the work (loom/runtime/classifier_run.cpp: checked metadata, other families refused,
+  // weights read through loom::trust, non-finite weights counted).
+  runtime::ClassifierRun r = runtime::load_classifier(where, model_name);
   LoadedModel lm;
   lm.model = r.model, lm.name = r.name, lm.shape = r.shape, lm.classes = r.classes, lm.path = r.path;
   lm.data.spec = r.data_spec, lm.data.target = r.target, lm.data.seed = r.seed, lm.data.image_size = r.image_size;
   lm.data.normalize = !r.mean.empty();
   lm.data.norm = {r.mean, r.std};
+  lm.nonfinite = r.nonfinite;
   return lm;
 }
 

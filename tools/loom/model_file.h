@@ -21,6 +21,7 @@ struct LoadedModel {
   std::vector<std::string> classes;
   DataOptions data;  // what it was trained on (spec "" when unknown)
   std::string path;  // the file the weights came from
+  std::string nonfinite;  // nonfinite_weights() of the file: "" when all are finite
 };
 
 // The metadata train writes into model.safetensors and checkpoints so eval/predict can rebuild the model.
@@ -33,5 +34,11 @@ io::Metadata model_metadata(const std::string& name, const models::ModelSpec& sh
 LoadedModel load_model(const std::string& where, const std::string& model_name);
 
 std::string loom_version();
+
+// "" when every weight is finite, else which tensor holds NaN/inf values and how many (for eval/predict, which
+// would otherwise print "loss nan, top5_accuracy 100%" and exit 0).
+std::string nonfinite_weights(const nn::StateDict& sd);
+// Prints a loud warning to stderr naming `where` and `report` (a nonfinite_weights result).
+void warn_nonfinite(const std::string& where, const std::string& report);
 
 }  // namespace loom::cli

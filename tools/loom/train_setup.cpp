@@ -1,5 +1,7 @@
 #include "train_setup.h"
 
+#include <algorithm>
+
 #include "model_file.h"
 
 namespace loom::cli {
@@ -78,7 +80,10 @@ void check_resumable(const nlohmann::json& saved, const nlohmann::json& now, con
                         "image_size", "scheduler", "normalize"}) {
     const nlohmann::json a = saved.contains(k) ? saved[k] : nlohmann::json(),
                          b = now.contains(k) ? now[k] : nlohmann::json();
-    LOOM_CHECK(a == b, path, ": cannot resume: the checkpoint was made with ", k, " = ", a.dump(), ", this run has ",
+    std::string flag = std::string("--") + k;  // the option's name, as the user typed it
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    if (flag == "--normalize") flag = "--no-normalize (normalize)";
+    LOOM_CHECK(a == b, path, ": cannot resume: the checkpoint was made with ", flag, " ", a.dump(), ", this run has ",
                b.dump(), " (start a new run with another --out, or use the same options)");
   }
 }

@@ -1,6 +1,7 @@
 // The CPU backend: OpenMP-threaded, vectorisable loops; OpenBLAS for GEMM. Each method's fast kernel is
 // in a file named for its family (elementwise.cpp, reduce.cpp, gemm.cpp, conv.cpp, pool.cpp, index.cpp,
-// random.cpp); plain reference kernels for tests live in reference.h and reference_conv.h.
+// random.cpp, fills.cpp, norm.cpp, attention.cpp, cross_entropy.cpp, optim_update.cpp, rnn.cpp, heads.cpp);
+// plain reference kernels for tests live in reference.h and reference_conv.h.
 #pragma once
 #include "loom/backend/backend.h"
 
@@ -37,6 +38,41 @@ class CpuBackend final : public Backend {
   void scatter(Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, bool add) override;
   void uniform(Tensor& out, double lo, double hi, Generator& gen) override;
   void normal(Tensor& out, double mean, double std, Generator& gen) override;
+  void randint(Tensor& out, int64_t low, int64_t high, Generator& gen) override;  // fills.cpp
+  void bernoulli(Tensor& out, double p, Generator& gen) override;
+  void arange(Tensor& out, double start, double step) override;
+  void arange_int(Tensor& out, int64_t start, int64_t step) override;
+  void linspace(Tensor& out, double start, double end) override;
+  void eye(Tensor& out) override;
+  void batch_norm_stats(Tensor& mean, Tensor& var, const Tensor& x, const BatchNormGeom& g) override;  // norm.cpp
+  void batch_norm_apply(Tensor& y, const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& w,
+                        const Tensor& b, const BatchNormGeom& g) override;
+  void batch_norm_backward(Tensor& dx, Tensor& dw, Tensor& db, const Tensor& gout, const Tensor& x, const Tensor& mean,
+                           const Tensor& invstd, const Tensor& w, bool batch_stats, const BatchNormGeom& g) override;
+  void row_norm_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& w, const Tensor& b,
+                        const RowNormGeom& g, double eps) override;
+  void row_norm_backward(Tensor& dx, Tensor& dw, Tensor& db, const Tensor& gout, const Tensor& x, const Tensor& mean,
+                         const Tensor& rstd, const Tensor& w, const RowNormGeom& g) override;
+  void attention_forward(const AttnShape& s, Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k,
+                         const Tensor& v, const AttentionMask& mask) override;  // attention.cpp
+  void attention_backward(const AttnShape& s, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& q, const Tensor& k,
+                          const Tensor& v, const AttentionMask& mask, const Tensor& out, const Tensor& lse,
+                          const Tensor& dout) override;
+  void cross_entropy_forward(Tensor& loss, Tensor& lse, Tensor& sums, const Tensor& x, const Tensor& target,
+                             const Tensor& weight, const CrossEntropyGeom& g) override;  // cross_entropy.cpp
+  void cross_entropy_backward(Tensor& dx, const Tensor& x, const Tensor& target, const Tensor& weight,
+                              const Tensor& lse, const Tensor& gout, double scale, const CrossEntropyGeom& g) override;
+  void optimizer_update(const OptimizerUpdate& u, Tensor& p, const Tensor& g, Tensor& s0, Tensor& s1,
+                        Tensor& s2) override;  // optim_update.cpp
+  void rnn_input_projection(Tensor& gates, const Tensor& x, const Tensor& w_ih, const Tensor& bias,
+                            const RNNGeom& g) override;  // rnn.cpp
+  void rnn_forward(const RNNGeom& g, const RNNBuffers& buf, const Tensor& w_hh, const Tensor& b_hh, const Tensor& h0,
+                   const Tensor& c0, Tensor& y, Tensor& h_n, Tensor& c_n) override;
+  std::vector<Tensor> rnn_backward(const RNNGeom& g, const RNNBuffers& buf, const Tensor& x, const Tensor& w_ih,
+                                   const Tensor& w_hh, const std::vector<Tensor>& grads,
+                                   const RNNGradFlags& want) override;
+  void split_heads(Tensor& q, Tensor& k, Tensor& v, const Tensor& packed, int64_t H) override;  // heads.cpp
+  void merge_heads_grad(Tensor& packed, const Tensor& gq, const Tensor& gk, const Tensor& gv, int64_t H) override;
 };
 
 }  // namespace loom::cpu

@@ -5,17 +5,12 @@
 #pragma once
 #include <cstdint>
 
+#include "loom/backend/kernel_args.h"
+
 namespace loom::cpu {
 
-// q (BH, Tq, D), k (BH, Tk, D), v (BH, Tk, Dv), out (BH, Tq, Dv), lse (BH, Tq): contiguous.
-struct AttnShape {
-  int64_t BH, Tq, Tk, D, Dv;
-  double scale;
-  bool causal;  // key j is seen by query i iff j <= i
-  // Forward only: elements between consecutive (b, h) slices of k and v (0: packed, Tk * D). Lets a KV cache's
-  // first Tk rows of a (B, H, max_len, D) buffer be read in place instead of copied every decode step.
-  int64_t k_bh_stride = 0, v_bh_stride = 0;
-};
+// q (BH, Tq, D), k (BH, Tk, D), v (BH, Tk, Dv), out (BH, Tq, Dv), lse (BH, Tq): contiguous (kernel_args.h).
+using loom::AttnShape;
 
 // An optional mask read in place (it may be broadcast): element (bh, i, j) is at
 // bh_offset[bh] + i * si + j * sj in `keep` (bool, true = attend) or `add` (added to the scaled score).

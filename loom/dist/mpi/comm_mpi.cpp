@@ -107,6 +107,12 @@ class MpiCommunicator : public Communicator {
     if (!fin) MPI_Comm_free(&comm_);
   }
 
+  [[noreturn]] void abort(int exit_code) override {
+    std::fflush(nullptr);
+    MPI_Abort(MPI_COMM_WORLD, exit_code);  // mpirun then ends every rank, not just this one
+    std::_Exit(exit_code);
+  }
+
   int rank() const override { return rank_; }
   int world_size() const override { return size_; }
   std::string backend() const override { return "mpi"; }

@@ -1,6 +1,9 @@
-// Tensor's method API: one-line forwards to the functional ops, plus the in-place variants.
+// Tensor's method API: one-line forwards to the functional ops, plus the in-place variants and the
+// autograd entry points (backward, retain_grad). Declared in core/tensor.h, defined here above ops so
+// that core includes nothing above itself.
 // In-place ops compute out of place, write the result into this tensor's memory and, under autograd,
 // re-point this tensor at the new graph node (what PyTorch calls rebasing history).
+#include "loom/core/dispatch.h"
 #include "loom/autograd/function.h"
 #include "loom/backend/backend.h"
 #include "loom/ops/creation.h"
@@ -12,12 +15,57 @@
 
 namespace loom {
 
+void Tensor::retain_grad() const {
+  LOOM_CHECK(requires_grad(), "retain_grad: can't retain_grad on a tensor that has requires_grad=False");
+  if (is_leaf()) return;
+  impl_->retains_grad = true;
+  impl_->grad_fn->retained.emplace_back(impl_->output_nr, impl_);
+}
+
+void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
+  LOOM_CHECK(requires_grad(), "backward: element 0 of tensors does not require grad and does not have a grad_fn");
+  Tensor g = gradient;
+  if (!g.defined()) {
+    LOOM_CHECK(numel() == 1, "backward: grad can be implicitly created only for scalar outputs; got shape ", shape(),
+               ". Pass a gradient tensor of that shape.");
+    g = ones(shape(), {.dtype = dtype(), .device = device()});
+  }
+  LOOM_CHECK(g.shape() == shape(), "backward: gradient has shape ", g.shape(), " but the tensor has shape ", shape());
+  autograd::run_backward({*this}, {g}, retain_graph);
+}
+
+// item() lives above core: a device tensor is copied to the host first, through to() (an op).
+double Tensor::item() const {
+  LOOM_CHECK(defined(), "item: the tensor is undefined");
+  LOOM_CHECK(numel() == 1, "item: a Tensor with ", numel(), " elements (shape ", shape(),
+             ") cannot be converted to a scalar");
+  if (!is_host(device())) return to(Device{}).item();  // one transfer through the device's backend
+  return dispatch_storage(dtype(), [&]<class T>() -> double {
+    const T v = *static_cast<const T*>(raw_data());
+    if constexpr (std::is_same_v<T, bf16> || std::is_same_v<T, f16>) return double(float(v));
+    else return double(v);
+  });
+}
+
 Tensor Tensor::to(DType t) const {
   if (dtype() == t) return *this;
   Tensor out = make_tensor(shape(), t, device());
   backend_for(device()).copy(out, *this);
   if (is_floating(t) && autograd::needs_grad({*this}))
     autograd::record("ToCopy", {out}, {*this}, [src = dtype()](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0].to(src)}; });
+  return out;
+}
+// The backend of the non-host side does the transfer (host <-> device); two non-host devices go through the host.
+Tensor Tensor::to(Device d) const {
+  LOOM_CHECK(defined(), "to: the tensor is undefined");
+  if (device() == d) return *this;
+  if (!is_host(device()) && !is_host(d)) return to(Device{}).to(d);
+  Backend& be = backend_for(is_host(d) ? device() : d);  // a clear error for a device with no backend
+  Tensor out = make_tensor(shape(), dtype(), d);
+  be.copy(out, *this);
+  if (autograd::needs_grad({*this}))
+    autograd::record("ToDevice", {out}, {*this},
+                     [src = device()](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0].to(src)}; });
   return out;
 }
 Tensor Tensor::contiguous() const { return loom::contiguous(*this); }

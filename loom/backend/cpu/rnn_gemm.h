@@ -8,7 +8,7 @@
 
 #include "loom/core/tensor.h"
 
-namespace loom::nn::rnn_detail {
+namespace loom::cpu::rnn_detail {
 
 constexpr int64_t kPanel = 32;  // columns per packed panel: two 16-float vectors
 
@@ -30,4 +30,4 @@ void gemm_packed(int64_t M, const float* A, int64_t lda, const PackedWeights& B,
 void gemm_packed_rows(int64_t M, const float* A, int64_t lda, const PackedWeights& B, bool accumulate, float* C,
                       int64_t ldc, const float* bias = nullptr);
 
-}  // namespace loom::nn::rnn_detail
+}  // namespace loom::cpu::rnn_detail

@@ -3,12 +3,12 @@
 // (rnn_kernels.h) across features; simdlen(16) asks for 512-bit vectors where the CPU has them (GCC otherwise
 // prefers 256), which pays off in the transcendental-heavy forward loops but not in the memory-bound backward
 // ones. Kernels are serial: rnn_layer splits the batch across threads for the whole time loop instead.
-#include "loom/nn/rnn_kernels.h"
+#include "loom/backend/cpu/rnn_kernels.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace loom::nn::rnn_detail {
+namespace loom::cpu::rnn_detail {
 
 namespace {
 
@@ -202,4 +202,4 @@ template void step_forward<double>(RNNMode, const StepForward<double>&);
 template void step_backward<float>(RNNMode, const StepBackward<float>&);
 template void step_backward<double>(RNNMode, const StepBackward<double>&);
 
-}  // namespace loom::nn::rnn_detail
+}  // namespace loom::cpu::rnn_detail

@@ -1,4 +1,4 @@
-// The fused per-timestep gate kernels behind nn::rnn_layer (internal to loom/nn/rnn_*.cpp).
+// The fused per-timestep gate kernels behind Backend::rnn_forward / rnn_backward (internal to cpu/rnn*.cpp).
 //   rnn_detail::StepForward<float> s{.N = N, .H = H, .t = t, .gates = {g, 4 * H}, ...};
 //   rnn_detail::step_forward(RNNMode::LSTM, s);    // one pass over N x H: gates, c, tanh(c), h, output
 // One call covers the batch rows of one timestep (a thread's slice of them): activations, the cell update, the
@@ -9,9 +9,11 @@
 #include <cstdint>
 
 #include "loom/backend/cpu/vec_math.h"
-#include "loom/nn/rnn_layer.h"
+#include "loom/backend/kernel_args.h"
 
-namespace loom::nn::rnn_detail {
+namespace loom::cpu::rnn_detail {
+
+using RNNMode = RNNCell;  // nn::RNNMode is the same enum
 
 // Gate activations: the branch-free, always-inline float versions in vec_math.h (GCC vectorises them inside
 // the `omp simd` gate loops without -ffast-math); doubles use libm, as gradcheck wants.
@@ -62,4 +64,4 @@ void step_forward(RNNMode mode, const StepForward<T>& s);
 template <class T>
 void step_backward(RNNMode mode, const StepBackward<T>& s);
 
-}  // namespace loom::nn::rnn_detail
+}  // namespace loom::cpu::rnn_detail

@@ -3,15 +3,14 @@
 // bound by FMA throughput, not loads. The panel streams from L2 (a 256 x 1024 weight is 1 MiB) while A's rows stay
 // in L1. GCC vector extensions keep it portable: 16-float vectors become AVX-512 registers with -march=native on
 // this machine, and pairs of AVX2 registers (or SSE quads) elsewhere.
-#include "loom/nn/rnn_gemm.h"
+#include "loom/backend/cpu/rnn_gemm.h"
 
 #include <algorithm>
 #include <cstring>
 
 #include "loom/backend/backend.h"
-#include "loom/ops/creation.h"
 
-namespace loom::nn::rnn_detail {
+namespace loom::cpu::rnn_detail {
 
 namespace {
 
@@ -62,7 +61,8 @@ constexpr TileFn kTiles[kRows + 1] = {nullptr,  tile<1>, tile<2>, tile<3>, tile<
 
 PackedWeights pack_weights(const float* b, int64_t K, int64_t N, int64_t ldb, bool transpose) {
   const int64_t panels = (N + kPanel - 1) / kPanel;
-  PackedWeights w{zeros({panels * K * kPanel}), K, N};
+  PackedWeights w{make_tensor({panels * K * kPanel}, DType::f32), K, N};
+  std::memset(w.data.raw_data(), 0, size_t(panels * K * kPanel) * sizeof(float));  // the zero padding
   float* d = w.data.data<float>();
   for (int64_t p = 0; p < panels; ++p)
     for (int64_t k = 0; k < K; ++k) {
@@ -98,4 +98,4 @@ void gemm_packed_rows(int64_t M, const float* A, int64_t lda, const PackedWeight
                 bias);
 }
 
-}  // namespace loom::nn::rnn_detail
+}  // namespace loom::cpu::rnn_detail

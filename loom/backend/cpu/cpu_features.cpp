@@ -1,0 +1,54 @@
+// Reports which kernels this build uses (see cpu_features.h). The compile-time choices follow the
+// compiler's predefined macros (__AVX512F__, __AVX2__), set by -march; the run-time one asks the kernel
+// itself (gemm_bf16 probes CPUID and the Linux tile permission once).
+#include "loom/backend/cpu/cpu_features.h"
+
+#include "loom/backend/cpu/gemm_bf16.h"
+
+namespace loom::cpu {
+
+const char* compiled_isa() {
+#if defined(__AVX512F__)
+  return "avx512";
+#elif defined(__AVX2__)
+  return "avx2";
+#else
+  return "x86-64";
+#endif
+}
+
+bool compiled_isa_supported() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+#if defined(__AVX512F__)
+  if (!__builtin_cpu_supports("avx512f")) return false;
+#endif
+#if defined(__AVX2__)
+  if (!__builtin_cpu_supports("avx2")) return false;
+#endif
+#if defined(__FMA__)
+  if (!__builtin_cpu_supports("fma")) return false;
+#endif
+#endif
+  return true;
+}
+
+std::vector<KernelChoice> kernel_choices() {
+  const std::string isa = compiled_isa();
+  const std::string vec = isa == "avx512" ? "512-bit vectors" : isa == "avx2" ? "256-bit vectors" : "128-bit (SSE2) vectors";
+  std::vector<KernelChoice> out;
+  out.push_back({"gemm_bf16", bf16_kernel_name(bf16_kernel()),
+                 "chosen at run time (CPUID amx_bf16 + Linux tile permission; LOOM_BF16_KERNEL=convert forces sgemm)"});
+  out.push_back({"gemm", "OpenBLAS sgemm/dgemm", "OpenBLAS picks its own kernel for this CPU at run time"});
+#if defined(__AVX512F__)
+  out.push_back({"attention", "tiled, AVX-512 gathers for key tiles", "compiled in for " + isa});
+  out.push_back({"conv", "im2col + GEMM, AVX-512 masked im2col rows", "compiled in for " + isa});
+#else
+  out.push_back({"attention", "tiled, scalar key-tile transposes", "compiled for " + isa});
+  out.push_back({"conv", "im2col + GEMM, plain im2col rows", "compiled for " + isa});
+#endif
+  out.push_back({"elementwise/norms/rnn", "GCC-vectorised loops, " + vec, "compiled for " + isa});
+  return out;
+}
+
+}  // namespace loom::cpu

@@ -1,0 +1,107 @@
+#include "loom/models/gpt_quant.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "loom/autograd/grad_mode.h"
+#include "loom/core/error.h"
+#include "loom/quant/quantized_linear.h"
+
+namespace loom::models {
+
+namespace fs = std::filesystem;
+using quant::QuantFormat;
+using quant::QuantizedLinear;
+
+namespace {
+
+std::shared_ptr<nn::Linear> make_quantized(const nn::Linear& fc, QuantFormat f, bool fill) {
+  if (fill) return QuantizedLinear::from_linear(fc, f);
+  return std::make_shared<QuantizedLinear>(fc.options, f);
+}
+
+// Re-registering a name replaces the child, so the typed member and the module tree stay one object.
+template <class Owner>
+void swap_linear(Owner& owner, const std::string& name, std::shared_ptr<nn::Linear>& member, QuantFormat f, bool fill) {
+  if (dynamic_cast<QuantizedLinear*>(member.get())) return;  // already quantized
+  member = owner.register_module(name, make_quantized(*member, f, fill));
+}
+
+}  // namespace
+
+void quantize_gpt(GPT& gpt, QuantFormat f, bool fill) {
+  LOOM_CHECK(gpt.cfg.n_embd % quant::QK == 0 && gpt.cfg.inner() % quant::QK == 0, "quantize_gpt: n_embd (",
+             gpt.cfg.n_embd, ") and the MLP width (", gpt.cfg.inner(), ") must be multiples of ", quant::QK,
+             " for ", quant::format_name(f), " blocks");
+  NoGradGuard no_grad;
+  for (auto& blk : gpt.blocks) {
+    swap_linear(*blk->attn, "c_attn", blk->attn->c_attn, f, fill);
+    swap_linear(*blk->attn, "c_proj", blk->attn->c_proj, f, fill);
+    swap_linear(*blk->mlp, "c_fc", blk->mlp->c_fc, f, fill);
+    swap_linear(*blk->mlp, "c_proj", blk->mlp->c_proj, f, fill);
+  }
+  if (dynamic_cast<QuantizedLinear*>(gpt.lm_head.get())) return;
+  // The head: GPT::forward/decode_step use lm_head whenever it is set; a tied model gets one here too.
+  std::shared_ptr<nn::Linear> head =
+      fill ? std::shared_ptr<nn::Linear>(QuantizedLinear::from_weight(gpt.lm_head_weight(), Tensor(), f))
+           : std::make_shared<QuantizedLinear>(
+                 nn::LinearOptions{.in = gpt.cfg.n_embd, .out = gpt.cfg.vocab_size, .bias = false}, f);
+  gpt.lm_head = gpt.register_module("lm_head", head);
+  // The embedding now reads what the head holds, so quantizing twice or reloading gives the same model.
+  if (gpt.cfg.tie_word_embeddings && fill)
+    gpt.wte->weight.copy_(static_cast<QuantizedLinear&>(*head).dequantized_weight());
+}
+
+void save_quantized_gpt(const GPT& gpt, QuantFormat f, const std::string& dir, const io::Metadata& extra,
+                        const nlohmann::json& source_config) {
+  fs::create_directories(dir);
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  const nn::StateDict sd = gpt.state_dict();  // items() refers into it: keep it alive
+  for (auto& [name, t] : sd.items()) {
+    if (gpt.cfg.tie_word_embeddings && name == "wte.weight") continue;  // stored as lm_head.weight_q
+    tensors.emplace_back(name, t);
+  }
+  nlohmann::json config = gpt.config();
+  if (source_config.is_object())
+    for (auto& [k, v] : source_config.items())
+      if (!config.contains(k) && k != "quantization") config[k] = v;
+  config["quantization"] = {{"format", quant::format_name(f)}, {"block_size", quant::QK}};
+  io::Metadata meta = extra;
+  meta["loom_quantization"] = quant::format_name(f);
+  io::save_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, meta);
+  const std::string cfg = (fs::path(dir) / "config.json").string(), tmp = cfg + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << config.dump(2) << "\n";
+    LOOM_CHECK(out.good(), "save_quantized_gpt: cannot write ", tmp);
+  }
+  fs::rename(tmp, cfg);
+}
+
+std::shared_ptr<GPT> load_quantized_gpt(const std::string& dir, const nlohmann::json& config) {
+  const auto& q = config["quantization"];
+  LOOM_CHECK(q.is_object() && q.contains("format") && q["format"].is_string(), "load_quantized_gpt: ", dir,
+             "/config.json: \"quantization\" must be an object with a \"format\" string, got ", q.dump());
+  LOOM_CHECK(config.value("arch", "gpt") == "gpt", "load_quantized_gpt: ", dir,
+             "/config.json: only GPT models are quantized, got arch '", config.value("arch", ""), "'");
+  const QuantFormat f = quant::parse_format(q["format"].get<std::string>());
+  auto gpt = std::make_shared<GPT>(GPTConfig::from_json(config));
+  quantize_gpt(*gpt, f, /*fill=*/false);
+  auto file = io::load_safetensors((fs::path(dir) / "model.safetensors").string());
+  nn::StateDict sd;
+  for (auto& [name, t] : file.tensors) sd.insert(name, t);
+  const nn::LoadResult r = gpt->load_state_dict(sd, false);
+  for (const auto& k : r.missing_keys)
+    LOOM_CHECK(gpt->cfg.tie_word_embeddings && k == "wte.weight", "load_quantized_gpt: ", dir,
+               "/model.safetensors has no tensor '", k, "'");
+  LOOM_CHECK(r.unexpected_keys.empty(), "load_quantized_gpt: ", dir, "/model.safetensors has unexpected tensor '",
+             r.unexpected_keys.front(), "' (written for another architecture or format?)");
+  if (gpt->cfg.tie_word_embeddings) {
+    NoGradGuard no_grad;
+    gpt->wte->weight.copy_(static_cast<QuantizedLinear&>(*gpt->lm_head).dequantized_weight());
+  }
+  gpt->eval();
+  return gpt;
+}
+
+}  // namespace loom::models

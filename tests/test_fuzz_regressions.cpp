@@ -1,0 +1,112 @@
+// Regression tests for what the libFuzzer targets (fuzz/) found, one per finding; the reproducers themselves
+// are in fuzz/regressions/TARGET/ and are replayed by every fuzz run.
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <stb/stb_image_write.h>
+
+#include "loom/data/image_folder.h"
+#include "loom/data/jpeg_check.h"
+#include "loom/loom.h"
+#include "loom/models/gpt_hf.h"
+#include "loom/models/language_model.h"
+#include "loom/models/lstm_lm.h"
+#include "support/scratch.h"
+
+using namespace loom;
+
+namespace {
+
+std::string read_reproducer(const std::string& target, const std::string& name) {
+  std::ifstream f(std::string(LOOM_TEST_DIR) + "/../fuzz/regressions/" + target + "/" + name, std::ios::binary);
+  EXPECT_TRUE(f.good()) << "missing reproducer " << target << "/" << name;
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+// Runs `f`, expecting a loom::Error whose message contains every one of `parts`.
+template <class F>
+void expect_error(F&& f, std::initializer_list<std::string> parts) {
+  try {
+    f();
+    ADD_FAILURE() << "no error thrown";
+  } catch (const Error& e) {
+    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+
+// Five dims of 2^31 multiply to 0 modulo 2^128: the size check wrapped around, accepted an empty data section
+// and went on to make a tensor of 2^155 elements.
+TEST(FuzzRegressions, IdxDimsWhoseProductWrapsAreRefused) {
+  const auto path = test::scratch("wrap-idx3-ubyte");
+  test::write_file(path, read_reproducer("fuzz_idx", "dims_wrap_to_zero"));
+  expect_error([&] { data::read_idx(path.string()); },
+               {path.string(), "declares shape [2147483648, 2147483648", "more data bytes", "holds 0 data bytes"});
+}
+
+// A finite double outside float's range (1e39) was converted to f32: undefined behaviour (UBSan's
+// float-cast-overflow), and in practice an inf feature that then trained to NaN.
+TEST(FuzzRegressions, CsvValuesOutsideFloatRangeAreRefused) {
+  const auto a = test::scratch("overflow_feature.csv"), b = test::scratch("overflow_target.csv");
+  test::write_file(a, read_reproducer("fuzz_csv", "float_overflow_feature").substr(1));  // byte 0: the options
+  test::write_file(b, read_reproducer("fuzz_csv", "float_overflow_target").substr(1));
+  expect_error([&] { data::read_csv(a.string(), {.target = "y"}); },
+               {a.string() + ":2", "column 'a' value '1e39'", "outside the float32 range"});
+  expect_error([&] { data::read_csv(b.string(), {.target = "y"}); },
+               {b.string() + ":2", "target column 'y' value '-4e38'", "outside the float32 range"});
+  // The largest float itself is accepted.
+  const auto c = test::scratch("max_float.csv");
+  test::write_file(c, "a,y\n3.4028234e38,1\n");
+  EXPECT_EQ(data::read_csv(c.string(), {.target = "y"}).features.item<float>(), 3.4028234e38f);
+}
+
+// A dim of 0 among huge ones makes an empty tensor, which has no memory: copying its 0 bytes passed a null
+// pointer to memcpy (undefined behaviour, reported by UBSan).
+TEST(FuzzRegressions, IdxEmptyTensorWithHugeDimsReadsAsEmpty) {
+  const auto path = test::scratch("empty-idx3-ubyte");
+  test::write_file(path, read_reproducer("fuzz_idx", "empty_tensor_memcpy"));
+  Tensor t = data::read_idx(path.string());
+  EXPECT_EQ(t.numel(), 0);
+  EXPECT_EQ(t.shape(), (Shape{2147483648, 2147483648, 2155872256, 0, 2147483648}));
+}
+
+// stb_image 2.27 writes past a Huffman table's 257-byte size array when the 16 code counts add up to more
+// than 256 (here: a JPEG whose DHT declares far more codes). decode_image must refuse the file first.
+TEST(FuzzRegressions, JpegHuffmanTableWithTooManyCodesIsRefused) {
+  const std::string jpeg = read_reproducer("fuzz_image", "jpeg_dht_over_256_codes").substr(1);  // byte 0: channels
+  expect_error([&] { data::decode_image(jpeg, "bad.jpg", 3); }, {"bad.jpg", "JPEG Huffman table at byte", "codes"});
+  // A hand-made table: 16 counts of 17 (272 codes) in an otherwise minimal JPEG.
+  std::string dht = "\xFF\xD8\xFF\xC4";
+  dht += std::string{char(0), char(2 + 17 + 272)} + char(0x00) + std::string(16, char(17)) + std::string(272, 'a');
+  expect_error([&] { data::check_jpeg_tables(dht, "made.jpg"); }, {"made.jpg", "declares 272 codes (at most 256)"});
+  // Well-formed JPEGs (stb's own encoder, gray and colour) still decode.
+  for (int c : {1, 3}) {
+    std::vector<unsigned char> px(size_t(16 * 12 * c));
+    for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<unsigned char>(i * 7);
+    std::string out;
+    stbi_write_jpg_to_func([](void* ctx, void* d, int n) { static_cast<std::string*>(ctx)->append(static_cast<char*>(d), size_t(n)); },
+                           &out, 16, 12, c, px.data(), 90);
+    EXPECT_NO_THROW(data::check_jpeg_tables(out, "ok.jpg"));
+    Tensor img = data::decode_image(out, "ok.jpg", 3);  // stb's encoder writes YCbCr even for gray input
+    EXPECT_EQ(img.shape(), (Shape{12, 16, 3}));
+  }
+}
+
+// Config readers let nlohmann's own type_error out ("cannot use value() with string") for a config.json that
+// is not an object or whose "arch" is not a string: now a loom::Error that says what is wrong.
+TEST(FuzzRegressions, LanguageModelConfigsOfTheWrongJsonTypeAreExplained) {
+  const auto cfg = nlohmann::json::parse(read_reproducer("fuzz_config", "lstm_config_not_object"));
+  ASSERT_TRUE(cfg.is_string());
+  expect_error([&] { models::LSTMLMConfig::from_json(cfg); }, {"lstm-lm config: expected a JSON object"});
+  expect_error([&] { models::LSTMLMConfig::from_json({{"vocab_size", 65}, {"layers", "two"}}); },
+               {"lstm-lm config: field 'layers' must be an integer", "\"two\""});
+  expect_error([&] { models::make_language_model({{"arch", 5}}); }, {"field 'arch' must be a string, found an integer 5"});
+  EXPECT_FALSE(models::is_gpt2_config({{"arch", 5}}));
+  const auto dir = test::scratch("not_object_lm");
+  std::filesystem::create_directories(dir);
+  test::write_file(dir / "config.json", "[1, 2]");
+  expect_error([&] { models::load_language_model(dir.string()); }, {"config.json: expected a JSON object, found an array"});
+}
