@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "loom/loom.h"
 #include "support/scratch.h"
@@ -251,4 +253,54 @@ TEST(LoadRun, ReadsAnLmRunFolderAndAClassifierRun) {
   EXPECT_NEAR(x.max().item(), 1.0, 1e-6);  // (0.75 - 0.5) / 0.25
 
   EXPECT_THROW(runtime::load_run(loom::test::scratch("nothing_here").string()), Error);
+}
+
+// The checks the CLI's loaders had (issue 17) hold in the library: malformed metadata is named field by field,
+// a folder of another family is refused with the command that reads it, non-finite weights are counted.
+TEST(LoadRun, ChecksMetadataFamiliesAndNonFiniteWeights) {
+  auto expect_error = [](const std::string& dir, const std::string& part) {
+    try {
+      runtime::load_run(dir);
+      ADD_FAILURE() << dir << ": loaded, expected an error with '" << part << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  };
+  auto mlp = models::make_model("mlp", {.channels = 1, .height = 28, .width = 28, .num_classes = 10});
+  auto save = [&](const std::string& name, const io::Metadata& meta) {
+    const auto d = loom::test::scratch(name);
+    std::filesystem::create_directories(d);
+    io::save_safetensors((d / "model.safetensors").string(), mlp->state_dict().items(), meta);
+    return d.string();
+  };
+  const io::Metadata good = {{"loom.model", "mlp"}, {"loom.input", "[1,28,28]"}, {"loom.num_classes", "10"},
+                             {"loom.classes", "[]"}};
+  io::Metadata m = good;
+  m["loom.num_classes"] = "ten";
+  expect_error(save("meta_classes", m), "'loom.num_classes' must be an integer in [1, ");
+  m = good;
+  m["loom.input"] = "[1,28]";
+  expect_error(save("meta_input", m), "'loom.input' must be a JSON array of 3 integers (C, H, W)");
+  m = good;
+  m["loom.normalize"] = "{\"mean\":[0.5],\"std\":[0]}";
+  expect_error(save("meta_norm", m), "'loom.normalize' must be");
+  m = good;
+  m["loom.classes"] = "[\"a\"]";
+  expect_error(save("meta_names", m), "10 names (loom.num_classes)");
+
+  // A seq2seq run folder (config.json names its arch) is not taken for a classifier.
+  const std::string s2s = save("seq2seq_run", good);
+  { std::ofstream(s2s + "/config.json") << R"({"arch": "seq2seq"})"; }
+  expect_error(s2s, "use loom translate");
+
+  // NaN weights: loaded, and reported with the count and the first tensor.
+  {
+    NoGradGuard ng;
+    mlp->state_dict().at("1.weight").narrow(0, 0, 1).fill_(std::nan(""));
+  }
+  runtime::Run r = runtime::load_run(save("nan_run", good));
+  EXPECT_NE(r.nonfinite.find("784 NaN/inf weight value(s) in 1 tensor(s), first '1.weight'"), std::string::npos)
+      << r.nonfinite;
+  EXPECT_EQ(runtime::nonfinite_weights(models::make_model("mlp", {.channels = 1, .height = 28, .width = 28,
+                                                                  .num_classes = 10})->state_dict()), "");
 }

@@ -6,6 +6,7 @@
 
 #include <httplib.h>
 
+#include <cmath>
 #include <filesystem>
 #include <future>
 #include <thread>
@@ -280,6 +281,29 @@ std::string base64(const std::string& s) {
   return o;
 }
 }  // namespace
+
+TEST(Serve, RefusesAModelWithNonFiniteWeights) {
+  const std::string dir = loom::test::scratch("serve_nan_gpt").string();
+  manual_seed(7);
+  models::GPT m({.vocab_size = int64_t(kAlphabet.size()), .n_positions = 16, .n_embd = 16, .n_layer = 1, .n_head = 2});
+  {
+    NoGradGuard ng;
+    m.blocks[0]->mlp->c_fc->weight.narrow(0, 0, 1).fill_(std::nan(""));
+  }
+  m.save(dir);
+  runtime::save_run_tokenizer(*text::make_tokenizer("char", kAlphabet), dir);
+  serve::Server server({.checkpoint = dir, .port = 0});
+  server.bind();
+  try {
+    server.load();
+    ADD_FAILURE() << "a model with NaN weights was loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("NaN/inf weight value(s)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("h.0.mlp.c_fc.weight"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(server.ready());
+  server.stop(0);
+}
 
 TEST(Serve, ClassifyAnImageModel) {
   const auto dir = loom::test::scratch("serve_mlp");

@@ -76,7 +76,7 @@ struct Server::Impl {
   ServerOptions o;
   httplib::Server http;
   std::thread listener;
-  std::atomic<bool> ready{false}, stopping{false};
+  std::atomic<bool> ready{false}, stopping{false}, listen_returned{false};
   std::mutex stop_m;
   runtime::Run run;
   std::unique_ptr<runtime::BatchEngine> engine;
@@ -358,7 +358,13 @@ int Server::bind() {
   if (port == 0) port = i.http.bind_to_any_port(i.o.host);
   else if (!i.http.bind_to_port(i.o.host, port)) port = -1;
   LOOM_CHECK(port > 0, "serve: cannot listen on ", i.o.host, ":", i.o.port, " (in use, or not an address of this machine)");
-  i.listener = std::thread([&i] { i.http.listen_after_bind(); });
+  i.listener = std::thread([&i] {
+    i.http.listen_after_bind();
+    i.listen_returned = true;
+  });
+  // httplib's stop() only ends an accept loop that is already running: a stop() (say, after a failed load)
+  // that came before the thread got there would leave it accepting forever. So bind() returns once it runs.
+  while (!i.http.is_running() && !i.listen_returned) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return port;
 }
 
