@@ -154,6 +154,15 @@ TEST(Serve, BadRequestsGetOpenAIErrorObjects) {
   expect_error(s.post("/v1/chat/completions", {{"messages", json::array()}}, 400), "messages");
   expect_error(s.post("/v1/chat/completions", {{"messages", {{{"role", "robot"}, {"content", "x"}}}}}, 400),
                "messages[0].role");
+  // A content part whose "type" is not a string, and a body nested deeper than any JSON loom reads: 400s, not 500s.
+  expect_error(s.post("/v1/chat/completions",
+                      {{"messages", {{{"role", "user"}, {"content", {{{"type", 5}, {"text", "x"}}}}}}}}, 400),
+               "messages[0].content");
+  auto deep = s.cli->Post("/v1/chat/completions", std::string(100000, '[') + std::string(100000, ']'),
+                          "application/json");
+  ASSERT_TRUE(deep);
+  EXPECT_EQ(deep->status, 400);
+  expect_error(json::parse(deep->body), "");
   expect_error(s.post("/v1/completions", {{"model", "other"}, {"prompt", "a"}}, 404), "model");
   expect_error(s.post("/v1/classify", {{"image", "AAAA"}}, 400), "model");
   auto big = s.cli->Post("/v1/completions", json{{"prompt", std::string(2 << 20, 'a')}}.dump(), "application/json");

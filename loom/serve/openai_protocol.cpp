@@ -1,6 +1,11 @@
 #include "loom/serve/openai_protocol.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+
+#include "loom/core/error.h"
+#include "loom/io/json_fields.h"
 
 namespace loom::serve {
 
@@ -52,7 +57,9 @@ std::string message_content(const json& m, size_t i) {
   if (c.is_array()) {  // content parts: only text parts make sense for a text model
     std::string s;
     for (const auto& part : c) {
-      if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+      // (not part.value("type", ""): a non-string "type" would throw json's type_error, a 500 instead of a 400)
+      if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+          !part["text"].is_string())
         bad(where, "parts must be {\"type\": \"text\", \"text\": ...} (this model reads text only)");
       s += part["text"].get<std::string>();
     }
@@ -74,6 +81,11 @@ std::string chat_prompt(const std::vector<ChatMessage>& messages) {
 }
 
 CompletionRequest parse_completion_request(const std::string& body, bool chat) {
+  try {
+    io::check_json_depth(body, "the request body");  // nesting bounded before parsing, as for every JSON file
+  } catch (const Error& e) {
+    throw ApiError(400, e.what());
+  }
   json j;
   try {
     j = json::parse(body);
