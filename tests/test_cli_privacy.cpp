@@ -150,7 +150,7 @@ TEST(CliPrivacy, FederateOverMpiMatchesOneProcess) {
   // rounds as the simulation in one process.
   const std::string a = " federate --model mlp --clients 6 --fraction 0.5 --local-epochs 1 --local-batch 16 --rounds 2 "
                         "--partition shards:2 --train-samples 600 --test-samples 200 --threads 1 --json";
-  const std::string mpi = std::string("OMP_NUM_THREADS=1 ") + LOOM_MPIEXEC + " --allow-run-as-root --oversubscribe -np 2 " + LOOM_BIN;
+  const std::string mpi = std::string("OMP_NUM_THREADS=1 ") + loom::test::mpi_sanitizer_env() + LOOM_MPIEXEC + " --allow-run-as-root --oversubscribe -np 2 " + LOOM_BIN;
   Result one = loom_cmd(a), two = loom::test::run_command(mpi + a + " --distributed"),
          masked = loom::test::run_command(mpi + a + " --distributed --secure-aggregation");
   ASSERT_EQ(one.status, 0) << one.err;

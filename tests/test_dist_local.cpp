@@ -11,6 +11,7 @@
 
 #include "loom/dist/dist.h"
 #include "loom/loom.h"
+#include "support/run_command.h"
 
 using namespace loom;
 
@@ -120,9 +121,7 @@ TEST(AutogradHooks, PostAccumulateHookSeesTheFinishedGradientDuringBackward) {
 #ifdef LOOM_MPIEXEC
 namespace {
 // Leak checks of MPI processes under the sanitizers (ignored otherwise): see tests/CMakeLists.txt.
-const std::string kMpiSanitizerEnv = std::string("LSAN_OPTIONS=suppressions=") + LOOM_LSAN_SUPP + ":print_suppressions=0" +
-                                     " ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0"
-                                     " OMPI_MCA_mca_base_component_disable_dlclose=1 ";
+const std::string kMpiSanitizerEnv = loom::test::mpi_sanitizer_env();
 // Runs a 2-rank job whose rank 1 hangs or dies; returns (exit status, output, seconds).
 std::tuple<int, std::string, double> run_broken_job(const char* role) {
   const std::string cmd = std::string("OMP_NUM_THREADS=1 LOOM_DIST_TIMEOUT=2 ") + kMpiSanitizerEnv + LOOM_MPIEXEC + " --allow-run-as-root --oversubscribe -np 2 " +

@@ -1,5 +1,8 @@
 #include "loom/core/shape.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "loom/core/error.h"
 
 namespace loom {
@@ -11,8 +14,13 @@ std::ostream& operator<<(std::ostream& os, const Shape& s) {
 }
 
 int64_t numel(const Shape& s) {
+  // A zero dim makes the tensor empty whatever the others are (a file may declare [2^31, 0, 2^31]); multiplying
+  // in order first would overflow int64, which is undefined behaviour.
+  for (auto d : s)
+    if (d == 0) return 0;
   int64_t n = 1;
-  for (auto d : s) n *= d;
+  for (auto d : s)
+    LOOM_CHECK(!__builtin_mul_overflow(n, d, &n), "shape ", s, " has more elements than int64 can count");
   return n;
 }
 
@@ -21,7 +29,9 @@ Shape contiguous_strides(const Shape& s) {
   int64_t acc = 1;
   for (size_t i = s.size(); i-- > 0;) {
     st[i] = acc;
-    acc *= std::max<int64_t>(s[i], 1);
+    // Only an empty tensor with huge other dims can overflow here (a non-empty one fails numel first); its
+    // strides address no memory, so saturating is safe where wrapping would be undefined behaviour.
+    if (__builtin_mul_overflow(acc, std::max<int64_t>(s[i], 1), &acc)) acc = INT64_MAX;
   }
   return st;
 }

@@ -37,4 +37,10 @@ std::vector<nlohmann::json> json_lines(const std::string& out) {
   return v;
 }
 
+std::string mpi_sanitizer_env() {
+  return std::string("LSAN_OPTIONS=suppressions=") + LOOM_TEST_DIR + "/support/lsan_mpi.supp:print_suppressions=0"
+         " ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0"
+         " OMPI_MCA_mca_base_component_disable_dlclose=1 ";
+}
+
 }  // namespace loom::test

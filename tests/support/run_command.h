@@ -17,6 +17,10 @@ struct CommandResult {
 // stdout is read through a pipe, stderr through a temporary file (removed afterwards).
 CommandResult run_command(const std::string& cmdline);
 
+// Environment prefix for an `mpirun` command line: under the sanitizers, LSan reads the suppressions for Open MPI's
+// own leaks (tests/support/lsan_mpi.supp; see tests/CMakeLists.txt for why each option); ignored otherwise.
+std::string mpi_sanitizer_env();
+
 // One JSON value per non-empty line (the `--json` output of loom commands).
 std::vector<nlohmann::json> json_lines(const std::string& out);
 
