@@ -28,10 +28,15 @@ set(LOOM_LAYERS
   "explain: train"
   "dataquality: train"
   "privacy: nn data dist trust"
+  "runtime: models text io trust"
+  "serve: runtime"
 )
-# Layers kept out of the loom::loom umbrella because they bring an optional dependency (dist: MPI).
-# A consumer asks for them by name: find_package(loom COMPONENTS dist) + loom::dist.
-set(LOOM_OPTIONAL_LAYERS dist privacy)
+# Layers kept out of the loom::loom umbrella because they bring an optional dependency (dist: MPI;
+# serve: cpp-httplib). A consumer asks for them by name: find_package(loom COMPONENTS dist) + loom::dist.
+set(LOOM_OPTIONAL_LAYERS dist privacy serve)
+# Layers built here (for the loom command and the tests) but not installed: serve, the HTTP server of
+# `loom serve`, whose cpp-httplib dependency the installed package does not carry.
+set(LOOM_UNINSTALLED_LAYERS serve)
 
 # LOOM_LAYER_NAMES: the folders in table order; LOOM_LAYER_USES_<name>: its direct uses.
 macro(loom_parse_layers)

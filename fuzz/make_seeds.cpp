@@ -161,6 +161,29 @@ int main(int argc, char** argv) {
     models::ModelSpec img{.channels = 1, .height = 2, .width = 2, .num_classes = 2};
     seed("fuzz_metadata", "image_meta", io::safetensors_bytes(w, cli::model_metadata("mlp", img, {"a", "b"}, d)));
   }
+  // loom serve's request bodies: an option byte (bit 0: chat), then the JSON body. Valid requests with every
+  // option the parser reads, and a few it must refuse (wrong types, out of range, unsupported, not JSON).
+  const std::string completion(1, char(0)), chat(1, char(1));
+  seed("fuzz_serve_request", "completion", completion + R"({"model": "gpt", "prompt": "In the beginning",
+    "max_tokens": 16, "temperature": 0.7, "top_p": 0.9, "top_k": 40, "seed": 7, "n": 2, "stop": ["
+", "."],
+    "repetition_penalty": 1.1, "logprobs": null, "echo": false, "user": "fuzz"})");
+  seed("fuzz_serve_request", "completion_prompts", completion + R"({"prompt": ["a", "bé", ""], "max_tokens": 0})");
+  seed("fuzz_serve_request", "completion_stream", completion + R"({"prompt": "x", "stream": true,
+    "stream_options": {"include_usage": true}, "stop": "
+
+"})");
+  seed("fuzz_serve_request", "chat", chat + R"({"model": "gpt", "messages": [{"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Hi"}, {"role": "assistant", "content": null},
+    {"role": "developer", "content": [{"type": "text", "text": "parts"}]}], "max_completion_tokens": 8,
+    "stream": true, "temperature": 0})");
+  seed("fuzz_serve_request", "chat_bad_role", chat + R"({"messages": [{"role": "tool", "content": "x"}]})");
+  seed("fuzz_serve_request", "chat_image_part", chat + R"({"messages": [{"role": "user",
+    "content": [{"type": "image_url", "image_url": {"url": "data:"}}]}]})");
+  seed("fuzz_serve_request", "bad_types", completion + R"({"prompt": [1, 2, 3], "max_tokens": "16", "temperature": -1,
+    "n": 9, "stop": ["a", "b", "c", "d", "e"], "logprobs": 5, "tools": []})");
+  seed("fuzz_serve_request", "not_json", completion + R"({"prompt": "unterminated)");
+  seed("fuzz_serve_request", "deep", chat + std::string(300, '[') + std::string(300, ']'));
   fs::remove_all(tmp);
   return 0;
 }

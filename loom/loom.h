@@ -52,3 +52,7 @@
 #include "loom/dataquality/confident_learning.h"
 #include "loom/dataquality/cross_val.h"
 #include "loom/dataquality/label_files.h"
+#include "loom/runtime/classifier_run.h"
+#include "loom/runtime/run.h"
+#include "loom/runtime/session.h"
+#include "loom/runtime/batch_engine.h"

@@ -6,6 +6,7 @@ PKGS=(build-essential cmake ninja-build pkg-config libgtest-dev libopenblas-open
       bible-kjv bible-kjv-text ccache libopenmpi-dev openmpi-bin
       clang-14 libfuzzer-14-dev libclang-rt-14-dev libomp-14-dev)
 PKGS+=(libsodium-dev)  # loom/trust: manifests, signatures, encryption at rest
+PKGS+=(libcpp-httplib-dev)  # loom/serve: HTTP for `loom serve`
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -21,13 +21,15 @@ const fs::path kSource = fs::path(LOOM_TEST_DIR).parent_path();
 
 // Headers loom.h leaves out on purpose: kernel internals (backend/cpu, dispatch, allocator, optimizer and RNN
 // kernels, the RNN reference for tests, module-repr formatting) and dist and privacy, which are their own components
-// (loom/dist/dist.h, loom::dist) because it may need MPI.
+// (loom/dist/dist.h, loom::dist) because it may need MPI, and serve, the HTTP server of `loom serve` (its own
+// library loom::serve on cpp-httplib, not installed).
 bool internal(const std::string& h) {
   static const std::set<std::string> files = {
       "loom/core/allocator.h", "loom/core/dispatch.h",  "loom/nn/repr.h",          "loom/nn/rnn_gemm.h",
       "loom/nn/rnn_kernels.h", "loom/nn/rnn_reference.h", "loom/optim/update.h", "loom/loom.h",
       "loom/ops/index_check.h", "loom/data/jpeg_check.h", "loom/trust/sodium_init.h"};
-  return h.starts_with("loom/backend/cpu/") || h.starts_with("loom/dist/") || h.starts_with("loom/privacy/") || files.count(h) > 0;
+  return h.starts_with("loom/backend/cpu/") || h.starts_with("loom/dist/") || h.starts_with("loom/privacy/") ||
+         h.starts_with("loom/serve/") || files.count(h) > 0;
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "loom/ops/attention.h"
 #include "loom/ops/creation.h"
 #include "loom/ops/elementwise.h"
+#include "loom/ops/index.h"
 #include "loom/ops/linalg.h"
 #include "loom/ops/shape.h"
 
@@ -171,6 +172,48 @@ Tensor GPTAttention::forward_cached(const Tensor& x, Tensor& k_cache, Tensor& v_
   return (*c_proj)(merge_heads(y));
 }
 
+Tensor GPTAttention::forward_slots(const Tensor& x, Tensor& k_cache, Tensor& v_cache, std::span<const int64_t> rows,
+                                  std::span<const int64_t> pos) {
+  const int64_t t = x.size(1);
+  auto qkv = split_heads((*c_attn)(x), n_head);  // the projections run batched over all rows
+  const int64_t n = int64_t(rows.size());
+  for (int64_t i = 0; i < n; ++i) {
+    k_cache.narrow(0, rows[size_t(i)], 1).narrow(2, pos[size_t(i)], t).copy_(qkv[1].narrow(0, i, 1));
+    v_cache.narrow(0, rows[size_t(i)], 1).narrow(2, pos[size_t(i)], t).copy_(qkv[2].narrow(0, i, 1));
+  }
+  if (t == 1 && n > 1) {
+    // Decode step of several rows: one attention call over the rows' caches up to the longest length, each
+    // row masked to its own length (a padded key gets weight exactly 0). One call instead of n keeps the
+    // per-step overhead flat as streams join.
+    int64_t L = 0;
+    for (int64_t p : pos) L = std::max(L, p + 1);
+    bool consecutive = true;
+    for (int64_t i = 1; i < n; ++i) consecutive = consecutive && rows[size_t(i)] == rows[0] + i;
+    Tensor K, V;
+    if (consecutive) {
+      K = k_cache.narrow(0, rows[0], n).narrow(2, 0, L), V = v_cache.narrow(0, rows[0], n).narrow(2, 0, L);
+    } else {
+      const Tensor idx = tensor(std::vector<int64_t>(rows.begin(), rows.end()), {n});
+      K = index_select(k_cache, 0, idx).narrow(2, 0, L), V = index_select(v_cache, 0, idx).narrow(2, 0, L);
+    }
+    std::vector<int64_t> lens(pos.begin(), pos.end());
+    const Tensor keep = arange(L).reshape({1, 1, 1, L}) <= tensor(lens, {n, 1, 1, 1});
+    return (*c_proj)(merge_heads(scaled_dot_product_attention(qkv[0], K, V, {.attn_mask = keep})));
+  }
+  std::vector<Tensor> ys;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    // A prefill chunk (or a lone row): attention over the row's own slot.
+    const int64_t r = rows[i], p = pos[i], ii = int64_t(i);
+    Tensor kc = k_cache.narrow(0, r, 1), vc = v_cache.narrow(0, r, 1);
+    SDPAOptions o;
+    if (p == 0) o.is_causal = true;
+    else if (t > 1) o.attn_mask = arange(p + t).unsqueeze(0) <= (arange(t).unsqueeze(1) + double(p));
+    ys.push_back(scaled_dot_product_attention(qkv[0].narrow(0, ii, 1), kc.narrow(2, 0, p + t), vc.narrow(2, 0, p + t), o));
+  }
+  Tensor y = ys.size() == 1 ? ys[0] : cat(ys, 0);
+  return (*c_proj)(merge_heads(y));
+}
+
 GPTMLP::GPTMLP(const GPTConfig& c) : approximate(c.activation_function == "gelu" ? "none" : "tanh") {
   c_fc = register_module("c_fc", std::make_shared<nn::Linear>(nn::LinearOptions{.in = c.n_embd, .out = c.inner()}));
   c_proj = register_module("c_proj", std::make_shared<nn::Linear>(nn::LinearOptions{.in = c.inner(), .out = c.n_embd}));
@@ -194,6 +237,12 @@ Tensor GPTBlock::forward(const Tensor& x) {
 
 Tensor GPTBlock::forward_cached(const Tensor& x, Tensor& k_cache, Tensor& v_cache, int64_t pos) {
   Tensor h = x + attn->forward_cached((*ln_1)(x), k_cache, v_cache, pos);
+  return h + mlp->c_proj->forward(gelu(mlp->c_fc->forward((*ln_2)(h)), mlp->approximate));
+}
+
+Tensor GPTBlock::forward_slots(const Tensor& x, Tensor& k_cache, Tensor& v_cache, std::span<const int64_t> rows,
+                               std::span<const int64_t> pos) {
+  Tensor h = x + attn->forward_slots((*ln_1)(x), k_cache, v_cache, rows, pos);
   return h + mlp->c_proj->forward(gelu(mlp->c_fc->forward((*ln_2)(h)), mlp->approximate));
 }
 
@@ -284,6 +333,45 @@ Tensor GPT::decode_step(DecodeState& state, const Tensor& idx) {
   st->position += t;
   Tensor last = (*ln_f)(x.select(1, t - 1));  // (B, C): only the last position's logits are needed
   if (lm_head) return (*lm_head)(last);
+  return linear(last, lm_head_weight());
+}
+
+std::unique_ptr<SlotDecodeState> GPT::start_slots(int64_t slots, int64_t max_len) {
+  if (max_len <= 0) max_len = cfg.n_positions;
+  LOOM_CHECK(slots >= 1, "GPT::start_slots: slots must be >= 1, got ", slots);
+  LOOM_CHECK(max_len <= cfg.n_positions, "GPT::start_slots: max_len ", max_len, " exceeds the context (n_positions = ",
+             cfg.n_positions, ")");
+  auto st = std::make_unique<GPTSlotState>();
+  st->lengths.assign(size_t(slots), 0);
+  st->max_len = max_len;
+  const int64_t D = cfg.n_embd / cfg.n_head;
+  const DType dt = wte->weight.dtype();
+  // Zeroed, not just allocated: a decode step reads every row up to the longest length and masks the rest,
+  // and a masked key's weight (exactly 0) times a never-written value that happens to be NaN would be NaN.
+  for (int64_t i = 0; i < cfg.n_layer; ++i) {
+    st->k.push_back(zeros({slots, cfg.n_head, max_len, D}, {.dtype = dt}));
+    st->v.push_back(zeros({slots, cfg.n_head, max_len, D}, {.dtype = dt}));
+  }
+  return st;
+}
+
+Tensor GPT::decode_slots(SlotDecodeState& state, std::span<const int64_t> rows, const Tensor& idx) {
+  auto* st = dynamic_cast<GPTSlotState*>(&state);
+  LOOM_CHECK(st != nullptr, "GPT::decode_slots: the state was not made by this GPT's start_slots");
+  check_slot_rows(state, rows, idx, "GPT::decode_slots");
+  const int64_t n = idx.size(0), t = idx.size(1);
+  std::vector<int64_t> pos(rows.size()), positions;
+  positions.reserve(size_t(n * t));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    pos[i] = st->lengths[size_t(rows[i])];
+    for (int64_t j = 0; j < t; ++j) positions.push_back(pos[i] + j);
+  }
+  NoGradGuard no_grad;
+  Tensor x = (*wte)(idx) + (*wpe)(tensor(positions, {n, t}));
+  for (size_t i = 0; i < blocks.size(); ++i) x = blocks[i]->forward_slots(x, st->k[i], st->v[i], rows, pos);
+  for (int64_t r : rows) st->lengths[size_t(r)] += t;
+  Tensor last = (*ln_f)(x.select(1, t - 1));  // (n, C)
+  if (lm_head) return (*lm_head)(last);  // a quantized model's head (models/gpt_quant.h)
   return linear(last, lm_head_weight());
 }
 

@@ -51,6 +51,10 @@ class GPTAttention : public nn::Module {
   // Cached step: x (B, t, C) holds the tokens at positions [pos, pos + t); k_cache/v_cache (B, H, L, D) get
   // their keys/values written there and attention runs over [0, pos + t).
   Tensor forward_cached(const Tensor& x, Tensor& k_cache, Tensor& v_cache, int64_t pos);
+  // Slot step: row i of x (n, t, C) continues slot rows[i] of the caches (S, H, L, D) at position pos[i];
+  // each row attends over its own slot only.
+  Tensor forward_slots(const Tensor& x, Tensor& k_cache, Tensor& v_cache, std::span<const int64_t> rows,
+                       std::span<const int64_t> pos);
   std::string name() const override { return "GPT2Attention"; }
 
   int64_t n_head, n_embd;
@@ -75,6 +79,8 @@ class GPTBlock : public nn::Module {
   explicit GPTBlock(const GPTConfig& c);
   Tensor forward(const Tensor& x) override;
   Tensor forward_cached(const Tensor& x, Tensor& k_cache, Tensor& v_cache, int64_t pos);
+  Tensor forward_slots(const Tensor& x, Tensor& k_cache, Tensor& v_cache, std::span<const int64_t> rows,
+                       std::span<const int64_t> pos);
   std::string name() const override { return "GPT2Block"; }
 
   std::shared_ptr<nn::LayerNorm> ln_1, ln_2;
@@ -87,6 +93,10 @@ struct GPTDecodeState : DecodeState {
   std::vector<Tensor> k, v;
   int64_t batch = 0, max_len = 0;
 };
+// The slot cache: per layer (slots, H, max_len, D), each slot at its own length.
+struct GPTSlotState : SlotDecodeState {
+  std::vector<Tensor> k, v;
+};
 
 class GPT : public LanguageModel {
  public:
@@ -96,6 +106,8 @@ class GPT : public LanguageModel {
   Tensor hidden(const Tensor& idx);
   std::unique_ptr<DecodeState> start_decoding(int64_t batch, int64_t max_len = 0) override;
   Tensor decode_step(DecodeState& state, const Tensor& idx) override;
+  std::unique_ptr<SlotDecodeState> start_slots(int64_t slots, int64_t max_len = 0) override;
+  Tensor decode_slots(SlotDecodeState& state, std::span<const int64_t> rows, const Tensor& idx) override;
   int64_t context() const override { return cfg.n_positions; }
   int64_t vocab_size() const override { return cfg.vocab_size; }
   nlohmann::json config() const override { return cfg.to_json(); }

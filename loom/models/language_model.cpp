@@ -25,6 +25,25 @@ LanguageModelPtr make_language_model(const nlohmann::json& config, const std::st
   LOOM_FAIL(where, ": unknown arch '", arch, "' (known: lstm-lm, gpt)");
 }
 
+void LanguageModel::reset_slot(SlotDecodeState& state, int64_t slot) {
+  LOOM_CHECK(slot >= 0 && slot < state.slots(), "reset_slot: slot ", slot, " is outside [0, ", state.slots(), ")");
+  state.lengths[size_t(slot)] = 0;
+}
+
+void check_slot_rows(const SlotDecodeState& state, std::span<const int64_t> rows, const Tensor& idx, const char* who) {
+  LOOM_CHECK(idx.dtype() == DType::i64 && idx.dim() == 2 && idx.size(0) == int64_t(rows.size()) && idx.size(1) >= 1,
+             who, ": expected token ids as an int64 (", rows.size(), ", t >= 1) tensor (one row per slot), got ",
+             idx.dtype(), " with shape ", idx.shape());
+  std::vector<bool> seen(size_t(state.slots()), false);
+  for (int64_t r : rows) {
+    LOOM_CHECK(r >= 0 && r < state.slots(), who, ": slot ", r, " is outside [0, ", state.slots(), ")");
+    LOOM_CHECK(!seen[size_t(r)], who, ": slot ", r, " appears twice in one step");
+    seen[size_t(r)] = true;
+    LOOM_CHECK(state.max_len == 0 || state.lengths[size_t(r)] + idx.size(1) <= state.max_len, who, ": slot ", r,
+               " would hold ", state.lengths[size_t(r)] + idx.size(1), " tokens, more than its max_len ", state.max_len);
+  }
+}
+
 void LanguageModel::save(const std::string& dir, const io::Metadata& extra) const {
   fs::create_directories(dir);
   io::Metadata meta = extra;

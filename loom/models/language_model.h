@@ -6,7 +6,9 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -21,6 +23,16 @@ struct DecodeState {
   int64_t position = 0;  // tokens consumed so far per sequence
 };
 
+// Per-sequence decode state for continuous batching: a fixed number of slots, each holding one sequence with
+// its own length (GPT: its own rows of the key/value cache; LSTM: its own (h, c)). Sequences of different
+// lengths decode together in one forward, and a slot is reused by the next request once reset.
+struct SlotDecodeState {
+  virtual ~SlotDecodeState() = default;
+  std::vector<int64_t> lengths;  // tokens consumed so far, per slot
+  int64_t max_len = 0;           // the most tokens a slot holds (0: unbounded)
+  int64_t slots() const { return int64_t(lengths.size()); }
+};
+
 class LanguageModel : public nn::Module {
  public:
   // idx: i64 (B, T) token ids -> logits f32 (B, T, vocab_size).
@@ -31,6 +43,13 @@ class LanguageModel : public nn::Module {
   // Feeds idx: i64 (B, t) (the whole prompt on the first call, then one token) and returns the logits of
   // the last position, f32 (B, vocab_size). Runs without building a graph.
   virtual Tensor decode_step(DecodeState& state, const Tensor& idx) = 0;
+  // Slot decoding: start_slots allocates `slots` empty slots of up to `max_len` tokens (0 = the context);
+  // decode_slots feeds idx i64 (n, t) to the n slots `rows` (distinct; each row continues at its own length)
+  // and returns the logits of each row's last position, f32 (n, vocab_size). Prompts are fed in chunks
+  // (n = 1, t > 1) and decode steps of many rows together (t = 1). reset_slot empties a slot for reuse.
+  virtual std::unique_ptr<SlotDecodeState> start_slots(int64_t slots, int64_t max_len = 0) = 0;
+  virtual Tensor decode_slots(SlotDecodeState& state, std::span<const int64_t> rows, const Tensor& idx) = 0;
+  virtual void reset_slot(SlotDecodeState& state, int64_t slot);
   // The longest sequence the model accepts (GPT: its positions); 0 when unbounded (LSTM).
   virtual int64_t context() const = 0;
   virtual int64_t vocab_size() const = 0;
@@ -48,5 +67,8 @@ using LanguageModelPtr = std::shared_ptr<LanguageModel>;
 LanguageModelPtr make_language_model(const nlohmann::json& config, const std::string& where = "model config");
 // Reloads what LanguageModel::save wrote, or a Hugging Face GPT-2 folder (config.json with n_layer).
 LanguageModelPtr load_language_model(const std::string& dir);
+// For decode_slots implementations: throws unless idx is i64 (rows.size(), t >= 1), the rows are distinct
+// valid slots, and each has room for t more tokens.
+void check_slot_rows(const SlotDecodeState& state, std::span<const int64_t> rows, const Tensor& idx, const char* who);
 
 }  // namespace loom::models

@@ -4,6 +4,8 @@
 #include "loom/core/error.h"
 #include "loom/core/limits.h"
 #include "loom/io/json_fields.h"
+#include "loom/ops/creation.h"
+#include "loom/ops/shape.h"
 
 namespace loom::models {
 
@@ -13,6 +15,11 @@ namespace {
 struct LSTMDecodeState : DecodeState {
   int64_t batch = 0;
   Tensor h, c;  // (layers, B, H)
+};
+
+// (h, c) per slot; a slot of length 0 starts from zeros whatever its rows hold.
+struct LSTMSlotState : SlotDecodeState {
+  Tensor h, c;  // (layers, slots, H)
 };
 
 void check_idx(const Tensor& idx, const char* where) {
@@ -85,6 +92,44 @@ Tensor LSTMLM::decode_step(DecodeState& state, const Tensor& idx) {
   s->position += idx.size(1);
   // Only the last position's logits are needed: project (B, H) instead of (B, t, H).
   return (*out)(r.output.select(1, idx.size(1) - 1).contiguous());
+}
+
+}  // namespace loom::models
+
+namespace loom::models {
+
+std::unique_ptr<SlotDecodeState> LSTMLM::start_slots(int64_t slots, int64_t max_len) {
+  LOOM_CHECK(slots > 0, "LSTMLM::start_slots: slots must be > 0, got ", slots);
+  LOOM_CHECK(max_len >= 0, "LSTMLM::start_slots: max_len must be >= 0 (0: unbounded), got ", max_len);
+  auto s = std::make_unique<LSTMSlotState>();
+  s->lengths.assign(size_t(slots), 0);
+  s->max_len = max_len;
+  const DType dt = emb->weight.dtype();
+  s->h = zeros({cfg_.layers, slots, cfg_.hidden}, {.dtype = dt});
+  s->c = zeros({cfg_.layers, slots, cfg_.hidden}, {.dtype = dt});
+  return s;
+}
+
+Tensor LSTMLM::decode_slots(SlotDecodeState& state, std::span<const int64_t> rows, const Tensor& idx) {
+  auto* s = dynamic_cast<LSTMSlotState*>(&state);
+  LOOM_CHECK(s, "LSTMLM::decode_slots: the state was not made by this model's start_slots");
+  check_slot_rows(state, rows, idx, "LSTMLM::decode_slots");
+  NoGradGuard ng;
+  // Gather the rows' states into (layers, n, H); an empty slot starts from zeros.
+  std::vector<Tensor> hs, cs;
+  for (int64_t r : rows) {
+    const bool fresh = s->lengths[size_t(r)] == 0;
+    hs.push_back(fresh ? zeros({cfg_.layers, 1, cfg_.hidden}, {.dtype = s->h.dtype()}) : s->h.narrow(1, r, 1));
+    cs.push_back(fresh ? zeros({cfg_.layers, 1, cfg_.hidden}, {.dtype = s->c.dtype()}) : s->c.narrow(1, r, 1));
+  }
+  Tensor h0 = (hs.size() == 1 ? hs[0] : cat(hs, 1)).contiguous(), c0 = (cs.size() == 1 ? cs[0] : cat(cs, 1)).contiguous();
+  nn::LSTMOutput out_state = rnn->forward((*emb)(idx), h0, c0);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    s->h.narrow(1, rows[i], 1).copy_(out_state.h_n.narrow(1, int64_t(i), 1));
+    s->c.narrow(1, rows[i], 1).copy_(out_state.c_n.narrow(1, int64_t(i), 1));
+    s->lengths[size_t(rows[i])] += idx.size(1);
+  }
+  return (*out)(out_state.output.select(1, idx.size(1) - 1).contiguous());
 }
 
 }  // namespace loom::models

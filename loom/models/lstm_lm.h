@@ -33,6 +33,8 @@ class LSTMLM : public LanguageModel {
   Tensor forward(const Tensor& idx) override;
   std::unique_ptr<DecodeState> start_decoding(int64_t batch, int64_t max_len = 0) override;
   Tensor decode_step(DecodeState& state, const Tensor& idx) override;
+  std::unique_ptr<SlotDecodeState> start_slots(int64_t slots, int64_t max_len = 0) override;
+  Tensor decode_slots(SlotDecodeState& state, std::span<const int64_t> rows, const Tensor& idx) override;
   int64_t context() const override { return 0; }
   int64_t vocab_size() const override { return cfg_.vocab_size; }
   nlohmann::json config() const override { return cfg_.to_json(); }

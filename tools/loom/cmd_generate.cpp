@@ -9,11 +9,9 @@
 #include "args.h"
 #include "commands.h"
 #include "lm_common.h"
-#include "model_file.h"
 #include "loom/backend/backend.h"
 #include "loom/data/file_util.h"
-#include "loom/models/generate.h"
-#include "loom/text/bpe.h"
+#include "loom/runtime/session.h"
 
 namespace loom::cli {
 
@@ -96,73 +94,45 @@ int cmd_generate(const Argv& argv_in) {
   for (auto& s : stops) s = unescape(s);
   if (threads > 0) set_num_threads(int(threads));
 
-  auto model = models::load_language_model(checkpoint);
-  const std::string nonfinite = nonfinite_weights(model->state_dict());
-  LOOM_CHECK(nonfinite.empty(), checkpoint, " holds ", nonfinite,
+  runtime::Run run = runtime::load_run(checkpoint, {.tokenizer = tok_spec.empty() ? nullptr : tokenizer_from_spec(tok_spec, "")});
+  LOOM_CHECK(run.nonfinite.empty(), checkpoint, " holds ", run.nonfinite,
              ": the model is broken (training diverged?) and cannot generate text");
-  model->eval();
-  text::TokenizerPtr tok = tok_spec.empty() ? load_run_tokenizer(checkpoint) : tokenizer_from_spec(tok_spec, "");
-  LOOM_CHECK(tok->vocab_size() <= model->vocab_size(), "the tokenizer has ", tok->vocab_size(),
-             " tokens but the model only ", model->vocab_size(), " (wrong --tokenizer?)");
-  models::GenerateOptions go{.max_new_tokens = max_tokens,
-                             .sampling = {.temperature = greedy ? 0.0 : temperature, .top_k = top_k, .top_p = top_p,
-                                          .repetition_penalty = rep},
-                             .seed = uint64_t(seed)};
-  int64_t eot = -1;
-  if (auto* bpe = dynamic_cast<const text::BPETokenizer*>(tok.get())) eot = bpe->token_to_id("<|endoftext|>");
-  if (eot >= 0) go.stop_tokens.push_back(eot);
-
+  runtime::GenerationOptions go{.max_new_tokens = max_tokens,
+                                .sampling = {.temperature = greedy ? 0.0 : temperature, .top_k = top_k, .top_p = top_p,
+                                             .repetition_penalty = rep},
+                                .seed = uint64_t(seed),
+                                .stop = stops};
   std::vector<std::vector<int64_t>> encoded;
   for (size_t i = 0; i < prompts.size(); ++i) {
-    std::vector<int64_t> ids = tok->encode(prompts[i]);
-    if (ids.empty() && eot >= 0) ids.push_back(eot);  // GPT-2 starts unconditioned text after <|endoftext|>
-    LOOM_CHECK(!ids.empty(), "prompt ", i + 1, " is empty; give at least one character");
-    encoded.push_back(std::move(ids));
+    try {
+      encoded.push_back(runtime::encode_prompt(run, prompts[i]));
+    } catch (const Error& e) {  // only the empty prompt is reworded (with its number); other errors pass as they are
+      if (std::string(e.what()).find("the prompt is empty") == std::string::npos) throw;
+      LOOM_FAIL("prompt ", i + 1, " is empty; give at least one character");
+    }
   }
-
-  // Streaming: after each token decode all new tokens (a token may end a multi-byte character) and print what
-  // cannot be the start of a stop string.
-  std::vector<int64_t> cur;
-  std::unique_ptr<models::StopStrings> stop;
-  size_t cur_prompt = size_t(-1);
-  auto end_prompt = [&] {  // what the stop-string filter held back
-    if (stop && !json_out) std::cout << stop->finish(decode_raw(*tok, cur));
-    stop.reset();
-  };
-  auto begin_prompt = [&](size_t i) {
-    end_prompt();
-    if (!json_out && i > 0) std::cout << "\n\n";  // a blank line between outputs
-    if (!json_out && !no_prompt) std::cout << prompts[i];
-    cur.clear();
-    stop = std::make_unique<models::StopStrings>(stops);
-    cur_prompt = i;
-  };
+  // The library's session streams each piece of text as soon as it cannot be part of a stop string.
+  runtime::GenerationSession session(run);
   int64_t total_new = 0;
-  std::vector<std::string> texts(prompts.size());
   const auto t0 = std::chrono::steady_clock::now();
-  auto outs = models::generate(*model, encoded, go, [&](size_t i, int64_t id) {
-    if (i != cur_prompt) begin_prompt(i);
-    ++total_new;
-    if (id == eot) return false;
-    cur.push_back(id);
-    const std::string text = decode_raw(*tok, cur);
-    const std::string piece = stop->push(text);
-    if (!json_out) std::cout << piece << std::flush;
-    texts[i] = stop->result(text);
-    return !stop->stopped();
-  });
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (size_t i = 0; i < prompts.size(); ++i) {
+    if (!json_out && i > 0) std::cout << "\n\n";  // a blank line between outputs
+    if (!json_out && !no_prompt) std::cout << prompts[i] << std::flush;
+    go.seed = uint64_t(seed) + i;  // prompt i samples with seed S+i
+    runtime::GenerationResult r = session.generate(encoded[i], go, [&](const std::string& piece) {
+      if (!json_out) std::cout << piece << std::flush;
+      return true;
+    });
+    total_new += int64_t(r.tokens.size());
     if (json_out) {
       nlohmann::ordered_json j;
-      j["event"] = "generation", j["index"] = i, j["prompt"] = prompts[i], j["text"] = texts[i];
-      j["new_tokens"] = outs[i].size();
+      j["event"] = "generation", j["index"] = i, j["prompt"] = prompts[i], j["text"] = r.text;
+      j["new_tokens"] = r.tokens.size();
       std::cout << j.dump() << "\n";
     }
   }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!json_out) {
-    end_prompt();
-    for (size_t i = cur_prompt == size_t(-1) ? 0 : cur_prompt + 1; i < prompts.size(); ++i) begin_prompt(i);
     std::cout << "\n" << std::flush;
     std::fprintf(stderr, "(%lld new tokens in %.2f s, %.1f tokens/s)\n", (long long)total_new, secs,
                  secs > 0 ? double(total_new) / secs : 0.0);

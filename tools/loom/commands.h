@@ -50,6 +50,8 @@ int cmd_autolabel(const Argv& args);
 int cmd_explain(const Argv& args);
 int cmd_explain_lm(const Argv& args);
 int cmd_show(const Argv& args);
+// loom serve (cmd_serve.cpp): the OpenAI-compatible HTTP server in loom/serve/.
+int cmd_serve(const Argv& args);
 
 // Peak resident memory of this process so far, in MiB.
 double peak_rss_mb();

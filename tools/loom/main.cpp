@@ -51,7 +51,8 @@ const char* kUsage =
     "  audit-labels  likely label errors by confident learning (K-fold cross-validation), issues.csv\n"
     "  autolabel     label a dataset from a labelled part by pseudo-labelling rounds\n"
     "  explain   attribution heat maps (saliency, integrated gradients, Grad-CAM, occlusion; LM tokens/attention)\n"
-    "  show      an image grid of samples with labels, or a model's predictions (red when wrong)\n\n"
+    "  show      an image grid of samples with labels, or a model's predictions (red when wrong)\n"
+    "  serve     an OpenAI-compatible HTTP server for a run folder (--checkpoint DIR --port 8080)\n\n"
     "Run 'loom <command> --help' for the options of a command.\n";
 
 }  // namespace
@@ -75,7 +76,8 @@ int run(int argc, char** argv) {
       {"generate", cmd_generate}, {"tokenize", cmd_tokenize}, {"detokenize", cmd_detokenize},
       {"translate", cmd_translate}, {"privacy", cmd_privacy}, {"federate", cmd_federate}, {"verify", cmd_verify},
       {"keygen", cmd_keygen}, {"sign", cmd_sign}, {"encrypt", cmd_encrypt}, {"quantize", cmd_quantize},
-      {"audit-labels", cmd_audit_labels}, {"autolabel", cmd_autolabel}, {"explain", cmd_explain}, {"show", cmd_show}};
+      {"audit-labels", cmd_audit_labels}, {"autolabel", cmd_autolabel}, {"explain", cmd_explain}, {"show", cmd_show},
+      {"serve", cmd_serve}};
   auto it = commands.find(cmd);
   if (it == commands.end()) {
     std::cerr << "loom: unknown command '" << cmd << "'\n" << kUsage;
