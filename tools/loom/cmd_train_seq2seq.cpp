@@ -38,54 +38,45 @@ struct S2SConfig {
   double teacher_forcing = 1.0;
 };
 
-S2SConfig parse(const Argv& argv) {
+int train_seq2seq(const S2SConfig& c);
+
+class Seq2SeqTask final : public TrainTask {
+ public:
+  void defaults(TrainConfig& t) const override {
+    t.batch_size = 128, t.train_samples = 50000, t.test_samples = text::kDatesTestSize, t.clip_grad_norm = 1.0;
+    t.log_every = 100, t.data = "dates";
+  }
+  void declare(Args& a, TrainConfig& t) override {
+    a.choice("--attention", &c.attention, {"dot", "general", "bahdanau"}, "attention score (default dot)");
+    a.option("--embed", &c.embed, "N", "embedding width (default 32)", {.min = 1, .max = 4096});
+    a.option("--hidden", &c.hidden, "N", "encoder GRU width per direction; the decoder is twice it (default 64)",
+             {.min = 1, .max = 4096});
+    a.option("--teacher-forcing", &c.teacher_forcing, "P",
+             "probability of feeding the true previous token (default 1; 1 with dot/general runs the decoder "
+             "in one call)",
+             {.min = 0, .max = 1});
+    a.option("--train-samples", &t.train_samples, "N", "training pairs generated from the seed (default 50000)",
+             {.min = 1, .max = 1 << 24});  // generated and held in memory: bounded (docs/reliability.md)
+    a.option("--test-samples", &t.test_samples, "N", "the first N pairs of the held-out set (default and most 2000)",
+             {.min = 1, .max = double(text::kDatesTestSize)});
+    a.option("--beam", &c.beam, "K", "beam width for the final test decoding (default 1: greedy)", {.min = 1, .max = 64});
+    a.option("--eval-every", &c.eval_every, "N", "also score the test set every N steps (default: each epoch)",
+             {.min = 0});
+  }
+  void finish(const Args& a, TrainConfig& t) override {
+    if (t.data != "dates") throw UsageError("--data: the seq2seq task is dates (generated), got '" + t.data + "'");
+    if (!a.given("--lr")) t.lr = t.optimizer == "sgd" ? 0.1 : 3e-3;
+    if (t.log_every == 0) t.log_every = 100;
+    if (t.out.empty()) t.out = "runs/seq2seq-" + t.data;
+  }
+  int run(const TrainConfig& t) override {
+    c.t = t;
+    return train_seq2seq(c);
+  }
+
+ private:
   S2SConfig c;
-  TrainConfig& t = c.t;
-  t.batch_size = 128, t.train_samples = 50000, t.test_samples = text::kDatesTestSize, t.clip_grad_norm = 1.0;
-  t.log_every = 100, t.data = "dates";
-  std::string model;
-  Args a("loom train --model seq2seq",
-         "Train an attention encoder-decoder on the dates task (human-written dates -> ISO 8601); the run goes to "
-         "--out.");
-  const Range pos{.min = 0, .exclusive_min = true}, nonneg{.min = 0};
-  a.choice("--model", &model, {"seq2seq"}, "seq2seq");
-  a.choice("--data", &t.data, {"dates"}, "the task: dates (generated; a fixed held-out test set)");
-  a.choice("--attention", &c.attention, {"dot", "general", "bahdanau"}, "attention score (default dot)");
-  a.option("--embed", &c.embed, "N", "embedding width (default 32)", {.min = 1, .max = 4096});
-  a.option("--hidden", &c.hidden, "N", "encoder GRU width per direction; the decoder is twice it (default 64)",
-           {.min = 1, .max = 4096});
-  a.option("--teacher-forcing", &c.teacher_forcing, "P",
-           "probability of feeding the true previous token (default 1; 1 with dot/general runs the decoder "
-           "in one call)",
-           {.min = 0, .max = 1});
-  a.option("--epochs", &t.epochs, "N", "passes over the training pairs (default 1)", {.min = 1});
-  a.option("--steps", &t.steps, "N", "train for N optimizer steps instead of whole epochs", {.min = 1});
-  a.option("--batch-size", &t.batch_size, "B", "pairs per step (default 128)", {.min = 1, .max = 1 << 20});
-  a.choice("--optimizer", &t.optimizer, {"sgd", "adam", "adamw"}, "the update rule (default adam)");
-  a.option("--lr", &t.lr, "X", "learning rate (default 3e-3 for adam/adamw, 0.1 for sgd)", pos);
-  a.option("--weight-decay", &t.weight_decay, "W", "weight decay (default 0)", nonneg);
-  a.choice("--scheduler", &t.scheduler, {"none", "cosine", "onecycle"}, "per-step learning-rate schedule (default none)");
-  a.option("--clip-grad-norm", &t.clip_grad_norm, "X", "clip the gradients' global norm (default 1; 0: off)", nonneg);
-  a.option("--train-samples", &t.train_samples, "N", "training pairs generated from the seed (default 50000)",
-           {.min = 1, .max = 1 << 24});  // generated and held in memory: bounded (docs/reliability.md)
-  a.option("--test-samples", &t.test_samples, "N", "the first N pairs of the held-out set (default and most 2000)",
-           {.min = 1, .max = double(text::kDatesTestSize)});
-  a.option("--beam", &c.beam, "K", "beam width for the final test decoding (default 1: greedy)", {.min = 1, .max = 64});
-  a.option("--eval-every", &c.eval_every, "N", "also score the test set every N steps (default: each epoch)", nonneg);
-  a.option("--threads", &t.threads, "T", "compute threads (default: all cores)", {.min = 1, .max = 1024});
-  a.option("--seed", &t.seed, "S", "seed for the training pairs, initialisation and batch order (default 0)", nonneg);
-  a.option("--out", &t.out, "DIR", "run folder (default runs/seq2seq-dates)");
-  a.option("--log-every", &t.log_every, "N", "a progress line (or JSON step event) every N steps (default 100)",
-           {.min = 1});
-  a.flag("--json", &t.json, "print one JSON object per line instead of text");
-  a.parse(argv);
-  if (a.given("--epochs") && a.given("--steps")) throw UsageError("--epochs and --steps: give one or the other");
-  if (!a.given("--epochs") && !a.given("--steps")) t.epochs = 1;
-  if (!a.given("--lr")) t.lr = t.optimizer == "sgd" ? 0.1 : 3e-3;
-  t.model = "seq2seq";
-  if (t.out.empty()) t.out = "runs/seq2seq-" + t.data;
-  return c;
-}
+};
 
 std::shared_ptr<text::SequencePairDataset> encode(const std::vector<text::DatePair>& pairs) {
   const text::DatesVocab& v = text::dates_vocab();
@@ -146,18 +137,9 @@ Score score(models::Seq2Seq& model, const std::vector<text::DatePair>& pairs,
   return s;
 }
 
-void say(bool as_json, const json& event, const std::string& text) {
-  if (as_json)
-    std::cout << event.dump() << "\n" << std::flush;
-  else if (!text.empty())
-    std::cout << text << "\n" << std::flush;
-}
-
-}  // namespace
-
-int cmd_train_seq2seq(const Argv& argv) {
-  const S2SConfig c = parse(argv);
+int train_seq2seq(const S2SConfig& c) {
   const TrainConfig& t = c.t;
+  const Say say{.json = t.json};
   const auto wall0 = Clock::now();
   if (t.threads > 0) set_num_threads(int(t.threads));
   manual_seed(uint64_t(t.seed));
@@ -192,8 +174,7 @@ int cmd_train_seq2seq(const Argv& argv) {
         << text::num_date_formats() << " formats" << "; " << t.optimizer << " lr " << t.lr << ", batch " << t.batch_size << ", "
         << (t.steps > 0 ? std::to_string(t.steps) + " steps" : std::to_string(t.epochs) + " epochs") << " (" << nb
         << " steps/epoch), " << get_num_threads() << (get_num_threads() == 1 ? " thread" : " threads");
-  say(t.json,
-      {{"event", "start"}, {"model", "seq2seq"}, {"data", t.data}, {"attention", c.attention},
+  say({{"event", "start"}, {"model", "seq2seq"}, {"data", t.data}, {"attention", c.attention},
        {"parameters", model.num_parameters()}, {"train_samples", train_ds->size()},
        {"test_samples", test_ds->size()}, {"steps_per_epoch", nb}, {"threads", get_num_threads()}, {"out", t.out}},
       intro.str());
@@ -210,7 +191,7 @@ int cmd_train_seq2seq(const Argv& argv) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "step %lld epoch %lld: train loss %.4f, test loss %.4f, exact match %.2f%%",
                   (long long)step, (long long)epoch, last_loss, last.loss, 100 * last.exact);
-    say(t.json, {{"event", "eval"}, {"step", step}, {"epoch", epoch}, {"train_loss", last_loss},
+    say({{"event", "eval"}, {"step", step}, {"epoch", epoch}, {"train_loss", last_loss},
                  {"test_loss", last.loss}, {"test_exact_match", last.exact}}, buf);
   };
   while (step < total) {
@@ -238,7 +219,7 @@ int cmd_train_seq2seq(const Argv& argv) {
         char buf[128];
         std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  %.0f samples/s", (long long)step,
                       (long long)total, last_loss, double(seen) / train_seconds);
-        say(t.json, {{"event", "step"}, {"step", step}, {"loss", last_loss},
+        say({{"event", "step"}, {"step", step}, {"loss", last_loss},
                      {"samples_per_s", double(seen) / train_seconds}, {"lr", opt->get_lr()}}, buf);
       }
       if (c.eval_every > 0 && step % c.eval_every == 0 && step < total) evaluate(false);
@@ -266,8 +247,12 @@ int cmd_train_seq2seq(const Argv& argv) {
        << int64_t(peak_rss_mb()) << " MB, " << int64_t(wall) << " s in all\nsaved the run in " << t.out
        << "/ (model.safetensors, config.json, metrics.csv); try: loom translate --checkpoint " << t.out
        << " \"March 5, 1999\"";
-  say(t.json, done, text.str());
+  say(done, text.str());
   return 0;
 }
+
+}  // namespace
+
+std::unique_ptr<TrainTask> make_seq2seq_task() { return std::make_unique<Seq2SeqTask>(); }
 
 }  // namespace loom::cli
