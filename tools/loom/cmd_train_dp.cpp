@@ -99,8 +99,12 @@ int train_dp(const TrainConfig& t, const DpOptions& dp_opts) {
 
   fs::create_directories(c.t.out);
   trust::remove_manifest(c.t.out);
-  std::ofstream metrics(fs::path(c.t.out) / "metrics.csv");
-  metrics << "step,epoch,loss,accuracy,epsilon\n";
+  std::vector<std::vector<double>> metrics;  // metrics.csv, rewritten whole after each logged step
+  auto write_metrics = [&] {
+    train::write_metrics_table((fs::path(c.t.out) / "metrics.csv").string(),
+                               {{"step", "%.0f"}, {"epoch"}, {"loss"}, {"accuracy"}, {"epsilon"}}, metrics);
+  };
+  write_metrics();
   auto test_loader = std::make_shared<data::DataLoader>(d.test, data::LoaderOptions{.batch_size = 256});
   const int64_t per_epoch = std::max<int64_t>(1, int64_t(std::llround(1.0 / q)));
   const int64_t log_every = c.t.log_every > 0 ? c.t.log_every : per_epoch;
@@ -121,7 +125,8 @@ int train_dp(const TrainConfig& t, const DpOptions& dp_opts) {
     if (s % log_every == 0 || s == steps) {
       const double eps = dp.epsilon(c.delta), ep = double(s) / double(per_epoch);
       const double loss = seen > 0 ? loss_acc / seen : 0, acc = seen > 0 ? correct / seen : 0;
-      metrics << s << "," << ep << "," << loss << "," << acc << "," << eps << "\n" << std::flush;
+      metrics.push_back({double(s), ep, loss, acc, eps});
+      write_metrics();
       char buf[200];
       std::snprintf(buf, sizeof buf, "step %lld (epoch %.2f): loss %.4f, train accuracy %.2f%%, epsilon %.3f",
                     (long long)s, ep, loss, 100 * acc, eps);
@@ -139,7 +144,6 @@ int train_dp(const TrainConfig& t, const DpOptions& dp_opts) {
               {"dp_delta", c.delta}, {"sample_rate", q}, {"steps", steps}, {"optimizer", c.t.optimizer},
               {"lr", c.t.lr}, {"seed", c.t.seed}, {"epsilon", dp.epsilon(c.delta)}};
   io::write_file_atomic((fs::path(c.t.out) / "config.json").string(), cfg.dump(2) + "\n");
-  metrics.close();
   trust::write_manifest(c.t.out);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   char buf[300];

@@ -21,6 +21,7 @@
 #include "loom/optim/clip.h"
 #include "loom/text/dates.h"
 #include "loom/text/seq2seq_data.h"
+#include "loom/train/run_folder.h"
 #include "train_setup.h"
 
 namespace loom::cli {
@@ -165,8 +166,14 @@ int train_seq2seq(const S2SConfig& c) {
   Generator tf_gen(uint64_t(t.seed) + 17);
 
   fs::create_directories(t.out);
-  std::ofstream metrics((fs::path(t.out) / "metrics.csv").string());
-  metrics << "step,epoch,train_loss,test_loss,test_exact_match,seconds\n";
+  std::vector<std::vector<double>> metrics;  // metrics.csv, rewritten whole after each evaluation
+  auto write_metrics = [&] {
+    train::write_metrics_table((fs::path(t.out) / "metrics.csv").string(),
+                               {{"step", "%.0f"}, {"epoch", "%.0f"}, {"train_loss"}, {"test_loss"},
+                                {"test_exact_match"}, {"seconds"}},
+                               metrics);
+  };
+  write_metrics();
 
   std::ostringstream intro;
   intro << "training seq2seq (" << c.attention << " attention, " << nn::group_digits(model.num_parameters())
@@ -186,8 +193,8 @@ int train_seq2seq(const S2SConfig& c) {
   auto evaluate = [&](bool final_eval) {
     last = score(model, test_pairs, test_ds, final_eval ? c.beam : 1, false);
     const double secs = std::chrono::duration<double>(Clock::now() - wall0).count();
-    metrics << step << "," << epoch << "," << last_loss << "," << last.loss << "," << last.exact << "," << secs
-            << "\n" << std::flush;
+    metrics.push_back({double(step), double(epoch), last_loss, last.loss, last.exact, secs});
+    write_metrics();
     char buf[160];
     std::snprintf(buf, sizeof buf, "step %lld epoch %lld: train loss %.4f, test loss %.4f, exact match %.2f%%",
                   (long long)step, (long long)epoch, last_loss, last.loss, 100 * last.exact);
