@@ -22,6 +22,7 @@
 #include "loom/text/dates.h"
 #include "loom/text/seq2seq_data.h"
 #include "loom/train/run_folder.h"
+#include "loom/train/trainer.h"
 #include "train_setup.h"
 
 namespace loom::cli {
@@ -186,10 +187,14 @@ int train_seq2seq(const S2SConfig& c) {
        {"test_samples", test_ds->size()}, {"steps_per_epoch", nb}, {"threads", get_num_threads()}, {"out", t.out}},
       intro.str());
 
+  // The run goes through the one training loop (train::Trainer: the batches, the update, clipping, the
+  // scheduler, NaN checks); what the dates task adds is the callback below (its progress lines, evaluations and
+  // metrics rows).
   int64_t step = 0, epoch = 0, seen = 0;
   double train_seconds = 0, run_loss = 0, last_loss = 0;
   int64_t run_n = 0;
   Score last;
+  Clock::time_point t0;
   auto evaluate = [&](bool final_eval) {
     last = score(model, test_pairs, test_ds, final_eval ? c.beam : 1, false);
     const double secs = std::chrono::duration<double>(Clock::now() - wall0).count();
@@ -201,40 +206,56 @@ int train_seq2seq(const S2SConfig& c) {
     say({{"event", "eval"}, {"step", step}, {"epoch", epoch}, {"train_loss", last_loss},
                  {"test_loss", last.loss}, {"test_exact_match", last.exact}}, buf);
   };
-  while (step < total) {
-    loader.set_epoch(epoch);
-    for (auto& b : loader) {
-      if (step >= total) break;
-      const auto t0 = Clock::now();
-      const Tensor lengths = sequence_lengths(b.data);
-      Tensor logits = model.forward(b.data, lengths, b.target, c.teacher_forcing, &tf_gen);
-      Tensor loss = sequence_cross_entropy(logits, b.target.slice(1, 1, b.target.size(1)).contiguous());
-      opt->zero_grad();
-      loss.backward();
-      if (t.clip_grad_norm > 0) optim::clip_grad_norm_(model.parameters(), t.clip_grad_norm);
-      opt->step();
-      if (sched.scheduler) sched.scheduler->step();
-      train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-      seen += b.data.size(0);
-      ++step;
-      const double lv = loss.item();
-      LOOM_CHECK(std::isfinite(lv), "loom train: the loss became ", lv, " at step ", step, "; lower --lr");
-      run_loss += lv, ++run_n;
-      if (step % t.log_every == 0 || step == total) {
-        last_loss = run_loss / double(run_n);
-        run_loss = 0, run_n = 0;
-        char buf[128];
-        std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  %.0f samples/s", (long long)step,
-                      (long long)total, last_loss, double(seen) / train_seconds);
-        say({{"event", "step"}, {"step", step}, {"loss", last_loss},
-                     {"samples_per_s", double(seen) / train_seconds}, {"lr", opt->get_lr()}}, buf);
-      }
-      if (c.eval_every > 0 && step % c.eval_every == 0 && step < total) evaluate(false);
+  struct DatesTask final : train::Callback {
+    std::function<void(const train::StepInfo&)> batch_end;
+    std::function<void()> epoch_end;
+    std::string name() const override { return "DatesTask"; }
+    void on_batch_end(train::Trainer&, const train::StepInfo& s) override { batch_end(s); }
+    void on_epoch_end(train::Trainer&, const train::Logs&) override { epoch_end(); }
+  };
+  auto task = std::make_shared<DatesTask>();
+  task->batch_end = [&](const train::StepInfo& s) {
+    train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    seen += s.batch_size;
+    step = s.step, epoch = s.epoch;
+    run_loss += s.loss, ++run_n;
+    if (step % t.log_every == 0 || step == total) {
+      last_loss = run_loss / double(run_n);
+      run_loss = 0, run_n = 0;
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  %.0f samples/s", (long long)step,
+                    (long long)total, last_loss, double(seen) / train_seconds);
+      say({{"event", "step"}, {"step", step}, {"loss", last_loss},
+           {"samples_per_s", double(seen) / train_seconds}, {"lr", opt->get_lr()}}, buf);
     }
+    if (c.eval_every > 0 && step % c.eval_every == 0 && step < total) evaluate(false);
+  };
+  auto epoch_end = [&] {  // also after a last, unfinished epoch
     ++epoch;
     if (run_n > 0) last_loss = run_loss / double(run_n);
+  };
+  task->epoch_end = [&] {
+    epoch_end();
     if (c.eval_every == 0 && step < total) evaluate(false);
-  }
+  };
+  train::FitOptions fo{.epochs = t.epochs,
+                       .steps = t.steps,
+                       .optimizer = opt.get(),
+                       .metrics = {},
+                       .callbacks = {task},
+                       .scheduler = sched.scheduler.get(),
+                       .scheduler_interval = sched.interval,
+                       .clip_grad_norm = t.clip_grad_norm,
+                       .progress = train::ProgressMode::None};
+  fo.before_forward = [&] { t0 = Clock::now(); };
+  fo.batch_loss = [&](const data::Batch& b) {
+    const Tensor lengths = sequence_lengths(b.data);
+    Tensor logits = model.forward(b.data, lengths, b.target, c.teacher_forcing, &tf_gen);
+    return sequence_cross_entropy(logits, b.target.slice(1, 1, b.target.size(1)).contiguous());
+  };
+  train::Trainer trainer(model, fo);
+  trainer.fit(loader);
+  if (trainer.batch() > 0) epoch_end();  // the last epoch stopped at --steps: it counts, as its rows say
   evaluate(true);
 
   json extra = {{"task", "dates"}, {"vocab", vocab.chars()}, {"max_len", 16},
