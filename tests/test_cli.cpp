@@ -255,7 +255,7 @@ TEST(Cli, TrainHelpListsCommonOptionsOnceThenEachTask) {
   // Common options a task does not take, and schedulers it does not support, are usage errors naming them.
   expect_usage_error("train --model gpt --epochs 2", "--epochs does not apply to --model gpt");
   expect_usage_error("train --model lstm-lm --scheduler plateau", "--scheduler plateau");
-  expect_usage_error("train --model seq2seq --resume", "--resume does not apply to --model seq2seq");
+  expect_usage_error("train --model seq2seq --scheduler step", "--scheduler step: the seq2seq task supports");
   expect_usage_error("train --model mlp --dp-noise 1 --scheduler cosine", "--scheduler does not apply to DP-SGD");
 }
 

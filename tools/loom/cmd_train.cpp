@@ -272,14 +272,7 @@ int SupervisedTask::run_supervised(const TrainConfig& c) {
                 {"threads", get_num_threads()},
                 {"out", c.out}};
   if (resuming) {
-    // --steps / --epochs are totals for the run: a checkpoint already there would train nothing and report the
-    // old model as if trained now.
-    if (c.steps > 0 && trainer.global_step() >= c.steps)
-      throw UsageError("--steps " + std::to_string(c.steps) + ": the checkpoint in " + c.out + " is already at step " +
-                       std::to_string(trainer.global_step()) + " (--steps is the total for the run)");
-    if (c.steps == 0 && trainer.epoch() >= c.epochs)
-      throw UsageError("--epochs " + std::to_string(c.epochs) + ": the checkpoint in " + c.out + " has already done " +
-                       std::to_string(trainer.epoch()) + " epoch(s) (--epochs is the total for the run)");
+    check_resume_position(c, trainer.global_step(), trainer.epoch());
     intro << "\nresuming from " << ckpt_path << " at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch()
           << " (step " << trainer.global_step() << ")";
     start["resumed_at_step"] = trainer.global_step();
@@ -385,10 +378,9 @@ const std::vector<TrainTaskInfo>& train_tasks() {
          .models = {"seq2seq"},
          .description = "an attention encoder-decoder on the dates task (human dates -> ISO 8601)",
          .defaults_help = "--data dates, --epochs 1, --batch-size 128, --lr 3e-3 (sgd: 0.1), --clip-grad-norm 1, "
-                          "--log-every 100",
+                          "--log-every 100, --checkpoint-every 200 (0: each epoch only)",
          .schedulers = {"none", "cosine", "onecycle"},
-         .not_applicable = {{"--resume", "seq2seq runs keep no training checkpoint"},
-                            {"--checkpoint-every", "seq2seq runs keep no training checkpoint"}},
+         .not_applicable = {},
          .make = make_seq2seq_task},
     };
   }();

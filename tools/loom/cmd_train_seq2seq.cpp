@@ -23,6 +23,9 @@
 #include "loom/text/seq2seq_data.h"
 #include "loom/train/run_folder.h"
 #include "loom/train/trainer.h"
+#include "loom/train/checkpoint.h"
+#include "loom/train/callbacks.h"
+#include "loom/io/json_fields.h"
 #include "train_setup.h"
 
 namespace loom::cli {
@@ -139,6 +142,40 @@ Score score(models::Seq2Seq& model, const std::vector<text::DatePair>& pairs,
   return s;
 }
 
+constexpr const char* kRunKey = "loom.seq2seq_run";
+
+// The options a checkpoint records (kRunKey) and a resume compares (train_setup.h: check_resume).
+json run_record(const S2SConfig& c, int64_t total_steps) {
+  const TrainConfig& t = c.t;
+  json j = {{"model", "seq2seq"},          {"data", t.data},
+            {"attention", c.attention},     {"embed", c.embed},
+            {"hidden", c.hidden},           {"teacher_forcing", c.teacher_forcing},
+            {"train_samples", t.train_samples}, {"test_samples", t.test_samples},
+            {"batch_size", t.batch_size},   {"optimizer", t.optimizer},
+            {"lr", t.lr},                   {"momentum", t.momentum},
+            {"nesterov", t.nesterov},       {"weight_decay", t.weight_decay},
+            {"scheduler", t.scheduler},     {"clip_grad_norm", t.clip_grad_norm},
+            {"seed", t.seed},               {"eval_every", c.eval_every},
+            {"log_every", t.log_every},     {"checkpoint_every", t.checkpoint_every},
+            {"threads", t.threads}};
+  if (t.steps > 0)
+    j["steps"] = t.steps;
+  else
+    j["epochs"] = t.epochs;
+  if (t.scheduler == "cosine" || t.scheduler == "onecycle") j["schedule_steps"] = total_steps;
+  return j;
+}
+
+ResumeRecord resume_record() {
+  ResumeRecord r;
+  r.order = {"model",     "data",         "attention", "embed",    "hidden",    "teacher_forcing", "train_samples",
+             "test_samples", "batch_size", "optimizer", "lr",       "momentum",  "nesterov",        "weight_decay",
+             "scheduler", "schedule_steps", "clip_grad_norm", "seed"};
+  r.flags = {{"schedule_steps", "--epochs/--steps"}};
+  r.explain = {{"schedule_steps", "a total of that many steps, the length of its cosine/onecycle schedule"}};
+  return r;
+}
+
 int train_seq2seq(const S2SConfig& c) {
   const TrainConfig& t = c.t;
   const Say say{.json = t.json};
@@ -174,18 +211,6 @@ int train_seq2seq(const S2SConfig& c) {
                                 {"test_exact_match"}, {"seconds"}},
                                metrics);
   };
-  write_metrics();
-
-  std::ostringstream intro;
-  intro << "training seq2seq (" << c.attention << " attention, " << nn::group_digits(model.num_parameters())
-        << " parameters) on dates: " << train_ds->size() << " train / " << test_ds->size() << " held-out pairs, "
-        << text::num_date_formats() << " formats" << "; " << t.optimizer << " lr " << t.lr << ", batch " << t.batch_size << ", "
-        << (t.steps > 0 ? std::to_string(t.steps) + " steps" : std::to_string(t.epochs) + " epochs") << " (" << nb
-        << " steps/epoch), " << get_num_threads() << (get_num_threads() == 1 ? " thread" : " threads");
-  say({{"event", "start"}, {"model", "seq2seq"}, {"data", t.data}, {"attention", c.attention},
-       {"parameters", model.num_parameters()}, {"train_samples", train_ds->size()},
-       {"test_samples", test_ds->size()}, {"steps_per_epoch", nb}, {"threads", get_num_threads()}, {"out", t.out}},
-      intro.str());
 
   // The run goes through the one training loop (train::Trainer: the batches, the update, clipping, the
   // scheduler, NaN checks); what the dates task adds is the callback below (its progress lines, evaluations and
@@ -206,12 +231,17 @@ int train_seq2seq(const S2SConfig& c) {
     say({{"event", "eval"}, {"step", step}, {"epoch", epoch}, {"train_loss", last_loss},
                  {"test_loss", last.loss}, {"test_exact_match", last.exact}}, buf);
   };
+  using State = std::map<std::string, double>;
   struct DatesTask final : train::Callback {
     std::function<void(const train::StepInfo&)> batch_end;
     std::function<void()> epoch_end;
+    std::function<State()> get;
+    std::function<void(const State&)> set;
     std::string name() const override { return "DatesTask"; }
     void on_batch_end(train::Trainer&, const train::StepInfo& s) override { batch_end(s); }
     void on_epoch_end(train::Trainer&, const train::Logs&) override { epoch_end(); }
+    State state() const override { return get(); }  // in checkpoints: a resumed run continues these numbers
+    void load_state(const State& st) override { set(st); }
   };
   auto task = std::make_shared<DatesTask>();
   task->batch_end = [&](const train::StepInfo& s) {
@@ -238,22 +268,84 @@ int train_seq2seq(const S2SConfig& c) {
     epoch_end();
     if (c.eval_every == 0 && step < total) evaluate(false);
   };
+  task->get = [&] {
+    State st = {{"step", double(step)},         {"epoch", double(epoch)},       {"seen", double(seen)},
+                {"train_seconds", train_seconds}, {"run_loss", run_loss},         {"run_n", double(run_n)},
+                {"last_loss", last_loss},         {"rows", double(metrics.size())}};
+    for (size_t i = 0; i < metrics.size(); ++i)
+      for (size_t j = 0; j < metrics[i].size(); ++j) st["row." + std::to_string(i) + "." + std::to_string(j)] = metrics[i][j];
+    return st;
+  };
+  task->set = [&](const State& st) {
+    auto at = [&](const std::string& k) {
+      auto it = st.find(k);
+      LOOM_CHECK(it != st.end(), "the DatesTask state has no ", k);
+      return it->second;
+    };
+    step = int64_t(at("step")), epoch = int64_t(at("epoch")), seen = int64_t(at("seen"));
+    train_seconds = at("train_seconds"), run_loss = at("run_loss"), run_n = int64_t(at("run_n"));
+    last_loss = at("last_loss");
+    metrics.assign(size_t(at("rows")), std::vector<double>(6));
+    for (size_t i = 0; i < metrics.size(); ++i)
+      for (size_t j = 0; j < 6; ++j) metrics[i][j] = at("row." + std::to_string(i) + "." + std::to_string(j));
+  };
+  const std::string ckpt = (fs::path(t.out) / train::kCheckpointFile).string();
+  const json record = run_record(c, total);
+  bool resuming = false;
+  std::vector<std::string> resume_notes;
+  if (t.resume && fs::exists(ckpt)) {
+    const train::Checkpoint saved = train::load_checkpoint(ckpt);
+    auto it = saved.metadata.find(kRunKey);
+    LOOM_CHECK(it != saved.metadata.end(), ckpt, ": not a seq2seq checkpoint made by loom train (no ", kRunKey,
+               " entry)");
+    resume_notes = check_resume(io::parse_json(it->second, ckpt + " (" + kRunKey + ")"), record, ckpt,
+                                resume_record());
+    resuming = true;
+  } else if (t.resume) {
+    say({{"event", "note"}, {"message", "no checkpoint in " + t.out + "; starting from scratch"}},
+        "no checkpoint in " + t.out + "; starting from scratch");
+  }
+  auto checkpoints = std::make_shared<train::ModelCheckpoint>(
+      train::ModelCheckpointOptions{.path = ckpt, .every_steps = t.checkpoint_every});
   train::FitOptions fo{.epochs = t.epochs,
                        .steps = t.steps,
                        .optimizer = opt.get(),
                        .metrics = {},
-                       .callbacks = {task},
+                       .callbacks = {task, checkpoints},
                        .scheduler = sched.scheduler.get(),
                        .scheduler_interval = sched.interval,
                        .clip_grad_norm = t.clip_grad_norm,
-                       .progress = train::ProgressMode::None};
+                       .progress = train::ProgressMode::None,
+                       .resume_from = resuming ? ckpt : "",
+                       .generators = {&tf_gen},
+                       .checkpoint_metadata = {{kRunKey, record.dump()}}};
   fo.before_forward = [&] { t0 = Clock::now(); };
   fo.batch_loss = [&](const data::Batch& b) {
     const Tensor lengths = sequence_lengths(b.data);
     Tensor logits = model.forward(b.data, lengths, b.target, c.teacher_forcing, &tf_gen);
     return sequence_cross_entropy(logits, b.target.slice(1, 1, b.target.size(1)).contiguous());
   };
-  train::Trainer trainer(model, fo);
+  train::Trainer trainer(model, fo);  // restores the checkpoint when resuming
+  std::ostringstream intro;
+  intro << "training seq2seq (" << c.attention << " attention, " << nn::group_digits(model.num_parameters())
+        << " parameters) on dates: " << train_ds->size() << " train / " << test_ds->size() << " held-out pairs, "
+        << text::num_date_formats() << " formats" << "; " << t.optimizer << " lr " << t.lr << ", batch " << t.batch_size << ", "
+        << (t.steps > 0 ? std::to_string(t.steps) + " steps" : std::to_string(t.epochs) + " epochs") << " (" << nb
+        << " steps/epoch), " << get_num_threads() << (get_num_threads() == 1 ? " thread" : " threads");
+  json start = {{"event", "start"}, {"model", "seq2seq"}, {"data", t.data}, {"attention", c.attention},
+                {"parameters", model.num_parameters()}, {"train_samples", train_ds->size()},
+                {"test_samples", test_ds->size()}, {"steps_per_epoch", nb}, {"threads", get_num_threads()},
+                {"out", t.out}};
+  if (resuming) {
+    check_resume_position(t, trainer.global_step(), trainer.epoch());
+    intro << "\nresuming from " << ckpt << " at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch()
+          << " (step " << trainer.global_step() << ")";
+    start["resumed_at_step"] = trainer.global_step();
+  }
+  say(start, intro.str());
+  for (const auto& n : resume_notes) say({{"event", "note"}, {"message", n}}, "note: " + n);
+  write_metrics();  // the rows so far: none, or the checkpoint's
+
   trainer.fit(loader);
   if (trainer.batch() > 0) epoch_end();  // the last epoch stopped at --steps: it counts, as its rows say
   evaluate(true);
@@ -273,7 +365,7 @@ int train_seq2seq(const S2SConfig& c) {
   text << "test exact match " << buf << " (" << (c.beam > 1 ? "beam " + std::to_string(c.beam) : "greedy")
        << ", test loss " << last.loss << ")\ntrain " << int64_t(sps) << " samples/s, peak memory "
        << int64_t(peak_rss_mb()) << " MB, " << int64_t(wall) << " s in all\nsaved the run in " << t.out
-       << "/ (model.safetensors, config.json, metrics.csv); try: loom translate --checkpoint " << t.out
+       << "/ (model.safetensors, config.json, metrics.csv, checkpoint.safetensors); try: loom translate --checkpoint " << t.out
        << " \"March 5, 1999\"";
   say(done, text.str());
   return 0;

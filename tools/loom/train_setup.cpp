@@ -258,4 +258,13 @@ std::vector<std::string> check_resume(const json& saved, const json& now, const 
   return notes;
 }
 
+void check_resume_position(const TrainConfig& c, int64_t step, int64_t epoch) {
+  if (c.steps > 0 && step >= c.steps)
+    throw UsageError("--steps " + std::to_string(c.steps) + ": the checkpoint in " + c.out + " is already at step " +
+                     std::to_string(step) + " (--steps is the total for the run)");
+  if (c.steps == 0 && epoch >= c.epochs)
+    throw UsageError("--epochs " + std::to_string(c.epochs) + ": the checkpoint in " + c.out + " has already done " +
+                     std::to_string(epoch) + " epoch(s) (--epochs is the total for the run)");
+}
+
 }  // namespace loom::cli

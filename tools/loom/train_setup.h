@@ -136,4 +136,8 @@ struct ResumeRecord {
 std::vector<std::string> check_resume(const nlohmann::json& saved, const nlohmann::json& now, const std::string& ckpt,
                                       const ResumeRecord& record);
 
+// --steps / --epochs are totals for the run: resuming a checkpoint already there would train nothing and report the
+// old model as if trained now. Throws UsageError naming the option.
+void check_resume_position(const TrainConfig& c, int64_t step, int64_t epoch);
+
 }  // namespace loom::cli
