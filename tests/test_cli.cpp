@@ -219,3 +219,68 @@ TEST(Cli, KilledRunResumesBitIdentical) {
   EXPECT_NE(bad.err.find("model"), std::string::npos) << bad.err;
   fs::remove_all(d);
 }
+
+// `loom train --help` is one text: the common options once, then each task's own options under its heading.
+TEST(Cli, TrainHelpListsCommonOptionsOnceThenEachTask) {
+  Result h = loom_cmd("train --help");
+  ASSERT_EQ(h.status, 0) << h.err;
+  auto count = [&](const std::string& s) {
+    size_t n = 0;
+    for (size_t at = h.out.find(s); at != std::string::npos; at = h.out.find(s, at + 1)) ++n;
+    return n;
+  };
+  for (const char* o : {"--lr X", "--batch-size B", "--optimizer {", "--scheduler {", "--epochs N", "--steps N",
+                        "--seed S", "--threads T", "--out DIR", "--resume ", "--json ", "--clip-grad-norm X",
+                        "--weight-decay W", "--momentum M", "--log-every N", "--checkpoint-every N"})
+    EXPECT_EQ(count(std::string("\n  ") + o), 1u) << o << " is not listed exactly once:\n" << h.out;
+  const size_t common = h.out.find("common options"), cls = h.out.find("\nclassifier options"),
+               reg = h.out.find("\nregression options"), lm = h.out.find("\nlanguage model options"),
+               s2s = h.out.find("\nseq2seq options"), resuming = h.out.find("\nresuming");
+  ASSERT_NE(common, std::string::npos) << h.out;
+  ASSERT_NE(resuming, std::string::npos) << h.out;
+  EXPECT_TRUE(common < cls && cls < reg && reg < lm && lm < s2s && s2s < resuming) << h.out;
+  auto within = [&](const std::string& o, size_t from, size_t to) {
+    const size_t at = h.out.find("\n  " + o);
+    EXPECT_TRUE(at != std::string::npos && at > from && at < to) << o << " not under its task:\n" << h.out;
+  };
+  within("--image-size N", cls, reg);
+  within("--dp-noise S", cls, reg);
+  within("--target COL", reg, lm);
+  within("--width W", lm, s2s);
+  within("--warmup N", lm, s2s);
+  within("--attention {", s2s, resuming);
+  within("--teacher-forcing P", s2s, resuming);
+  // Asked for with a --model, the help is the same text.
+  EXPECT_EQ(loom_cmd("train --model gpt --help").out, h.out);
+  // Common options a task does not take, and schedulers it does not support, are usage errors naming them.
+  expect_usage_error("train --model gpt --epochs 2", "--epochs does not apply to --model gpt");
+  expect_usage_error("train --model lstm-lm --scheduler plateau", "--scheduler plateau");
+  expect_usage_error("train --model seq2seq --scheduler step", "--scheduler step: the seq2seq task supports");
+  expect_usage_error("train --model mlp --dp-noise 1 --scheduler cosine", "--scheduler does not apply to DP-SGD");
+}
+
+// --resume with an option that shapes the run changed is refused, naming the option, both values and the fix;
+// an option that may change (--checkpoint-every, --threads, ...) is applied and said so.
+TEST(Cli, ResumeRefusesChangedOptionsAndAppliesThoseThatMayChange) {
+  const fs::path d = temp_dir("resume_opts");
+  const std::string base = "train --model mlp --seed 1 --progress none " + kSmall + " --out " + d.string();
+  ASSERT_EQ(loom_cmd(base + " --steps 4 --checkpoint-every 2").status, 0);
+  Result lr = loom_cmd(base + " --steps 8 --checkpoint-every 2 --lr 0.01 --resume");
+  EXPECT_EQ(lr.status, 1);
+  for (const char* s : {"cannot resume", "made with --lr 0.001", "this run has --lr 0.01", "resume with --lr 0.001",
+                        "another --out"})
+    EXPECT_NE(lr.err.find(s), std::string::npos) << s << " missing from:\n" << lr.err;
+  Result clip = loom_cmd(base + " --steps 8 --checkpoint-every 2 --clip-grad-norm 1 --resume");
+  EXPECT_EQ(clip.status, 1);
+  EXPECT_NE(clip.err.find("--clip-grad-norm 0, this run has --clip-grad-norm 1"), std::string::npos) << clip.err;
+  Result bs = loom_cmd("train --model mlp --seed 1 --progress none --data fashion-mnist --train-samples 640 "
+                       "--test-samples 200 --batch-size 16 --threads 2 --out " + d.string() + " --steps 8 --resume");
+  EXPECT_EQ(bs.status, 1);
+  EXPECT_NE(bs.err.find("--batch-size 32, this run has --batch-size 16"), std::string::npos) << bs.err;
+  Result ok = loom_cmd(base + " --steps 8 --checkpoint-every 3 --resume --json");
+  ASSERT_EQ(ok.status, 0) << ok.err;
+  EXPECT_NE(ok.out.find("resuming with --checkpoint-every 3 (the checkpoint's run had 2"), std::string::npos)
+      << ok.out;
+  EXPECT_EQ(json_lines(ok.out).back().at("steps"), 8);
+  fs::remove_all(d);
+}

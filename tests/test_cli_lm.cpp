@@ -149,6 +149,12 @@ TEST_F(CliLM, TrainWritesARunFolderAndResumesBitIdentically) {
                             b.string() + " --resume --json");
   EXPECT_EQ(changed.status, 1);
   EXPECT_NE(changed.err.find("cannot resume"), std::string::npos) << changed.err;
+  // Only --lr changed: refused, naming it with both values (the optimizer state would keep the old one).
+  std::string lr_args = train_args(b, 30) + " --resume";
+  lr_args.replace(lr_args.find("--lr 1e-2"), 9, "--lr 5e-3");
+  Result lr = loom_cmd(lr_args);
+  EXPECT_EQ(lr.status, 1);
+  EXPECT_NE(lr.err.find("made with --lr 0.01, this run has --lr 0.005"), std::string::npos) << lr.err;
 
   // generate: the same seed gives the same text; streaming prints the prompt first.
   const std::string gen = "generate --checkpoint " + a.string() + " --prompt 'And God' --max-tokens 30 --top-k 5 --seed 7";

@@ -74,6 +74,37 @@ TEST(CliSeq2Seq, TrainsAFewStepsWithJsonAndTranslates) {
   fs::remove_all(run);
 }
 
+// Through the one training loop, a seq2seq run checkpoints and resumes like the others: stopped at step 3 and
+// resumed to 7, it ends with the weights and metrics of a run that went straight to 7 (teacher forcing 0.5
+// draws from a generator the checkpoint carries). A changed option is refused.
+TEST(CliSeq2Seq, ResumesBitIdenticallyAndRefusesChangedOptions) {
+  const fs::path d = fs::temp_directory_path() / ("loom_test_cli_s2s_resume_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  const std::string common = "train --model seq2seq --train-samples 300 --test-samples 20 --embed 8 --hidden 8 "
+                             "--threads 1 --log-every 1 --checkpoint-every 2 --optimizer sgd --teacher-forcing 0.5 ";
+  ASSERT_EQ(loom_cmd(common + "--steps 7 --out " + (d / "straight").string()).status, 0);
+  ASSERT_EQ(loom_cmd(common + "--steps 3 --out " + (d / "resumed").string()).status, 0);
+  Result r = loom_cmd(common + "--steps 7 --resume --json --out " + (d / "resumed").string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json_lines(r.out).front()["resumed_at_step"], 3);
+  auto slurp = [](const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  EXPECT_EQ(slurp(d / "straight" / "model.safetensors"), slurp(d / "resumed" / "model.safetensors"));
+  auto without_seconds = [&](const fs::path& p) {  // the last column is wall time
+    std::istringstream in(slurp(p));
+    std::string out;
+    for (std::string line; std::getline(in, line);) out += line.substr(0, line.rfind(',')) + "\n";
+    return out;
+  };
+  EXPECT_EQ(without_seconds(d / "straight" / "metrics.csv"), without_seconds(d / "resumed" / "metrics.csv"));
+  Result lr = loom_cmd(common + "--steps 9 --lr 0.05 --resume --out " + (d / "resumed").string());
+  EXPECT_EQ(lr.status, 1);
+  EXPECT_NE(lr.err.find("made with --lr 0.1, this run has --lr 0.05"), std::string::npos) << lr.err;
+  fs::remove_all(d);
+}
+
 TEST(CliSeq2Seq, UsageErrors) {
   Result r = loom_cmd("train --model seq2seq --data fashion-mnist --steps 1");
   EXPECT_EQ(r.status, 2) << r.err;

@@ -14,6 +14,7 @@
 #include "loom/nn/loss.h"
 #include "loom/ops/autocast.h"
 #include "loom/train/checkpoint.h"
+#include "loom/train/run_folder.h"
 
 namespace loom::train {
 
@@ -131,16 +132,13 @@ LMTrainResult LMTrainer::fit() {
 }
 
 void LMTrainer::write_metrics() const {
-  std::ostringstream f;
-  f.precision(9);
-  f << "step,loss,val_loss,lr,tokens_per_s\n";
-  for (const auto& h : history_) {
-    f << h.step << "," << h.loss << ",";
-    if (!std::isnan(h.val_loss)) f << h.val_loss;
-    f << "," << h.lr << "," << h.tokens_per_s << "\n";
-  }
+  std::vector<std::vector<double>> rows;
+  for (const auto& h : history_) rows.push_back({double(h.step), h.loss, h.val_loss, h.lr, h.tokens_per_s});
   fs::create_directories(o_.out);
-  io::write_file_atomic((fs::path(o_.out) / "metrics.csv").string(), f.str());
+  write_metrics_table((fs::path(o_.out) / "metrics.csv").string(),
+                      {{"step", "%.0f"}, {"loss", "%.9g"}, {"val_loss", "%.9g"}, {"lr", "%.9g"},
+                       {"tokens_per_s", "%.9g"}},
+                      rows);
 }
 
 void LMTrainer::save_checkpoint(const std::string& path) const {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <set>
 
 #include "loom/train/checkpoint.h"
@@ -45,28 +46,47 @@ std::string first_metric(const std::vector<Logs>& rows) {
 
 }  // namespace
 
-void write_metrics_csv(const std::string& path, const std::vector<Logs>& rows) {
-  const std::vector<std::string> cols = columns(rows);
-  std::string out = "epoch";
-  for (const auto& c : cols) {
-    out += ',';  // (appending separately: `"," + str` trips a GCC 12 -Wrestrict false positive)
-    out += header_name(c);
+void write_metrics_table(const std::string& path, const std::vector<MetricsColumn>& columns,
+                         const std::vector<std::vector<double>>& rows) {
+  std::string out;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (i) out += ',';  // (appending separately: `"," + str` trips a GCC 12 -Wrestrict false positive)
+    out += columns[i].name;
   }
   out += "\n";
   char buf[64];
   for (const auto& r : rows) {
-    auto e = r.find("epoch");
-    out += e != r.end() ? std::to_string(int64_t(e->second)) : "";
-    for (const auto& c : cols) {
-      out += ",";
-      auto it = r.find(c);
-      if (it == r.end() || !std::isfinite(it->second)) continue;  // empty cell: not measured this epoch
-      std::snprintf(buf, sizeof buf, c == "seconds" || c == "samples_per_s" ? "%.2f" : "%.6g", it->second);
+    LOOM_CHECK(r.size() == columns.size(), path, ": a metrics row has ", r.size(), " values for ", columns.size(),
+               " columns");
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (i) out += ",";
+      if (!std::isfinite(r[i])) continue;  // empty cell: not measured in this row
+      std::snprintf(buf, sizeof buf, columns[i].format.c_str(), r[i]);
       out += buf;
     }
     out += "\n";
   }
   io::write_file_atomic(path, out);
+}
+
+void write_metrics_csv(const std::string& path, const std::vector<Logs>& rows) {
+  const std::vector<std::string> cols = columns(rows);
+  const double none = std::numeric_limits<double>::quiet_NaN();
+  std::vector<MetricsColumn> table = {{"epoch", "%.0f"}};
+  for (const auto& c : cols)
+    table.push_back({header_name(c), c == "seconds" || c == "samples_per_s" ? "%.2f" : "%.6g"});
+  std::vector<std::vector<double>> values;
+  for (const auto& r : rows) {
+    std::vector<double> v;
+    auto e = r.find("epoch");
+    v.push_back(e != r.end() ? double(int64_t(e->second)) : none);
+    for (const auto& c : cols) {
+      auto it = r.find(c);
+      v.push_back(it != r.end() ? it->second : none);
+    }
+    values.push_back(std::move(v));
+  }
+  write_metrics_table(path, table, values);
 }
 
 void write_curves_png(const std::string& path, const std::vector<Logs>& rows) {

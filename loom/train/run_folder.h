@@ -35,6 +35,18 @@ class RunFolder : public Callback {
   RunFolderOptions opts_;
 };
 
+// The one metrics.csv writer. Every training loop keeps its rows in memory and rewrites the whole file through
+// this (atomically), so a stopped run's file is complete and a resumed run's continues the same history:
+// Trainer's run folder (write_metrics_csv below), LMTrainer (step,loss,val_loss,lr,tokens_per_s), the seq2seq
+// loop (step,epoch,train_loss,test_loss,test_exact_match,seconds) and DP-SGD (step,epoch,loss,accuracy,epsilon).
+//   write_metrics_table("run/metrics.csv", {{"step", "%.0f"}, {"loss"}}, {{1, 2.5}, {2, 2.25}});
+struct MetricsColumn {
+  std::string name;             // the header
+  std::string format = "%.6g";  // printf format of one value; a NaN/inf value is an empty cell
+};
+void write_metrics_table(const std::string& path, const std::vector<MetricsColumn>& columns,
+                         const std::vector<std::vector<double>>& rows);
+
 // metrics.csv: one row per epoch: epoch, train_loss, train_acc, ..., val_loss, val_acc, ..., lr, seconds,
 // samples_per_s (columns for the values the rows hold; accuracy is written "acc").
 void write_metrics_csv(const std::string& path, const std::vector<Logs>& rows);

@@ -33,6 +33,8 @@ Trainer::Trainer(nn::Module& model, FitOptions options) : model_(model), opts_(s
   LOOM_CHECK(opts_.clip_grad_norm >= 0, "fit: clip_grad_norm must be >= 0, got ", opts_.clip_grad_norm);
   LOOM_CHECK(opts_.log_every >= 0, "fit: log_every must be >= 0, got ", opts_.log_every);
   LOOM_CHECK(opts_.world_size >= 1, "fit: world_size must be >= 1, got ", opts_.world_size);
+  LOOM_CHECK(!opts_.batch_loss || (opts_.metrics.empty() && opts_.validation == nullptr),
+             "fit: with batch_loss there are no outputs: metrics must be empty and validation null");
   if (!opts_.loss) opts_.loss = default_loss;
   for (const auto& name : opts_.metrics) metrics_.push_back(make_metric(name));
   // Built-ins first: a NaN stops the step before anyone sees it, the scheduler moves before checkpoints
@@ -81,8 +83,13 @@ void Trainer::train_step(const data::Batch& b) {
                 .total_steps = total_steps_,
                 .batch_size = n};
   if (opts_.before_forward) opts_.before_forward();
-  Tensor out = model_(b.data);
-  Tensor loss = opts_.loss(out, b.target);
+  Tensor out, loss;
+  if (opts_.batch_loss) {
+    loss = opts_.batch_loss(b);
+  } else {
+    out = model_(b.data);
+    loss = opts_.loss(out, b.target);
+  }
   LOOM_CHECK(loss.numel() == 1, "fit: the loss must be a scalar, got shape ", loss.shape());
   info.loss = loss.item();
   for (auto& c : callbacks_) c->on_loss(*this, info);

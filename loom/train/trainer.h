@@ -50,6 +50,10 @@ struct FitOptions {
   std::function<void()> before_forward = nullptr;
   std::function<void()> after_backward = nullptr;
   int64_t world_size = 1;
+  // The loss of one batch for a model that is not called as model(batch.data), e.g. seq2seq's
+  // forward(source, lengths, target, teacher forcing). Then no outputs exist: metrics must be empty and there
+  // is no validation loader (the caller evaluates from a callback).
+  std::function<Tensor(const data::Batch&)> batch_loss = nullptr;
 };
 
 struct History {

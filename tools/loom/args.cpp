@@ -155,22 +155,47 @@ void Args::parse(const std::vector<std::string>& args) {
                      (positional_min_ == 1 ? "" : "s"));
 }
 
+std::vector<std::string> Args::given_options() const {
+  std::vector<std::string> out;
+  for (const auto& o : opts_)
+    if (given_.count(o.name)) out.push_back(o.name);
+  return out;
+}
+
+namespace {
+void help_line(std::ostringstream& os, const std::string& left, const std::string& h) {
+  os << "  " << left;
+  if (left.size() < 30)
+    os << std::string(30 - left.size(), ' ');
+  else
+    os << "\n" << std::string(32, ' ');
+  os << h << "\n";
+}
+}  // namespace
+
+std::string Args::options_help() const {
+  std::ostringstream os;
+  for (const auto& o : opts_) help_line(os, o.name + (o.metavar.empty() ? "" : " " + o.metavar), o.help);
+  return os.str();
+}
+
 std::string Args::help() const {
   std::ostringstream os;
   os << "usage: " << command_ << " [options]" << (positional_ ? " " + positional_metavar_ + "..." : "") << "\n\n"
-     << description_ << "\n\noptions:\n";
-  auto line = [&](const std::string& left, const std::string& h) {
-    os << "  " << left;
-    if (left.size() < 30)
-      os << std::string(30 - left.size(), ' ');
-    else
-      os << "\n" << std::string(32, ' ');
-    os << h << "\n";
-  };
-  for (const auto& o : opts_) line(o.name + (o.metavar.empty() ? "" : " " + o.metavar), o.help);
-  line("-h, --help", "show this help");
-  if (positional_) line(positional_metavar_, positional_help_);
+     << description_ << "\n\noptions:\n"
+     << options_help();
+  help_line(os, "-h, --help", "show this help");
+  if (positional_) help_line(os, positional_metavar_, positional_help_);
   return os.str();
+}
+
+std::string find_option_value(const std::vector<std::string>& args, const std::string& name) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--") break;
+    if (args[i] == name) return i + 1 < args.size() ? args[i + 1] : "";
+    if (args[i].starts_with(name + "=")) return args[i].substr(name.size() + 1);
+  }
+  return "";
 }
 
 }  // namespace loom::cli

@@ -46,7 +46,11 @@ class Args {
   // argv without the program and command names.
   void parse(const std::vector<std::string>& args);
   bool given(const std::string& name) const { return given_.count(name) != 0; }
+  // The options given on the command line, in declaration order (for "this option does not apply" checks).
+  std::vector<std::string> given_options() const;
   std::string help() const;
+  // Only the option lines of help() (no usage, description or --help line), for help texts made of sections.
+  std::string options_help() const;
   const std::string& command() const { return command_; }
 
  private:
@@ -64,6 +68,10 @@ class Args {
   size_t positional_min_ = 0;
   std::set<std::string> given_;
 };
+
+// The value of option `name` in argv (--name V or --name=V; the first occurrence), "" when absent. For a
+// command whose other options depend on one of them (loom train --model), before the full parse.
+std::string find_option_value(const std::vector<std::string>& args, const std::string& name);
 
 // Parses a whole decimal integer / finite number, or throws UsageError naming `what`.
 int64_t parse_int(const std::string& s, const std::string& what);

@@ -1,5 +1,7 @@
-// loom train: data + model + optimizer from the options, fit() with a run folder and checkpoints, then the
-// test-set evaluation and a final summary ({"event":"done",...} with --json).
+// loom train: the task registry keyed by --model (classifier, regression, language model, seq2seq), the common
+// options every task shares (train_setup.h), and the classifier/regression task: data + model + optimizer from
+// the options, fit() with a run folder and checkpoints, then the test-set evaluation and a final summary.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -27,74 +29,84 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-TrainConfig parse_train(const Argv& argv) {
-  TrainConfig c;
-  Args a("loom train",
-         "Train a model on a dataset; the run (weights, checkpoint, config, metrics, curves) goes to --out.\n"
-         "(Language models have their own options: loom train --model lstm-lm --help, or --model gpt --help.)");
-  const Range pos{.min = 0, .exclusive_min = true}, nonneg{.min = 0};
-  a.choice("--model", &c.model, models::model_names(), "the architecture (required)");
-  a.option("--data", &c.data, "SPEC", "fashion-mnist (default), mnist:DIR, cifar10:DIR, imagefolder:DIR, csv:FILE");
-  a.option("--target", &c.target, "COL", "csv: the column to predict");
-  a.option("--epochs", &c.epochs, "N", "passes over the training data (default 1)", {.min = 1});
-  a.option("--steps", &c.steps, "N", "train for N optimizer steps instead of whole epochs", {.min = 1});
-  a.option("--batch-size", &c.batch_size, "B", "samples per step (default 64)", {.min = 1, .max = 1 << 20});
-  a.choice("--optimizer", &c.optimizer, {"sgd", "adam", "adamw"}, "the update rule (default adam)");
-  a.option("--lr", &c.lr, "X", "learning rate (default 1e-3 for adam/adamw, 0.01 for sgd)", pos);
-  a.option("--momentum", &c.momentum, "M", "sgd momentum (default 0)", {.min = 0, .max = 1});
-  a.flag("--nesterov", &c.nesterov, "sgd: Nesterov momentum");
-  a.option("--weight-decay", &c.weight_decay, "W", "weight decay (default 0)", nonneg);
-  a.choice("--scheduler", &c.scheduler, {"none", "step", "cosine", "onecycle", "plateau", "exponential"},
-           "learning-rate schedule (default none)");
-  a.option("--step-size", &c.step_size, "N", "step: epochs between decays (default 1)", {.min = 1});
-  a.option("--gamma", &c.gamma, "G", "step/exponential/plateau: decay factor (0.1, 0.9, 0.1)",
-           {.min = 0, .max = 1, .exclusive_min = true});
-  a.option("--patience", &c.patience, "N", "plateau: epochs without improvement before decaying (default 2)",
-           {.min = 0});
-  a.option("--early-stopping", &c.early_stopping, "N", "stop after N epochs without val_loss improvement", {.min = 1});
-  a.option("--clip-grad-norm", &c.clip_grad_norm, "X", "clip the gradients' global norm to X", pos);
-  a.option("--threads", &c.threads, "T", "compute threads (default: all cores)", {.min = 1, .max = 1024});
-  a.option("--seed", &c.seed, "S", "seed for initialisation, shuffling and splits (default 0)", nonneg);
-  a.option("--out", &c.out, "DIR", "run folder (default runs/MODEL-DATA)");
-  a.flag("--resume", &c.resume, "continue the run in --out from its checkpoint");
-  a.flag("--distributed", &c.distributed,
-         "data-parallel over the ranks of mpirun -np N (--batch-size is per rank; rank 0 prints and writes)");
-  a.flag("--zero", &c.zero, "with --distributed: shard the optimizer state over the ranks (ZeRO-1)");
-  a.flag("--json", &c.json, "print one JSON object per line instead of text");
-  a.flag("--no-normalize", &c.no_normalize, "feed images in [0, 1] instead of normalising each channel");
-  a.option("--workers", &c.workers, "N", "data loading threads (default 0: on the training thread)",
-           {.min = 0, .max = 64});
-  a.option("--val-split", &c.val_split, "F", "hold out this fraction of the training data for validation",
-           {.min = 0, .max = 0.9});
-  a.option("--checkpoint-every", &c.checkpoint_every, "N",
-           "save a training checkpoint every N steps (default 200; "
-           "0: each epoch only)",
-           {.min = 0});
-  a.option("--image-size", &c.image_size, "N", "imagefolder: resize images to NxN (default 32)",
-           {.min = 8, .max = 1024});
-  a.option("--train-samples", &c.train_samples, "N", "use only the first N training samples", {.min = 1});
-  a.option("--test-samples", &c.test_samples, "N", "use only the first N test samples", {.min = 1});
-  a.option("--log-every", &c.log_every, "N", "a progress line (or JSON step event) every N steps", {.min = 1});
-  a.choice("--progress", &c.progress, {"auto", "bar", "lines", "none"},
-           "progress display (default: bar on a terminal)");
-  a.parse(argv);
+constexpr const char* kScheduleSteps = "schedule_steps";
 
-  if (c.model.empty()) throw UsageError("--model is required (one of linreg, mlp, lenet, cnn)");
-  if (a.given("--epochs") && a.given("--steps")) throw UsageError("--epochs and --steps: give one or the other");
-  if (!a.given("--epochs") && !a.given("--steps")) c.epochs = 1;
-  if (a.given("--momentum") && c.optimizer != "sgd") throw UsageError("--momentum applies to --optimizer sgd only");
-  if (c.nesterov && (c.optimizer != "sgd" || c.momentum <= 0))
-    throw UsageError("--nesterov needs --optimizer sgd and --momentum > 0");
-  if (!a.given("--lr")) c.lr = c.optimizer == "sgd" ? 0.01 : 1e-3;
-  DataOptions d{.spec = c.data, .target = c.target};
-  check_data_options(d);
-  const bool csv = c.data.starts_with("csv:");
-  if (c.model == "linreg" && !csv) throw UsageError("--model linreg needs --data csv:FILE --target COL");
-  if (c.model != "linreg" && csv) throw UsageError("--data csv: is for --model linreg (the others take images)");
-  if (c.out.empty()) c.out = "runs/" + c.model + "-" + split_spec(c.data).first;
-  if (c.zero && !c.distributed) throw UsageError("--zero needs --distributed");
-  if (c.zero && c.resume) throw UsageError("--zero cannot --resume: checkpoints do not hold the sharded optimizer state");
-  return c;
+// The classifier (mlp, lenet, cnn) and regression (linreg) tasks: fit() over a DataLoader with a run folder and
+// checkpoints, then the test-set evaluation. DP-SGD (any --dp-* option) is a variant of the classifier task.
+class SupervisedTask final : public TrainTask {
+ public:
+  explicit SupervisedTask(bool regression) : regression_(regression) {}
+
+  void declare(Args& a, TrainConfig& c) override {
+    if (regression_) a.option("--target", &c.target, "COL", "the CSV column to predict (required)");
+    a.option("--step-size", &c.step_size, "N", "step: epochs between decays (default 1)", {.min = 1});
+    a.option("--gamma", &c.gamma, "G", "step/exponential/plateau: decay factor (0.1, 0.9, 0.1)",
+             {.min = 0, .max = 1, .exclusive_min = true});
+    a.option("--patience", &c.patience, "N", "plateau: epochs without improvement before decaying (default 2)",
+             {.min = 0});
+    a.option("--early-stopping", &c.early_stopping, "N", "stop after N epochs without val_loss improvement",
+             {.min = 1});
+    a.flag("--distributed", &c.distributed,
+           "data-parallel over the ranks of mpirun -np N (--batch-size is per rank; rank 0 prints and writes)");
+    a.flag("--zero", &c.zero, "with --distributed: shard the optimizer state over the ranks (ZeRO-1)");
+    if (!regression_)
+      a.flag("--no-normalize", &c.no_normalize, "feed images in [0, 1] instead of normalising each channel");
+    a.option("--workers", &c.workers, "N", "data loading threads (default 0: on the training thread)",
+             {.min = 0, .max = 64});
+    a.option("--val-split", &c.val_split, "F", "hold out this fraction of the training data for validation",
+             {.min = 0, .max = 0.9});
+    if (!regression_)
+      a.option("--image-size", &c.image_size, "N", "imagefolder: resize images to NxN (default 32)",
+               {.min = 8, .max = 1024});
+    a.option("--train-samples", &c.train_samples, "N", "use only the first N training samples", {.min = 1});
+    a.option("--test-samples", &c.test_samples, "N", "use only the first N test samples", {.min = 1});
+    a.choice("--progress", &c.progress, {"auto", "bar", "lines", "none"},
+             "progress display (default: bar on a terminal)");
+    if (!regression_) declare_dp_options(a, dp_);
+  }
+
+  void finish(const Args& a, TrainConfig& c) override {
+    if (!regression_ && dp_requested(a)) {
+      dp_on_ = true;
+      finish_dp(a, c, dp_);
+      return;
+    }
+    if (!a.given("--lr")) c.lr = c.optimizer == "sgd" ? 0.01 : 1e-3;
+    DataOptions d{.spec = c.data, .target = c.target};
+    check_data_options(d);
+    const bool csv = c.data.starts_with("csv:");
+    if (regression_ && !csv) throw UsageError("--model linreg needs --data csv:FILE --target COL");
+    if (!regression_ && csv) throw UsageError("--data csv: is for --model linreg (the others take images)");
+    if (c.out.empty()) c.out = "runs/" + c.model + "-" + split_spec(c.data).first;
+    if (c.zero && !c.distributed) throw UsageError("--zero needs --distributed");
+    if (c.zero && c.resume)
+      throw UsageError("--zero cannot --resume: checkpoints do not hold the sharded optimizer state");
+  }
+
+  int run(const TrainConfig& c) override { return dp_on_ ? train_dp(c, dp_) : run_supervised(c); }
+
+ private:
+  int run_supervised(const TrainConfig& c);
+  bool regression_;
+  DpOptions dp_;
+  bool dp_on_ = false;
+};
+
+// What the classifier/regression record ("loom.config") holds and how a resume compares it.
+ResumeRecord supervised_record() {
+  ResumeRecord r;
+  r.order = {"model", "data", "target", "batch_size", "optimizer", "seed", "val_split", "train_samples", "image_size",
+             "scheduler", "normalize", "lr", "momentum", "nesterov", "weight_decay", "step_size", "gamma", "patience",
+             kScheduleSteps, "clip_grad_norm", "early_stopping_patience", "test_samples"};
+  // config_json() leaves these out at their defaults.
+  r.absent = {{"target", ""}, {"clip_grad_norm", 0.0}, {"early_stopping_patience", 0}, {"train_samples", 0},
+              {"test_samples", 0}};
+  r.skip_if_missing = {kScheduleSteps};  // recorded since the one training spine
+  r.flags = {{"normalize", "--no-normalize"},
+             {"early_stopping_patience", "--early-stopping"},
+             {kScheduleSteps, "--epochs/--steps"}};
+  r.explain = {{kScheduleSteps, "a total of that many steps, the length of its cosine/onecycle schedule"}};
+  return r;
 }
 
 std::shared_ptr<data::DataLoader> loader(data::DatasetPtr ds, int64_t batch, bool shuffle, const TrainConfig& c) {
@@ -102,16 +114,6 @@ std::shared_ptr<data::DataLoader> loader(data::DatasetPtr ds, int64_t batch, boo
   return std::make_shared<data::DataLoader>(
       ds, data::LoaderOptions{
               .batch_size = batch, .shuffle = shuffle, .num_workers = int(c.workers), .seed = uint64_t(c.seed)});
-}
-
-bool g_quiet = false;  // ranks other than 0 of a --distributed run print nothing
-
-void say(const TrainConfig& c, const json& event, const std::string& text) {
-  if (g_quiet) return;
-  if (c.json)
-    std::cout << event.dump() << "\n" << std::flush;
-  else if (!text.empty())
-    std::cout << text << "\n" << std::flush;
 }
 
 std::string pct(double v) {
@@ -122,20 +124,7 @@ std::string pct(double v) {
 
 }  // namespace
 
-int cmd_train(const Argv& argv) {
-  // Language models take their own options and loop (cmd_train_lm.cpp).
-  for (size_t i = 0; i < argv.size(); ++i)
-    if (argv[i] == "--model=lstm-lm" || argv[i] == "--model=gpt" ||
-        (argv[i] == "--model" && i + 1 < argv.size() && (argv[i + 1] == "lstm-lm" || argv[i + 1] == "gpt")))
-      return cmd_train_lm(argv);
-  // Sequence-to-sequence models (the dates task) have their own loop too (cmd_train_seq2seq.cpp).
-  for (size_t i = 0; i < argv.size(); ++i)
-    if (argv[i] == "--model=seq2seq" || (argv[i] == "--model" && i + 1 < argv.size() && argv[i + 1] == "seq2seq"))
-      return cmd_train_seq2seq(argv);
-  // Differentially private training (--dp-noise/--dp-epsilon ...) has its own loop (cmd_train_dp.cpp).
-  for (const auto& s : argv)
-    if (s.starts_with("--dp-")) return cmd_train_dp(argv);
-  const TrainConfig c = parse_train(argv);
+int SupervisedTask::run_supervised(const TrainConfig& c) {
   const auto wall0 = std::chrono::steady_clock::now();
   if (c.threads > 0) set_num_threads(int(c.threads));
   manual_seed(uint64_t(c.seed));
@@ -161,7 +150,7 @@ int cmd_train(const Argv& argv) {
   // --distributed: rank r takes perm[r::N] of each epoch's permutation (docs/distributed.md).
   dist::CommPtr comm = c.distributed ? dist::init(/*require_mpi=*/true) : nullptr;
   const int rank = comm ? comm->rank() : 0, world = comm ? comm->world_size() : 1;
-  g_quiet = rank != 0;
+  const Say say{.json = c.json, .quiet = rank != 0};  // ranks other than 0 of a --distributed run print nothing
   if (comm)
     train_loader = std::make_shared<data::DataLoader>(
         train_set, data::LoaderOptions{.batch_size = c.batch_size,
@@ -187,7 +176,9 @@ int cmd_train(const Argv& argv) {
   Schedule sched = make_schedule(c, *opt, total_steps);
 
   const std::string ckpt_path = (fs::path(c.out) / train::kCheckpointFile).string();
-  const json cfg = config_json(c);
+  json cfg = config_json(c);
+  // A cosine or onecycle schedule spans the planned steps: they are part of the recipe a resume must keep.
+  if (c.scheduler == "cosine" || c.scheduler == "onecycle") cfg[kScheduleSteps] = total_steps;
   json cfg_full = cfg;
   cfg_full["input_shape"] = models::input_shape(c.model, d.shape, 1);
   cfg_full["num_parameters"] = model->num_parameters();
@@ -195,12 +186,14 @@ int cmd_train(const Argv& argv) {
   cfg_full["classes"] = d.classes;
   if (!d.norm.empty()) cfg_full["normalization"] = {{"mean", d.norm.mean}, {"std", d.norm.std}};
   bool resuming = false;
+  std::vector<std::string> resume_notes;
   if (c.resume && fs::exists(ckpt_path)) {
     train::Checkpoint saved = train::load_checkpoint(ckpt_path);
     auto it = saved.metadata.find("loom.config");
     LOOM_CHECK(it != saved.metadata.end(), ckpt_path,
                ": the checkpoint has no loom.config entry (not made by loom train)");
-    check_resumable(io::parse_json(it->second, ckpt_path + " (loom.config)"), cfg, ckpt_path);
+    resume_notes = check_resume(io::parse_json(it->second, ckpt_path + " (loom.config)"), cfg, ckpt_path,
+                                supervised_record());
     auto ws = saved.metadata.find("loom.world_size");
     const std::string saved_world = ws == saved.metadata.end() ? "1" : ws->second;
     LOOM_CHECK(saved_world == std::to_string(world), ckpt_path, ": the run was made with ", saved_world,
@@ -208,10 +201,10 @@ int cmd_train(const Argv& argv) {
                "per-rank batch depend on it)");
     resuming = true;
   } else if (c.resume) {
-    say(c, {{"event", "note"}, {"message", "no checkpoint in " + c.out + "; starting from scratch"}},
+    say({{"event", "note"}, {"message", "no checkpoint in " + c.out + "; starting from scratch"}},
         "no checkpoint in " + c.out + "; starting from scratch");
   } else if (fs::exists(ckpt_path)) {
-    say(c, {{"event", "note"}, {"message", "replacing the previous run in " + c.out}},
+    say({{"event", "note"}, {"message", "replacing the previous run in " + c.out}},
         "note: replacing the previous run in " + c.out + " (--resume continues it instead)");
   }
 
@@ -279,14 +272,7 @@ int cmd_train(const Argv& argv) {
                 {"threads", get_num_threads()},
                 {"out", c.out}};
   if (resuming) {
-    // --steps / --epochs are totals for the run: a checkpoint already there would train nothing and report the
-    // old model as if trained now.
-    if (c.steps > 0 && trainer.global_step() >= c.steps)
-      throw UsageError("--steps " + std::to_string(c.steps) + ": the checkpoint in " + c.out + " is already at step " +
-                       std::to_string(trainer.global_step()) + " (--steps is the total for the run)");
-    if (c.steps == 0 && trainer.epoch() >= c.epochs)
-      throw UsageError("--epochs " + std::to_string(c.epochs) + ": the checkpoint in " + c.out + " has already done " +
-                       std::to_string(trainer.epoch()) + " epoch(s) (--epochs is the total for the run)");
+    check_resume_position(c, trainer.global_step(), trainer.epoch());
     intro << "\nresuming from " << ckpt_path << " at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch()
           << " (step " << trainer.global_step() << ")";
     start["resumed_at_step"] = trainer.global_step();
@@ -296,7 +282,8 @@ int cmd_train(const Argv& argv) {
           << c.batch_size * world << " per step" << (c.zero ? ", optimizer state sharded (ZeRO-1)" : "");
     start["world_size"] = world;
   }
-  say(c, start, intro.str());
+  say(start, intro.str());
+  for (const auto& n : resume_notes) say({{"event", "note"}, {"message", n}}, "note: " + n);
 
   if (comm) comm->reset_comm_seconds();
   if (rank == 0) begin_run_folder(c.out);  // no stale manifest while training; a resumed encrypted run decrypted
@@ -345,8 +332,103 @@ int cmd_train(const Argv& argv) {
        << " MB, " << int64_t(wall) << " s in all\nsaved the run in " << c.out
        << "/ (model.safetensors, checkpoint.safetensors, config.json, metrics.csv, curves.png"
        << (regression ? ")" : ", confusion.png)");
-  say(c, done, text.str());
+  say(done, text.str());
   return 0;
+}
+
+std::unique_ptr<TrainTask> make_supervised_task(bool regression) {
+  return std::make_unique<SupervisedTask>(regression);
+}
+
+const std::vector<TrainTaskInfo>& train_tasks() {
+  static const std::vector<TrainTaskInfo> tasks = [] {
+    std::vector<std::string> classifiers;
+    for (const auto& m : models::model_names())
+      if (!models::is_regression(m)) classifiers.push_back(m);
+    const std::vector<std::string> supervised_schedulers = {"none", "step", "cosine", "onecycle", "plateau",
+                                                            "exponential"};
+    return std::vector<TrainTaskInfo>{
+        {.name = "classifier",
+         .models = classifiers,
+         .description = "images -> classes (cross-entropy, accuracy); DP-SGD with --dp-*",
+         .defaults_help = "--data fashion-mnist (or mnist:DIR, cifar10:DIR, imagefolder:DIR), --epochs 1, "
+                          "--batch-size 64, --lr 1e-3 (sgd: 0.01; DP-SGD: --optimizer sgd --lr 0.5), "
+                          "--checkpoint-every 200 (0: each epoch only)",
+         .schedulers = supervised_schedulers,
+         .not_applicable = {},
+         .make = [] { return make_supervised_task(false); }},
+        {.name = "regression",
+         .models = {"linreg"},
+         .description = "a CSV column from the others (MSE, MAE, R^2)",
+         .defaults_help = "--data csv:FILE with --target COL, --epochs 1, --batch-size 64, --lr 1e-3 (sgd: 0.01), "
+                          "--checkpoint-every 200 (0: each epoch only)",
+         .schedulers = supervised_schedulers,
+         .not_applicable = {},
+         .make = [] { return make_supervised_task(true); }},
+        {.name = "language model",
+         .models = {"lstm-lm", "gpt"},
+         .description = "next-token prediction on a text corpus (random blocks; the last 10% of tokens validate)",
+         .defaults_help = "--data kjv (or text:FILE), --steps 100, --batch-size 32, --lr 2e-3 (lstm-lm) / 1e-3 "
+                          "(gpt), --weight-decay 0.1 with adamw (matrices only), --log-every steps/10, "
+                          "--checkpoint-every 0 (at the end)",
+         .schedulers = {"none", "cosine"},
+         .not_applicable = {{"--epochs", "language models train for --steps on random blocks"}},
+         .make = make_lm_task},
+        {.name = "seq2seq",
+         .models = {"seq2seq"},
+         .description = "an attention encoder-decoder on the dates task (human dates -> ISO 8601)",
+         .defaults_help = "--data dates, --epochs 1, --batch-size 128, --lr 3e-3 (sgd: 0.1), --clip-grad-norm 1, "
+                          "--log-every 100, --checkpoint-every 200 (0: each epoch only)",
+         .schedulers = {"none", "cosine", "onecycle"},
+         .not_applicable = {},
+         .make = make_seq2seq_task},
+    };
+  }();
+  return tasks;
+}
+
+int cmd_train(const Argv& argv) {
+  const bool help = std::any_of(argv.begin(), argv.end(), [](const std::string& s) { return s == "--help" || s == "-h"; });
+  // --model chooses the task, whose options join the common ones.
+  const std::string model = find_option_value(argv, "--model");
+  std::string all;
+  for (const auto& t : train_tasks())
+    for (const auto& m : t.models) all += (all.empty() ? "" : ",") + m;
+  if (model.empty()) {
+    if (help) throw HelpRequested{train_help()};
+    throw UsageError("--model is required (one of " + all + ")");
+  }
+  const TrainTaskInfo* info = nullptr;
+  for (const auto& t : train_tasks())
+    if (std::find(t.models.begin(), t.models.end(), model) != t.models.end()) info = &t;
+  if (!info) throw UsageError("--model: invalid choice '" + model + "' (choose from {" + all + "})");
+
+  TrainConfig c;
+  std::unique_ptr<TrainTask> task = info->make();
+  task->defaults(c);
+  Args a("loom train --model " + model, "");
+  declare_common_options(a, c);
+  task->declare(a, c);
+  try {
+    a.parse(argv);
+  } catch (const HelpRequested&) {
+    throw HelpRequested{train_help()};
+  }
+  for (const auto& o : a.given_options())
+    if (auto it = info->not_applicable.find(o); it != info->not_applicable.end())
+      throw UsageError(o + " does not apply to --model " + model + " (" + it->second + ")");
+  if (std::find(info->schedulers.begin(), info->schedulers.end(), c.scheduler) == info->schedulers.end()) {
+    std::string ok;
+    for (const auto& s : info->schedulers) ok += (ok.empty() ? "" : ", ") + s;
+    throw UsageError("--scheduler " + c.scheduler + ": the " + info->name + " task supports " + ok);
+  }
+  if (a.given("--epochs") && a.given("--steps")) throw UsageError("--epochs and --steps: give one or the other");
+  if (!a.given("--epochs") && !a.given("--steps") && !info->not_applicable.count("--epochs")) c.epochs = 1;
+  task->finish(a, c);
+  if (a.given("--momentum") && c.optimizer != "sgd") throw UsageError("--momentum applies to --optimizer sgd only");
+  if (c.nesterov && (c.optimizer != "sgd" || c.momentum <= 0))
+    throw UsageError("--nesterov needs --optimizer sgd and --momentum > 0");
+  return task->run(c);
 }
 
 }  // namespace loom::cli

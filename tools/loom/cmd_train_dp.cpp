@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -29,54 +30,49 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-struct DpConfig {
-  TrainConfig t;
-  double noise = -1, clip = 1.0, delta = 1e-5, target_epsilon = 0;
-  bool loop = false;
-};
-
-DpConfig parse(const Argv& argv) {
-  DpConfig c;
-  c.t.optimizer = "sgd";
-  Args a("loom train (DP-SGD)", "Differentially private training of an image model (mlp, lenet, cnn, linreg).");
-  const Range pos{.min = 0, .exclusive_min = true};
-  a.choice("--model", &c.t.model, {"mlp", "lenet", "cnn"}, "the architecture (required)");
-  a.option("--data", &c.t.data, "SPEC", "fashion-mnist (default), mnist:DIR, cifar10:DIR, imagefolder:DIR");
-  a.option("--epochs", &c.t.epochs, "N", "expected passes over the data: N / q steps (default 1)", {.min = 1});
-  a.option("--steps", &c.t.steps, "N", "train for N steps instead", {.min = 1});
-  a.option("--batch-size", &c.t.batch_size, "B", "expected batch size: the sample rate q is B / N (default 64)",
-           {.min = 1});
-  a.choice("--optimizer", &c.t.optimizer, {"sgd", "adam", "adamw"}, "the update rule (default sgd)");
-  a.option("--lr", &c.t.lr, "X", "learning rate (default 0.5 for sgd, 1e-3 for adam)", pos);
-  a.option("--momentum", &c.t.momentum, "M", "sgd momentum (default 0)", {.min = 0, .max = 1});
-  a.option("--threads", &c.t.threads, "T", "compute threads", {.min = 1, .max = 1024});
-  a.option("--seed", &c.t.seed, "S", "seed for initialisation, sampling and noise (default 0)", {.min = 0});
-  a.option("--out", &c.t.out, "DIR", "run folder (default runs/MODEL-dp)");
-  a.option("--train-samples", &c.t.train_samples, "N", "use only the first N training samples", {.min = 1});
-  a.option("--test-samples", &c.t.test_samples, "N", "use only the first N test samples", {.min = 1});
-  a.option("--log-every", &c.t.log_every, "N", "a progress line every N steps (default: each epoch)", {.min = 1});
-  a.flag("--json", &c.t.json, "one JSON object per line");
-  a.flag("--no-normalize", &c.t.no_normalize, "feed images in [0, 1] instead of normalising each channel");
-  a.option("--dp-noise", &c.noise, "S", "noise multiplier sigma", {.min = 0});
-  a.option("--dp-clip", &c.clip, "C", "per-sample gradient norm bound (default 1)", pos);
-  a.option("--dp-delta", &c.delta, "D", "delta of the reported (epsilon, delta) (default 1e-5)",
-           {.min = 0, .max = 1, .exclusive_min = true});
-  a.option("--dp-epsilon", &c.target_epsilon, "E", "choose sigma so that epsilon is E after the planned steps", pos);
-  a.flag("--dp-loop", &c.loop, "per-sample gradients by one backward per sample (slow; for checking)");
-  a.parse(argv);
-  if (c.t.model.empty()) throw UsageError("--model is required (mlp, lenet or cnn)");
-  if (a.given("--dp-noise") == a.given("--dp-epsilon"))
-    throw UsageError("DP-SGD needs --dp-noise S or --dp-epsilon E (one of them)");
-  if (a.given("--epochs") && a.given("--steps")) throw UsageError("--epochs and --steps: give one or the other");
-  if (!a.given("--epochs") && !a.given("--steps")) c.t.epochs = 1;
-  if (!a.given("--lr")) c.t.lr = c.t.optimizer == "sgd" ? 0.5 : 1e-3;
-  if (c.t.out.empty()) c.t.out = "runs/" + c.t.model + "-dp";
-  return c;
-}
+// What DP-SGD takes of the classifier task's options; the others are refused rather than ignored.
+const std::set<std::string> kDpTakes = {"--model", "--data", "--epochs", "--steps", "--batch-size", "--optimizer",
+                                        "--lr", "--momentum", "--threads", "--seed", "--out", "--train-samples",
+                                        "--test-samples", "--log-every", "--json", "--no-normalize"};
 }  // namespace
 
-int cmd_train_dp(const Argv& argv) {
-  DpConfig c = parse(argv);
+void declare_dp_options(Args& a, DpOptions& d) {
+  const Range pos{.min = 0, .exclusive_min = true};
+  a.option("--dp-noise", &d.noise, "S", "DP-SGD: noise multiplier sigma", {.min = 0});
+  a.option("--dp-clip", &d.clip, "C", "DP-SGD: per-sample gradient norm bound (default 1)", pos);
+  a.option("--dp-delta", &d.delta, "D", "DP-SGD: delta of the reported (epsilon, delta) (default 1e-5)",
+           {.min = 0, .max = 1, .exclusive_min = true});
+  a.option("--dp-epsilon", &d.target_epsilon, "E", "DP-SGD: choose sigma so that epsilon is E after the planned steps",
+           pos);
+  a.flag("--dp-loop", &d.loop, "DP-SGD: per-sample gradients by one backward per sample (slow; for checking)");
+}
+
+bool dp_requested(const Args& a) {
+  for (const auto& o : a.given_options())
+    if (o.starts_with("--dp-")) return true;
+  return false;
+}
+
+void finish_dp(const Args& a, TrainConfig& c, DpOptions& d) {
+  for (const auto& o : a.given_options())
+    if (!o.starts_with("--dp-") && !kDpTakes.count(o))
+      throw UsageError(o + " does not apply to DP-SGD training (--dp-*): it takes " +
+                       "--epochs/--steps, --batch-size, --optimizer, --lr, --momentum, --threads, --seed, --out, "
+                       "--train-samples, --test-samples, --log-every, --json, --no-normalize");
+  if (a.given("--dp-noise") == a.given("--dp-epsilon"))
+    throw UsageError("DP-SGD needs --dp-noise S or --dp-epsilon E (one of them)");
+  (void)d;
+  if (!a.given("--optimizer")) c.optimizer = "sgd";
+  if (!a.given("--lr")) c.lr = c.optimizer == "sgd" ? 0.5 : 1e-3;
+  if (c.out.empty()) c.out = "runs/" + c.model + "-dp";
+}
+
+int train_dp(const TrainConfig& t, const DpOptions& dp_opts) {
+  struct {
+    TrainConfig t;
+    double noise, clip, delta, target_epsilon;
+    bool loop;
+  } c{t, dp_opts.noise, dp_opts.clip, dp_opts.delta, dp_opts.target_epsilon, dp_opts.loop};
   const auto wall0 = std::chrono::steady_clock::now();
   if (c.t.threads > 0) set_num_threads(int(c.t.threads));
   manual_seed(uint64_t(c.t.seed));
@@ -94,10 +90,7 @@ int cmd_train_dp(const Argv& argv) {
   privacy::DpSgd dp(*model, {.noise_multiplier = c.noise, .max_grad_norm = c.clip, .sample_rate = q,
                              .seed = uint64_t(c.t.seed) + 1, .vectorised = !c.loop});
   const std::string unsupported = privacy::vectorised_unsupported(*model);
-  auto say = [&](const json& j, const std::string& text) {
-    if (c.t.json) std::cout << j.dump() << "\n" << std::flush;
-    else std::cout << text << "\n" << std::flush;
-  };
+  const Say say{.json = c.t.json};
   say({{"event", "start"}, {"model", c.t.model}, {"dp", true}, {"noise", c.noise}, {"clip", c.clip},
        {"sample_rate", q}, {"steps", steps}, {"delta", c.delta}, {"train_samples", n}},
       "DP-SGD training " + c.t.model + " on " + c.t.data + ": " + std::to_string(n) + " samples, sample rate " +
@@ -106,8 +99,12 @@ int cmd_train_dp(const Argv& argv) {
 
   fs::create_directories(c.t.out);
   begin_run_folder(c.t.out);
-  std::ofstream metrics(fs::path(c.t.out) / "metrics.csv");
-  metrics << "step,epoch,loss,accuracy,epsilon\n";
+  std::vector<std::vector<double>> metrics;  // metrics.csv, rewritten whole after each logged step
+  auto write_metrics = [&] {
+    train::write_metrics_table((fs::path(c.t.out) / "metrics.csv").string(),
+                               {{"step", "%.0f"}, {"epoch"}, {"loss"}, {"accuracy"}, {"epsilon"}}, metrics);
+  };
+  write_metrics();
   auto test_loader = std::make_shared<data::DataLoader>(d.test, data::LoaderOptions{.batch_size = 256});
   const int64_t per_epoch = std::max<int64_t>(1, int64_t(std::llround(1.0 / q)));
   const int64_t log_every = c.t.log_every > 0 ? c.t.log_every : per_epoch;
@@ -128,7 +125,8 @@ int cmd_train_dp(const Argv& argv) {
     if (s % log_every == 0 || s == steps) {
       const double eps = dp.epsilon(c.delta), ep = double(s) / double(per_epoch);
       const double loss = seen > 0 ? loss_acc / seen : 0, acc = seen > 0 ? correct / seen : 0;
-      metrics << s << "," << ep << "," << loss << "," << acc << "," << eps << "\n" << std::flush;
+      metrics.push_back({double(s), ep, loss, acc, eps});
+      write_metrics();
       char buf[200];
       std::snprintf(buf, sizeof buf, "step %lld (epoch %.2f): loss %.4f, train accuracy %.2f%%, epsilon %.3f",
                     (long long)s, ep, loss, 100 * acc, eps);
@@ -146,7 +144,6 @@ int cmd_train_dp(const Argv& argv) {
               {"dp_delta", c.delta}, {"sample_rate", q}, {"steps", steps}, {"optimizer", c.t.optimizer},
               {"lr", c.t.lr}, {"seed", c.t.seed}, {"epsilon", dp.epsilon(c.delta)}};
   io::write_file_atomic((fs::path(c.t.out) / "config.json").string(), cfg.dump(2) + "\n");
-  metrics.close();
   finish_run_folder(c.t.out);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   char buf[300];

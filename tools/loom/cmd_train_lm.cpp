@@ -11,6 +11,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "train_setup.h"
 #include "lm_common.h"
 #include "loom/core/limits.h"
 #include "loom/io/json_fields.h"
@@ -34,30 +35,44 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+// The language-model options and the common ones the LM code reads (copied from TrainConfig by sync()).
 struct LMConfig {
-  std::string model, data = "kjv", tokenizer = "char", optimizer = "adam", scheduler = "none", precision = "f32", out;
+  std::string model, data, tokenizer = "char", optimizer, scheduler, precision = "f32", out;
   std::string errors = "replace";  // invalid UTF-8 in the corpus: warn (read as U+FFFD) or strict
   int64_t embedding = 64, layers = 2, hidden = 256, heads = 4, width = 128, context = 100, batch_size = 32;
   int64_t steps = 100, grad_accum = 1, warmup = 0, threads = 0, seed = 0, log_every = 0, eval_every = 0;
   int64_t eval_tokens = 0, checkpoint_every = 0;
   double lr = 0, weight_decay = 0, min_lr = -1, clip_grad_norm = 0, dropout = 0, init_std = 0.02;
-  bool resume = false, json = false, activation_checkpointing = false;
+  double momentum = 0;
+  bool resume = false, json = false, activation_checkpointing = false, nesterov = false;
+
+  void sync(const TrainConfig& t) {
+    model = t.model, data = t.data, optimizer = t.optimizer, scheduler = t.scheduler, out = t.out;
+    batch_size = t.batch_size, steps = t.steps, threads = t.threads, seed = t.seed, log_every = t.log_every;
+    checkpoint_every = t.checkpoint_every, lr = t.lr, weight_decay = t.weight_decay, momentum = t.momentum;
+    clip_grad_norm = t.clip_grad_norm, resume = t.resume, json = t.json, nesterov = t.nesterov;
+  }
 };
 
-LMConfig parse(const Argv& argv) {
+class LMTask final : public TrainTask {
+ public:
+  void defaults(TrainConfig& t) const override {
+    t.data = "kjv", t.batch_size = 32, t.steps = 100, t.checkpoint_every = 0;
+  }
+  void declare(Args& a, TrainConfig& t) override;
+  void finish(const Args& a, TrainConfig& t) override;
+  int run(const TrainConfig& t) override;
+
+ private:
   LMConfig c;
-  Args a("loom train --model lstm-lm|gpt",
-         "Train a language model on a text corpus (random blocks; the last 10% of tokens validate). The run folder\n"
-         "--out gets model.safetensors + config.json, the tokenizer (tokenizer.json or tokenizer/), metrics.csv\n"
-         "(step,loss,val_loss,lr) and checkpoint.safetensors; `loom generate/eval --checkpoint DIR` reload it.");
-  const Range pos{.min = 0, .exclusive_min = true}, nonneg{.min = 0};
-  a.choice("--model", &c.model, {"lstm-lm", "gpt"}, "the architecture");
-  a.option("--data", &c.data, "SPEC", "kjv (Debian's bible-kjv, default) or text:FILE");
+};
+
+void LMTask::declare(Args& a, TrainConfig&) {
   a.option("--tokenizer", &c.tokenizer, "SPEC", "char (vocabulary from the corpus, default), gpt2 or bpe:PATH");
   a.choice("--errors", &c.errors, {"replace", "strict"},
            "invalid UTF-8 in the corpus: replace (default; read as U+FFFD, with a warning naming the byte offset) "
            "or strict (stop with an error)");
-    a.option("--embedding", &c.embedding, "E", "lstm-lm: embedding size (default 64)", {.min = 1, .max = double(limits::kMaxWidth)});
+  a.option("--embedding", &c.embedding, "E", "lstm-lm: embedding size (default 64)", {.min = 1, .max = double(limits::kMaxWidth)});
   a.option("--layers", &c.layers, "L", "LSTM / transformer layers (default 2)", {.min = 1, .max = double(limits::kMaxLayers)});
   a.option("--hidden", &c.hidden, "H", "lstm-lm: LSTM hidden size (default 256)", {.min = 1, .max = double(limits::kMaxWidth)});
   a.option("--heads", &c.heads, "N", "gpt: attention heads (default 4)", {.min = 1, .max = double(limits::kMaxWidth)});
@@ -70,28 +85,16 @@ LMConfig parse(const Argv& argv) {
          "gpt: recompute each block in backward instead of keeping its activations");
   a.option("--dropout", &c.dropout, "P", "dropout probability (default 0)", {.min = 0, .max = 0.99});
   a.option("--context", &c.context, "T", "tokens per training block (default 100)", {.min = 1, .max = 1 << 20});
-  a.option("--batch-size", &c.batch_size, "B", "blocks per micro-batch (default 32)", {.min = 1, .max = 1 << 20});
   a.option("--grad-accum", &c.grad_accum, "N", "micro-batches per optimizer step (default 1)", {.min = 1, .max = 1 << 16});
-  a.option("--steps", &c.steps, "N", "optimizer steps (default 100)", {.min = 1});
-  a.choice("--optimizer", &c.optimizer, {"sgd", "adam", "adamw"},
-           "update rule (default adam); adamw decays only parameters with 2+ dims (not biases, norms)");
-  a.option("--lr", &c.lr, "X", "peak learning rate (default 2e-3 for lstm-lm, 1e-3 for gpt)", pos);
-  a.option("--weight-decay", &c.weight_decay, "W", "weight decay (default 0; adamw: 0.1)", nonneg);
-  a.choice("--scheduler", &c.scheduler, {"none", "cosine"}, "lr schedule after --warmup (default none: constant)");
-  a.option("--warmup", &c.warmup, "N", "linear warmup steps from 0 to --lr (default 0)", nonneg);
-  a.option("--min-lr", &c.min_lr, "X", "cosine: the final lr (default lr / 10)", nonneg);
-  a.option("--clip-grad-norm", &c.clip_grad_norm, "X", "clip the gradients' global norm to X", pos);
+  a.option("--warmup", &c.warmup, "N", "linear warmup steps from 0 to --lr (default 0)", {.min = 0});
+  a.option("--min-lr", &c.min_lr, "X", "cosine: the final lr (default lr / 10)", {.min = 0});
   a.choice("--precision", &c.precision, {"f32", "bf16"}, "f32 (default) or bf16 autocast for forward + loss");
-  a.option("--eval-every", &c.eval_every, "N", "validation loss every N steps (default: at the end)", nonneg);
-  a.option("--eval-tokens", &c.eval_tokens, "N", "validate on the first N tokens of the split (default: all)", nonneg);
-  a.option("--log-every", &c.log_every, "N", "a progress line every N steps (default steps/10)", nonneg);
-  a.option("--checkpoint-every", &c.checkpoint_every, "N", "also checkpoint every N steps (default: at the end)", nonneg);
-  a.option("--threads", &c.threads, "T", "compute threads (default: all cores)", {.min = 1, .max = 1024});
-  a.option("--seed", &c.seed, "S", "seed for initialisation and batch sampling (default 0)", nonneg);
-  a.option("--out", &c.out, "DIR", "run folder (default runs/MODEL-DATA)");
-  a.flag("--resume", &c.resume, "continue the run in --out from its checkpoint (bit-identical to an unbroken run)");
-  a.flag("--json", &c.json, "print one JSON object per line");
-  a.parse(argv);
+  a.option("--eval-every", &c.eval_every, "N", "validation loss every N steps (default: at the end)", {.min = 0});
+  a.option("--eval-tokens", &c.eval_tokens, "N", "validate on the first N tokens of the split (default: all)", {.min = 0});
+}
+
+void LMTask::finish(const Args& a, TrainConfig& t) {
+  c.sync(t);
   if (!c.data.starts_with("text:") && c.data != "kjv") throw UsageError("--data must be kjv or text:FILE, got '" + c.data + "'");
   if (c.data.starts_with("text:") && !fs::is_regular_file(c.data.substr(5)))
     throw UsageError("--data " + c.data + ": no such file");
@@ -114,7 +117,7 @@ LMConfig parse(const Argv& argv) {
   if (c.model == "gpt" && (a.given("--embedding") || a.given("--hidden")))
     throw UsageError("--embedding and --hidden apply to --model lstm-lm (gpt uses --width)");
   if (c.out.empty()) c.out = "runs/" + c.model + "-" + (c.data == "kjv" ? std::string("kjv") : fs::path(c.data.substr(5)).stem().string());
-  return c;
+  t.lr = c.lr, t.weight_decay = c.weight_decay, t.out = c.out;
 }
 
 json model_config(const LMConfig& c, int64_t vocab) {
@@ -141,38 +144,24 @@ json run_record(const LMConfig& c) {
           {"layers", c.layers}, {"dropout", c.dropout},
           {"embedding", c.model == "lstm-lm" ? c.embedding : 0}, {"hidden", c.model == "lstm-lm" ? c.hidden : 0},
           {"width", c.model == "gpt" ? c.width : 0}, {"heads", c.model == "gpt" ? c.heads : 0},
-          {"init_std", c.model == "gpt" ? c.init_std : 0.0}};
+          {"init_std", c.model == "gpt" ? c.init_std : 0.0},
+          // sgd's momentum (recorded since the one training spine; older checkpoints had none)
+          {"momentum", c.momentum}, {"nesterov", c.nesterov}};
 }
 
 // The options that make a resumed run a different one, most fundamental first (a changed --model also changes the
 // default --lr: report the model). Keys an older checkpoint lacks (the architecture) are not compared.
-void check_lm_resumable(const json& was, const json& now, const std::string& ckpt) {
-  std::vector<std::string> order = {"model", "data", "tokenizer", "layers", "embedding", "hidden", "width", "heads",
-                                    "context", "dropout", "init_std"};
-  for (const auto& [k, v] : now.items())
-    if (std::find(order.begin(), order.end(), k) == order.end()) order.push_back(k);
-  const std::set<std::string> new_keys = {"layers", "embedding", "hidden", "width", "heads", "dropout", "init_std"};
-  for (const auto& k : order) {
-    if (!now.contains(k) || (new_keys.count(k) && !was.contains(k))) continue;
-    const json a = was.contains(k) ? was[k] : json(), &b = now[k];
-    const std::string flag = "--" + (k == "cosine_steps" ? std::string("steps (with --scheduler cosine)") : k);
-    std::string f = flag;
-    std::replace(f.begin(), f.end(), '_', '-');
-    LOOM_CHECK(a == b, ckpt, ": cannot resume: the checkpoint was made with ", f, " ", a.dump(), ", this run has ",
-               b.dump(), " (use the same options, or another --out for a new run)");
-  }
-}
-
-std::unique_ptr<optim::Optimizer> make_lm_optimizer(const LMConfig& c, models::LanguageModel& m) {
-  if (c.optimizer == "sgd") return std::make_unique<optim::SGD>(m.parameters(), optim::SGDOptions{.lr = c.lr, .weight_decay = c.weight_decay});
-  if (c.optimizer == "adam") return std::make_unique<optim::Adam>(m.parameters(), optim::AdamOptions{.lr = c.lr, .weight_decay = c.weight_decay});
-  // nanoGPT's rule: matrices (and embeddings) decay; biases, norm weights and other 1-d tensors do not.
-  std::vector<Tensor> decay, no_decay;
-  for (const auto& p : m.parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
-  std::vector<optim::ParamGroup<optim::AdamWOptions>> groups;
-  if (!decay.empty()) groups.push_back({decay, {.lr = c.lr, .weight_decay = c.weight_decay}});
-  if (!no_decay.empty()) groups.push_back({no_decay, {.lr = c.lr, .weight_decay = 0}});
-  return std::make_unique<optim::AdamW>(std::move(groups));
+ResumeRecord lm_record() {
+  ResumeRecord r;
+  r.order = {"model",     "data",         "tokenizer", "layers",   "embedding", "hidden",   "width",
+             "heads",     "context",      "dropout",   "init_std", "batch_size", "grad_accum", "optimizer",
+             "lr",        "weight_decay", "momentum",  "nesterov", "scheduler", "warmup",   "min_lr",
+             "cosine_steps", "clip_grad_norm", "precision", "seed"};
+  r.skip_if_missing = {"layers", "embedding", "hidden", "width", "heads", "dropout", "init_std"};
+  r.absent = {{"momentum", 0.0}, {"nesterov", false}};
+  r.flags = {{"cosine_steps", "--steps"}};
+  r.explain = {{"cosine_steps", "the length of its --scheduler cosine"}};
+  return r;
 }
 
 std::unique_ptr<optim::LRScheduler> make_lm_schedule(const LMConfig& c, optim::Optimizer& opt) {
@@ -183,20 +172,17 @@ std::unique_ptr<optim::LRScheduler> make_lm_schedule(const LMConfig& c, optim::O
                                             .min_lr = c.scheduler == "cosine" ? c.min_lr : c.lr});
 }
 
-void say(const LMConfig& c, const json& event, const std::string& text) {
-  std::cout << (c.json ? event.dump() : text) << "\n" << std::flush;
-}
-
 }  // namespace
 
-int cmd_train_lm(const Argv& argv) {
-  LMConfig c = parse(argv);
+int LMTask::run(const TrainConfig& t) {
+  const Say say{.json = c.json};
   if (c.threads > 0) set_num_threads(int(c.threads));
   manual_seed(uint64_t(c.seed));
   const std::string ckpt = (fs::path(c.out) / "checkpoint.safetensors").string();
   const bool resuming = c.resume && fs::exists(ckpt);
+  std::vector<std::string> resume_notes;
   if (c.resume && !resuming)
-    say(c, {{"event", "note"}, {"message", "no checkpoint in " + c.out + "; starting from scratch"}},
+    say({{"event", "note"}, {"message", "no checkpoint in " + c.out + "; starting from scratch"}},
         "no checkpoint in " + c.out + "; starting from scratch");
   if (resuming) {  // refuse a resume that would silently be a different run
     const train::Checkpoint saved = train::load_checkpoint(ckpt);
@@ -209,7 +195,7 @@ int cmd_train_lm(const Argv& argv) {
       LOOM_FAIL(ckpt, ": its loom.lm_run metadata is not valid JSON (the checkpoint is corrupt)");
     }
     LOOM_CHECK(was.is_object(), ckpt, ": its loom.lm_run metadata is not a JSON object (the checkpoint is corrupt)");
-    check_lm_resumable(was, run_record(c), ckpt);
+    resume_notes = check_resume(was, run_record(c), ckpt, lm_record());
   }
 
   const std::string corpus = text::load_corpus(c.data);
@@ -228,7 +214,7 @@ int cmd_train_lm(const Argv& argv) {
                                              : 0.0),
                        "training " + c.model + " (" + std::to_string(model->num_parameters()) + " parameters, batch " +
                            std::to_string(c.batch_size) + "x" + std::to_string(c.context) + ")");
-  auto opt = make_lm_optimizer(c, *model);
+  auto opt = make_optimizer(t, model->parameters(), {.adamw_decay_matrices_only = true});
   auto sched = make_lm_schedule(c, *opt);
 
   json cfg_json = model->config();
@@ -257,7 +243,7 @@ int cmd_train_lm(const Argv& argv) {
       std::snprintf(buf, sizeof buf, "  val_loss %.4f", r.val_loss);
       text += buf;
     }
-    say(c, e, text);
+    say(e, text);
   };
   train::LMTrainer trainer(*model, *opt, sched.get(), data, o);
   if (resuming) {
@@ -289,7 +275,8 @@ int cmd_train_lm(const Argv& argv) {
                 {"vocab_size", tok->vocab_size()}, {"train_tokens", data.train->num_tokens()},
                 {"val_tokens", data.val->num_tokens()}, {"threads", get_num_threads()}, {"out", c.out}};
   if (resuming) start["resumed_at_step"] = trainer.step();
-  say(c, start, intro.str());
+  say(start, intro.str());
+  for (const auto& n : resume_notes) say({{"event", "note"}, {"message", n}}, "note: " + n);
 
   const train::LMTrainResult r = trainer.fit();
   model->save(c.out, {{"loom.lm_run", run_record(c).dump()}});
@@ -310,8 +297,10 @@ int cmd_train_lm(const Argv& argv) {
                 "final loss %.4f, validation loss %.4f\ntrain %.0f tokens/s, peak memory %.0f MB, %.0f s in all\n"
                 "saved the run in %s/ (model.safetensors, config.json, tokenizer, metrics.csv, checkpoint.safetensors)",
                 r.loss, r.val_loss, r.train_tokens_per_s, peak_rss_mb(), r.seconds, c.out.c_str());
-  say(c, done, buf);
+  say(done, buf);
   return 0;
 }
+
+std::unique_ptr<TrainTask> make_lm_task() { return std::make_unique<LMTask>(); }
 
 }  // namespace loom::cli

@@ -21,6 +21,11 @@
 #include "loom/optim/clip.h"
 #include "loom/text/dates.h"
 #include "loom/text/seq2seq_data.h"
+#include "loom/train/run_folder.h"
+#include "loom/train/trainer.h"
+#include "loom/train/checkpoint.h"
+#include "loom/train/callbacks.h"
+#include "loom/io/json_fields.h"
 #include "train_setup.h"
 
 namespace loom::cli {
@@ -38,54 +43,45 @@ struct S2SConfig {
   double teacher_forcing = 1.0;
 };
 
-S2SConfig parse(const Argv& argv) {
+int train_seq2seq(const S2SConfig& c);
+
+class Seq2SeqTask final : public TrainTask {
+ public:
+  void defaults(TrainConfig& t) const override {
+    t.batch_size = 128, t.train_samples = 50000, t.test_samples = text::kDatesTestSize, t.clip_grad_norm = 1.0;
+    t.log_every = 100, t.data = "dates";
+  }
+  void declare(Args& a, TrainConfig& t) override {
+    a.choice("--attention", &c.attention, {"dot", "general", "bahdanau"}, "attention score (default dot)");
+    a.option("--embed", &c.embed, "N", "embedding width (default 32)", {.min = 1, .max = 4096});
+    a.option("--hidden", &c.hidden, "N", "encoder GRU width per direction; the decoder is twice it (default 64)",
+             {.min = 1, .max = 4096});
+    a.option("--teacher-forcing", &c.teacher_forcing, "P",
+             "probability of feeding the true previous token (default 1; 1 with dot/general runs the decoder "
+             "in one call)",
+             {.min = 0, .max = 1});
+    a.option("--train-samples", &t.train_samples, "N", "training pairs generated from the seed (default 50000)",
+             {.min = 1, .max = 1 << 24});  // generated and held in memory: bounded (docs/reliability.md)
+    a.option("--test-samples", &t.test_samples, "N", "the first N pairs of the held-out set (default and most 2000)",
+             {.min = 1, .max = double(text::kDatesTestSize)});
+    a.option("--beam", &c.beam, "K", "beam width for the final test decoding (default 1: greedy)", {.min = 1, .max = 64});
+    a.option("--eval-every", &c.eval_every, "N", "also score the test set every N steps (default: each epoch)",
+             {.min = 0});
+  }
+  void finish(const Args& a, TrainConfig& t) override {
+    if (t.data != "dates") throw UsageError("--data: the seq2seq task is dates (generated), got '" + t.data + "'");
+    if (!a.given("--lr")) t.lr = t.optimizer == "sgd" ? 0.1 : 3e-3;
+    if (t.log_every == 0) t.log_every = 100;
+    if (t.out.empty()) t.out = "runs/seq2seq-" + t.data;
+  }
+  int run(const TrainConfig& t) override {
+    c.t = t;
+    return train_seq2seq(c);
+  }
+
+ private:
   S2SConfig c;
-  TrainConfig& t = c.t;
-  t.batch_size = 128, t.train_samples = 50000, t.test_samples = text::kDatesTestSize, t.clip_grad_norm = 1.0;
-  t.log_every = 100, t.data = "dates";
-  std::string model;
-  Args a("loom train --model seq2seq",
-         "Train an attention encoder-decoder on the dates task (human-written dates -> ISO 8601); the run goes to "
-         "--out.");
-  const Range pos{.min = 0, .exclusive_min = true}, nonneg{.min = 0};
-  a.choice("--model", &model, {"seq2seq"}, "seq2seq");
-  a.choice("--data", &t.data, {"dates"}, "the task: dates (generated; a fixed held-out test set)");
-  a.choice("--attention", &c.attention, {"dot", "general", "bahdanau"}, "attention score (default dot)");
-  a.option("--embed", &c.embed, "N", "embedding width (default 32)", {.min = 1, .max = 4096});
-  a.option("--hidden", &c.hidden, "N", "encoder GRU width per direction; the decoder is twice it (default 64)",
-           {.min = 1, .max = 4096});
-  a.option("--teacher-forcing", &c.teacher_forcing, "P",
-           "probability of feeding the true previous token (default 1; 1 with dot/general runs the decoder "
-           "in one call)",
-           {.min = 0, .max = 1});
-  a.option("--epochs", &t.epochs, "N", "passes over the training pairs (default 1)", {.min = 1});
-  a.option("--steps", &t.steps, "N", "train for N optimizer steps instead of whole epochs", {.min = 1});
-  a.option("--batch-size", &t.batch_size, "B", "pairs per step (default 128)", {.min = 1, .max = 1 << 20});
-  a.choice("--optimizer", &t.optimizer, {"sgd", "adam", "adamw"}, "the update rule (default adam)");
-  a.option("--lr", &t.lr, "X", "learning rate (default 3e-3 for adam/adamw, 0.1 for sgd)", pos);
-  a.option("--weight-decay", &t.weight_decay, "W", "weight decay (default 0)", nonneg);
-  a.choice("--scheduler", &t.scheduler, {"none", "cosine", "onecycle"}, "per-step learning-rate schedule (default none)");
-  a.option("--clip-grad-norm", &t.clip_grad_norm, "X", "clip the gradients' global norm (default 1; 0: off)", nonneg);
-  a.option("--train-samples", &t.train_samples, "N", "training pairs generated from the seed (default 50000)",
-           {.min = 1, .max = 1 << 24});  // generated and held in memory: bounded (docs/reliability.md)
-  a.option("--test-samples", &t.test_samples, "N", "the first N pairs of the held-out set (default and most 2000)",
-           {.min = 1, .max = double(text::kDatesTestSize)});
-  a.option("--beam", &c.beam, "K", "beam width for the final test decoding (default 1: greedy)", {.min = 1, .max = 64});
-  a.option("--eval-every", &c.eval_every, "N", "also score the test set every N steps (default: each epoch)", nonneg);
-  a.option("--threads", &t.threads, "T", "compute threads (default: all cores)", {.min = 1, .max = 1024});
-  a.option("--seed", &t.seed, "S", "seed for the training pairs, initialisation and batch order (default 0)", nonneg);
-  a.option("--out", &t.out, "DIR", "run folder (default runs/seq2seq-dates)");
-  a.option("--log-every", &t.log_every, "N", "a progress line (or JSON step event) every N steps (default 100)",
-           {.min = 1});
-  a.flag("--json", &t.json, "print one JSON object per line instead of text");
-  a.parse(argv);
-  if (a.given("--epochs") && a.given("--steps")) throw UsageError("--epochs and --steps: give one or the other");
-  if (!a.given("--epochs") && !a.given("--steps")) t.epochs = 1;
-  if (!a.given("--lr")) t.lr = t.optimizer == "sgd" ? 0.1 : 3e-3;
-  t.model = "seq2seq";
-  if (t.out.empty()) t.out = "runs/seq2seq-" + t.data;
-  return c;
-}
+};
 
 std::shared_ptr<text::SequencePairDataset> encode(const std::vector<text::DatePair>& pairs) {
   const text::DatesVocab& v = text::dates_vocab();
@@ -146,18 +142,43 @@ Score score(models::Seq2Seq& model, const std::vector<text::DatePair>& pairs,
   return s;
 }
 
-void say(bool as_json, const json& event, const std::string& text) {
-  if (as_json)
-    std::cout << event.dump() << "\n" << std::flush;
-  else if (!text.empty())
-    std::cout << text << "\n" << std::flush;
+constexpr const char* kRunKey = "loom.seq2seq_run";
+
+// The options a checkpoint records (kRunKey) and a resume compares (train_setup.h: check_resume).
+json run_record(const S2SConfig& c, int64_t total_steps) {
+  const TrainConfig& t = c.t;
+  json j = {{"model", "seq2seq"},          {"data", t.data},
+            {"attention", c.attention},     {"embed", c.embed},
+            {"hidden", c.hidden},           {"teacher_forcing", c.teacher_forcing},
+            {"train_samples", t.train_samples}, {"test_samples", t.test_samples},
+            {"batch_size", t.batch_size},   {"optimizer", t.optimizer},
+            {"lr", t.lr},                   {"momentum", t.momentum},
+            {"nesterov", t.nesterov},       {"weight_decay", t.weight_decay},
+            {"scheduler", t.scheduler},     {"clip_grad_norm", t.clip_grad_norm},
+            {"seed", t.seed},               {"eval_every", c.eval_every},
+            {"log_every", t.log_every},     {"checkpoint_every", t.checkpoint_every},
+            {"threads", t.threads}};
+  if (t.steps > 0)
+    j["steps"] = t.steps;
+  else
+    j["epochs"] = t.epochs;
+  if (t.scheduler == "cosine" || t.scheduler == "onecycle") j["schedule_steps"] = total_steps;
+  return j;
 }
 
-}  // namespace
+ResumeRecord resume_record() {
+  ResumeRecord r;
+  r.order = {"model",     "data",         "attention", "embed",    "hidden",    "teacher_forcing", "train_samples",
+             "test_samples", "batch_size", "optimizer", "lr",       "momentum",  "nesterov",        "weight_decay",
+             "scheduler", "schedule_steps", "clip_grad_norm", "seed"};
+  r.flags = {{"schedule_steps", "--epochs/--steps"}};
+  r.explain = {{"schedule_steps", "a total of that many steps, the length of its cosine/onecycle schedule"}};
+  return r;
+}
 
-int cmd_train_seq2seq(const Argv& argv) {
-  const S2SConfig c = parse(argv);
+int train_seq2seq(const S2SConfig& c) {
   const TrainConfig& t = c.t;
+  const Say say{.json = t.json};
   const auto wall0 = Clock::now();
   if (t.threads > 0) set_num_threads(int(t.threads));
   manual_seed(uint64_t(t.seed));
@@ -184,70 +205,150 @@ int cmd_train_seq2seq(const Argv& argv) {
 
   fs::create_directories(t.out);
   begin_run_folder(t.out);  // no stale manifest while training (cmd_trust.cpp)
-  std::ofstream metrics((fs::path(t.out) / "metrics.csv").string());
-  metrics << "step,epoch,train_loss,test_loss,test_exact_match,seconds\n";
+  std::vector<std::vector<double>> metrics;  // metrics.csv, rewritten whole after each evaluation
+  auto write_metrics = [&] {
+    train::write_metrics_table((fs::path(t.out) / "metrics.csv").string(),
+                               {{"step", "%.0f"}, {"epoch", "%.0f"}, {"train_loss"}, {"test_loss"},
+                                {"test_exact_match"}, {"seconds"}},
+                               metrics);
+  };
 
+  // The run goes through the one training loop (train::Trainer: the batches, the update, clipping, the
+  // scheduler, NaN checks); what the dates task adds is the callback below (its progress lines, evaluations and
+  // metrics rows).
+  int64_t step = 0, epoch = 0, seen = 0;
+  double train_seconds = 0, run_loss = 0, last_loss = 0;
+  int64_t run_n = 0;
+  Score last;
+  Clock::time_point t0;
+  auto evaluate = [&](bool final_eval) {
+    last = score(model, test_pairs, test_ds, final_eval ? c.beam : 1, false);
+    const double secs = std::chrono::duration<double>(Clock::now() - wall0).count();
+    metrics.push_back({double(step), double(epoch), last_loss, last.loss, last.exact, secs});
+    write_metrics();
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "step %lld epoch %lld: train loss %.4f, test loss %.4f, exact match %.2f%%",
+                  (long long)step, (long long)epoch, last_loss, last.loss, 100 * last.exact);
+    say({{"event", "eval"}, {"step", step}, {"epoch", epoch}, {"train_loss", last_loss},
+                 {"test_loss", last.loss}, {"test_exact_match", last.exact}}, buf);
+  };
+  using State = std::map<std::string, double>;
+  struct DatesTask final : train::Callback {
+    std::function<void(const train::StepInfo&)> batch_end;
+    std::function<void()> epoch_end;
+    std::function<State()> get;
+    std::function<void(const State&)> set;
+    std::string name() const override { return "DatesTask"; }
+    void on_batch_end(train::Trainer&, const train::StepInfo& s) override { batch_end(s); }
+    void on_epoch_end(train::Trainer&, const train::Logs&) override { epoch_end(); }
+    State state() const override { return get(); }  // in checkpoints: a resumed run continues these numbers
+    void load_state(const State& st) override { set(st); }
+  };
+  auto task = std::make_shared<DatesTask>();
+  task->batch_end = [&](const train::StepInfo& s) {
+    train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    seen += s.batch_size;
+    step = s.step, epoch = s.epoch;
+    run_loss += s.loss, ++run_n;
+    if (step % t.log_every == 0 || step == total) {
+      last_loss = run_loss / double(run_n);
+      run_loss = 0, run_n = 0;
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  %.0f samples/s", (long long)step,
+                    (long long)total, last_loss, double(seen) / train_seconds);
+      say({{"event", "step"}, {"step", step}, {"loss", last_loss},
+           {"samples_per_s", double(seen) / train_seconds}, {"lr", opt->get_lr()}}, buf);
+    }
+    if (c.eval_every > 0 && step % c.eval_every == 0 && step < total) evaluate(false);
+  };
+  auto epoch_end = [&] {  // also after a last, unfinished epoch
+    ++epoch;
+    if (run_n > 0) last_loss = run_loss / double(run_n);
+  };
+  task->epoch_end = [&] {
+    epoch_end();
+    if (c.eval_every == 0 && step < total) evaluate(false);
+  };
+  task->get = [&] {
+    State st = {{"step", double(step)},         {"epoch", double(epoch)},       {"seen", double(seen)},
+                {"train_seconds", train_seconds}, {"run_loss", run_loss},         {"run_n", double(run_n)},
+                {"last_loss", last_loss},         {"rows", double(metrics.size())}};
+    for (size_t i = 0; i < metrics.size(); ++i)
+      for (size_t j = 0; j < metrics[i].size(); ++j) st["row." + std::to_string(i) + "." + std::to_string(j)] = metrics[i][j];
+    return st;
+  };
+  task->set = [&](const State& st) {
+    auto at = [&](const std::string& k) {
+      auto it = st.find(k);
+      LOOM_CHECK(it != st.end(), "the DatesTask state has no ", k);
+      return it->second;
+    };
+    step = int64_t(at("step")), epoch = int64_t(at("epoch")), seen = int64_t(at("seen"));
+    train_seconds = at("train_seconds"), run_loss = at("run_loss"), run_n = int64_t(at("run_n"));
+    last_loss = at("last_loss");
+    metrics.assign(size_t(at("rows")), std::vector<double>(6));
+    for (size_t i = 0; i < metrics.size(); ++i)
+      for (size_t j = 0; j < 6; ++j) metrics[i][j] = at("row." + std::to_string(i) + "." + std::to_string(j));
+  };
+  const std::string ckpt = (fs::path(t.out) / train::kCheckpointFile).string();
+  const json record = run_record(c, total);
+  bool resuming = false;
+  std::vector<std::string> resume_notes;
+  if (t.resume && fs::exists(ckpt)) {
+    const train::Checkpoint saved = train::load_checkpoint(ckpt);
+    auto it = saved.metadata.find(kRunKey);
+    LOOM_CHECK(it != saved.metadata.end(), ckpt, ": not a seq2seq checkpoint made by loom train (no ", kRunKey,
+               " entry)");
+    resume_notes = check_resume(io::parse_json(it->second, ckpt + " (" + kRunKey + ")"), record, ckpt,
+                                resume_record());
+    resuming = true;
+  } else if (t.resume) {
+    say({{"event", "note"}, {"message", "no checkpoint in " + t.out + "; starting from scratch"}},
+        "no checkpoint in " + t.out + "; starting from scratch");
+  }
+  auto checkpoints = std::make_shared<train::ModelCheckpoint>(
+      train::ModelCheckpointOptions{.path = ckpt, .every_steps = t.checkpoint_every});
+  train::FitOptions fo{.epochs = t.epochs,
+                       .steps = t.steps,
+                       .optimizer = opt.get(),
+                       .metrics = {},
+                       .callbacks = {task, checkpoints},
+                       .scheduler = sched.scheduler.get(),
+                       .scheduler_interval = sched.interval,
+                       .clip_grad_norm = t.clip_grad_norm,
+                       .progress = train::ProgressMode::None,
+                       .resume_from = resuming ? ckpt : "",
+                       .generators = {&tf_gen},
+                       .checkpoint_metadata = {{kRunKey, record.dump()}}};
+  fo.before_forward = [&] { t0 = Clock::now(); };
+  fo.batch_loss = [&](const data::Batch& b) {
+    const Tensor lengths = sequence_lengths(b.data);
+    Tensor logits = model.forward(b.data, lengths, b.target, c.teacher_forcing, &tf_gen);
+    return sequence_cross_entropy(logits, b.target.slice(1, 1, b.target.size(1)).contiguous());
+  };
+  train::Trainer trainer(model, fo);  // restores the checkpoint when resuming
   std::ostringstream intro;
   intro << "training seq2seq (" << c.attention << " attention, " << nn::group_digits(model.num_parameters())
         << " parameters) on dates: " << train_ds->size() << " train / " << test_ds->size() << " held-out pairs, "
         << text::num_date_formats() << " formats" << "; " << t.optimizer << " lr " << t.lr << ", batch " << t.batch_size << ", "
         << (t.steps > 0 ? std::to_string(t.steps) + " steps" : std::to_string(t.epochs) + " epochs") << " (" << nb
         << " steps/epoch), " << get_num_threads() << (get_num_threads() == 1 ? " thread" : " threads");
-  say(t.json,
-      {{"event", "start"}, {"model", "seq2seq"}, {"data", t.data}, {"attention", c.attention},
-       {"parameters", model.num_parameters()}, {"train_samples", train_ds->size()},
-       {"test_samples", test_ds->size()}, {"steps_per_epoch", nb}, {"threads", get_num_threads()}, {"out", t.out}},
-      intro.str());
-
-  int64_t step = 0, epoch = 0, seen = 0;
-  double train_seconds = 0, run_loss = 0, last_loss = 0;
-  int64_t run_n = 0;
-  Score last;
-  auto evaluate = [&](bool final_eval) {
-    last = score(model, test_pairs, test_ds, final_eval ? c.beam : 1, false);
-    const double secs = std::chrono::duration<double>(Clock::now() - wall0).count();
-    metrics << step << "," << epoch << "," << last_loss << "," << last.loss << "," << last.exact << "," << secs
-            << "\n" << std::flush;
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "step %lld epoch %lld: train loss %.4f, test loss %.4f, exact match %.2f%%",
-                  (long long)step, (long long)epoch, last_loss, last.loss, 100 * last.exact);
-    say(t.json, {{"event", "eval"}, {"step", step}, {"epoch", epoch}, {"train_loss", last_loss},
-                 {"test_loss", last.loss}, {"test_exact_match", last.exact}}, buf);
-  };
-  while (step < total) {
-    loader.set_epoch(epoch);
-    for (auto& b : loader) {
-      if (step >= total) break;
-      const auto t0 = Clock::now();
-      const Tensor lengths = sequence_lengths(b.data);
-      Tensor logits = model.forward(b.data, lengths, b.target, c.teacher_forcing, &tf_gen);
-      Tensor loss = sequence_cross_entropy(logits, b.target.slice(1, 1, b.target.size(1)).contiguous());
-      opt->zero_grad();
-      loss.backward();
-      if (t.clip_grad_norm > 0) optim::clip_grad_norm_(model.parameters(), t.clip_grad_norm);
-      opt->step();
-      if (sched.scheduler) sched.scheduler->step();
-      train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-      seen += b.data.size(0);
-      ++step;
-      const double lv = loss.item();
-      LOOM_CHECK(std::isfinite(lv), "loom train: the loss became ", lv, " at step ", step, "; lower --lr");
-      run_loss += lv, ++run_n;
-      if (step % t.log_every == 0 || step == total) {
-        last_loss = run_loss / double(run_n);
-        run_loss = 0, run_n = 0;
-        char buf[128];
-        std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  %.0f samples/s", (long long)step,
-                      (long long)total, last_loss, double(seen) / train_seconds);
-        say(t.json, {{"event", "step"}, {"step", step}, {"loss", last_loss},
-                     {"samples_per_s", double(seen) / train_seconds}, {"lr", opt->get_lr()}}, buf);
-      }
-      if (c.eval_every > 0 && step % c.eval_every == 0 && step < total) evaluate(false);
-    }
-    ++epoch;
-    if (run_n > 0) last_loss = run_loss / double(run_n);
-    if (c.eval_every == 0 && step < total) evaluate(false);
+  json start = {{"event", "start"}, {"model", "seq2seq"}, {"data", t.data}, {"attention", c.attention},
+                {"parameters", model.num_parameters()}, {"train_samples", train_ds->size()},
+                {"test_samples", test_ds->size()}, {"steps_per_epoch", nb}, {"threads", get_num_threads()},
+                {"out", t.out}};
+  if (resuming) {
+    check_resume_position(t, trainer.global_step(), trainer.epoch());
+    intro << "\nresuming from " << ckpt << " at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch()
+          << " (step " << trainer.global_step() << ")";
+    start["resumed_at_step"] = trainer.global_step();
   }
+  say(start, intro.str());
+  for (const auto& n : resume_notes) say({{"event", "note"}, {"message", n}}, "note: " + n);
+  write_metrics();  // the rows so far: none, or the checkpoint's
+
+  trainer.fit(loader);
+  if (trainer.batch() > 0) epoch_end();  // the last epoch stopped at --steps: it counts, as its rows say
   evaluate(true);
 
   json extra = {{"task", "dates"}, {"vocab", vocab.chars()}, {"max_len", 16},
@@ -267,10 +368,14 @@ int cmd_train_seq2seq(const Argv& argv) {
   text << "test exact match " << buf << " (" << (c.beam > 1 ? "beam " + std::to_string(c.beam) : "greedy")
        << ", test loss " << last.loss << ")\ntrain " << int64_t(sps) << " samples/s, peak memory "
        << int64_t(peak_rss_mb()) << " MB, " << int64_t(wall) << " s in all\nsaved the run in " << t.out
-       << "/ (model.safetensors, config.json, metrics.csv); try: loom translate --checkpoint " << t.out
+       << "/ (model.safetensors, config.json, metrics.csv, checkpoint.safetensors); try: loom translate --checkpoint " << t.out
        << " \"March 5, 1999\"";
-  say(t.json, done, text.str());
+  say(done, text.str());
   return 0;
 }
+
+}  // namespace
+
+std::unique_ptr<TrainTask> make_seq2seq_task() { return std::make_unique<Seq2SeqTask>(); }
 
 }  // namespace loom::cli

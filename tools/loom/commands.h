@@ -14,14 +14,14 @@ int cmd_eval(const Argv& args);
 int cmd_predict(const Argv& args);
 int cmd_summary(const Argv& args);
 int cmd_info(const Argv& args);
-// Language models (cmd_train_lm.cpp, cmd_generate.cpp, cmd_tokenize.cpp, cmd_eval_lm.cpp).
-int cmd_train_lm(const Argv& args);
+// `loom train` runs the task --model chooses (train_setup.h): cmd_train.cpp, cmd_train_lm.cpp,
+// cmd_train_seq2seq.cpp, cmd_train_dp.cpp.
+// Language models (cmd_generate.cpp, cmd_tokenize.cpp, cmd_eval_lm.cpp).
 int cmd_generate(const Argv& args);
 int cmd_tokenize(const Argv& args);
 int cmd_detokenize(const Argv& args);
 int cmd_eval_lm(const Argv& args);
-// Sequence-to-sequence (cmd_train_seq2seq.cpp, cmd_translate.cpp): loom train --model seq2seq, loom translate.
-int cmd_train_seq2seq(const Argv& args);
+// Sequence-to-sequence (cmd_translate.cpp): loom translate.
 int cmd_translate(const Argv& args);
 // Quantization (cmd_quantize.cpp): loom quantize; `loom summary --checkpoint DIR` prints the size table.
 int cmd_quantize(const Argv& args);
@@ -29,7 +29,6 @@ int summary_checkpoint(const std::string& dir);
 
 // Privacy and trust (cmd_privacy.cpp, cmd_train_dp.cpp, cmd_federate.cpp, cmd_trust.cpp).
 int cmd_privacy(const Argv& args);
-int cmd_train_dp(const Argv& args);
 int cmd_federate(const Argv& args);
 int cmd_verify(const Argv& args);
 int cmd_keygen(const Argv& args);

@@ -34,7 +34,8 @@ namespace {
 const char* kUsage =
     "usage: loom <command> [options]\n\n"
     "commands:\n"
-    "  train     train a model (linreg, mlp, lenet, cnn; lstm-lm, gpt on text) on a dataset and save the run\n"
+    "  train     train a model and save the run; --model picks the task: mlp, lenet, cnn (classifier), linreg\n"
+    "            (regression), lstm-lm, gpt (language model), seq2seq (loom train --help lists each one's options)\n"
     "  eval      evaluate a saved model on a dataset's test split\n"
     "  predict   top-5 classes for image files (PNG/JPEG/BMP) or idx:FILE:INDEX\n"
     "  summary   the layers, output shapes and parameter counts of a model\n"
