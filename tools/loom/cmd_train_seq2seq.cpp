@@ -354,7 +354,6 @@ int train_seq2seq(const S2SConfig& c) {
   json extra = {{"task", "dates"}, {"vocab", vocab.chars()}, {"max_len", 16},
                 {"train_samples", train_ds->size()}, {"seed", t.seed}, {"test_exact_match", last.exact}};
   model.save(t.out, extra);
-  metrics.close();
   finish_run_folder(t.out);  // manifest (loading checks it), encryption with --encrypt-key-file
   const double wall = std::chrono::duration<double>(Clock::now() - wall0).count();
   const double sps = train_seconds > 0 ? double(seen) / train_seconds : 0;
