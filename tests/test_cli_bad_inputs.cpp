@@ -87,6 +87,9 @@ class BadInputs : public ::testing::Test {
     json j = json::parse(slurp(d / "config.json"));
     edit(j);
     spit(d / "config.json", j.dump());
+    // Without its manifest the folder is like a hand-made one, so the config's own checks are what answer;
+    // with it, the edit is caught first as "config.json: changed" (ManifestCatchesAnEditedConfig).
+    fs::remove(d / "manifest.json");
     return d;
   }
   static std::string img_run() { return (dir_ / "img_run").string(); }
@@ -115,6 +118,19 @@ TEST_F(BadInputs, SizesFromConfigFilesAreBoundedNamingFileAndField) {
          {"n_inner", -5}};
   });
   expect_clear_error("generate --checkpoint " + gpt.string() + " --prompt In", {"'n_inner'", "-5", "config.json"});
+}
+
+TEST_F(BadInputs, ManifestCatchesAnEditedConfig) {
+  const fs::path d = dir_ / "lstm_edited";
+  fs::remove_all(d);
+  fs::copy(dir_ / "lstm_run", d, fs::copy_options::recursive);
+  ASSERT_TRUE(fs::exists(d / "manifest.json"));
+  json j = json::parse(slurp(d / "config.json"));
+  j["hidden"] = 1000000000;
+  spit(d / "config.json", j.dump());
+  expect_clear_error("generate --checkpoint " + d.string() + " --prompt In", {"config.json", "changed", "--skip-verify"});
+  // Skipping the check, the config's own bound answers.
+  expect_clear_error("generate --checkpoint " + d.string() + " --skip-verify --prompt In", {"'hidden'", "1000000000"});
 }
 
 TEST_F(BadInputs, SizesFromFlagsAreBounded) {

@@ -117,6 +117,10 @@ def write(path, data):
 def copy_run(src, dst, edit_config=None, edit_text=None):
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(src, dst)
+    # No manifest: the folder is like a hand-made one, so the config's own checks answer (an edit with the
+    # manifest in place is caught first as "config.json: changed", tested in test_cli_bad_inputs.cpp).
+    if os.path.exists(os.path.join(dst, "manifest.json")):
+        os.remove(os.path.join(dst, "manifest.json"))
     cfg = os.path.join(dst, "config.json")
     if edit_config:
         with open(cfg) as f:
