@@ -95,6 +95,18 @@ TEST(FuzzRegressions, JpegHuffmanTableWithTooManyCodesIsRefused) {
   }
 }
 
+// A 17-byte run-length TGA header declaring 5904x4116 (under the pixel limit): stb decoded all 24M pixels from
+// no data (a 10 s time-out under the sanitizers). The data after the header bounds the pixels first.
+TEST(FuzzRegressions, TgaDeclaringMorePixelsThanItsDataCanHoldIsRefused) {
+  const std::string tga = read_reproducer("fuzz_image", "tga_rle_header_only_24m_pixels").substr(1);  // byte 0: channels
+  expect_error([&] { data::decode_image(tga, "bad.tga", 3); },
+               {"bad.tga", "TGA header declares 5904x4116", "0 bytes of image data", "truncated or corrupt"});
+  // A well-formed uncompressed TGA (2x2 grey) still decodes.
+  std::string ok = std::string("\x00\x00\x03", 3) + std::string(9, '\0') + std::string("\x02\x00\x02\x00\x08\x00", 6) +
+                   std::string("\x10\x20\x30\x40", 4);
+  EXPECT_EQ(data::decode_image(ok, "ok.tga", 1).shape(), (Shape{2, 2, 1}));
+}
+
 // Config readers let nlohmann's own type_error out ("cannot use value() with string") for a config.json that
 // is not an object or whose "arch" is not a string: now a loom::Error that says what is wrong.
 TEST(FuzzRegressions, LanguageModelConfigsOfTheWrongJsonTypeAreExplained) {

@@ -59,6 +59,15 @@ Tensor decode_image(const std::string& bytes, const std::string& name, int chann
     LOOM_CHECK(w > 0 && h > 0, name, ": the ", format, " header declares an empty image (", w, "x", h, ")");
     LOOM_CHECK(pixels <= limit, name, ": the ", format, " header declares ", w, "x", h, " = ", pixels,
                " pixels, more than the limit of ", limit, " (set LOOM_MAX_IMAGE_PIXELS to allow larger images)");
+    // TGA has no magic bytes (stb tries it last), and stb decodes every declared pixel even when the data is
+    // missing: an 18-byte header declaring 5904x4116 took seconds. Even run-length encoded, one packet of
+    // 1 + >=1 bytes holds at most 128 pixels, so the data after the header and the image ID bounds the size.
+    if (format == "unknown" && bytes.compare(0, 2, "#?") != 0 && bytes.compare(0, 4, "S\x80\xf6\x34") != 0) {
+      const int64_t data = std::max<int64_t>(0, int64_t(bytes.size()) - 18 - int64_t(uint8_t(bytes[0])));
+      LOOM_CHECK(pixels <= 128 * data, name, ": the TGA header declares ", w, "x", h, " = ", pixels,
+                 " pixels but the file holds ", data, " bytes of image data (at most ", 128 * data,
+                 " pixels even run-length encoded): the file is truncated or corrupt");
+    }
     // 16 bytes a pixel: the u8 RGBA decode plus the float planes a resize works in.
     check_fits_in_memory(double(pixels) * 16.0, name + ": decoding a " + std::to_string(w) + "x" +
                                                          std::to_string(h) + " image");
