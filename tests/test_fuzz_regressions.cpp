@@ -78,6 +78,9 @@ TEST(FuzzRegressions, IdxEmptyTensorWithHugeDimsReadsAsEmpty) {
 TEST(FuzzRegressions, JpegHuffmanTableWithTooManyCodesIsRefused) {
   const std::string jpeg = read_reproducer("fuzz_image", "jpeg_dht_over_256_codes").substr(1);  // byte 0: channels
   expect_error([&] { data::decode_image(jpeg, "bad.jpg", 3); }, {"bad.jpg", "JPEG Huffman table at byte", "codes"});
+  // The same overflow behind fill bytes: stb accepts FF FF ... FF D8 as the start of a JPEG.
+  const std::string filled = read_reproducer("fuzz_image", "jpeg_fill_bytes_before_soi_dht_over_256").substr(1);
+  expect_error([&] { data::decode_image(filled, "filled.jpg", 3); }, {"filled.jpg", "JPEG Huffman table at byte", "codes"});
   // A hand-made table: 16 counts of 17 (272 codes) in an otherwise minimal JPEG.
   std::string dht = "\xFF\xD8\xFF\xC4";
   dht += std::string{char(0), char(2 + 17 + 272)} + char(0x00) + std::string(16, char(17)) + std::string(272, 'a');

@@ -23,7 +23,9 @@ namespace {
 std::string image_format(const std::string& b) {
   auto starts = [&](std::string_view sig) { return b.size() >= sig.size() && b.compare(0, sig.size(), sig) == 0; };
   if (starts("\x89PNG\r\n\x1a\n")) return "PNG";
-  if (starts("\xff\xd8")) return "JPEG";
+  if (starts("\xff\xd8") || (starts("\xff") && b.find_first_not_of('\xff') != std::string::npos &&
+                               b[b.find_first_not_of('\xff')] == '\xd8'))
+    return "JPEG";  // stb skips fill 0xFFs before a marker, so FF FF D8 is a JPEG's start too
   if (starts("BM")) return "BMP";
   if (starts("GIF8")) return "GIF";
   if (starts("P5") || starts("P6")) return "PNM";

@@ -30,8 +30,12 @@ void check_dht(std::string_view s, size_t begin, size_t end, const std::string& 
 }  // namespace
 
 void check_jpeg_tables(std::string_view s, const std::string& name) {
-  if (s.size() < 2 || byte_at(s, 0) != 0xFF || byte_at(s, 1) != 0xD8) return;  // not a JPEG
-  size_t i = 2;
+  // stb reads a marker as 0xFF, any number of fill 0xFFs, then the code: so FF FF ... FF D8 starts a JPEG too.
+  size_t i = 0;
+  if (s.empty() || byte_at(s, 0) != 0xFF) return;  // not a JPEG
+  while (i < s.size() && byte_at(s, i) == 0xFF) ++i;
+  if (i >= s.size() || byte_at(s, i) != 0xD8) return;
+  ++i;
   while (i < s.size()) {
     // A marker: 0xFF (any number of fill 0xFFs), then the code.
     if (byte_at(s, i) != 0xFF) {
