@@ -81,6 +81,9 @@ TEST(FuzzRegressions, JpegHuffmanTableWithTooManyCodesIsRefused) {
   // The same overflow behind fill bytes: stb accepts FF FF ... FF D8 as the start of a JPEG.
   const std::string filled = read_reproducer("fuzz_image", "jpeg_fill_bytes_before_soi_dht_over_256").substr(1);
   expect_error([&] { data::decode_image(filled, "filled.jpg", 3); }, {"filled.jpg", "JPEG Huffman table at byte", "codes"});
+  // 690 bytes declaring 1024x51976: refused before stb decodes 53M pixels of zeros.
+  const std::string tall = read_reproducer("fuzz_image", "jpeg_690_bytes_declaring_53m_pixels").substr(1);
+  expect_error([&] { data::decode_image(tall, "tall.jpg", 3); }, {"tall.jpg", "1024x51976", "truncated or corrupt"});
   // A hand-made table: 16 counts of 17 (272 codes) in an otherwise minimal JPEG.
   std::string dht = "\xFF\xD8\xFF\xC4";
   dht += std::string{char(0), char(2 + 17 + 272)} + char(0x00) + std::string(16, char(17)) + std::string(272, 'a');

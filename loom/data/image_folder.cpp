@@ -70,6 +70,12 @@ Tensor decode_image(const std::string& bytes, const std::string& name, int chann
                  " pixels but the file holds ", data, " bytes of image data (at most ", 128 * data,
                  " pixels even run-length encoded): the file is truncated or corrupt");
     }
+    // A JPEG codes every 8x8 block of every component in at least one bit (its DC difference), so a file holds at
+    // most 512 pixels a byte; stb decodes missing data as zeros instead (690 bytes declaring 1024x51976 took
+    // seconds). 8192 a byte leaves 16x room for any real file.
+    if (format == "JPEG")
+      LOOM_CHECK(pixels <= 8192 * int64_t(bytes.size()), name, ": the JPEG header declares ", w, "x", h, " = ", pixels,
+                 " pixels but the file has only ", bytes.size(), " bytes: it is truncated or corrupt");
     // 16 bytes a pixel: the u8 RGBA decode plus the float planes a resize works in.
     check_fits_in_memory(double(pixels) * 16.0, name + ": decoding a " + std::to_string(w) + "x" +
                                                          std::to_string(h) + " image");
