@@ -113,6 +113,40 @@ TEST(FuzzRegressions, TgaDeclaringMorePixelsThanItsDataCanHoldIsRefused) {
   EXPECT_EQ(data::decode_image(ok, "ok.tga", 1).shape(), (Shape{2, 2, 1}));
 }
 
+// fuzz_image: a PNG whose first IDAT chunk is empty made stb copy zero bytes into its not yet allocated buffer,
+// memcpy(NULL, src, 0) (UBSan nonnull; off for stb in the fuzz build, fuzz/README.md). The reproducer (whose next
+// chunk length runs past the end) is a clear error, and a valid PNG with an empty first IDAT chunk (legal PNG)
+// decodes to the same pixels as without it.
+TEST(FuzzRegressions, PngWithAnEmptyIdatChunk) {
+  const std::string bad = read_reproducer("fuzz_image", "png_zero_length_idat_null_memcpy").substr(1);  // byte 0: channels
+  expect_error([&] { data::decode_image(bad, "bad.png", 3); }, {"bad.png"});
+  std::vector<unsigned char> px(size_t(5 * 3 * 3));
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<unsigned char>(i * 11 + 3);
+  std::string png;
+  stbi_write_png_to_func([](void* ctx, void* d, int n) { static_cast<std::string*>(ctx)->append(static_cast<char*>(d), size_t(n)); },
+                         &png, 5, 3, 3, px.data(), 5 * 3);
+  const size_t idat = png.find("IDAT");
+  ASSERT_NE(idat, std::string::npos);
+  auto crc32 = [](std::string_view b) {  // PNG's CRC-32 (ISO 3309), bit by bit: 4 bytes here
+    uint32_t c = 0xFFFFFFFFu;
+    for (unsigned char ch : b) {
+      c ^= ch;
+      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xFFFFFFFFu;
+  };
+  const uint32_t crc = crc32("IDAT");
+  std::string empty_idat = std::string(4, '\0') + "IDAT";
+  for (int s = 24; s >= 0; s -= 8) empty_idat += char((crc >> s) & 0xFF);
+  const std::string with_empty = png.substr(0, idat - 4) + empty_idat + png.substr(idat - 4);
+  Tensor a = data::decode_image(png, "plain.png", 3), b = data::decode_image(with_empty, "empty_idat.png", 3);
+  ASSERT_EQ(a.shape(), (Shape{3, 5, 3}));
+  ASSERT_EQ(b.shape(), a.shape());
+  EXPECT_TRUE(equal(a, b));
+  const std::vector<double> got = a.tolist();
+  EXPECT_EQ(got, std::vector<double>(px.begin(), px.end()));
+}
+
 // Config readers let nlohmann's own type_error out ("cannot use value() with string") for a config.json that
 // is not an object or whose "arch" is not a string: now a loom::Error that says what is wrong.
 TEST(FuzzRegressions, LanguageModelConfigsOfTheWrongJsonTypeAreExplained) {
