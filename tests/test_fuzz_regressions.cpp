@@ -147,6 +147,20 @@ TEST(FuzzRegressions, PngWithAnEmptyIdatChunk) {
   EXPECT_EQ(got, std::vector<double>(px.begin(), px.end()));
 }
 
+// fuzz_image: "P6 6999...9" overflowed stb 2.27's int while it read the PPM header's width (UBSan signed overflow;
+// bounded upstream in 2.28). check_pnm_header refuses a header number past INT_MAX first; real headers still decode.
+TEST(FuzzRegressions, PnmHeaderNumberPastIntIsRefused) {
+  const std::string bad = read_reproducer("fuzz_image", "pnm_width_overflows_int").substr(1);  // byte 0: channels
+  expect_error([&] { data::decode_image(bad, "bad.ppm", 3); }, {"bad.ppm", "PNM header's width", "too large"});
+  expect_error([&] { data::decode_image("P5 # a comment\n4 99999999999 255\n", "tall.pgm", 1); },
+               {"tall.pgm", "PNM header's height", "too large"});
+  expect_error([&] { data::decode_image("P5\n2 2\n2147483648\n", "deep.pgm", 1); }, {"deep.pgm", "maximum value"});
+  const std::string ok = std::string("P5\n# made by hand\n3 2\n255\n") + std::string("\x01\x02\x03\x04\x05\x06", 6);
+  Tensor img = data::decode_image(ok, "ok.pgm", 1);
+  ASSERT_EQ(img.shape(), (Shape{2, 3, 1}));
+  EXPECT_EQ(img.tolist(), (std::vector<double>{1, 2, 3, 4, 5, 6}));
+}
+
 // Config readers let nlohmann's own type_error out ("cannot use value() with string") for a config.json that
 // is not an object or whose "arch" is not a string: now a loom::Error that says what is wrong.
 TEST(FuzzRegressions, LanguageModelConfigsOfTheWrongJsonTypeAreExplained) {

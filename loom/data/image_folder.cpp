@@ -12,6 +12,7 @@
 #include "loom/core/limits.h"
 #include "loom/data/file_util.h"
 #include "loom/data/jpeg_check.h"
+#include "loom/data/pnm_check.h"
 
 namespace loom::data {
 
@@ -40,6 +41,7 @@ Tensor decode_image(const std::string& bytes, const std::string& name, int chann
   LOOM_CHECK(!bytes.empty(), name, ": image file is empty");
   LOOM_CHECK(bytes.size() <= size_t(INT_MAX), name, ": image file is too large (", bytes.size(), " bytes)");
   check_jpeg_tables(bytes, name);  // tables stb_image 2.27 would overflow on (jpeg_check.h)
+  check_pnm_header(bytes, name);   // header numbers stb_image 2.27 would overflow an int on (pnm_check.h)
   const auto* buf = reinterpret_cast<const stbi_uc*>(bytes.data());
   int w = 0, h = 0, c = 0;
   const std::string format = image_format(bytes);
