@@ -2,7 +2,7 @@
 # Installs what loom needs from Debian's packages, only when something is missing (so reruns are fast).
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config libgtest-dev libopenblas-openmp-dev nlohmann-json3-dev zlib1g-dev
-      libstb-dev python3 python3-torch python3-numpy dataset-fashion-mnist time
+      libstb-dev libjpeg62-turbo-dev python3 python3-torch python3-numpy dataset-fashion-mnist time
       bible-kjv bible-kjv-text ccache libopenmpi-dev openmpi-bin
       clang-14 libfuzzer-14-dev libclang-rt-14-dev libomp-14-dev)
 PKGS+=(libsodium-dev)  # loom/trust: manifests, signatures, encryption at rest

@@ -161,6 +161,30 @@ TEST(FuzzRegressions, PnmHeaderNumberPastIntIsRefused) {
   EXPECT_EQ(img.tolist(), (std::vector<double>{1, 2, 3, 4, 5, 6}));
 }
 
+// fuzz_image: corrupt entropy-coded data made stb 2.27's Huffman decoder index its 257-entry size table at
+// 16,777,520 (an out-of-bounds read; bounded upstream in 2.28). JPEGs are decoded by libjpeg-turbo now, which calls
+// the data corrupt; corrupt or missing data is an error, never grey pixels. Real JPEGs decode in every channel mode.
+TEST(FuzzRegressions, JpegWithCorruptHuffmanDataIsAnError) {
+  const std::string bad = read_reproducer("fuzz_image", "jpeg_bad_huffman_code_reads_past_stb_table").substr(1);
+  expect_error([&] { data::decode_image(bad, "bad.jpg", 3); }, {"bad.jpg", "cannot decode this JPEG file", "corrupt"});
+  std::vector<unsigned char> px(size_t(24 * 16 * 3));
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<unsigned char>((i % 3 == 0 ? i / 3 : 90) % 256);
+  std::string jpg;
+  stbi_write_jpg_to_func([](void* ctx, void* d, int n) { static_cast<std::string*>(ctx)->append(static_cast<char*>(d), size_t(n)); },
+                         &jpg, 24, 16, 3, px.data(), 95);
+  EXPECT_EQ(data::decode_image(jpg, "ok.jpg", 0).shape(), (Shape{16, 24, 3}));
+  EXPECT_EQ(data::decode_image(jpg, "ok.jpg", 1).shape(), (Shape{16, 24, 1}));
+  Tensor rgba = data::decode_image(jpg, "ok.jpg", 4);
+  ASSERT_EQ(rgba.shape(), (Shape{16, 24, 4}));
+  EXPECT_EQ(rgba.select(2, 3).to(DType::f32).min().item(), 255.0);  // opaque alpha
+  Tensor rgb = data::decode_image(jpg, "ok.jpg", 3).to(DType::f32);
+  const Tensor want = tensor(std::vector<float>(px.begin(), px.end()), {16, 24, 3});
+  EXPECT_LT((rgb - want).abs().max().item(), 12.0);  // lossy at quality 95, but the same picture
+  // Cut short: libjpeg would fill the missing rows with grey; here it is an error.
+  expect_error([&] { data::decode_image(jpg.substr(0, jpg.size() - 60), "cut.jpg", 3); },
+               {"cut.jpg", "truncated or corrupt"});
+}
+
 // Config readers let nlohmann's own type_error out ("cannot use value() with string") for a config.json that
 // is not an object or whose "arch" is not a string: now a loom::Error that says what is wrong.
 TEST(FuzzRegressions, LanguageModelConfigsOfTheWrongJsonTypeAreExplained) {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "loom/loom.h"
-#include "loom/quant/blocks.h"
+#include "loom/core/quant_blocks.h"
 
 using namespace loom;
 using namespace loom::quant;

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "loom/loom.h"
-#include "loom/quant/qgemm.h"
+#include "loom/backend/cpu/qgemm.h"
 #include "loom/quant/quantized_linear.h"
 
 using namespace loom;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "loom/backend/kernel_args.h"
+#include "loom/core/quant_blocks.h"
 #include "loom/core/tensor.h"
 
 namespace loom {
@@ -160,6 +161,20 @@ class Backend {
   // GPT's head split: packed (B, T, 3 * H * D) -> q, k, v each (B, H, T, D); and its gradient the other way.
   virtual void split_heads(Tensor& q, Tensor& k, Tensor& v, const Tensor& packed, int64_t H) = 0;
   virtual void merge_heads_grad(Tensor& packed, const Tensor& gq, const Tensor& gk, const Tensor& gv, int64_t H) = 0;
+
+  // Block-quantized weights (core/quant_blocks.h): src f32 (R, K) -> dst u8 (R, row_bytes(f, K)) with the reference
+  // rounding, and back (dst f32 (R, K)). K a multiple of 32.
+  virtual void quantize_rows(Tensor& dst, const Tensor& src, quant::QuantFormat f) = 0;
+  virtual void dequantize_rows(Tensor& dst, const Tensor& src, quant::QuantFormat f) = 0;
+  // y (M, N) f32 = x (M, K) f32 W^T + bias (N; undefined: none), W the rows of w u8 (N, row_bytes(f, K)); the
+  // activations are quantized to Q8_0 per 32-value block on the fly, as llama.cpp does. Inference only.
+  virtual void quantized_linear(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
+                                quant::QuantFormat f) = 0;
+  // Per-sample products (DP-SGD's per-sample gradients): c[n] = op(a[n]) op(b[n]) for each n of the leading
+  // dim, op transposing when ta / tb; all f32, a (N, ., .), b (N, ., .), c (N, rows, cols) contiguous.
+  virtual void per_sample_gemm(Tensor& c, const Tensor& a, bool ta, const Tensor& b, bool tb) = 0;
+  // im2col: x (N, C, H, W) f32 -> cols (N, C*KH*KW, OH*OW), zeros where the window is in the padding.
+  virtual void unfold2d(Tensor& cols, const Tensor& x, const ConvGeom& g) = 0;
 };
 
 // The backend of a device: the built-in CPU one, or the one registered for the device's type (an error names a

@@ -1,7 +1,7 @@
-// Checks a JPEG's Huffman tables before stb_image sees them. Debian's stb_image (v2.27) trusts the 16 code
-// counts of a DHT table: counts summing past 256 write beyond its 257-byte size table (found by fuzz_image;
-// upstream added the check in v2.28). decode_image calls this first, so such a file is an error, not memory
-// corruption.
+// Checks a JPEG's Huffman tables before the decoder sees them, so a damaged table is reported with its byte
+// offset. Written when stb_image decoded JPEGs: Debian's stb_image (v2.27) trusts the 16 code counts of a DHT
+// table, and counts summing past 256 wrote beyond its 257-byte size table (found by fuzz_image). JPEGs are now
+// decoded by libjpeg-turbo (jpeg_decode.h), which refuses such tables itself; the check stays for its message.
 //   data::check_jpeg_tables(bytes, "photo.jpg");   // throws loom::Error naming the file and the offset
 #pragma once
 #include <string>

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "loom/models/gpt.h"
-#include "loom/quant/blocks.h"
+#include "loom/core/quant_blocks.h"
 
 namespace loom::models {
 

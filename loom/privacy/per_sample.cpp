@@ -5,11 +5,11 @@
 // per layer instead of N backward passes.
 #include "loom/privacy/per_sample.h"
 
-#include <cblas.h>
 
 #include <cmath>
 
 #include "loom/autograd/grad_mode.h"
+#include "loom/backend/backend.h"
 #include "loom/nn/conv_layers.h"
 #include "loom/nn/embedding.h"
 #include "loom/nn/linear.h"
@@ -36,25 +36,18 @@ void walk(nn::Module& m, const std::function<void(nn::Module&)>& fn) {
 // (N, T, F): everything between the batch and the last dim folded into T.
 Tensor as_ntf(const Tensor& t) { return t.contiguous().reshape({t.size(0), -1, t.size(t.dim() - 1)}); }
 
-// C_n = op(A_n) · op(B_n) for each sample n, all f32 contiguous (N, rows, cols): one single-threaded GEMM per
-// sample, the samples spread over the OpenMP threads. loom's bmm runs its batch one after the other with
-// threads inside each small GEMM (and copies strided operands), ~50x slower at per-sample sizes.
+// C_n = op(A_n) · op(B_n) for each sample n (the Backend's per_sample_gemm: one small GEMM per sample; loom's
+// bmm, which runs a batch of small GEMMs one after the other, was ~50x slower at per-sample sizes).
 Tensor per_sample_gemm(const Tensor& a, bool ta, const Tensor& b, bool tb) {
   const Tensor A = a.contiguous().to(DType::f32), B = b.contiguous().to(DType::f32);
-  const int64_t n = A.size(0);
+  LOOM_CHECK(A.dim() == 3 && B.dim() == 3, "per_sample_gemm: expected (N, rows, cols) operands, got ", A.shape(),
+             " and ", B.shape());
   const int64_t m = ta ? A.size(2) : A.size(1), k = ta ? A.size(1) : A.size(2);
   const int64_t p = tb ? B.size(1) : B.size(2);
-  LOOM_CHECK((tb ? B.size(2) : B.size(1)) == k && B.size(0) == n, "per_sample_gemm: shapes ", A.shape(), " and ",
-             B.shape(), " do not multiply");
-  Tensor C = empty({n, m, p});
-  const float* ap = A.data<float>();
-  const float* bp = B.data<float>();
-  float* cp = C.data<float>();
-  const int64_t as = A.size(1) * A.size(2), bs = B.size(1) * B.size(2);
-#pragma omp parallel for schedule(static)
-  for (int64_t s = 0; s < n; ++s)
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(p), int(k),
-                1.0f, ap + s * as, int(A.size(2)), bp + s * bs, int(B.size(2)), 0.0f, cp + s * m * p, int(p));
+  LOOM_CHECK((tb ? B.size(2) : B.size(1)) == k && B.size(0) == A.size(0), "per_sample_gemm: shapes ", A.shape(),
+             " and ", B.shape(), " do not multiply");
+  Tensor C = empty({A.size(0), m, p}, {.device = A.device()});
+  backend_for(A).per_sample_gemm(C, A, ta, B, tb);
   return C;
 }
 
@@ -77,22 +70,14 @@ void conv_grads(nn::Conv2d& m, const Tensor& a, const Tensor& g, std::vector<std
 void embedding_grads(nn::Embedding& m, const Tensor& idx, const Tensor& g,
                      std::vector<std::pair<Tensor, Tensor>>& out) {
   const int64_t n = idx.size(0), v = m.weight.size(0), d = m.weight.size(1);
-  const Tensor ids = idx.contiguous().to(DType::i64), gg = g.contiguous().to(DType::f32);
-  Tensor gw = zeros({n, v, d});
-  const int64_t per = ids.numel() / n;
-  const int64_t* ip = ids.data<int64_t>();
-  const float* gp = gg.data<float>();
-  float* wp = gw.data<float>();
+  const Tensor ids = idx.contiguous().to(DType::i64).reshape({n, -1});  // (N, tokens per sample)
+  Tensor src = g.contiguous().to(DType::f32).reshape({-1, d});             // one gradient row per token
   std::optional<int64_t> pad = m.options.padding_idx;
   if (pad && *pad < 0) *pad += v;
-  for (int64_t s = 0; s < n; ++s)
-    for (int64_t t = 0; t < per; ++t) {
-      const int64_t row = ip[s * per + t];
-      if (pad && row == *pad) continue;  // the padding row never gets a gradient
-      float* dst = wp + (s * v + row) * d;
-      const float* src = gp + (s * per + t) * d;
-      for (int64_t k = 0; k < d; ++k) dst[k] += src[k];
-    }
+  if (pad) src = src * (ids.reshape({-1}) != *pad).to(DType::f32).unsqueeze(1);  // the padding row gets none
+  // Row (s, id) of the (N*V, D) result: each sample's tokens add into its own copy of the table.
+  const Tensor rows = (ids + arange(0, n, 1, {.dtype = DType::i64, .device = ids.device()}).unsqueeze(1) * v).reshape({-1});
+  Tensor gw = index_add(zeros({n * v, d}, {.device = src.device()}), 0, rows, src).reshape({n, v, d});
   out.push_back({m.weight, gw});
 }
 
@@ -383,24 +368,10 @@ Tensor unfold2d(const Tensor& x, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t ho = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1, wo = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
   LOOM_CHECK(ho > 0 && wo > 0, "unfold2d: kernel larger than the padded input ", x.shape());
-  Tensor cols = empty({n, c * kh * kw, ho * wo});
-  const float* src = xc.data<float>();
-  float* dst = cols.data<float>();
-#pragma omp parallel for collapse(2) if (n * c > 1)
-  for (int64_t s = 0; s < n; ++s)
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t i = 0; i < kh; ++i)
-        for (int64_t j = 0; j < kw; ++j) {
-          float* row = dst + ((s * c + ch) * kh * kw + i * kw + j) * ho * wo;
-          const float* img = src + (s * c + ch) * h * w;
-          for (int64_t oy = 0; oy < ho; ++oy) {
-            const int64_t iy = oy * sh - ph + i * dh;
-            for (int64_t ox = 0; ox < wo; ++ox) {
-              const int64_t ix = ox * sw - pw + j * dw;
-              row[oy * wo + ox] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? img[iy * w + ix] : 0.f;
-            }
-          }
-        }
+  Tensor cols = empty({n, c * kh * kw, ho * wo}, {.device = xc.device()});
+  const ConvGeom g{.N = n, .C = c, .H = h, .W = w, .OC = 0, .KH = kh, .KW = kw, .OH = ho, .OW = wo,
+                   .sh = sh, .sw = sw, .ph = ph, .pw = pw, .dh = dh, .dw = dw};
+  backend_for(xc).unfold2d(cols, xc, g);
   return cols;
 }
 

@@ -1,10 +1,8 @@
 #include "loom/quant/quantized_linear.h"
 
-#include <vector>
-
 #include "loom/autograd/grad_mode.h"
 #include "loom/ops/creation.h"
-#include "loom/quant/qgemm.h"
+#include "loom/backend/backend.h"
 
 namespace loom::quant {
 
@@ -28,12 +26,9 @@ std::shared_ptr<QuantizedLinear> QuantizedLinear::from_weight(const Tensor& weig
   LOOM_CHECK(weight.defined() && weight.dim() == 2, "QuantizedLinear: expected a 2-d (out, in) weight");
   const int64_t out = weight.size(0), in = weight.size(1);
   auto q = std::make_shared<QuantizedLinear>(nn::LinearOptions{.in = in, .out = out, .bias = b.defined()}, f);
-  Tensor w = weight.detach().to(DType::f32).contiguous();
-  const size_t rb = row_bytes(f, in);
-  auto* dst = q->weight_q.data<uint8_t>();
-  const float* src = w.data<float>();
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < out; ++r) quantize_row(f, src + r * in, dst + size_t(r) * rb, in);
+  // Quantized where the new layer's blocks live (the host); Module::to moves the layer afterwards.
+  Tensor w = weight.detach().to(DType::f32).contiguous().to(q->weight_q.device());
+  backend_for(w).quantize_rows(q->weight_q, w, f);
   if (b.defined()) {
     NoGradGuard g;
     q->bias.copy_(b.detach());
@@ -46,23 +41,18 @@ Tensor QuantizedLinear::forward(const Tensor& x) {
              options.in, " (in_features), got shape ", x.shape());
   LOOM_CHECK(!(grad_enabled() && x.requires_grad()), "QuantizedLinear: inference only; the input requires grad "
              "(run under NoGradGuard or dequantize the model to train it)");
-  Tensor xc = x.to(DType::f32).contiguous();
-  const int64_t K = options.in, N = options.out, M = xc.numel() / K;
-  std::vector<BlockQ8_0> xq(size_t(M * K / QK));
-  quantize_rows_q8_0(xc.data<float>(), xq.data(), M, K);
+  const int64_t K = options.in, N = options.out;
+  Tensor xc = x.to(DType::f32).contiguous().reshape({-1, K});
   Shape out_shape = x.shape();
   out_shape.back() = N;
-  Tensor y = empty(out_shape);
-  qgemm(format, weight_q.data<uint8_t>(), xq.data(), bias.defined() ? bias.data<float>() : nullptr, y.data<float>(), M,
-        N, K);
+  Tensor y = empty(out_shape, {.device = xc.device()});
+  backend_for(xc).quantized_linear(y, xc, weight_q, bias, format);
   return y;
 }
 
 Tensor QuantizedLinear::dequantized_weight() const {
-  Tensor w = empty({options.out, options.in});
-  const size_t rb = row_bytes(format, options.in);
-  for (int64_t r = 0; r < options.out; ++r)
-    dequantize_row(format, weight_q.data<uint8_t>() + size_t(r) * rb, w.data<float>() + r * options.in, options.in);
+  Tensor w = empty({options.out, options.in}, {.device = weight_q.device()});
+  backend_for(weight_q).dequantize_rows(w, weight_q, format);
   return w;
 }
 

@@ -1,5 +1,5 @@
 // A Linear layer whose weight is held as ggml Q8_0 / Q4_0 blocks: inference only (no gradients), with the
-// activations quantized per 32-value block on each call and the product run by quant/qgemm.h.
+// activations quantized per 32-value block on each call and the product run by the Backend's quantized_linear entry (on the CPU: backend/cpu/qgemm.h).
 //   auto q = quant::QuantizedLinear::from_linear(*fc, quant::QuantFormat::q8_0);
 //   Tensor y = (*q)(x);                                 // x (..., in) f32 -> (..., out) f32, ~= fc(x)
 //
@@ -11,7 +11,7 @@
 #include <memory>
 
 #include "loom/nn/linear.h"
-#include "loom/quant/blocks.h"
+#include "loom/core/quant_blocks.h"
 
 namespace loom::quant {
 

@@ -144,6 +144,16 @@ void StrictBackend::split_heads(Tensor& q, Tensor& k, Tensor& v, const Tensor& p
     LOOM_STRICT(split_heads, q, k, v, packed, H)
 void StrictBackend::merge_heads_grad(Tensor& packed, const Tensor& gq, const Tensor& gk, const Tensor& gv, int64_t H)
     LOOM_STRICT(merge_heads_grad, packed, gq, gk, gv, H)
+void StrictBackend::quantize_rows(Tensor& dst, const Tensor& src, quant::QuantFormat f)
+    LOOM_STRICT(quantize_rows, dst, src, f)
+void StrictBackend::dequantize_rows(Tensor& dst, const Tensor& src, quant::QuantFormat f)
+    LOOM_STRICT(dequantize_rows, dst, src, f)
+void StrictBackend::quantized_linear(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, quant::QuantFormat f)
+    LOOM_STRICT(quantized_linear, y, x, w, bias, f)
+void StrictBackend::per_sample_gemm(Tensor& c, const Tensor& a, bool ta, const Tensor& b, bool tb)
+    LOOM_STRICT(per_sample_gemm, c, a, ta, b, tb)
+void StrictBackend::unfold2d(Tensor& cols, const Tensor& x, const ConvGeom& g)
+    LOOM_STRICT(unfold2d, cols, x, g)
 
 #undef LOOM_STRICT
 

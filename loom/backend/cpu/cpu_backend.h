@@ -73,6 +73,11 @@ class CpuBackend final : public Backend {
                                    const RNNGradFlags& want) override;
   void split_heads(Tensor& q, Tensor& k, Tensor& v, const Tensor& packed, int64_t H) override;  // heads.cpp
   void merge_heads_grad(Tensor& packed, const Tensor& gq, const Tensor& gk, const Tensor& gv, int64_t H) override;
+  void quantize_rows(Tensor& dst, const Tensor& src, quant::QuantFormat f) override;  // quant.cpp
+  void dequantize_rows(Tensor& dst, const Tensor& src, quant::QuantFormat f) override;
+  void quantized_linear(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, quant::QuantFormat f) override;
+  void per_sample_gemm(Tensor& c, const Tensor& a, bool ta, const Tensor& b, bool tb) override;  // per_sample.cpp
+  void unfold2d(Tensor& cols, const Tensor& x, const ConvGeom& g) override;
 };
 
 }  // namespace loom::cpu

@@ -4,9 +4,10 @@
 //   quant::quantize_row_q8_0(x, blocks.data(), n);          // n a multiple of 32
 //   quant::dequantize_row_q8_0(blocks.data(), y, n);        // y[i] ~ x[i]
 //
-// These are self-contained (raw blocks in a byte buffer, quant/quantized_tensor.h) rather than core DTypes:
-// when core's DType grows block types (block size, bytes per block) a QuantizedTensor maps onto them as
-// a u8 storage reinterpreted with that dtype, with no change to the bytes.
+// They live in core, below the backend, because the Backend's quantized entries (quantize_rows,
+// quantized_linear) take a QuantFormat and the CPU backend's kernels (backend/cpu/qgemm.*) work on these
+// structs. Weights are raw blocks in a u8 tensor (quant/quantized_linear.h); when core's DType gains block
+// types that tensor takes such a dtype with no change to the bytes.
 #pragma once
 #include <cstddef>
 #include <cstdint>

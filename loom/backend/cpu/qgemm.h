@@ -7,7 +7,7 @@
 #pragma once
 #include <cstdint>
 
-#include "loom/quant/blocks.h"
+#include "loom/core/quant_blocks.h"
 
 namespace loom::quant {
 

@@ -3,7 +3,7 @@
 // (llama.cpp's trick, exact because q is in [-127, 127]); for Q4_0 the nibbles are already unsigned and the
 // -8 offset is a second vpdpbusd of 8 x x subtracted. The int32 lanes are converted to float and accumulated
 // with the product of the two block scales; the eight lanes are summed once per row pair.
-#include "loom/quant/qgemm.h"
+#include "loom/backend/cpu/qgemm.h"
 
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized inside their own inline functions (_mm512_abs_ps,
 // the reductions); the warning is about the header, not this file.

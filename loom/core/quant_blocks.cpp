@@ -1,7 +1,7 @@
 // Reference quantization: the arithmetic follows ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref
 // operation for operation (scale from the float amax, inverse scale in float, round / truncate the same way),
 // so the bytes match a GGUF file written by llama.cpp for the same floats.
-#include "loom/quant/blocks.h"
+#include "loom/core/quant_blocks.h"
 
 #include <cmath>
 #include <cstring>
