@@ -108,8 +108,10 @@ Tensor decode_jpeg(const std::string& bytes, const std::string& name, int channe
               ": ", j.e.message, ")");
   };
   const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
-  if (!read_header(&j.d, &j.e, data, bytes.size())) return fail("header");
+  const bool header_ok = read_header(&j.d, &j.e, data, bytes.size());
   const int64_t w = j.d.image_width, h = j.d.image_height, pixels = w * h, limit = max_image_pixels();
+  // A header that failed after its frame (SOF) was read still reports a declared size beyond the limits as such.
+  if (!header_ok && (w == 0 || h == 0 || pixels <= limit)) return fail("header");
   LOOM_CHECK(w > 0 && h > 0, name, ": the JPEG header declares an empty image (", w, "x", h, ")");
   LOOM_CHECK(pixels <= limit, name, ": the JPEG header declares ", w, "x", h, " = ", pixels,
              " pixels, more than the limit of ", limit, " (set LOOM_MAX_IMAGE_PIXELS to allow larger images)");
