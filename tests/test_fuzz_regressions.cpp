@@ -155,6 +155,8 @@ TEST(FuzzRegressions, PnmHeaderNumberPastIntIsRefused) {
   expect_error([&] { data::decode_image("P5 # a comment\n4 99999999999 255\n", "tall.pgm", 1); },
                {"tall.pgm", "PNM header's height", "too large"});
   expect_error([&] { data::decode_image("P5\n2 2\n2147483648\n", "deep.pgm", 1); }, {"deep.pgm", "maximum value"});
+  const std::string deep16 = read_reproducer("fuzz_image", "pnm_16bit_channel_conversion_overflow").substr(1);
+  expect_error([&] { data::decode_image(deep16, "deep16.ppm", 3); }, {"deep16.ppm", "16-bit PGM/PPM", "not supported"});
   const std::string ok = std::string("P5\n# made by hand\n3 2\n255\n") + std::string("\x01\x02\x03\x04\x05\x06", 6);
   Tensor img = data::decode_image(ok, "ok.pgm", 1);
   ASSERT_EQ(img.shape(), (Shape{2, 3, 1}));

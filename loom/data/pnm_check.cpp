@@ -28,6 +28,11 @@ void check_pnm_header(std::string_view b, const std::string& name) {
                  "...) is too large (at most ", INT_MAX, "): the file is corrupt");
       ++at;
     }
+    // stb 2.27 converts a 16-bit PGM/PPM to the asked channel count with its 8-bit converter and then reads the
+    // result as 16-bit, past the end of its buffer (found by fuzz_image): 16-bit files are refused instead.
+    if (field[0] == 'm')
+      LOOM_CHECK(value <= 255, name, ": 16-bit PGM/PPM (maximum value ", value, ") is not supported: convert it to 8 bits "
+                 "or to PNG");
   }
 }
 
