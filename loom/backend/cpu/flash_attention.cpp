@@ -139,9 +139,10 @@ void forward_tile(const AttnShape& s, const T* q, const T* k, const T* v, const 
   std::fill(mx, mx + kBQ, kNegInf<T>);
   std::fill(l, l + kBQ, T(0));
   const T* qb = q + (bh * s.Tq + i0) * D;
-  const T* kb = k + bh * (s.k_bh_stride ? s.k_bh_stride : s.Tk * D);
-  const T* vb = v + bh * (s.v_bh_stride ? s.v_bh_stride : s.Tk * Dv);
-  const int64_t jend = key_end(s, i0, nq);
+  const bool slots = !s.kv_bh_offset.empty();
+  const T* kb = k + (slots ? s.kv_bh_offset[size_t(bh)] : bh * (s.k_bh_stride ? s.k_bh_stride : s.Tk * D));
+  const T* vb = v + (slots ? s.kv_bh_offset[size_t(bh)] : bh * (s.v_bh_stride ? s.v_bh_stride : s.Tk * Dv));
+  const int64_t jend = std::min(key_end(s, i0, nq), s.bh_keys.empty() ? s.Tk : s.bh_keys[size_t(bh)]);
   for (int64_t j0 = 0; j0 < jend; j0 += kBK) {
     const int64_t nk = std::min(kBK, jend - j0);
     const int64_t r0 = s.causal ? std::max<int64_t>(0, j0 - i0) : 0;  // rows before r0 see none of the tile
