@@ -80,6 +80,10 @@ TEST(AttentionReference, FusedMatchesReference) {
       {3, 7, 7, 8, 8, 0.35, false},       {3, 7, 7, 8, 8, 0.35, true},       {2, 65, 65, 16, 16, 0.25, true},
       {2, 33, 130, 32, 24, 0.2, false},   {2, 33, 130, 32, 24, 0.2, true},  {4, 1, 37, 16, 16, 0.25, false},
       {2, 100, 3, 8, 5, 0.5, true},       {1, 129, 129, 64, 64, 0.125, true}, {2, 64, 128, 64, 64, 0.125, false},
+      // Decode steps (one query row) at head sizes the register-resident kernel takes (32, 64, 128), and one
+      // it leaves to the generic loop (48).
+      {3, 1, 130, 64, 64, 0.125, false},  {2, 1, 70, 32, 32, 0.2, false},   {2, 1, 65, 128, 128, 0.1, false},
+      {2, 1, 40, 48, 48, 0.15, false},
   };
   for (size_t i = 0; i < shapes.size(); ++i)
     for (int mk = 0; mk < 4; ++mk) {

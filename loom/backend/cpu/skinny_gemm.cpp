@@ -5,28 +5,13 @@
 
 #include <algorithm>
 
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
+#include "loom/backend/cpu/lane_sum.h"
 
 namespace loom::cpu {
 
 namespace {
 
 constexpr int kMaxGroup = 8;  // rows of A per pass: 2 x 8 accumulators + 8 + 2 operands fit AVX-512's 32 registers
-
-#ifdef __AVX512F__
-// The sum of the 16 lanes, halves added down to four. (GCC 12's _mm512_reduce_add_ps and its 512-to-256-bit
-// casts and extracts start from an "undefined" vector that -Wuninitialized reports inside its own header.)
-inline float lane_sum(__m512 v) {
-  using v8 = float __attribute__((vector_size(32)));
-  using v4 = float __attribute__((vector_size(16)));
-  const v8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-               __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-  const v4 q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
-  return (q[0] + q[2]) + (q[1] + q[3]);
-}
-#endif
 
 // s0[r] = A[r] . w0 and s1[r] = A[r] . w1 for the R rows of A.
 template <int R>
