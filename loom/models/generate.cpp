@@ -59,6 +59,13 @@ std::vector<double> sampling_distribution(std::span<const float> logits, const S
 
 int64_t sample_token(std::span<const float> logits, const SamplingOptions& o, std::span<const int64_t> history,
                      Generator& gen) {
+  if (o.temperature == 0 && o.repetition_penalty == 1.0) {
+    // Greedy: the first maximum of the logits themselves, what the distribution below would pick, without
+    // two V-long double vectors per token (a batched step samples once per sequence; GPT-2's V is 50257).
+    check_sampling_options(o);
+    LOOM_CHECK(!logits.empty(), "sampling: empty logits");
+    return std::max_element(logits.begin(), logits.end()) - logits.begin();
+  }
   const std::vector<double> p = sampling_distribution(logits, o, history);
   if (o.temperature == 0) return std::max_element(p.begin(), p.end()) - p.begin();
   const double u = gen.next_double();
