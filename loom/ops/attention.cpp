@@ -2,6 +2,7 @@
 // fused path (Backend::attention_forward, flash-attention style on the CPU) with its backward recorded beside its forward.
 #include "loom/ops/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -204,7 +205,10 @@ Tensor slot_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
   LOOM_CHECK(int64_t(rows.size()) == n && int64_t(lengths.size()) == n, op, ": ", n, " query rows need ", n,
              " slots and lengths; got ", rows.size(), " and ", lengths.size());
   LOOM_CHECK(!needs_grad({q, k_cache, v_cache}), op, ": forward only (decoding); run it under NoGradGuard");
-  AttnShape shape{n * H, 1, L, D, D, 1.0 / std::sqrt(double(D)), false};
+  // Tk is the longest row's length, not the slots' capacity L: the kernel sizes its parallel split by it.
+  int64_t longest = 1;
+  for (int64_t len : lengths) longest = std::max(longest, len);
+  AttnShape shape{n * H, 1, std::min(longest, L), D, D, 1.0 / std::sqrt(double(D)), false};
   shape.kv_bh_offset.resize(size_t(n * H));
   shape.bh_keys.resize(size_t(n * H));
   for (int64_t i = 0; i < n; ++i) {
