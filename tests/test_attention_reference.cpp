@@ -80,6 +80,10 @@ TEST(AttentionReference, FusedMatchesReference) {
       {3, 7, 7, 8, 8, 0.35, false},       {3, 7, 7, 8, 8, 0.35, true},       {2, 65, 65, 16, 16, 0.25, true},
       {2, 33, 130, 32, 24, 0.2, false},   {2, 33, 130, 32, 24, 0.2, true},  {4, 1, 37, 16, 16, 0.25, false},
       {2, 100, 3, 8, 5, 0.5, true},       {1, 129, 129, 64, 64, 0.125, true}, {2, 64, 128, 64, 64, 0.125, false},
+      // Decode steps (one query row) at head sizes the register-resident kernel takes (32, 64, 128), and one
+      // it leaves to the generic loop (48).
+      {3, 1, 130, 64, 64, 0.125, false},  {2, 1, 70, 32, 32, 0.2, false},   {2, 1, 65, 128, 128, 0.1, false},
+      {2, 1, 40, 48, 48, 0.15, false},
   };
   for (size_t i = 0; i < shapes.size(); ++i)
     for (int mk = 0; mk < 4; ++mk) {
@@ -109,4 +113,39 @@ TEST(AttentionReference, StridedCacheViewsMatchPackedCopies) {
   }
   loom::Tensor q = loom::randn({3, 2, 4, 8}), k = loom::randn({2, 3, 5, 8}).transpose(0, 1), v = loom::randn({3, 2, 5, 8});
   EXPECT_EQ(loom::fused_attention(q, k, v).tolist(), loom::fused_attention(q, k.contiguous(), v).tolist());
+}
+
+// slot_attention (a continuous-batching decode step): row i reads the first lengths[i] keys of slot rows[i]
+// in place, slots out of order and of lengths below, at and past one 64-key tile. Each row must match the
+// plain reference over a packed copy of its slice, and equal exactly what the fused kernel gives that slice
+// alone (batched and alone are the same computation).
+TEST(AttentionReference, SlotAttentionReadsEachRowsOwnSlot) {
+  loom::manual_seed(5);
+  loom::NoGradGuard ng;
+  const int64_t S = 5, H = 3, L = 150, D = 16;
+  loom::Tensor kc = loom::randn({S, H, L, D}), vc = loom::randn({S, H, L, D});
+  const std::vector<int64_t> rows = {3, 0, 4, 1}, lens = {1, 64, 130, 17};
+  loom::Tensor q = loom::randn({4, H, 1, D});
+  loom::Tensor got = loom::slot_attention(q, kc, vc, rows, lens);
+  ASSERT_EQ(got.shape(), q.shape());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int64_t r = rows[i], n = lens[i];
+    loom::Tensor qi = q.narrow(0, int64_t(i), 1).contiguous();
+    loom::Tensor ki = kc.narrow(0, r, 1).narrow(2, 0, n).contiguous(), vi = vc.narrow(0, r, 1).narrow(2, 0, n).contiguous();
+    loom::Tensor want = loom::empty({H, 1, D}), lse = loom::empty({H, 1});
+    ref::attention_forward<float>({H, 1, n, D, D, 1.0 / std::sqrt(double(D)), false}, qi.data<float>(), ki.data<float>(),
+                                  vi.data<float>(), {}, want.data<float>(), lse.data<float>());
+    loom::Tensor gi = got.narrow(0, int64_t(i), 1).contiguous();
+    EXPECT_TRUE(test::parity_close(gi.reshape({H, 1, D}), want, 2e-5)) << "row " << i;
+    EXPECT_EQ(gi.tolist(), loom::fused_attention(qi, ki, vi).tolist()) << "row " << i << ": batched differs from alone";
+  }
+  // Bad rows, lengths and shapes are errors naming the problem, never reads outside the caches.
+  const std::vector<int64_t> one = {0};
+  loom::Tensor q1 = q.narrow(0, 0, 1);
+  EXPECT_THROW(loom::slot_attention(q1, kc, vc, std::vector<int64_t>{5}, one), loom::Error);
+  EXPECT_THROW(loom::slot_attention(q1, kc, vc, one, std::vector<int64_t>{0}), loom::Error);
+  EXPECT_THROW(loom::slot_attention(q1, kc, vc, one, std::vector<int64_t>{L + 1}), loom::Error);
+  EXPECT_THROW(loom::slot_attention(q, kc, vc, one, one), loom::Error);
+  EXPECT_THROW(loom::slot_attention(loom::randn({1, H, 2, D}), kc, vc, one, std::vector<int64_t>{2}), loom::Error);
+  EXPECT_THROW(loom::slot_attention(q1, kc, vc.narrow(2, 0, 10), one, std::vector<int64_t>{2}), loom::Error);
 }

@@ -1,6 +1,6 @@
 // The GEMV path of CpuBackend::gemm (M == 1 or N == 1, as in one-token decoding) against the plain reference
 // GEMM: every transpose layout, alpha/beta, padded leading dimensions, a NaN-filled C under beta == 0, and
-// the small-M (a few prompts at once) shapes: a few-rows kernel for 2-4 rows times W^T, else sgemm.
+// the small-M (a few sequences decoding at once) shapes: the skinny kernel for 2-16 rows times W^T, else sgemm.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "loom/backend/cpu/reference.h"
+#include "loom/backend/cpu/skinny_gemm.h"
 #include "loom/loom.h"
 
 using namespace loom;
@@ -81,10 +82,10 @@ TEST_P(GemvLayouts, OneColumnMatchesReference) {
       check_case({M, 1, K, ta, tb, pad, alpha, beta});
 }
 
-// Several prompts at once (M = 2..8): 2-4 rows times W^T take the few-rows kernel, the rest sgemm.
+// Several sequences at once (M = 2..17): 2-16 rows times W^T take the skinny kernel, the rest sgemm.
 TEST_P(GemvLayouts, SmallBatchMatchesReference) {
   auto [ta, tb, pad] = GetParam();
-  for (int M : {2, 3, 4, 5, 8}) {
+  for (int M : {2, 3, 4, 5, 8, 9, 16, 17}) {
     check_case({M, 96, 64, ta, tb, pad, 1.25f, 0.5f});
     check_case({M, 37, 29, ta, tb, pad, -0.75f, 0.0f});  // odd N and K: the kernel's tails
   }
@@ -92,6 +93,34 @@ TEST_P(GemvLayouts, SmallBatchMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(AllTransposes, GemvLayouts,
                          ::testing::Combine(::testing::Bool(), ::testing::Bool(), ::testing::Values(0, 3)));
+
+// The skinny kernel itself against the reference at every group size (1-8 rows per pass, balanced groups
+// beyond 8), K below, at and past one 16-lane vector (the masked tail), odd N (the last row of W alone), and
+// wide enough N * K for its parallel loop.
+TEST(SkinnyGemm, MatchesReferenceForEveryRowCount) {
+  for (int M = 1; M <= 20; ++M)
+    for (auto [N, K] : {std::pair{1, 1}, {3, 15}, {8, 16}, {37, 29}, {33, 100}, {515, 520}}) {
+      const int64_t lda = K + 2, ldw = K + 1, ldc = N + 3;
+      std::vector<float> A = random_buffer(M * lda, 4), W = random_buffer(N * ldw, 5), C = random_buffer(M * ldc, 6);
+      for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {0.5f, -1.5f}}) {
+        std::vector<float> got = C, want = C;
+        if (beta == 0.0f) {
+          for (float& v : got) v = std::numeric_limits<float>::quiet_NaN();  // must not be read
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = N; j < ldc; ++j) got[size_t(i * ldc + j)] = C[size_t(i * ldc + j)];
+        }
+        cpu::skinny_gemm_bt(M, N, K, alpha, A.data(), lda, W.data(), ldw, beta, got.data(), ldc);
+        ref::gemm<float>(false, true, M, N, K, alpha, A.data(), lda, W.data(), ldw, beta, want.data(), ldc);
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < ldc; ++j) {
+            const float g = got[size_t(i * ldc + j)], w = want[size_t(i * ldc + j)];
+            if (j >= N) ASSERT_EQ(g, C[size_t(i * ldc + j)]) << "padding of C changed at (" << i << ", " << j << ")";
+            else ASSERT_NEAR(g, w, 1e-5f * (1.0f + std::abs(w)) * std::sqrt(float(K)))
+                << "M=" << M << " N=" << N << " K=" << K << " beta=" << beta << " at (" << i << ", " << j << ")";
+          }
+      }
+    }
+}
 
 // The decode shape end to end: linear on one row equals the same row of a batched linear.
 TEST(Gemv, LinearOnOneRowMatchesBatchedRow) {

@@ -31,6 +31,10 @@ struct AttnShape {
   // Forward only: elements between consecutive (b, h) slices of k and v (0: packed, Tk * D). Lets a KV cache's
   // first Tk rows of a (B, H, max_len, D) buffer be read in place instead of copied every decode step.
   int64_t k_bh_stride = 0, v_bh_stride = 0;
+  // Forward only, decoding from slotted caches (slot_attention, continuous batching): (b, h)'s keys and values
+  // start at element kv_bh_offset[bh] of k and of v (caches of one layout) and number bh_keys[bh] <= Tk, so
+  // each sequence reads its own slot in place, only as far as it is filled. Empty: the strides above, Tk keys.
+  std::vector<int64_t> kv_bh_offset = {}, bh_keys = {};
 };
 // An optional mask read in place (it may be broadcast): element (bh, i, j) is at t's storage offset
 // bh_offset[bh] + i * si + j * sj. t is bool (true = attend) or q's float type (added to the scaled score);

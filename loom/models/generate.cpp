@@ -37,6 +37,17 @@ std::vector<double> sampling_distribution(std::span<const float> logits, const S
     p[std::max_element(z.begin(), z.end()) - z.begin()] = 1.0;  // first maximum on ties
     return p;
   }
+  if ((o.top_k == 0 || o.top_k >= V) && o.top_p >= 1.0) {
+    // Nothing is cut, so no order is needed: a plain softmax at the temperature. (Sorting 50257 indices cost
+    // milliseconds per token, paid by every sequence of a batched step; the sums below run in index order, so
+    // a draw can differ from the sorted-order sums only where u falls within rounding of a boundary.)
+    const double zmax = *std::max_element(z.begin(), z.end());
+    double total = 0;
+    for (int64_t i = 0; i < V; ++i) total += p[i] = std::exp((z[i] - zmax) / o.temperature);
+    LOOM_CHECK(std::isfinite(total) && total > 0, "sampling: the logits are not finite");
+    for (double& x : p) x /= total;
+    return p;
+  }
   // Most likely first; stable so equal logits keep index order (top-k=1 then agrees with argmax).
   std::vector<int64_t> order(V);
   std::iota(order.begin(), order.end(), 0);
@@ -59,6 +70,13 @@ std::vector<double> sampling_distribution(std::span<const float> logits, const S
 
 int64_t sample_token(std::span<const float> logits, const SamplingOptions& o, std::span<const int64_t> history,
                      Generator& gen) {
+  if (o.temperature == 0 && o.repetition_penalty == 1.0) {
+    // Greedy: the first maximum of the logits themselves, what the distribution below would pick, without
+    // two V-long double vectors per token (a batched step samples once per sequence; GPT-2's V is 50257).
+    check_sampling_options(o);
+    LOOM_CHECK(!logits.empty(), "sampling: empty logits");
+    return std::max_element(logits.begin(), logits.end()) - logits.begin();
+  }
   const std::vector<double> p = sampling_distribution(logits, o, history);
   if (o.temperature == 0) return std::max_element(p.begin(), p.end()) - p.begin();
   const double u = gen.next_double();

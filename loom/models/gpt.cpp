@@ -17,7 +17,6 @@
 #include "loom/ops/attention.h"
 #include "loom/ops/creation.h"
 #include "loom/ops/elementwise.h"
-#include "loom/ops/index.h"
 #include "loom/ops/linalg.h"
 #include "loom/ops/shape.h"
 
@@ -181,28 +180,16 @@ Tensor GPTAttention::forward_slots(const Tensor& x, Tensor& k_cache, Tensor& v_c
     k_cache.narrow(0, rows[size_t(i)], 1).narrow(2, pos[size_t(i)], t).copy_(qkv[1].narrow(0, i, 1));
     v_cache.narrow(0, rows[size_t(i)], 1).narrow(2, pos[size_t(i)], t).copy_(qkv[2].narrow(0, i, 1));
   }
-  if (t == 1 && n > 1) {
-    // Decode step of several rows: one attention call over the rows' caches up to the longest length, each
-    // row masked to its own length (a padded key gets weight exactly 0). One call instead of n keeps the
-    // per-step overhead flat as streams join.
-    int64_t L = 0;
-    for (int64_t p : pos) L = std::max(L, p + 1);
-    bool consecutive = true;
-    for (int64_t i = 1; i < n; ++i) consecutive = consecutive && rows[size_t(i)] == rows[0] + i;
-    Tensor K, V;
-    if (consecutive) {
-      K = k_cache.narrow(0, rows[0], n).narrow(2, 0, L), V = v_cache.narrow(0, rows[0], n).narrow(2, 0, L);
-    } else {
-      const Tensor idx = tensor(std::vector<int64_t>(rows.begin(), rows.end()), {n});
-      K = index_select(k_cache, 0, idx).narrow(2, 0, L), V = index_select(v_cache, 0, idx).narrow(2, 0, L);
-    }
+  if (t == 1) {
+    // A decode step: every row attends over its own slot in place, as far as that slot is filled (no gather of
+    // the rows' caches, no padding to the longest row), in one call whatever the rows and their lengths.
     std::vector<int64_t> lens(pos.begin(), pos.end());
-    const Tensor keep = arange(L).reshape({1, 1, 1, L}) <= tensor(lens, {n, 1, 1, 1});
-    return (*c_proj)(merge_heads(scaled_dot_product_attention(qkv[0], K, V, {.attn_mask = keep})));
+    for (int64_t& l : lens) l += 1;
+    return (*c_proj)(merge_heads(slot_attention(qkv[0], k_cache, v_cache, rows, lens)));
   }
   std::vector<Tensor> ys;
   for (size_t i = 0; i < rows.size(); ++i) {
-    // A prefill chunk (or a lone row): attention over the row's own slot.
+    // A prefill chunk: attention over the row's own slot.
     const int64_t r = rows[i], p = pos[i], ii = int64_t(i);
     Tensor kc = k_cache.narrow(0, r, 1), vc = v_cache.narrow(0, r, 1);
     SDPAOptions o;

@@ -2,6 +2,7 @@
 // fused path (Backend::attention_forward, flash-attention style on the CPU) with its backward recorded beside its forward.
 #include "loom/ops/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -182,6 +183,47 @@ Tensor fused_attention(const Tensor& q0, const Tensor& k0, const Tensor& v0, con
                backend_for(q).attention_backward(shape, dq, dk, dv, q, k, v, *km, so.get(), sl.get(), go);
              return G{dq, dk, dv};
            });
+  return out;
+}
+
+Tensor slot_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int64_t> rows,
+                      std::span<const int64_t> lengths) {
+  const char* op = "slot_attention";
+  LOOM_CHECK(q.defined() && k_cache.defined() && v_cache.defined(), op, ": q and the caches must be defined");
+  LOOM_CHECK(q.dim() == 4 && q.size(2) == 1, op, ": expected q of shape (n, H, 1, D), got ", q.shape());
+  LOOM_CHECK(k_cache.dim() == 4 && k_cache.shape() == v_cache.shape(), op,
+             ": the caches must share one shape (slots, H, L, D); got ", k_cache.shape(), " and ", v_cache.shape());
+  const int64_t n = q.size(0), H = q.size(1), D = q.size(3), S = k_cache.size(0), L = k_cache.size(2);
+  LOOM_CHECK(k_cache.size(1) == H && k_cache.size(3) == D, op, ": q ", q.shape(), " does not match the caches ",
+             k_cache.shape(), " (heads and head size)");
+  LOOM_CHECK(is_floating(q.dtype()) && q.dtype() == k_cache.dtype() && q.dtype() == v_cache.dtype(), op,
+             ": q and the caches must share one floating dtype; got ", q.dtype(), ", ", k_cache.dtype(), ", ",
+             v_cache.dtype());
+  LOOM_CHECK(q.device() == k_cache.device() && q.device() == v_cache.device(), op,
+             ": q and the caches must be on one device");
+  LOOM_CHECK(k_cache.is_contiguous() && v_cache.is_contiguous(), op, ": the caches must be contiguous");
+  LOOM_CHECK(int64_t(rows.size()) == n && int64_t(lengths.size()) == n, op, ": ", n, " query rows need ", n,
+             " slots and lengths; got ", rows.size(), " and ", lengths.size());
+  LOOM_CHECK(!needs_grad({q, k_cache, v_cache}), op, ": forward only (decoding); run it under NoGradGuard");
+  // Tk is the longest row's length, not the slots' capacity L: the kernel sizes its parallel split by it.
+  int64_t longest = 1;
+  for (int64_t len : lengths) longest = std::max(longest, len);
+  AttnShape shape{n * H, 1, std::min(longest, L), D, D, 1.0 / std::sqrt(double(D)), false};
+  shape.kv_bh_offset.resize(size_t(n * H));
+  shape.bh_keys.resize(size_t(n * H));
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t r = rows[size_t(i)], len = lengths[size_t(i)];
+    LOOM_CHECK(r >= 0 && r < S, op, ": slot ", r, " is outside [0, ", S, ")");
+    LOOM_CHECK(len >= 1 && len <= L, op, ": slot ", r, " length ", len, " is outside [1, ", L, "]");
+    for (int64_t h = 0; h < H; ++h) {
+      shape.kv_bh_offset[size_t(i * H + h)] = (r * H + h) * L * D;
+      shape.bh_keys[size_t(i * H + h)] = len;
+    }
+  }
+  Tensor qc = q.contiguous();
+  Tensor out = make_tensor(q.shape(), q.dtype(), q.device());
+  Tensor lse = make_tensor({n * H, 1}, q.dtype(), q.device());
+  if (out.numel() > 0) backend_for(qc).attention_forward(shape, out, lse, qc, k_cache, v_cache, AttentionMask{});
   return out;
 }
 

@@ -2,6 +2,7 @@
 //   Tensor y = loom::scaled_dot_product_attention(q, k, v, {.is_causal = true});   // (B, H, T, D) each
 //   auto [y2, w] = loom::attention_with_weights(q, k, v, {.attn_mask = keep});     // also the (B, H, Tq, Tk) weights
 #pragma once
+#include <span>
 #include <utility>
 
 #include "loom/core/generator.h"
@@ -32,5 +33,13 @@ std::pair<Tensor, Tensor> attention_with_weights(const Tensor& q, const Tensor& 
 
 // The fused kernel alone (no fallback), for tests and benchmarks: errors when it cannot run the case.
 Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SDPAOptions& o = {});
+
+// One new token per sequence against slotted key/value caches (S, H, L, D), as continuous batching decodes:
+// row i of q (n, H, 1, D) attends over the first lengths[i] keys and values of slot rows[i], read in place
+// (no copy of the caches, no padding to the longest row). Row i's result is exactly what attention over its
+// own slot alone gives. Forward only (decoding: throws when an input requires grad).
+//   Tensor y = loom::slot_attention(q, k_cache, v_cache, rows, lengths);   // (n, H, 1, D)
+Tensor slot_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int64_t> rows,
+                      std::span<const int64_t> lengths);
 
 }  // namespace loom

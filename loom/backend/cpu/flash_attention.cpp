@@ -18,6 +18,7 @@
 // Tile products keep 4 x 64 floats of C in AVX-512 registers; GCC's default 256-bit preference would
 // split them and spill (measured 60 vs 160 GFLOP/s on a 64^3 tile).
 #pragma GCC target("prefer-vector-width=512")
+#include "loom/backend/cpu/lane_sum.h"
 #include "loom/backend/cpu/small_gemm.h"
 #include "loom/backend/cpu/vec_math.h"
 
@@ -139,9 +140,10 @@ void forward_tile(const AttnShape& s, const T* q, const T* k, const T* v, const 
   std::fill(mx, mx + kBQ, kNegInf<T>);
   std::fill(l, l + kBQ, T(0));
   const T* qb = q + (bh * s.Tq + i0) * D;
-  const T* kb = k + bh * (s.k_bh_stride ? s.k_bh_stride : s.Tk * D);
-  const T* vb = v + bh * (s.v_bh_stride ? s.v_bh_stride : s.Tk * Dv);
-  const int64_t jend = key_end(s, i0, nq);
+  const bool slots = !s.kv_bh_offset.empty();
+  const T* kb = k + (slots ? s.kv_bh_offset[size_t(bh)] : bh * (s.k_bh_stride ? s.k_bh_stride : s.Tk * D));
+  const T* vb = v + (slots ? s.kv_bh_offset[size_t(bh)] : bh * (s.v_bh_stride ? s.v_bh_stride : s.Tk * Dv));
+  const int64_t jend = std::min(key_end(s, i0, nq), s.bh_keys.empty() ? s.Tk : s.bh_keys[size_t(bh)]);
   for (int64_t j0 = 0; j0 < jend; j0 += kBK) {
     const int64_t nk = std::min(kBK, jend - j0);
     const int64_t r0 = s.causal ? std::max<int64_t>(0, j0 - i0) : 0;  // rows before r0 see none of the tile
@@ -174,6 +176,112 @@ void forward_tile(const AttnShape& s, const T* q, const T* k, const T* v, const 
     for (int64_t d = 0; d < Dv; ++d) o[d] = acc[r * Dv + d] * inv;
     lse[bh * s.Tq + i0 + r] = l[r] > 0 ? mx[r] + std::log(l[r]) : kNegInf<T>;
   }
+}
+
+#ifdef __AVX512F__
+// forward_one_query for f32 heads of 16 * ND (keys) and 16 * NV (values) floats: q and the running numerators
+// stay in registers (through memory, each key's update waited on the previous one's store: ~10x slower).
+template <int ND, int NV>
+void one_query_f32(const AttnShape& s, const AttnMask<float>& m, int64_t bh, const float* qb, const float* kb,
+                   const float* vb, int64_t jend, float* sc, float* o, float* lse) {
+  __m512 qv[ND], acc[NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < ND; ++i) qv[i] = _mm512_loadu_ps(qb + 16 * i);
+#pragma GCC unroll 8
+  for (int i = 0; i < NV; ++i) acc[i] = _mm512_setzero_ps();
+  float mx = kNegInf<float>, l = 0, spill[16 * NV];
+  for (int64_t j0 = 0; j0 < jend; j0 += kBK) {
+    const int64_t nk = std::min(kBK, jend - j0);
+    for (int64_t j = 0; j < nk; ++j) {
+      const float* kr = kb + (j0 + j) * 16 * ND;
+      __m512 t = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
+#pragma GCC unroll 8
+      for (int i = 1; i < ND; ++i) t = _mm512_fmadd_ps(qv[i], _mm512_loadu_ps(kr + 16 * i), t);
+      sc[j] = lane_sum(t);
+    }
+    mask_scores(s, m, bh, 0, j0, nk, sc);
+    // The online softmax rescales the numerators in memory: once a tile, so they go there and back.
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; ++i) _mm512_storeu_ps(spill + 16 * i, acc[i]);
+    online_softmax_row(sc, mx, l, spill, 16 * NV);
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; ++i) acc[i] = _mm512_loadu_ps(spill + 16 * i);
+    for (int64_t j = 0; j < nk; ++j) {
+      const __m512 p = _mm512_set1_ps(sc[j]);
+      const float* vr = vb + (j0 + j) * 16 * NV;
+#pragma GCC unroll 8
+      for (int i = 0; i < NV; ++i) acc[i] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 16 * i), acc[i]);
+    }
+  }
+  const __m512 inv = _mm512_set1_ps(l > 0 ? 1.0f / l : 0.0f);
+#pragma GCC unroll 8
+  for (int i = 0; i < NV; ++i) _mm512_storeu_ps(o + 16 * i, _mm512_mul_ps(acc[i], inv));
+  *lse = l > 0 ? mx + std::log(l) : kNegInf<float>;
+}
+
+// The register-resident kernel for the head sizes it covers (multiples of 16 up to 128; GPT-2's 64, W3's 32);
+// false for the others.
+template <class T>
+bool one_query_registers(const AttnShape& s, const AttnMask<T>& m, int64_t bh, const T* qb, const T* kb, const T* vb,
+                         int64_t jend, T* sc, T* o, T* lse) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    if (s.D != s.Dv || s.D % 16 != 0) return false;
+    switch (s.D / 16) {
+      case 1: one_query_f32<1, 1>(s, m, bh, qb, kb, vb, jend, sc, o, lse); return true;
+      case 2: one_query_f32<2, 2>(s, m, bh, qb, kb, vb, jend, sc, o, lse); return true;
+      case 4: one_query_f32<4, 4>(s, m, bh, qb, kb, vb, jend, sc, o, lse); return true;
+      case 8: one_query_f32<8, 8>(s, m, bh, qb, kb, vb, jend, sc, o, lse); return true;
+      default: return false;
+    }
+  }
+}
+#endif
+
+// A decode step's one query row: each score is the dot product of q with a key row as stored, so no key tile
+// is transposed (for one row of scores the transposes were most of a decode step's attention, and they grow
+// with every sequence a batched step carries). Same masks, online softmax and result as forward_tile.
+template <class T>
+void forward_one_query(const AttnShape& s, const T* q, const T* k, const T* v, const AttnMask<T>& m, T* out, T* lse,
+                       int64_t bh, std::vector<T>& buf) {
+  const int64_t D = s.D, Dv = s.Dv;
+  buf.resize(kBK + Dv);
+  T* sc = buf.data();
+  T* acc = sc + kBK;
+  std::fill(acc, acc + Dv, T(0));
+  T mx = kNegInf<T>, l = 0;
+  const T* qb = q + bh * D;
+  const bool slots = !s.kv_bh_offset.empty();
+  const T* kb = k + (slots ? s.kv_bh_offset[size_t(bh)] : bh * (s.k_bh_stride ? s.k_bh_stride : s.Tk * D));
+  const T* vb = v + (slots ? s.kv_bh_offset[size_t(bh)] : bh * (s.v_bh_stride ? s.v_bh_stride : s.Tk * Dv));
+  const int64_t jend = std::min(key_end(s, 0, 1), s.bh_keys.empty() ? s.Tk : s.bh_keys[size_t(bh)]);
+#ifdef __AVX512F__
+  if (one_query_registers(s, m, bh, qb, kb, vb, jend, sc, out + bh * Dv, lse + bh)) return;
+#endif
+  for (int64_t j0 = 0; j0 < jend; j0 += kBK) {
+    const int64_t nk = std::min(kBK, jend - j0);
+    for (int64_t j = 0; j < nk; ++j) {
+      const T* kr = kb + (j0 + j) * D;
+      T a = 0;
+#pragma omp simd reduction(+ : a)
+      for (int64_t d = 0; d < D; ++d) a += qb[d] * kr[d];
+      sc[j] = a;
+    }
+    mask_scores(s, m, bh, 0, j0, nk, sc);
+    online_softmax_row(sc, mx, l, acc, Dv);
+    for (int64_t j = 0; j < nk; ++j) {
+      const T p = sc[j];
+      const T* vr = vb + (j0 + j) * Dv;
+#pragma omp simd
+      for (int64_t d = 0; d < Dv; ++d) acc[d] += p * vr[d];
+    }
+  }
+  T* o = out + bh * Dv;
+  const T inv = l > 0 ? T(1) / l : T(0);
+#pragma omp simd
+  for (int64_t d = 0; d < Dv; ++d) o[d] = acc[d] * inv;
+  lse[bh] = l > 0 ? mx + std::log(l) : kNegInf<T>;
 }
 
 // One (b, h): key tiles outer (their dk, dv rows accumulate in the tile buffers), query blocks inner.
@@ -269,7 +377,10 @@ void flash_attention_forward(const AttnShape& s, const T* q, const T* k, const T
   {
     std::vector<T> buf;
 #pragma omp for schedule(dynamic)
-    for (int64_t t = 0; t < tasks; ++t) forward_tile(s, q, k, v, m, out, lse, t / tiles, (t % tiles) * kBQ, buf);
+    for (int64_t t = 0; t < tasks; ++t) {
+      if (s.Tq == 1) forward_one_query(s, q, k, v, m, out, lse, t, buf);
+      else forward_tile(s, q, k, v, m, out, lse, t / tiles, (t % tiles) * kBQ, buf);
+    }
   }
 }
 

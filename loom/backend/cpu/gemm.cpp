@@ -4,6 +4,7 @@
 
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/backend/cpu/gemm_bf16.h"
+#include "loom/backend/cpu/skinny_gemm.h"
 
 namespace loom::cpu {
 
@@ -30,48 +31,6 @@ void gemv_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, co
   }
 }
 
-// A few rows times W^T (linear on 2-4 prompts decoding at once): sgemm packs all of W per call, which costs
-// as much as two GEMVs at M = 2; this streams each row of W once and dots it with every row of A.
-template <int R>
-void few_rows_times_bt(int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
-                       float beta, float* C, int64_t ldc) {
-  const float* a0 = A;
-  const float* a1 = A + (R > 1 ? lda : 0);
-  const float* a2 = A + (R > 2 ? 2 * lda : 0);
-  const float* a3 = A + (R > 3 ? 3 * lda : 0);
-  auto store = [&](int64_t n, const float* s) {
-    for (int r = 0; r < R; ++r) {
-      float& c = C[r * ldc + n];
-      c = beta == 0.0f ? alpha * s[r] : alpha * s[r] + beta * c;  // beta == 0 never reads C
-    }
-  };
-  // Two rows of W per pass: 2 * R independent accumulator chains keep the FMA units busy.
-  const int64_t pairs = N / 2;
-#pragma omp parallel for schedule(static) if (N * K >= (int64_t(1) << 18))
-  for (int64_t p = 0; p < pairs; ++p) {
-    const float* w = B + 2 * p * ldb;
-    const float* v = w + ldb;
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-#pragma omp simd reduction(+ : s0, s1, s2, s3, t0, t1, t2, t3)
-    for (int64_t k = 0; k < K; ++k) {
-      const float wk = w[k], vk = v[k];
-      s0 += a0[k] * wk, t0 += a0[k] * vk;
-      if constexpr (R > 1) s1 += a1[k] * wk, t1 += a1[k] * vk;
-      if constexpr (R > 2) s2 += a2[k] * wk, t2 += a2[k] * vk;
-      if constexpr (R > 3) s3 += a3[k] * wk, t3 += a3[k] * vk;
-    }
-    const float s[4] = {s0, s1, s2, s3}, t[4] = {t0, t1, t2, t3};
-    store(2 * p, s);
-    store(2 * p + 1, t);
-  }
-  if (N % 2) {
-    const float* w = B + (N - 1) * ldb;
-    float s[4] = {0, 0, 0, 0};
-    for (int r = 0; r < R; ++r)
-      for (int64_t k = 0; k < K; ++k) s[r] += A[r * lda + k] * w[k];
-    store(N - 1, s);
-  }
-}
 }  // namespace
 
 void CpuBackend::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const void* A, int64_t lda,
@@ -81,13 +40,10 @@ void CpuBackend::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double 
   if (dt == DType::f32 && K > 0 && (M == 1 || N == 1)) {
     gemv_f32(ta, tb, M, N, K, float(alpha), static_cast<const float*>(A), lda, static_cast<const float*>(B), ldb,
              float(beta), static_cast<float*>(C), ldc);
-  } else if (dt == DType::f32 && K > 0 && !ta && tb && M <= 4) {
-    const auto* a = static_cast<const float*>(A);
-    const auto* b = static_cast<const float*>(B);
-    auto* c = static_cast<float*>(C);
-    if (M == 2) few_rows_times_bt<2>(N, K, float(alpha), a, lda, b, ldb, float(beta), c, ldc);
-    else if (M == 3) few_rows_times_bt<3>(N, K, float(alpha), a, lda, b, ldb, float(beta), c, ldc);
-    else few_rows_times_bt<4>(N, K, float(alpha), a, lda, b, ldb, float(beta), c, ldc);
+  } else if (dt == DType::f32 && K > 0 && !ta && tb && M <= kSkinnyMaxRows) {
+    // A few rows times W^T (a decode step of several sequences): W streamed once instead of packed per call.
+    skinny_gemm_bt(M, N, K, float(alpha), static_cast<const float*>(A), lda, static_cast<const float*>(B), ldb,
+                   float(beta), static_cast<float*>(C), ldc);
   } else if (dt == DType::f32) {
     cblas_sgemm(CblasRowMajor, TA, TB, int(M), int(N), int(K), float(alpha), static_cast<const float*>(A), int(lda),
                 static_cast<const float*>(B), int(ldb), float(beta), static_cast<float*>(C), int(ldc));
