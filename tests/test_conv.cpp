@@ -351,6 +351,14 @@ TEST(PoolReference, OddShapes) {
   for (size_t i : {51, 52, 53, 61, 62, 63, 71, 72, 73}) v[i] = -INFINITY;  // rows 5-7, columns 1-3
   pool_vs_reference_both(Pool::Max, tensor(v, {1, 2, 9, 10}), {.kernel_size = {2, 2}, .padding = {1, 1}});
   pool_vs_reference_both(Pool::Max, tensor(v, {1, 2, 9, 10}), {.kernel_size = {3, 3}, .stride = {1, 1}});
+  // The 2x2 / stride 2 fast kernel (float32): rows of 1, 16 and 35 outputs (a masked remainder after whole
+  // vectors), odd sizes whose last row and column no window reads, NaN and -inf windows, and a 2x2 pooling
+  // with padding, which must take the general path.
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{2, 2}, {26, 26}, {11, 11}, {9, 32}, {5, 71}})
+    pool_vs_reference_both(Pool::Max, randn({2, 3, h, w}), {.kernel_size = {2, 2}});
+  pool_vs_reference_both(Pool::Max, tensor(v, {1, 2, 9, 10}), {.kernel_size = {2, 2}});
+  pool_vs_reference_both(Pool::Max, tensor(v, {2, 1, 10, 9}), {.kernel_size = {2, 2}});
+  pool_vs_reference_both(Pool::Max, randn({2, 3, 7, 9}), {.kernel_size = {2, 2}, .ceil_mode = true});
   pool_vs_reference_both(Pool::Adaptive, randn({2, 3, 13, 7}), {}, {5, 3});
   pool_vs_reference_both(Pool::Adaptive, randn({1, 2, 3, 5}), {}, {7, 11});  // more outputs than inputs
   pool_vs_reference_both(Pool::Adaptive, randn({2, 3, 1, 1}).expand({2, 3, 4, 4}), {}, {2, 2});
