@@ -1,17 +1,18 @@
 # PyTorch side of cnn_bench: W2's ops timed alone (forward, forward+backward), then the whole Adam step.
-# usage: cnn_torch.py THREADS [BATCH]
+# usage: cnn_torch.py THREADS [BATCH [cpu]]   (cpu: best-of-N process CPU time instead of wall time)
 import json, sys, time
 import torch, torch.nn.functional as F
 torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
 B = int(sys.argv[2]) if len(sys.argv) > 2 else 64
 reps = 30
+clock = time.process_time if len(sys.argv) > 3 and sys.argv[3] == "cpu" else time.perf_counter
 torch.manual_seed(0)
 
 def best(f):
     f()
     t = float("inf")
     for _ in range(reps):
-        t0 = time.perf_counter(); f(); t = min(t, time.perf_counter() - t0)
+        t0 = clock(); f(); t = min(t, clock() - t0)
     return t
 
 def report(name, fwd, fb):

@@ -237,6 +237,8 @@ void CpuBackend::max_pool2d(Tensor& out, Tensor& indices, const Tensor& x, const
 
 void CpuBackend::max_pool2d_backward(Tensor& dx, const Tensor& gout, const Tensor& indices, const PoolGeom& g) {
   dispatch_float(dx.dtype(), "max_pool2d_backward", [&]<class T>() {
+    if constexpr (std::is_same_v<T, float>)
+      if (max_pool2d_2x2_backward(dx.data<float>(), gout.data<float>(), indices.data<int64_t>(), g)) return;
     max_backward(dx.data<T>(), gout.data<T>(), indices.data<int64_t>(), g);
   });
 }
