@@ -5,10 +5,11 @@
 //   out[m, p] = sum over channels i and taps t of a[m, i, t] * plane_i[p + off[t]]
 // is a GEMM whose B operand is read straight from the input: no im2col (9x the input for 3x3) and no
 // packing. The micro-kernel holds 8 output channels x 48 pixels in 24 AVX-512 accumulators and per
-// (channel, tap) loads 3 input vectors and broadcasts 8 weights. The input gradient has the same form: a
-// correlation of the zero-padded output gradient with the flipped, transposed weights. For W2's 32->64
-// 3x3 layer on 13x13 maps the thrown-away columns cost 2/13 of the lanes; im2col + OpenBLAS spent more
-// than that on building, packing and scattering (docs/performance.md has the figures).
+// (channel, tap) loads 3 input vectors and broadcasts 8 weights. For W2's 32->64 3x3 layer on 13x13 maps
+// the thrown-away columns cost 2/13 of the lanes; im2col + OpenBLAS spent more than that on building,
+// packing and scattering. Only the forward is direct: the input gradient in the same form (a correlation
+// of the zero-padded output gradient with the flipped weights) measured slower than im2col + GEMM, its
+// lanes 70% useful and its gradient planes overflowing L1 (docs/performance.md has the figures).
 #include "loom/backend/cpu/conv_direct.h"
 
 #include <algorithm>
