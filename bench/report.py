@@ -19,6 +19,14 @@ if layers:
         t = best(lambda r: r["bench"] == "layer" and r["layer"] == name and r["impl"] == "torch", "fwd_bwd_us", False)
         print(f"  {name:<18} {l:>8.1f} {t:>9.1f}   {t / l:>6.2f}x")
 
+ops = [r["op"] for r in rows if r["bench"] == "cnn_step" and r["impl"] == "loom" and "fwd_us" in r]
+if ops:
+    print("\nW2 op (us)               loom fwd  torch fwd   loom f+b  torch f+b   speed-up f+b")
+    for name in dict.fromkeys(ops):
+        g = lambda impl, key: best(lambda r: r["bench"] == "cnn_step" and r.get("op") == name and r["impl"] == impl, key, False)
+        lf, tf, lb, tb = g("loom", "fwd_us"), g("torch", "fwd_us"), g("loom", "fwd_bwd_us"), g("torch", "fwd_bwd_us")
+        print(f"  {name:<22} {lf:>9.1f} {tf:>10.1f} {lb:>10.1f} {tb:>10.1f}   {tb / lb:>6.2f}x")
+
 models = [m for m in ("mlp", "cnn", "lenet") if any(r.get("model") == m for r in rows)]
 if models:
     print("\ntraining (1 epoch)   loom samples/s  torch samples/s  ratio   loom infer/s  torch infer/s  loom RSS MB  torch RSS MB")

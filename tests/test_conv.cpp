@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "loom/backend/cpu/conv_direct.h"
 #include "loom/backend/cpu/reference_conv.h"
 #include "loom/loom.h"
 #include "support/gradcheck.h"
@@ -277,6 +278,44 @@ TEST(ConvReference, SizeOneAndPrimeShapes) {
   conv_vs_reference_both(randn({1, 2, 7, 5}), randn({3, 2, 3, 3}), true, {.stride = {5, 4}});  // stride > kernel
 }
 
+TEST(ConvReference, DirectKernelShapes) {
+  // The stride-1 direct forward (float32, conv_direct.cpp): output channels not a multiple of its 8-row
+  // tiles, pixel counts not a multiple of its 48-pixel tiles, non-square kernels, padding (up to more than
+  // the kernel reaches) and dilation, one output row, one input channel. Each shape must take the direct
+  // path (checked first, so a change to its rule cannot silently skip this test); the float64 run and the
+  // others around it take im2col + GEMM.
+  manual_seed(17);
+  struct Case {
+    Shape x, w;
+    Conv2dArgs a;
+  };
+  const std::vector<Case> cases = {
+      {{3, 5, 13, 13}, {13, 5, 3, 3}, {}},
+      {{2, 1, 28, 28}, {32, 1, 3, 3}, {}},
+      {{2, 7, 9, 17}, {5, 7, 3, 5}, {.padding = {1, 2}}},
+      {{2, 3, 12, 11}, {9, 3, 3, 3}, {.padding = {2, 1}, .dilation = {2, 1}}},
+      {{1, 4, 6, 8}, {3, 4, 2, 2}, {.padding = {3, 3}}},  // outputs that read only padding
+      {{2, 6, 3, 40}, {17, 6, 3, 2}, {}},                  // a single output row of 39 pixels
+  };
+  for (const Case& c : cases) {
+    const int64_t OH = c.x[2] + 2 * c.a.padding[0] - c.a.dilation[0] * (c.w[2] - 1);
+    const int64_t OW = c.x[3] + 2 * c.a.padding[1] - c.a.dilation[1] * (c.w[3] - 1);
+    Tensor probe = empty({c.x[0], c.w[0], OH, OW});
+    const ConvGeom geom = geom_of(empty(c.x), empty(c.w), probe, c.a);
+    EXPECT_TRUE(cpu::conv_direct_applies(geom)) << "case with " << c.w[0] << " output channels, input width " << c.x[3];
+    conv_vs_reference_both(randn(c.x), randn(c.w), true, c.a);
+    conv_vs_reference<float>(randn(c.x), randn(c.w), false, c.a);
+  }
+  // Shapes the direct kernel refuses (stride 2, groups, 1x1, output rows under half the padded row) still
+  // get the right answer from the fallback.
+  const ConvGeom strided{.N = 1, .C = 2, .H = 9, .W = 9, .OC = 4, .KH = 3, .KW = 3, .OH = 4, .OW = 4, .sh = 2, .sw = 2};
+  EXPECT_FALSE(cpu::conv_direct_applies(strided));
+  const ConvGeom narrow{.N = 1, .C = 2, .H = 9, .W = 9, .OC = 4, .KH = 7, .KW = 7, .OH = 3, .OW = 3};
+  EXPECT_FALSE(cpu::conv_direct_applies(narrow));
+  conv_vs_reference<float>(randn({2, 2, 9, 9}), randn({4, 2, 7, 7}), true, {});
+  conv_vs_reference<float>(randn({2, 4, 9, 9}), randn({4, 2, 3, 3}), true, {.groups = 2});
+}
+
 TEST(ConvReference, NonContiguousInputs) {
   manual_seed(11);
   Tensor x = randn({3, 9, 11, 5}).permute({0, 3, 1, 2});  // (N, C=5, H=9, W=11) in NHWC memory
@@ -351,6 +390,14 @@ TEST(PoolReference, OddShapes) {
   for (size_t i : {51, 52, 53, 61, 62, 63, 71, 72, 73}) v[i] = -INFINITY;  // rows 5-7, columns 1-3
   pool_vs_reference_both(Pool::Max, tensor(v, {1, 2, 9, 10}), {.kernel_size = {2, 2}, .padding = {1, 1}});
   pool_vs_reference_both(Pool::Max, tensor(v, {1, 2, 9, 10}), {.kernel_size = {3, 3}, .stride = {1, 1}});
+  // The 2x2 / stride 2 fast kernel (float32): rows of 1, 16 and 35 outputs (a masked remainder after whole
+  // vectors), odd sizes whose last row and column no window reads, NaN and -inf windows, and a 2x2 pooling
+  // with padding, which must take the general path.
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{2, 2}, {26, 26}, {11, 11}, {9, 32}, {5, 71}})
+    pool_vs_reference_both(Pool::Max, randn({2, 3, h, w}), {.kernel_size = {2, 2}});
+  pool_vs_reference_both(Pool::Max, tensor(v, {1, 2, 9, 10}), {.kernel_size = {2, 2}});
+  pool_vs_reference_both(Pool::Max, tensor(v, {2, 1, 10, 9}), {.kernel_size = {2, 2}});
+  pool_vs_reference_both(Pool::Max, randn({2, 3, 7, 9}), {.kernel_size = {2, 2}, .ceil_mode = true});
   pool_vs_reference_both(Pool::Adaptive, randn({2, 3, 13, 7}), {}, {5, 3});
   pool_vs_reference_both(Pool::Adaptive, randn({1, 2, 3, 5}), {}, {7, 11});  // more outputs than inputs
   pool_vs_reference_both(Pool::Adaptive, randn({2, 3, 1, 1}).expand({2, 3, 4, 4}), {}, {2, 2});

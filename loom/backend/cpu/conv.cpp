@@ -15,6 +15,7 @@
 #include <immintrin.h>
 #endif
 
+#include "loom/backend/cpu/conv_direct.h"
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/backend/cpu/loop.h"
 #include "loom/core/dispatch.h"
@@ -261,6 +262,10 @@ void for_chunks(const ConvGeom& g, const Plan& p, F chunk, Fin finish) {
 
 template <class T>
 void forward(Backend& be, Tensor& out, const Tensor& x, const Tensor& w, const Tensor* bias, const ConvGeom& g) {
+  if constexpr (std::is_same_v<T, float>) {  // stride-1 float32 on small planes: no im2col (conv_direct.cpp)
+    if (conv2d_direct(out.data<float>(), x.data<float>(), w.data<float>(), bias ? bias->data<float>() : nullptr, g))
+      return;
+  }
   const Plan p = make_plan(g, sizeof(T));
   const T* px = x.data<T>();
   const T* pw = w.data<T>();

@@ -42,10 +42,13 @@ std::vector<KernelChoice> kernel_choices() {
   out.push_back({"gemm", "OpenBLAS sgemm/dgemm", "OpenBLAS picks its own kernel for this CPU at run time"});
 #if defined(__AVX512F__)
   out.push_back({"attention", "tiled, AVX-512 gathers for key tiles", "compiled in for " + isa});
-  out.push_back({"conv", "im2col + GEMM, AVX-512 masked im2col rows", "compiled in for " + isa});
+  out.push_back({"conv", "direct AVX-512 forward for stride-1 f32 on small planes, else im2col + GEMM (masked im2col rows)",
+                 "compiled in for " + isa});
+  out.push_back({"max_pool", "AVX-512 kernel for 2x2 / stride 2 f32, else direct loops", "compiled in for " + isa});
 #else
   out.push_back({"attention", "tiled, scalar key-tile transposes", "compiled for " + isa});
   out.push_back({"conv", "im2col + GEMM, plain im2col rows", "compiled for " + isa});
+  out.push_back({"max_pool", "direct loops", "compiled for " + isa});
 #endif
   out.push_back({"elementwise/norms/rnn", "GCC-vectorised loops, " + vec, "compiled for " + isa});
   return out;

@@ -5,11 +5,13 @@
 // whole dx planes, so they accumulate without atomics.
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/backend/cpu/loop.h"
+#include "loom/backend/cpu/max_pool_2x2.h"
 #include "loom/core/dispatch.h"
 
 namespace loom::cpu {
@@ -227,12 +229,16 @@ Run avg_run(const std::vector<Window>& ww, const PoolGeom& g) {
 
 void CpuBackend::max_pool2d(Tensor& out, Tensor& indices, const Tensor& x, const PoolGeom& g) {
   dispatch_float(x.dtype(), "max_pool2d", [&]<class T>() {
+    if constexpr (std::is_same_v<T, float>)
+      if (max_pool2d_2x2(out.data<float>(), indices.data<int64_t>(), x.data<float>(), g)) return;
     max_forward(out.data<T>(), indices.data<int64_t>(), x.data<T>(), g);
   });
 }
 
 void CpuBackend::max_pool2d_backward(Tensor& dx, const Tensor& gout, const Tensor& indices, const PoolGeom& g) {
   dispatch_float(dx.dtype(), "max_pool2d_backward", [&]<class T>() {
+    if constexpr (std::is_same_v<T, float>)
+      if (max_pool2d_2x2_backward(dx.data<float>(), gout.data<float>(), indices.data<int64_t>(), g)) return;
     max_backward(dx.data<T>(), gout.data<T>(), indices.data<int64_t>(), g);
   });
 }

@@ -1,0 +1,20 @@
+// Direct AVX-512 forward convolution for stride-1 float32 convolutions on small planes (the 3x3 layers of
+// small CNNs), without im2col. conv.cpp tries it first and falls back to im2col + GEMM when it returns
+// false; the backward pass stays im2col + GEMM.
+//   if (!conv2d_direct(y, x, w, bias, g)) { /* im2col + GEMM */ }
+#pragma once
+#include <cstdint>
+
+#include "loom/backend/backend.h"
+
+namespace loom::cpu {
+
+// Whether the direct kernel takes this geometry: stride 1, one group, a kernel larger than 1x1, output
+// rows at least half the padded row (the rest of each row is computed and thrown away), a sample small
+// enough to stay in L2, and an AVX-512 build.
+bool conv_direct_applies(const ConvGeom& g);
+
+// y (N, OC, OH, OW) = conv(x, w) + bias (bias may be null). False, touching nothing, if not applicable.
+bool conv2d_direct(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g);
+
+}  // namespace loom::cpu
