@@ -35,7 +35,7 @@ const fs::path& trained_run() {
 }
 
 json eval(const fs::path& run) {
-  auto r = loom_cmd("eval --checkpoint " + run.string() + " " + kData + " --json");
+  auto r = loom_cmd("eval --checkpoint " + run.string() + " --data fashion-mnist --test-samples 64 --threads 1 --json");
   EXPECT_EQ(r.status, 0) << r.err;
   return r.status == 0 ? json::parse(r.out) : json();
 }
