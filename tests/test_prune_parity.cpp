@@ -49,9 +49,7 @@ void check(const std::string& what, const std::string& torch_steps, const std::f
   expect_same(l, r, what);
 }
 
-}  // namespace
-
-TEST(PruneParity, L1Unstructured) {
+void l1_unstructured() {
   check("l1 0.3", "prune.l1_unstructured(conv, 'weight', amount=0.3)\nprune.l1_unstructured(fc, 'weight', amount=0.5)",
         [](Layers& l) {
           prune::l1_unstructured(l.conv, "weight", 0.3);
@@ -62,7 +60,7 @@ TEST(PruneParity, L1Unstructured) {
   });
 }
 
-TEST(PruneParity, LnStructured) {
+void ln_structured() {
   for (const char* n : {"1", "2", "float('inf')"}) {
     const double nv = std::string(n) == "1" ? 1 : std::string(n) == "2" ? 2 : INFINITY;
     check(std::string("ln n=") + n + " dim 0",
@@ -81,8 +79,9 @@ TEST(PruneParity, LnStructured) {
         });
 }
 
-TEST(PruneParity, Composition) {
-  check("l1 then l1", "prune.l1_unstructured(conv, 'weight', amount=0.3)\nprune.l1_unstructured(conv, 'weight', amount=0.5)",
+void composition() {
+  check("l1 then l1",
+        "prune.l1_unstructured(conv, 'weight', amount=0.3)\nprune.l1_unstructured(conv, 'weight', amount=0.5)",
         [](Layers& l) {
           prune::l1_unstructured(l.conv, "weight", 0.3);
           prune::l1_unstructured(l.conv, "weight", 0.5);
@@ -107,7 +106,7 @@ TEST(PruneParity, Composition) {
         });
 }
 
-TEST(PruneParity, GlobalUnstructured) {
+void global_unstructured() {
   check("global", "prune.global_unstructured([(conv, 'weight'), (fc, 'weight')], "
                   "pruning_method=prune.L1Unstructured, amount=0.4)",
         [](Layers& l) { prune::global_unstructured({{&l.conv, "weight"}, {&l.fc, "weight"}}, 0.4); });
@@ -120,7 +119,7 @@ TEST(PruneParity, GlobalUnstructured) {
         });
 }
 
-TEST(PruneParity, StateDictKeysAndRemove) {
+void state_dict_keys_and_remove() {
   manual_seed(3);
   nn::Linear fc({.in = 8, .out = 5});
   const Tensor w = fc.weight.clone(), b = fc.bias.clone();
@@ -145,4 +144,18 @@ TEST(PruneParity, StateDictKeysAndRemove) {
   EXPECT_PARITY("weight_orig grad", fc.get_parameter("weight_orig").grad(), r["g"]);
   prune::remove(fc, "weight");
   EXPECT_PARITY("removed weight", fc.weight, r["w"], 0);
+}
+
+}  // namespace
+
+// Two tests, not one per method: each test is its own process, and starting torch is most of the time.
+TEST(PruneParity, MasksMatchTorch) {
+  l1_unstructured();
+  ln_structured();
+  global_unstructured();
+}
+
+TEST(PruneParity, CompositionStateDictAndRemove) {
+  composition();
+  state_dict_keys_and_remove();
 }

@@ -161,7 +161,8 @@ void ln_structured(nn::Module& module, const std::string& name, Amount amount, d
 void custom_from_mask(nn::Module& module, const std::string& name, const Tensor& given) {
   apply(module, name, "custom_from_mask", [&](const Tensor&, const Tensor& mask) {
     LOOM_CHECK(given.defined() && given.shape() == mask.shape(), "custom_from_mask: the mask must have the shape ",
-               mask.shape(), " of ", module.name(), "'s \"", name, "\", got ", given.defined() ? given.shape() : Shape{});
+               mask.shape(), " of ", module.name(), "'s \"", name, "\", got ",
+               given.defined() ? given.shape() : Shape{});
     return mul(mask, given.to(mask.dtype()).to(mask.device()));
   });
 }

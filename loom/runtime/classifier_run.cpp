@@ -238,7 +238,8 @@ ClassifierRun load_classifier(const std::string& where, const std::string& model
       }
     }
   } else {
-    r.shape = infer_spec(r.name, compress::prune::fold_masks(sd), r.path);  // weights from elsewhere: inputs as they are, in [0, 1]
+    // Weights from elsewhere: inputs as they are, in [0, 1]; the widths as the (mask-folded) weights have them.
+    r.shape = infer_spec(r.name, compress::prune::fold_masks(sd), r.path);
   }
   r.nonfinite = nonfinite_weights(sd);
   r.model = models::make_model(r.name, r.shape);
@@ -248,7 +249,8 @@ ClassifierRun load_classifier(const std::string& where, const std::string& model
       for (const auto& [k, t] : sd)
         if (k.ends_with("_orig") && sd.find(k.substr(0, k.size() - 5) + "_mask")) {
           const std::string path = k.substr(0, k.size() - 5), module = path.substr(0, path.rfind('.'));
-          LOOM_CHECK(path.find('.') != std::string::npos, r.path, ": pruned tensor '", k, "' names no layer");
+          LOOM_CHECK(path.find('.') != std::string::npos, r.path, ": pruned tensor '", k,
+                     "' names no layer");
           compress::prune::identity(*r.model->get_submodule(module), path.substr(path.rfind('.') + 1));
         }
     } else {

@@ -112,8 +112,10 @@ int cmd_prune(const Argv& argv) {
 
   nlohmann::ordered_json cfg;
   const fs::path src_cfg = fs::is_directory(checkpoint) ? fs::path(checkpoint) / "config.json" : fs::path();
-  if (!src_cfg.empty() && fs::exists(src_cfg)) cfg = nlohmann::ordered_json::parse(io::read_run_json(src_cfg.string()).dump());
-  else cfg["model"] = r.name;
+  if (!src_cfg.empty() && fs::exists(src_cfg))
+    cfg = nlohmann::ordered_json::parse(io::read_run_json(src_cfg.string()).dump());
+  else
+    cfg["model"] = r.name;
   cfg["pruning"] = pruning;
   cfg["num_parameters"] = model->num_parameters();
 
