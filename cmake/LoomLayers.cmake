@@ -20,6 +20,7 @@ set(LOOM_LAYERS
   "data: ops"
   "io: data"
   "quant: nn"
+  "compress: nn"
   "models: nn io quant"
   "text: data io"
   "trust: io"
@@ -28,7 +29,7 @@ set(LOOM_LAYERS
   "explain: train"
   "dataquality: train"
   "privacy: nn data dist trust"
-  "runtime: models text io trust"
+  "runtime: models text io trust compress"
   "serve: runtime"
 )
 # Layers kept out of the loom::loom umbrella because they bring an optional dependency (dist: MPI;

@@ -361,3 +361,30 @@ TEST(NNModule, LayerShapeErrorsNameTheLayer) {
   nn::MaxPool2d mp({.kernel_size = 2});
   expect_msg([&] { mp(zeros({4, 4})); }, {"MaxPool2d(kernel_size=2", "[4, 4]"});
 }
+
+TEST(NNModule, ForwardPreHooksAndDeletingEntries) {
+  nn::Linear fc({.in = 2, .out = 2});
+  std::vector<std::string> calls;
+  const int64_t a = fc.register_forward_pre_hook([&](nn::Module&, const Tensor& x) {
+    calls.push_back("pre " + std::to_string(x.size(0)));
+  });
+  fc.register_forward_hook([&](nn::Module&, const Tensor&, const Tensor&) { calls.push_back("post"); });
+  fc(zeros({3, 2}));
+  EXPECT_EQ(calls, (std::vector<std::string>{"pre 3", "post"}));
+  EXPECT_EQ(fc.forward_pre_hook_ids(), std::vector<int64_t>{a});
+  ASSERT_NE(fc.forward_pre_hook(a), nullptr);
+  EXPECT_EQ(fc.forward_pre_hook(a + 100), nullptr);
+  fc.remove_forward_pre_hook(a);
+  calls.clear();
+  fc(zeros({1, 2}));
+  EXPECT_EQ(calls, std::vector<std::string>{"post"});
+  // Deleting a parameter or buffer takes it out of the registry; the member keeps its handle.
+  const Tensor w = fc.delete_parameter("weight");
+  EXPECT_EQ(w.impl(), fc.weight.impl());
+  EXPECT_EQ(fc.named_parameters().size(), 1u);
+  EXPECT_THROW(fc.delete_parameter("weight"), Error);
+  fc.register_buffer("extra", zeros({1}));
+  fc.delete_buffer("extra");
+  EXPECT_TRUE(fc.buffers().empty());
+  EXPECT_THROW(fc.delete_buffer("extra"), Error);
+}

@@ -43,6 +43,13 @@ double estimate_parameters(const std::string& name, const ModelSpec& s) {
 
 }  // namespace
 
+std::vector<int64_t> default_widths(const std::string& name) {
+  if (name == "mlp") return {512, 256};
+  if (name == "lenet") return {6, 16, 120, 84};
+  if (name == "cnn") return {32, 64, 64};
+  return {};
+}
+
 std::vector<std::string> model_names() { return {"linreg", "mlp", "lenet", "cnn"}; }
 
 bool is_model_name(const std::string& name) {
@@ -68,47 +75,57 @@ std::shared_ptr<nn::Sequential> make_model(const std::string& name, const ModelS
                                                   std::to_string(s.width) + " images";
     check_fits_in_memory(8.0 * estimate_parameters(name, s), "a " + name + " model for " + in);
   }
+  std::vector<int64_t> w = default_widths(name);
+  if (!s.widths.empty()) {
+    LOOM_CHECK(s.widths.size() == w.size(), name, ": expected ", w.size(), " widths (hidden layer sizes), got ",
+               s.widths.size());
+    for (size_t i = 0; i < w.size(); ++i) {
+      // Pruning only narrows a model; the bound keeps a malformed file from asking for a huge allocation.
+      check_size(name + ": width " + std::to_string(i), s.widths[i], 1, w[i]);
+      w[i] = s.widths[i];
+    }
+  }
   if (name == "linreg") {
     LOOM_CHECK(s.features > 0, "linreg: the number of input features must be positive, got ", s.features);
     m->push_back(Linear({.in = s.features, .out = 1}));
   } else if (name == "mlp") {
     check_images(s, name);
     m->push_back(Flatten());
-    m->push_back(Linear({.in = s.channels * s.height * s.width, .out = 512}));
+    m->push_back(Linear({.in = s.channels * s.height * s.width, .out = w[0]}));
     m->push_back(ReLU());
-    m->push_back(Linear({.in = 512, .out = 256}));
+    m->push_back(Linear({.in = w[0], .out = w[1]}));
     m->push_back(ReLU());
-    m->push_back(Linear({.in = 256, .out = s.num_classes}));
+    m->push_back(Linear({.in = w[1], .out = s.num_classes}));
   } else if (name == "lenet") {
     check_images(s, name);
     const int64_t h = conv_pool(conv_pool(s.height, 5, 2, name), 5, 0, name);
-    const int64_t w = conv_pool(conv_pool(s.width, 5, 2, name), 5, 0, name);
-    m->push_back(Conv2d({.in = s.channels, .out = 6, .kernel_size = 5, .padding = 2}));
+    const int64_t wd = conv_pool(conv_pool(s.width, 5, 2, name), 5, 0, name);
+    m->push_back(Conv2d({.in = s.channels, .out = w[0], .kernel_size = 5, .padding = 2}));
     m->push_back(ReLU());
     m->push_back(MaxPool2d({.kernel_size = 2}));
-    m->push_back(Conv2d({.in = 6, .out = 16, .kernel_size = 5}));
+    m->push_back(Conv2d({.in = w[0], .out = w[1], .kernel_size = 5}));
     m->push_back(ReLU());
     m->push_back(MaxPool2d({.kernel_size = 2}));
     m->push_back(Flatten());
-    m->push_back(Linear({.in = 16 * h * w, .out = 120}));
+    m->push_back(Linear({.in = w[1] * h * wd, .out = w[2]}));
     m->push_back(ReLU());
-    m->push_back(Linear({.in = 120, .out = 84}));
+    m->push_back(Linear({.in = w[2], .out = w[3]}));
     m->push_back(ReLU());
-    m->push_back(Linear({.in = 84, .out = s.num_classes}));
+    m->push_back(Linear({.in = w[3], .out = s.num_classes}));
   } else if (name == "cnn") {
     check_images(s, name);
     const int64_t h = conv_pool(conv_pool(s.height, 3, 0, name), 3, 0, name);
-    const int64_t w = conv_pool(conv_pool(s.width, 3, 0, name), 3, 0, name);
-    m->push_back(Conv2d({.in = s.channels, .out = 32, .kernel_size = 3}));
+    const int64_t wd = conv_pool(conv_pool(s.width, 3, 0, name), 3, 0, name);
+    m->push_back(Conv2d({.in = s.channels, .out = w[0], .kernel_size = 3}));
     m->push_back(ReLU());
     m->push_back(MaxPool2d({.kernel_size = 2}));
-    m->push_back(Conv2d({.in = 32, .out = 64, .kernel_size = 3}));
+    m->push_back(Conv2d({.in = w[0], .out = w[1], .kernel_size = 3}));
     m->push_back(ReLU());
     m->push_back(MaxPool2d({.kernel_size = 2}));
     m->push_back(Flatten());
-    m->push_back(Linear({.in = 64 * h * w, .out = 64}));
+    m->push_back(Linear({.in = w[1] * h * wd, .out = w[2]}));
     m->push_back(ReLU());
-    m->push_back(Linear({.in = 64, .out = s.num_classes}));
+    m->push_back(Linear({.in = w[2], .out = s.num_classes}));
   } else {
     LOOM_FAIL("unknown model '", name, "' (known: linreg, mlp, lenet, cnn)");
   }

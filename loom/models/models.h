@@ -18,6 +18,9 @@ struct ModelSpec {
   int64_t channels = 1, height = 28, width = 28;
   int64_t features = 0;  // linreg only: input width
   int64_t num_classes = 10;
+  // The hidden widths, first layer first; empty means the defaults (default_widths). Structured pruning
+  // (`loom prune --method structured`) narrows them, and the run records them so the model is rebuilt narrow.
+  std::vector<int64_t> widths;
 };
 
 // "linreg": Linear(features, 1)
@@ -26,8 +29,14 @@ struct ModelSpec {
 //           Linear(16*h*w, 120), ReLU, Linear(120, 84), ReLU, Linear(84, classes)
 // "cnn":    Conv2d(C, 32, 3), ReLU, MaxPool2d(2), Conv2d(32, 64, 3), ReLU, MaxPool2d(2), Flatten,
 //           Linear(64*h*w, 64), ReLU, Linear(64, classes)
-// Throws naming the model when the name is unknown or the input is too small for its convolutions.
+// spec.widths, when given, replaces the widths (32, 64, 64 for the cnn) in order.
+// Throws naming the model when the name is unknown, the widths do not fit it, or the input is too small for
+// its convolutions.
 std::shared_ptr<nn::Sequential> make_model(const std::string& name, const ModelSpec& spec);
+
+// The hidden widths of each model as defined above: mlp {512, 256}, lenet {6, 16, 120, 84}, cnn {32, 64, 64}
+// (output channels of the convolutions, then out_features of every Linear but the last); linreg {}.
+std::vector<int64_t> default_widths(const std::string& name);
 
 std::vector<std::string> model_names();
 bool is_model_name(const std::string& name);

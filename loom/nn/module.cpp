@@ -39,6 +39,10 @@ Tensor Module::forward(const Tensor&) {
 }
 
 Tensor Module::operator()(const Tensor& x) {
+  if (!pre_hooks_.empty()) {
+    auto pre = pre_hooks_;  // copied: a hook may remove itself
+    for (auto& [id, h] : pre) h(*this, x);
+  }
   Tensor y = forward(x);
   // Copied first: a hook may remove itself.
   auto hooks = hooks_;
@@ -84,6 +88,22 @@ Tensor Module::register_buffer(const std::string& n, const Tensor& t, bool persi
     }
   buffers_.push_back({n, b, persistent});
   return b;
+}
+
+Tensor Module::delete_parameter(const std::string& n) {
+  auto it = std::find_if(params_.begin(), params_.end(), [&](const auto& p) { return p.first == n; });
+  LOOM_CHECK(it != params_.end(), name(), ": has no parameter \"", n, "\" to delete");
+  Tensor t = it->second;
+  params_.erase(it);
+  return t;
+}
+
+Tensor Module::delete_buffer(const std::string& n) {
+  auto it = std::find_if(buffers_.begin(), buffers_.end(), [&](const auto& b) { return b.name == n; });
+  LOOM_CHECK(it != buffers_.end(), name(), ": has no buffer \"", n, "\" to delete");
+  Tensor t = it->value;
+  buffers_.erase(it);
+  return t;
 }
 
 void Module::add_child(const std::string& n, ModulePtr m) {
@@ -329,6 +349,27 @@ void Module::apply(const std::function<void(Module&)>& fn) {
 int64_t Module::register_forward_hook(ForwardHook hook) {
   hooks_.emplace_back(next_hook_id_, std::move(hook));
   return next_hook_id_++;
+}
+
+int64_t Module::register_forward_pre_hook(ForwardPreHook hook) {
+  pre_hooks_.emplace_back(next_hook_id_, std::move(hook));
+  return next_hook_id_++;
+}
+
+void Module::remove_forward_pre_hook(int64_t id) {
+  std::erase_if(pre_hooks_, [&](const auto& h) { return h.first == id; });
+}
+
+std::vector<int64_t> Module::forward_pre_hook_ids() const {
+  std::vector<int64_t> ids;
+  for (const auto& h : pre_hooks_) ids.push_back(h.first);
+  return ids;
+}
+
+ForwardPreHook* Module::forward_pre_hook(int64_t id) {
+  for (auto& [k, fn] : pre_hooks_)
+    if (k == id) return &fn;
+  return nullptr;
 }
 
 void Module::remove_forward_hook(int64_t id) {

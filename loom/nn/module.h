@@ -30,6 +30,9 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 // Called after a module's forward with its input and output (summary() uses these).
 using ForwardHook = std::function<void(Module& module, const Tensor& input, const Tensor& output)>;
+// Called before a module's forward with its input (pruning recomputes `weight` from weight_orig * weight_mask
+// in one, as torch.nn.utils.prune does).
+using ForwardPreHook = std::function<void(Module& module, const Tensor& input)>;
 
 // What load_state_dict(..., strict = false) could not match.
 struct LoadResult {
@@ -50,7 +53,7 @@ class Module {
   // ---- forward
   // The computation. The default throws: containers such as ModuleList have none.
   virtual Tensor forward(const Tensor& x);
-  // forward() followed by the forward hooks.
+  // The forward pre-hooks, forward(), then the forward hooks.
   Tensor operator()(const Tensor& x);
 
   // ---- registration (names may not be empty or contain '.'; registering a name again replaces it)
@@ -60,6 +63,10 @@ class Module {
   // Buffers are state that is not trained (BatchNorm's running_mean); non-persistent ones stay out of
   // state_dict(). An undefined tensor registers an absent buffer.
   Tensor register_buffer(const std::string& name, const Tensor& t, bool persistent = true);
+  // Unregisters a parameter or buffer (Python's `del module._parameters[name]`) and returns it; the layer's
+  // member keeps its handle. Throws naming the module when there is none by that name.
+  Tensor delete_parameter(const std::string& name);
+  Tensor delete_buffer(const std::string& name);
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     add_child(name, m);
@@ -109,6 +116,12 @@ class Module {
   // ---- hooks
   int64_t register_forward_hook(ForwardHook hook);
   void remove_forward_hook(int64_t id);
+  int64_t register_forward_pre_hook(ForwardPreHook hook);
+  void remove_forward_pre_hook(int64_t id);
+  // The pre-hooks' ids, oldest first, and a hook by id (nullptr when absent): its owner recovers its own callable
+  // with target<T>(), as torch finds its pruning hooks by isinstance.
+  std::vector<int64_t> forward_pre_hook_ids() const;
+  ForwardPreHook* forward_pre_hook(int64_t id);
 
   // ---- printing
   // The class name ("Linear"); the default derives it from the C++ type.
@@ -139,6 +152,7 @@ class Module {
   std::vector<Buffer> buffers_;
   std::vector<std::pair<std::string, ModulePtr>> children_;
   std::vector<std::pair<int64_t, ForwardHook>> hooks_;
+  std::vector<std::pair<int64_t, ForwardPreHook>> pre_hooks_;
   int64_t next_hook_id_ = 0;
 };
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "loom/autograd/grad_mode.h"
+#include "loom/compress/prune.h"
 #include "loom/core/error.h"
 #include "loom/core/limits.h"
 #include "loom/data/transforms.h"
@@ -98,6 +99,15 @@ models::ModelSpec infer_spec(const std::string& name, const nn::StateDict& sd, c
   const std::string flat = name == "mlp" ? "1.weight" : "7.weight";
   const int64_t features = weight(sd, flat, 2, path).size(1);
   s.channels = name == "mlp" ? 1 : weight(sd, "0.weight", 4, path).size(1);
+  // The hidden widths as the weights have them (narrower after structured pruning).
+  const std::vector<std::string> hidden = name == "mlp"     ? std::vector<std::string>{"1", "3"}
+                                          : name == "lenet" ? std::vector<std::string>{"0", "3", "7", "9"}
+                                                            : std::vector<std::string>{"0", "3", "7"};
+  for (const auto& layer : hidden) {
+    const Tensor* t = sd.find(layer + ".weight");
+    LOOM_CHECK(t && t->dim() >= 2, path, ": expected a weight '", layer, ".weight' for ", name, " (is --model right?)");
+    s.widths.push_back(t->size(0));
+  }
   for (int64_t hw = 4; hw <= 1024; ++hw) {
     s.height = s.width = hw;
     try {
@@ -132,7 +142,7 @@ std::string nonfinite_weights(const nn::StateDict& sd) {
          first;
 }
 
-ClassifierRun load_classifier(const std::string& where, const std::string& model_name) {
+ClassifierRun load_classifier(const std::string& where, const std::string& model_name, bool keep_masks) {
   ClassifierRun r;
   r.path = resolve(where);
   nn::StateDict sd = read_weights(r.path, &r.metadata);
@@ -200,6 +210,15 @@ ClassifierRun load_classifier(const std::string& where, const std::string& model
     r.data_spec = get("loom.data");
     r.target = get("loom.target");
     if (!get("loom.seed").empty()) r.seed = uint64_t(int_field("loom.seed", 0, INT64_MAX));
+    if (!get("loom.widths").empty()) {
+      const std::string expected = "a JSON array of positive integers (the hidden widths)";
+      const nlohmann::json w = json_field("loom.widths", expected);
+      if (!w.is_array()) bad("loom.widths", expected);
+      for (const auto& v : w) {
+        if (!v.is_number_integer() || v.get<int64_t>() < 1) bad("loom.widths", expected);
+        r.shape.widths.push_back(v.get<int64_t>());
+      }
+    }
     if (!get("loom.image_size").empty()) r.image_size = int_field("loom.image_size", 1, limits::kMaxImageSide);
     if (!get("loom.normalize").empty()) {
       const std::string expected = "{\"mean\": [...], \"std\": [...]} with one finite value per input channel "
@@ -219,11 +238,24 @@ ClassifierRun load_classifier(const std::string& where, const std::string& model
       }
     }
   } else {
-    r.shape = infer_spec(r.name, sd, r.path);  // weights from elsewhere: inputs as they are, in [0, 1]
+    // Weights from elsewhere: inputs as they are, in [0, 1]; the widths as the (mask-folded) weights have them.
+    r.shape = infer_spec(r.name, compress::prune::fold_masks(sd), r.path);
   }
   r.nonfinite = nonfinite_weights(sd);
   r.model = models::make_model(r.name, r.shape);
   try {
+    if (keep_masks) {
+      // "0.weight_orig" + "0.weight_mask": module "0" has its "weight" pruned.
+      for (const auto& [k, t] : sd)
+        if (k.ends_with("_orig") && sd.find(k.substr(0, k.size() - 5) + "_mask")) {
+          const std::string path = k.substr(0, k.size() - 5), module = path.substr(0, path.rfind('.'));
+          LOOM_CHECK(path.find('.') != std::string::npos, r.path, ": pruned tensor '", k,
+                     "' names no layer");
+          compress::prune::identity(*r.model->get_submodule(module), path.substr(path.rfind('.') + 1));
+        }
+    } else {
+      sd = compress::prune::fold_masks(sd);
+    }
     r.model->load_state_dict(sd);
   } catch (const Error& e) {
     LOOM_FAIL(r.path, ": the weights do not fit the ", r.name, " model: ", e.what());

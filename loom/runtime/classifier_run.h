@@ -36,7 +36,11 @@ struct ClassifierRun {
 // (language model, seq2seq), malformed metadata (naming the key, what was expected and what was found),
 // weights that do not fit. Reads through loom::trust (manifest, signature, decryption). Non-finite weights
 // are not an error here: `nonfinite` says so and the caller decides (eval warns, predict and serve refuse).
-ClassifierRun load_classifier(const std::string& where, const std::string& model_name = "");
+// A pruned run (weight_orig / weight_mask, from `loom prune`) loads with its masks folded into plain weights;
+// keep_masks = true sets the pruning parametrisation up instead (prune::identity on each pruned tensor, then
+// the masks load), so fine-tuning keeps pruned entries at zero. A structurally pruned run's narrower widths
+// come from its "loom.widths" metadata.
+ClassifierRun load_classifier(const std::string& where, const std::string& model_name = "", bool keep_masks = false);
 
 // "" when every floating-point weight is finite, else how many NaN/inf values there are and in which tensor
 // first ("3 NaN/inf weight value(s) in 1 tensor(s), first '0.weight' (3 of 784)"): a diverged training run

@@ -16,6 +16,7 @@
 #include "loom/dist/dist.h"
 #include "loom/nn/loss.h"
 #include "loom/nn/repr.h"
+#include "loom/runtime/classifier_run.h"
 #include "loom/train/confusion_png.h"
 #include "loom/train/train.h"
 #include "loom/trust/manifest.h"
@@ -67,6 +68,8 @@ class SupervisedTask final : public TrainTask {
 
   void finish(const Args& a, TrainConfig& c) override {
     if (!regression_ && dp_requested(a)) {
+      if (!c.init.empty()) throw UsageError("--init: DP-SGD trains from scratch (its privacy accounting covers the "
+                                            "whole training); leave out --init or the --dp-* options");
       dp_on_ = true;
       finish_dp(a, c, dp_);
       return;
@@ -122,6 +125,26 @@ std::string pct(double v) {
   return buf;
 }
 
+// --init DIR: the run's model with its weights (and pruning masks, kept as weight_orig / weight_mask so the
+// pruned entries stay zero), checked against what this training feeds it. `shape` takes the run's widths.
+std::shared_ptr<nn::Sequential> init_model(const TrainConfig& c, models::ModelSpec& shape) {
+  runtime::ClassifierRun r = runtime::load_classifier(c.init, "", /*keep_masks=*/true);
+  if (r.name != c.model)
+    throw UsageError("--init " + c.init + " holds a " + r.name + " model, not --model " + c.model);
+  const models::ModelSpec& s = r.shape;
+  if (s.channels != shape.channels || s.height != shape.height || s.width != shape.width ||
+      s.features != shape.features || s.num_classes != shape.num_classes)
+    throw UsageError("--init " + c.init + ": its model takes " +
+                     (models::is_regression(r.name) ? std::to_string(s.features) + " features"
+                                                    : std::to_string(s.channels) + "x" + std::to_string(s.height) +
+                                                          "x" + std::to_string(s.width) + " images") +
+                     " and predicts " + std::to_string(s.num_classes) + " classes, which --data " + c.data +
+                     " does not match");
+  shape.widths = s.widths;
+  r.model->train();
+  return r.model;
+}
+
 }  // namespace
 
 int SupervisedTask::run_supervised(const TrainConfig& c) {
@@ -160,7 +183,7 @@ int SupervisedTask::run_supervised(const TrainConfig& c) {
   auto val_loader = loader(val_set, 256, false, c);
   auto test_loader = c.val_split > 0 ? loader(d.test, 256, false, c) : val_loader;
 
-  auto model = models::make_model(c.model, d.shape);
+  auto model = c.init.empty() ? models::make_model(c.model, d.shape) : init_model(c, d.shape);
   std::unique_ptr<dist::DistributedDataParallel> ddp;
   if (comm)  // rank 0's weights to all; with --zero the optimizer reduce-scatters the gradients itself
     ddp = std::make_unique<dist::DistributedDataParallel>(*model, comm, dist::DDPOptions{.reduce_gradients = !c.zero});
@@ -372,7 +395,8 @@ const std::vector<TrainTaskInfo>& train_tasks() {
                           "(gpt), --weight-decay 0.1 with adamw (matrices only), --log-every steps/10, "
                           "--checkpoint-every 0 (at the end)",
          .schedulers = {"none", "cosine"},
-         .not_applicable = {{"--epochs", "language models train for --steps on random blocks"}},
+         .not_applicable = {{"--epochs", "language models train for --steps on random blocks"},
+                            {"--init", "starting from a run's weights is built for the image and regression models"}},
          .make = make_lm_task},
         {.name = "seq2seq",
          .models = {"seq2seq"},
@@ -380,7 +404,7 @@ const std::vector<TrainTaskInfo>& train_tasks() {
          .defaults_help = "--data dates, --epochs 1, --batch-size 128, --lr 3e-3 (sgd: 0.1), --clip-grad-norm 1, "
                           "--log-every 100, --checkpoint-every 200 (0: each epoch only)",
          .schedulers = {"none", "cosine", "onecycle"},
-         .not_applicable = {},
+         .not_applicable = {{"--init", "starting from a run's weights is built for the image and regression models"}},
          .make = make_seq2seq_task},
     };
   }();

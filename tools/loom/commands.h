@@ -26,6 +26,8 @@ int cmd_translate(const Argv& args);
 // Quantization (cmd_quantize.cpp): loom quantize; `loom summary --checkpoint DIR` prints the size table.
 int cmd_quantize(const Argv& args);
 int summary_checkpoint(const std::string& dir);
+// Pruning (cmd_prune.cpp): loom prune; fine-tuning is loom train --init DIR.
+int cmd_prune(const Argv& args);
 
 // Privacy and trust (cmd_privacy.cpp, cmd_train_dp.cpp, cmd_federate.cpp, cmd_trust.cpp).
 int cmd_privacy(const Argv& args);

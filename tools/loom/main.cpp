@@ -47,8 +47,10 @@ const char* kUsage =
     "  federate  federated averaging over simulated (or MPI) clients\n"
     "  verify    check a run folder's manifest (and --pub signature); keygen, sign, encrypt: make keys,\n"
     "            sign a run, encrypt it at rest. Loading takes --key-file F, --require-signature PUB, --skip-verify\n"
-    "            (train, quantize and federate take --encrypt-key-file F: the run is written encrypted at rest)\n"
+    "            (train, quantize, prune, federate take --encrypt-key-file F: the run is written encrypted at rest)\n"
     "  quantize  a GPT run to ggml Q8_0/Q4_0 weights (--checkpoint DIR --format q8_0 --out DIR2)\n"
+    "  prune     an image run (--checkpoint DIR --method l1|random|global|structured --amount F --out DIR2);\n"
+    "            fine-tune it with train --init DIR2\n"
     "  audit-labels  likely label errors by confident learning (K-fold cross-validation), issues.csv\n"
     "  autolabel     label a dataset from a labelled part by pseudo-labelling rounds\n"
     "  explain   attribution heat maps (saliency, integrated gradients, Grad-CAM, occlusion; LM tokens/attention)\n"
@@ -77,6 +79,7 @@ int run(int argc, char** argv) {
       {"generate", cmd_generate}, {"tokenize", cmd_tokenize}, {"detokenize", cmd_detokenize},
       {"translate", cmd_translate}, {"privacy", cmd_privacy}, {"federate", cmd_federate}, {"verify", cmd_verify},
       {"keygen", cmd_keygen}, {"sign", cmd_sign}, {"encrypt", cmd_encrypt}, {"quantize", cmd_quantize},
+      {"prune", cmd_prune},
       {"audit-labels", cmd_audit_labels}, {"autolabel", cmd_autolabel}, {"explain", cmd_explain}, {"show", cmd_show},
       {"serve", cmd_serve}};
   auto it = commands.find(cmd);
@@ -86,7 +89,8 @@ int run(int argc, char** argv) {
   }
   try {
     Argv rest(argv + 2, argv + argc);
-    if (cmd != "encrypt" && cmd != "keygen" && cmd != "sign" && cmd != "verify") rest = take_trust_options(rest, cmd == "train" || cmd == "quantize" || cmd == "federate");
+    if (cmd != "encrypt" && cmd != "keygen" && cmd != "sign" && cmd != "verify") rest = take_trust_options(
+        rest, cmd == "train" || cmd == "quantize" || cmd == "prune" || cmd == "federate");
     return it->second(rest);
   } catch (const HelpRequested& h) {
     std::cout << h.text;

@@ -34,6 +34,7 @@ io::Metadata model_metadata(const std::string& name, const models::ModelSpec& sh
           {"loom.seed", std::to_string(data.seed)},
           {"loom.image_size", std::to_string(data.image_size)},
           {"loom.version", loom_version()}};
+  if (!shape.widths.empty()) m["loom.widths"] = nlohmann::json(shape.widths).dump();  // a structurally pruned model
   if (!data.norm.empty()) m["loom.normalize"] = nlohmann::json{{"mean", data.norm.mean}, {"std", data.norm.std}}.dump();
   return m;
 }

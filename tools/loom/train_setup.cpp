@@ -33,6 +33,9 @@ void declare_common_options(Args& a, TrainConfig& c) {
   a.option("--threads", &c.threads, "T", "compute threads (default: all cores)", {.min = 1, .max = 1024});
   a.option("--seed", &c.seed, "S", "seed for initialisation, data order and splits (default 0)", kNonNegative);
   a.option("--out", &c.out, "DIR", "run folder (default runs/MODEL-DATA)");
+  a.option("--init", &c.init, "DIR",
+           "start from the weights of this run folder (same model and input), with a fresh optimizer; a pruned "
+           "run (loom prune) keeps its masks, so pruned weights stay zero");
   a.flag("--resume", &c.resume,
          "continue the run in --out from its checkpoint; the options must be the checkpoint's, except those "
          "listed under \"resuming\" below");
@@ -180,6 +183,7 @@ nlohmann::json config_json(const TrainConfig& c) {
   if (c.test_samples > 0) j["test_samples"] = c.test_samples;
   if (c.data.starts_with("imagefolder")) j["image_size"] = c.image_size;
   j["checkpoint_every"] = c.checkpoint_every;
+  if (!c.init.empty()) j["init"] = c.init;
   return nlohmann::json::parse(j.dump());  // plain json keeps the comparison in check_resumable order-free
 }
 
