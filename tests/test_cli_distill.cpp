@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <cmath>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -114,7 +115,8 @@ TEST_F(DistillCli, BadTeachersAndOptionsAreNamed) {
   const std::string t = " --teacher " + teacher().string();
   expect_error("distill --model mlp", 2, "--teacher is required");
   expect_error("distill" + t, 2, "--model is required");
-  expect_error("distill" + t + " --model gpt", 2, "loom distill trains a classifier student");
+  expect_error("distill" + t + " --model linreg", 2, "loom distill trains a classifier or language-model student");
+  expect_error("distill" + t + " --model seq2seq", 2, "loom distill trains a classifier or language-model student");
   expect_error("distill" + t + " --model mlp --temperature 0", 2, "--temperature");
   expect_error("distill" + t + " --model mlp --alpha 1.5", 2, "--alpha");
   expect_error("distill" + t + " --model mlp --dp-noise 1", 2, "DP-SGD distillation is not supported");
@@ -134,4 +136,56 @@ TEST_F(DistillCli, BadTeachersAndOptionsAreNamed) {
   }
   expect_error("distill" + t + " --model mlp --steps 1 --data imagefolder:" + img.string() + " --out " +
                    (dir_ / "y").string(), 1, "predicts 10 classes but imagefolder:");
+}
+
+// A language-model student from a language-model teacher: a 2-layer tiny GPT teaches a 1-layer one for a few
+// steps on a small corpus; the run folder is an LM run; the tokenizer and the context are checked.
+TEST_F(DistillCli, LanguageModelStudent) {
+  std::string text;
+  const char* verses[] = {"In the beginning God created the heaven and the earth.\n",
+                          "And the earth was without form, and void.\n",
+                          "And God said, Let there be light: and there was light.\n"};
+  for (int i = 0; i < 40; ++i) text += verses[(i * 5) % 3];
+  const fs::path corpus = dir_ / "corpus.txt", other = dir_ / "other.txt";
+  std::ofstream(corpus, std::ios::binary) << text;
+  std::ofstream(other, std::ios::binary) << "zzz qqq xxx " + text;
+  const std::string gpt = " --model gpt --width 16 --heads 2 --batch-size 4 --threads 1 --eval-tokens 200 ";
+  const fs::path t = dir_ / "lm-teacher", s = dir_ / "lm-student";
+  Result rt = loom_cmd("train" + gpt + "--layers 2 --context 16 --steps 4 --data text:" + corpus.string() +
+                       " --out " + t.string());
+  ASSERT_EQ(rt.status, 0) << rt.err;
+  Result r = loom_cmd("distill --teacher " + t.string() + gpt + "--layers 1 --context 16 --steps 3 --temperature 2 "
+                      "--alpha 0.5 --data text:" + corpus.string() + " --json --out " + s.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::vector<json> ev = json_lines(r.out);
+  ASSERT_GE(ev.size(), 3u) << r.out;
+  EXPECT_EQ(ev.front().at("event"), "teacher");
+  EXPECT_EQ(ev.front().at("teacher_model"), "gpt");
+  EXPECT_EQ(ev.back().at("event"), "done");
+  EXPECT_EQ(ev.back().at("steps"), 3);
+  EXPECT_TRUE(std::isfinite(ev.back().at("val_loss").get<double>()));
+  const json cfg = json::parse(slurp(s / "config.json"));
+  EXPECT_EQ(cfg.at("loom_train").at("teacher"), t.string());
+  EXPECT_DOUBLE_EQ(cfg.at("loom_train").at("temperature").get<double>(), 2.0);
+  EXPECT_EQ(cfg.at("n_layer"), 1);
+  // The training loss is the distillation loss: not the plain student's cross-entropy.
+  Result plain = loom_cmd("train" + gpt + "--layers 1 --context 16 --steps 3 --data text:" + corpus.string() +
+                          " --json --out " + (dir_ / "lm-plain").string());
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_GT(std::abs(json_lines(plain.out).back().at("loss").get<double>() - ev.back().at("loss").get<double>()), 1e-3);
+
+  auto expect_error = [](const std::string& args, int status, const std::string& needle) {
+    Result e = loom_cmd(args);
+    EXPECT_EQ(e.status, status) << "loom " << args << "\n" << e.err;
+    EXPECT_NE(e.err.find(needle), std::string::npos) << "loom " << args << ": stderr lacks '" << needle << "':\n"
+                                                     << e.err;
+  };
+  const std::string base = "distill --teacher " + t.string() + gpt + "--layers 1 --steps 1 --out " + (dir_ / "z").string();
+  expect_error(base + " --context 32 --data text:" + corpus.string(), 1, "reads at most 16 tokens");
+  expect_error(base + " --context 16 --data text:" + other.string(), 1, "must share the tokenizer");
+  expect_error(base + " --context 16 --cache-teacher --data text:" + corpus.string(), 2, "--cache-teacher");
+  expect_error("distill --teacher " + teacher().string() + gpt + "--layers 1 --steps 1 --data text:" + corpus.string() +
+                   " --out " + (dir_ / "z").string(), 2, "is not a language-model run");
+  expect_error("distill --teacher " + t.string() + " --model mlp --steps 1 " + kSmall + " --out " + (dir_ / "z").string(),
+               2, "is a language-model run");
 }

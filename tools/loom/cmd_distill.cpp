@@ -1,13 +1,16 @@
-// loom distill: train a student classifier from a trained teacher run (knowledge distillation, Hinton et al.
-// 2015). The student is trained exactly as `loom train --model M` would train it (same options, data order,
-// run folder, checkpoints, --resume, --json: run_supervised in cmd_train.cpp); only the training loss changes,
-// to alpha T^2 KL(teacher/T || student/T) + (1 - alpha) cross-entropy (loom/nn/loss_distill.cpp), with the
-// teacher in eval mode and without a graph (loom/train/distill.h).
+// loom distill: train a student from a trained teacher run (knowledge distillation, Hinton et al. 2015): a
+// classifier from a classifier run, or a language model from a language-model run. The student is trained
+// exactly as `loom train --model M` would train it (same options, data order, run folder, checkpoints, --resume,
+// --json: run_supervised in cmd_train.cpp, the LM task of cmd_train_lm.cpp); only the training loss changes, to
+// alpha T^2 KL(teacher/T || student/T) + (1 - alpha) cross-entropy (loom/nn/loss_distill.cpp), with the teacher
+// in eval mode and without a graph (loom/train/distill.h).
 //   loom train --model cnn --epochs 3 --out runs/cnn
 //   loom distill --teacher runs/cnn --model mlp --epochs 5 --temperature 4 --alpha 0.9 --out runs/mlp-kd
+//   loom distill --teacher runs/gpt4 --model gpt --layers 2 --steps 300 --out runs/gpt2-kd
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <sstream>
 
@@ -15,6 +18,7 @@
 #include "commands.h"
 #include "data_spec.h"
 #include "lm_common.h"
+#include "loom/models/language_model.h"
 #include "loom/nn/repr.h"
 #include "loom/train/distill.h"
 #include "model_file.h"
@@ -30,10 +34,10 @@ struct DistillArgs {
   bool cache = false;
 };
 
-const TrainTaskInfo& classifier_task() {
+const TrainTaskInfo& task_info(const std::string& name) {
   for (const auto& t : train_tasks())
-    if (t.name == "classifier") return t;
-  LOOM_FAIL("loom distill: the classifier training task is missing");
+    if (t.name == name) return t;
+  LOOM_FAIL("loom distill: the ", name, " training task is missing");
 }
 
 bool same_norm(const Normalization& a, const Normalization& b) { return a.mean == b.mean && a.std == b.std; }
@@ -58,8 +62,8 @@ std::string shape_text(const models::ModelSpec& s) {
 // shape, number of classes and class names.
 LoadedModel load_teacher(const std::string& dir, const LoadedData& d, const std::string& student_data) {
   if (is_lm_folder(dir))
-    throw UsageError("--teacher " + dir + " is a language-model run; loom distill teaches classifiers from "
-                     "classifier runs (language-model distillation is not supported yet)");
+    throw UsageError("--teacher " + dir + " is a language-model run: a classifier student learns from a classifier "
+                     "run (a language-model student, --model lstm-lm or gpt, from a language-model run)");
   LoadedModel t = load_model(dir, "");
   if (!t.nonfinite.empty()) warn_nonfinite(t.path, t.nonfinite);
   LOOM_CHECK(!models::is_regression(t.name), "--teacher ", dir, " holds a ", t.name,
@@ -77,6 +81,41 @@ LoadedModel load_teacher(const std::string& dir, const LoadedData& d, const std:
   return t;
 }
 
+// The LM teacher: a language-model run whose tokenizer is the student's (same ids for the same text, checked id
+// by id) and whose context covers the student's blocks.
+train::TrainLossFn lm_train_loss(const DistillArgs& k, const text::Tokenizer& tok, int64_t context, const Say& say) {
+  if (!is_lm_folder(k.teacher))
+    throw UsageError("--teacher " + k.teacher + " is not a language-model run (no config.json of an LSTM/GPT): "
+                     "a language-model student learns from a language-model teacher");
+  models::LanguageModelPtr teacher = models::load_language_model(k.teacher);
+  text::TokenizerPtr ttok = load_run_tokenizer(k.teacher);
+  LOOM_CHECK(ttok->vocab_size() == tok.vocab_size(), "--teacher ", k.teacher, " has a vocabulary of ",
+             ttok->vocab_size(), " tokens, the student's has ", tok.vocab_size(),
+             ": teacher and student must share the tokenizer (same --data and --tokenizer)");
+  for (int64_t id = 0; id < tok.vocab_size(); ++id) {
+    const int64_t one[1] = {id};
+    LOOM_CHECK(ttok->decode(one) == tok.decode(one), "--teacher ", k.teacher, ": token ", id, " is '",
+               ttok->decode(one), "' for the teacher and '", tok.decode(one),
+               "' for the student: teacher and student must share the tokenizer (same --data and --tokenizer)");
+  }
+  const nlohmann::json tc = teacher->config();
+  // A GPT reads at most n_positions tokens; an LSTM has no limit (0).
+  const int64_t tctx = tc.contains("n_positions") ? tc.at("n_positions").get<int64_t>() : 0;
+  LOOM_CHECK(tctx == 0 || tctx >= context, "--teacher ", k.teacher, " reads at most ", tctx,
+             " tokens but the student's --context is ", context, ": give --context ", tctx, " or less");
+  auto distiller = std::make_shared<train::Distiller>(
+      *teacher, DistillationOptions{.temperature = k.temperature, .alpha = k.alpha});
+  std::ostringstream line;
+  line << "teacher " << k.teacher << " (" << tc.value("arch", std::string("?")) << ", "
+       << nn::group_digits(teacher->num_parameters()) << " parameters): temperature " << k.temperature << ", alpha "
+       << k.alpha << "; logits computed at every step";
+  say({{"event", "teacher"}, {"teacher", k.teacher}, {"teacher_model", tc.value("arch", std::string("?"))},
+       {"teacher_parameters", teacher->num_parameters()}, {"temperature", k.temperature}, {"alpha", k.alpha}},
+      line.str());
+  train::TrainLossFn f = distiller->train_loss();
+  return [distiller, teacher, f](const Tensor& out, const data::Batch& b) { return f(out, b); };
+}
+
 std::string distill_help(const Args& a) {
   return a.help() +
          "\nThe student is trained as `loom train --model M` would train it (same options, run folder, checkpoints,\n"
@@ -89,15 +128,21 @@ std::string distill_help(const Args& a) {
 }  // namespace
 
 int cmd_distill(const Argv& argv) {
-  const TrainTaskInfo& info = classifier_task();
+  // --model chooses the student's task, as in loom train: a classifier, or a language model.
+  const std::string model = find_option_value(argv, "--model");
+  const bool lm = model == "gpt" || model == "lstm-lm";
+  const TrainTaskInfo& info = task_info(lm ? "language model" : "classifier");
   TrainConfig c;
   DistillArgs k;
-  std::unique_ptr<TrainTask> task = info.make();
+  LMExtension lm_ext;  // outlives the task that points at it
+  std::unique_ptr<TrainTask> task = lm ? make_lm_task(lm_ext) : info.make();
   task->defaults(c);
   std::string models;
-  for (const auto& m : info.models) models += (models.empty() ? "" : ", ") + m;
-  Args a("loom distill",
-         "Train a student classifier (--model " + models + ") from a trained teacher run: knowledge distillation.");
+  for (const auto& m : task_info("classifier").models) models += (models.empty() ? "" : ", ") + m;
+  models += ", lstm-lm, gpt";
+  Args a("loom distill", "Train a student (--model " + models +
+                             ") from a trained teacher run: knowledge distillation. --model lstm-lm|gpt --help lists "
+                             "the language-model options.");
   a.option("--teacher", &k.teacher, "DIR", "the teacher: a classifier run folder (loom train's --out) (required)");
   a.option("--temperature", &k.temperature, "T", "softmax temperature of both models' logits (default 4)",
            {.min = 0, .max = 1000, .exclusive_min = true});
@@ -115,15 +160,31 @@ int cmd_distill(const Argv& argv) {
   if (k.teacher.empty()) throw UsageError("--teacher is required (a classifier run folder, e.g. runs/cnn)");
   if (c.model.empty()) throw UsageError("--model is required (the student: one of " + models + ")");
   if (std::find(info.models.begin(), info.models.end(), c.model) == info.models.end())
-    throw UsageError("--model " + c.model + ": loom distill trains a classifier student (one of " + models + ")");
+    throw UsageError("--model " + c.model + ": loom distill trains a classifier or language-model student (one of " +
+                     models + ")");
+  const nlohmann::json record = {
+      {"teacher", k.teacher}, {"temperature", k.temperature}, {"alpha", k.alpha}, {"cache_teacher", k.cache}};
+  if (lm) {
+    if (k.cache)
+      throw UsageError("--cache-teacher: a language model trains on blocks drawn at random from the corpus, so no "
+                       "block comes twice to be looked up; its teacher runs at every step");
+    if (c.out.empty())
+      c.out = "runs/distill-" + c.model + "-" +
+              (c.data.starts_with("text:") ? std::filesystem::path(c.data.substr(5)).stem().string() : c.data);
+    finish_options(a, c, info, *task);
+    lm_ext.config = record;
+    lm_ext.make_train_loss = [k](const text::Tokenizer& tok, int64_t context, const Say& say) {
+      return lm_train_loss(k, tok, context, say);
+    };
+    return task->run(c);
+  }
   if (dp_requested(a)) throw UsageError("--dp-* options: DP-SGD distillation is not supported");
   if (c.distributed) throw UsageError("--distributed: loom distill runs in one process");
   if (c.out.empty()) c.out = "runs/distill-" + c.model + "-" + split_spec(c.data).first;
   finish_options(a, c, info, *task);
 
   SupervisedExtension ext;
-  ext.config = {{"teacher", k.teacher}, {"temperature", k.temperature}, {"alpha", k.alpha},
-                {"cache_teacher", k.cache}};
+  ext.config = record;
   const std::string data = c.data;
   ext.make_train_loss = [k, data](const LoadedData& d, const data::Dataset& train_set,
                                               const data::DataLoader& loader, const Say& say) {

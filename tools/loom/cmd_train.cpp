@@ -374,7 +374,7 @@ const std::vector<TrainTaskInfo>& train_tasks() {
                           "--checkpoint-every 0 (at the end)",
          .schedulers = {"none", "cosine"},
          .not_applicable = {{"--epochs", "language models train for --steps on random blocks"}},
-         .make = make_lm_task},
+         .make = [] { return make_lm_task(); }},
         {.name = "seq2seq",
          .models = {"seq2seq"},
          .description = "an attention encoder-decoder on the dates task (human dates -> ISO 8601)",

@@ -18,6 +18,7 @@
 #include "data_spec.h"
 #include "loom/optim/optim.h"
 #include "loom/train/callbacks.h"
+#include "loom/text/tokenizer.h"
 #include "loom/train/distill.h"
 
 namespace loom::cli {
@@ -113,6 +114,14 @@ struct SupervisedExtension {
       make_train_loss;
 };
 int run_supervised(const TrainConfig& c, const SupervisedExtension* ext = nullptr);
+
+// The same for the language-model task (cmd_train_lm.cpp): the training loss, made once the student's tokenizer
+// exists (context: the student's --context), and its options, recorded with the run's (loom.lm_run).
+struct LMExtension {
+  nlohmann::json config;
+  std::function<train::TrainLossFn(const text::Tokenizer& tok, int64_t context, const Say& say)> make_train_loss;
+};
+std::unique_ptr<TrainTask> make_lm_task(const LMExtension& ext);  // loom distill's; `ext` must outlive the task
 
 struct OptimizerRule {
   // adamw: decay only parameters with 2+ dims (matrices, embeddings), not biases or norm weights (nanoGPT's rule;
