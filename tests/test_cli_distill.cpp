@@ -97,7 +97,7 @@ TEST_F(DistillCli, ResumeKeepsTheTeacherOptions) {
   const std::string base = "distill --teacher " + teacher().string() + " --model mlp --progress none " + kSmall +
                            " --checkpoint-every 2 --out " + s.string();
   ASSERT_EQ(loom_cmd(base + " --steps 4").status, 0);
-  Result bad = loom_cmd(base + " --steps 6 --temperature 2 --resume");
+  Result bad = loom_cmd(base + " --steps 6 --temperature 3 --resume");
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.err.find("--temperature"), std::string::npos) << bad.err;
   Result ok = loom_cmd(base + " --steps 6 --resume --json");

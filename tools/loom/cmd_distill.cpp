@@ -30,7 +30,7 @@ namespace {
 
 struct DistillArgs {
   std::string teacher;
-  double temperature = 4.0, alpha = 0.9;
+  double temperature = 2.0, alpha = 0.5;
   bool cache = false;
 };
 
@@ -144,9 +144,9 @@ int cmd_distill(const Argv& argv) {
                              ") from a trained teacher run: knowledge distillation. --model lstm-lm|gpt --help lists "
                              "the language-model options.");
   a.option("--teacher", &k.teacher, "DIR", "the teacher: a classifier run folder (loom train's --out) (required)");
-  a.option("--temperature", &k.temperature, "T", "softmax temperature of both models' logits (default 4)",
+  a.option("--temperature", &k.temperature, "T", "softmax temperature of both models' logits (default 2)",
            {.min = 0, .max = 1000, .exclusive_min = true});
-  a.option("--alpha", &k.alpha, "A", "weight of the teacher term; 1 - A weighs the labels' cross-entropy (default 0.9)",
+  a.option("--alpha", &k.alpha, "A", "weight of the teacher term; 1 - A weighs the labels' cross-entropy (default 0.5)",
            {.min = 0, .max = 1});
   a.flag("--cache-teacher", &k.cache,
          "compute the teacher's logits once per training sample instead of at every step (checked each epoch)");

@@ -36,7 +36,7 @@ const char* kUsage =
     "commands:\n"
     "  train     train a model and save the run; --model picks the task: mlp, lenet, cnn (classifier), linreg\n"
     "            (regression), lstm-lm, gpt (language model), seq2seq (loom train --help lists each one's options)\n"
-    "  distill   train a student classifier from a teacher run (--teacher DIR --model mlp --temperature 4)\n"
+    "  distill   train a student from a teacher run: knowledge distillation (--teacher DIR --model mlp)\n"
     "  eval      evaluate a saved model on a dataset's test split\n"
     "  predict   top-5 classes for image files (PNG/JPEG/BMP) or idx:FILE:INDEX\n"
     "  summary   the layers, output shapes and parameter counts of a model\n"
