@@ -1,6 +1,6 @@
 // Knowledge distillation inside a training loop: a trained teacher's logits (eval mode, no graph) against the
 // student's, through distillation_loss (loom/nn/loss.h: alpha T^2 KL + (1 - alpha) cross-entropy).
-//   train::Distiller d(*teacher, {.temperature = 4, .alpha = 0.9});
+//   train::Distiller d(*teacher, {.temperature = 2, .alpha = 0.5});
 //   train::fit(*student, loader, {.optimizer = &opt, .train_loss = d.train_loss()});   // teacher on the fly
 //   d.cache(*train_set);  ... {.train_loss = d.train_loss(&loader)}                      // logits computed once
 #pragma once
