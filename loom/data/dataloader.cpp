@@ -155,6 +155,13 @@ std::optional<Batch> DataLoader::fetch(int64_t k) {
   return opts_.collate ? opts_.collate(ex) : default_collate(ex);
 }
 
+const std::vector<int64_t>& DataLoader::batch_indices() const {
+  LOOM_CHECK(dataset_ != nullptr, "DataLoader::batch_indices: a stream's samples have no index");
+  LOOM_CHECK(batch_index_ >= 0 && batch_index_ < int64_t(batches_.size()),
+             "DataLoader::batch_indices: no batch has been handed out in this pass");
+  return batches_[size_t(batch_index_)];
+}
+
 DataLoader::Iterator DataLoader::begin() {
   run_.reset();  // joins the workers of an abandoned pass before its batches are replaced
   epoch_ = next_epoch_++;

@@ -68,6 +68,9 @@ class DataLoader {
   int64_t batch_index() const { return batch_index_; }  // the epoch's index of the batch last handed out
   int64_t num_batches() const;        // per epoch; -1 for a stream
   std::vector<int64_t> epoch_order(int64_t epoch) const;  // the sample indices epoch visits, in order
+  // The sample indices of the batch last handed out, for state kept per sample beside the data (cached teacher
+  // logits, train/distill.h). Throws for a stream, whose samples have no index, and before the first batch.
+  const std::vector<int64_t>& batch_indices() const;
   const LoaderOptions& options() const { return opts_; }
 
  private:

@@ -53,6 +53,13 @@ struct KLDivOptions {
   bool log_target = false;                // target given as log-probabilities
 };
 
+// Knowledge distillation (Hinton et al., 2015): the student's logits learn the teacher's softened distribution
+// and the labels. See distillation_loss.
+struct DistillationOptions {
+  double temperature = 1.0;  // T > 0: both softmaxes run on logits / T; T > 1 shows the teacher's small scores
+  double alpha = 0.5;        // in [0, 1]: weight of the teacher term; 1 - alpha weighs the label cross-entropy
+};
+
 // Regression losses: input and target must have the same shape.
 Tensor mse_loss(const Tensor& input, const Tensor& target, const ReductionOptions& o = {});
 Tensor l1_loss(const Tensor& input, const Tensor& target, const ReductionOptions& o = {});
@@ -72,6 +79,16 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BCE
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const BCEWithLogitsOptions& o = {});
 // input: log-probabilities; target: probabilities (log-probabilities with log_target).
 Tensor kl_div(const Tensor& input, const Tensor& target, const KLDivOptions& o = {});
+
+// alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * cross_entropy(student, target),
+// the KL summed over classes and averaged over rows (PyTorch's kl_div 'batchmean'; T^2 keeps the soft term's
+// gradient on the scale of the hard one's as T changes). Classes are on the LAST dim, as models emit them:
+// (N, C) for a classifier, (B, T, V) for a language model (read as B*T rows of V). student and teacher have
+// the same shape and dtype; target holds int64 class indices of the shape without the last dim (it may be
+// undefined when alpha == 1). The teacher's logits are a constant: no gradient flows into them. The KL term is
+// one node with its own backward, alpha * T / rows * (softmax(student / T) - softmax(teacher / T)).
+Tensor distillation_loss(const Tensor& student, const Tensor& teacher, const Tensor& target,
+                         const DistillationOptions& o = {});
 
 namespace nn {
 

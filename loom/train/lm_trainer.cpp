@@ -76,7 +76,7 @@ double LMTrainer::train_step() {
     Tensor loss;
     {  // forward + loss in bf16 products when asked; backward follows each product's forward precision
       AutocastGuard ac(o_.bf16 ? DType::bf16 : autocast_dtype());
-      loss = lm_loss(model_, b.data, b.target);
+      loss = o_.train_loss ? o_.train_loss(model_(b.data), b) : lm_loss(model_, b.data, b.target);
     }
     const double v = loss.item();
     LOOM_CHECK(std::isfinite(v), "LMTrainer: the loss became ", v, " at step ", step_ + 1,

@@ -37,6 +37,9 @@ struct LMTrainOptions {
   std::string out = {};              // run folder for metrics.csv and checkpoint.safetensors ("": none)
   int64_t checkpoint_every = 0;      // also checkpoint every N steps (always at the end when `out` is set)
   io::Metadata checkpoint_metadata = {};  // stored in the checkpoint (e.g. the run's config)
+  // The training loss from the model's logits (B, T, V) and the batch, instead of lm_loss (distillation:
+  // train::Distiller::train_loss). Validation stays lm_loss, so val_loss is the plain next-token loss.
+  std::function<Tensor(const Tensor& logits, const data::Batch& batch)> train_loss = {};
   std::function<void(const LMStepLog&)> on_log = {};
 };
 

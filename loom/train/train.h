@@ -6,6 +6,7 @@
 #pragma once
 #include "loom/train/callbacks.h"
 #include "loom/train/checkpoint.h"
+#include "loom/train/distill.h"
 #include "loom/train/metrics.h"
 #include "loom/train/plot.h"
 #include "loom/train/png.h"

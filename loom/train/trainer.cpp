@@ -35,6 +35,7 @@ Trainer::Trainer(nn::Module& model, FitOptions options) : model_(model), opts_(s
   LOOM_CHECK(opts_.world_size >= 1, "fit: world_size must be >= 1, got ", opts_.world_size);
   LOOM_CHECK(!opts_.batch_loss || (opts_.metrics.empty() && opts_.validation == nullptr),
              "fit: with batch_loss there are no outputs: metrics must be empty and validation null");
+  LOOM_CHECK(!opts_.batch_loss || !opts_.train_loss, "fit: give batch_loss or train_loss, not both");
   if (!opts_.loss) opts_.loss = default_loss;
   for (const auto& name : opts_.metrics) metrics_.push_back(make_metric(name));
   // Built-ins first: a NaN stops the step before anyone sees it, the scheduler moves before checkpoints
@@ -88,7 +89,7 @@ void Trainer::train_step(const data::Batch& b) {
     loss = opts_.batch_loss(b);
   } else {
     out = model_(b.data);
-    loss = opts_.loss(out, b.target);
+    loss = opts_.train_loss ? opts_.train_loss(out, b) : opts_.loss(out, b.target);
   }
   LOOM_CHECK(loss.numel() == 1, "fit: the loss must be a scalar, got shape ", loss.shape());
   info.loss = loss.item();

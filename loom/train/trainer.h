@@ -31,6 +31,10 @@ struct FitOptions {
   int64_t steps = 0;                      // > 0: stop after this many optimizer steps in all (epochs is then ignored)
   optim::Optimizer* optimizer = nullptr;  // required
   LossFn loss = nullptr;                  // default: cross_entropy (class-index targets)
+  // The training loss when it needs the batch besides the outputs (distillation: the teacher's logits of
+  // batch.data, train/distill.h). Used for training steps only: metrics still see (output, batch.target) and
+  // validation uses `loss`, so val_loss stays the plain task loss.
+  std::function<Tensor(const Tensor& output, const data::Batch& batch)> train_loss = nullptr;
   std::vector<std::string> metrics = {"accuracy"};  // see make_metric; logged as-is and with "val_"
   data::DataLoader* validation = nullptr;           // evaluated after every epoch when set
   std::vector<CallbackPtr> callbacks = {};

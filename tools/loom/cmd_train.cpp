@@ -89,7 +89,6 @@ class SupervisedTask final : public TrainTask {
   int run(const TrainConfig& c) override { return dp_on_ ? train_dp(c, dp_) : run_supervised(c); }
 
  private:
-  int run_supervised(const TrainConfig& c);
   bool regression_;
   DpOptions dp_;
   bool dp_on_ = false;
@@ -147,7 +146,7 @@ std::shared_ptr<nn::Sequential> init_model(const TrainConfig& c, models::ModelSp
 
 }  // namespace
 
-int SupervisedTask::run_supervised(const TrainConfig& c) {
+int run_supervised(const TrainConfig& c, const SupervisedExtension* ext) {
   const auto wall0 = std::chrono::steady_clock::now();
   if (c.threads > 0) set_num_threads(int(c.threads));
   manual_seed(uint64_t(c.seed));
@@ -200,6 +199,7 @@ int SupervisedTask::run_supervised(const TrainConfig& c) {
 
   const std::string ckpt_path = (fs::path(c.out) / train::kCheckpointFile).string();
   json cfg = config_json(c);
+  if (ext) cfg.update(ext->config);  // loom distill's options: recorded, and compared on --resume
   // A cosine or onecycle schedule spans the planned steps: they are part of the recipe a resume must keep.
   if (c.scheduler == "cosine" || c.scheduler == "onecycle") cfg[kScheduleSteps] = total_steps;
   json cfg_full = cfg;
@@ -278,6 +278,7 @@ int SupervisedTask::run_supervised(const TrainConfig& c) {
     fo.world_size = world;
     if (rank != 0) fo.progress = train::ProgressMode::None;
   }
+  if (ext) fo.train_loss = ext->make_train_loss(d, *train_set, *train_loader, say);
   train::Trainer trainer(*model, fo);
 
   std::ostringstream intro;
@@ -397,7 +398,7 @@ const std::vector<TrainTaskInfo>& train_tasks() {
          .schedulers = {"none", "cosine"},
          .not_applicable = {{"--epochs", "language models train for --steps on random blocks"},
                             {"--init", "starting from a run's weights is built for the image and regression models"}},
-         .make = make_lm_task},
+         .make = [] { return make_lm_task(); }},
         {.name = "seq2seq",
          .models = {"seq2seq"},
          .description = "an attention encoder-decoder on the dates task (human dates -> ISO 8601)",
@@ -438,21 +439,25 @@ int cmd_train(const Argv& argv) {
   } catch (const HelpRequested&) {
     throw HelpRequested{train_help()};
   }
+  finish_options(a, c, *info, *task);
+  return task->run(c);
+}
+
+void finish_options(const Args& a, TrainConfig& c, const TrainTaskInfo& info, TrainTask& task) {
   for (const auto& o : a.given_options())
-    if (auto it = info->not_applicable.find(o); it != info->not_applicable.end())
-      throw UsageError(o + " does not apply to --model " + model + " (" + it->second + ")");
-  if (std::find(info->schedulers.begin(), info->schedulers.end(), c.scheduler) == info->schedulers.end()) {
+    if (auto it = info.not_applicable.find(o); it != info.not_applicable.end())
+      throw UsageError(o + " does not apply to --model " + c.model + " (" + it->second + ")");
+  if (std::find(info.schedulers.begin(), info.schedulers.end(), c.scheduler) == info.schedulers.end()) {
     std::string ok;
-    for (const auto& s : info->schedulers) ok += (ok.empty() ? "" : ", ") + s;
-    throw UsageError("--scheduler " + c.scheduler + ": the " + info->name + " task supports " + ok);
+    for (const auto& s : info.schedulers) ok += (ok.empty() ? "" : ", ") + s;
+    throw UsageError("--scheduler " + c.scheduler + ": the " + info.name + " task supports " + ok);
   }
   if (a.given("--epochs") && a.given("--steps")) throw UsageError("--epochs and --steps: give one or the other");
-  if (!a.given("--epochs") && !a.given("--steps") && !info->not_applicable.count("--epochs")) c.epochs = 1;
-  task->finish(a, c);
+  if (!a.given("--epochs") && !a.given("--steps") && !info.not_applicable.count("--epochs")) c.epochs = 1;
+  task.finish(a, c);
   if (a.given("--momentum") && c.optimizer != "sgd") throw UsageError("--momentum applies to --optimizer sgd only");
   if (c.nesterov && (c.optimizer != "sgd" || c.momentum <= 0))
     throw UsageError("--nesterov needs --optimizer sgd and --momentum > 0");
-  return task->run(c);
 }
 
 }  // namespace loom::cli

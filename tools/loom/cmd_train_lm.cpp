@@ -56,6 +56,7 @@ struct LMConfig {
 
 class LMTask final : public TrainTask {
  public:
+  explicit LMTask(const LMExtension* ext = nullptr) : ext_(ext) {}
   void defaults(TrainConfig& t) const override {
     t.data = "kjv", t.batch_size = 32, t.steps = 100, t.checkpoint_every = 0;
   }
@@ -65,6 +66,7 @@ class LMTask final : public TrainTask {
 
  private:
   LMConfig c;
+  const LMExtension* ext_;
 };
 
 void LMTask::declare(Args& a, TrainConfig&) {
@@ -131,9 +133,9 @@ json model_config(const LMConfig& c, int64_t vocab) {
           {"activation_checkpointing", c.activation_checkpointing}, {"initializer_range", c.init_std}};
 }
 
-// What a resumed run must share with the checkpoint (steps and logging may change).
-json run_record(const LMConfig& c) {
-  return {{"model", c.model},           {"data", c.data},         {"tokenizer", c.tokenizer},
+// What a resumed run must share with the checkpoint (steps and logging may change), with loom distill's options.
+json run_record(const LMConfig& c, const LMExtension* ext) {
+  json r = {{"model", c.model},           {"data", c.data},         {"tokenizer", c.tokenizer},
           {"context", c.context},       {"batch_size", c.batch_size}, {"grad_accum", c.grad_accum},
           {"optimizer", c.optimizer},   {"lr", c.lr},             {"weight_decay", c.weight_decay},
           {"scheduler", c.scheduler},   {"warmup", c.warmup},     {"min_lr", c.min_lr},
@@ -147,6 +149,8 @@ json run_record(const LMConfig& c) {
           {"init_std", c.model == "gpt" ? c.init_std : 0.0},
           // sgd's momentum (recorded since the one training spine; older checkpoints had none)
           {"momentum", c.momentum}, {"nesterov", c.nesterov}};
+  if (ext) r.update(ext->config);
+  return r;
 }
 
 // The options that make a resumed run a different one, most fundamental first (a changed --model also changes the
@@ -195,7 +199,7 @@ int LMTask::run(const TrainConfig& t) {
       LOOM_FAIL(ckpt, ": its loom.lm_run metadata is not valid JSON (the checkpoint is corrupt)");
     }
     LOOM_CHECK(was.is_object(), ckpt, ": its loom.lm_run metadata is not a JSON object (the checkpoint is corrupt)");
-    resume_notes = check_resume(was, run_record(c), ckpt, lm_record());
+    resume_notes = check_resume(was, run_record(c, ext_), ckpt, lm_record());
   }
 
   const std::string corpus = text::load_corpus(c.data);
@@ -218,7 +222,7 @@ int LMTask::run(const TrainConfig& t) {
   auto sched = make_lm_schedule(c, *opt);
 
   json cfg_json = model->config();
-  json train_json = run_record(c);
+  json train_json = run_record(c, ext_);
   train_json["steps"] = c.steps;
   train_json["threads"] = get_num_threads();
   train::LMTrainOptions o{.steps = c.steps,
@@ -231,7 +235,7 @@ int LMTask::run(const TrainConfig& t) {
                           .eval_tokens = c.eval_tokens,
                           .out = c.out,
                           .checkpoint_every = c.checkpoint_every,
-                          .checkpoint_metadata = {{"loom.lm_run", run_record(c).dump()}}};
+                          .checkpoint_metadata = {{"loom.lm_run", run_record(c, ext_).dump()}}};
   o.on_log = [&](const train::LMStepLog& r) {
     json e = {{"event", "step"}, {"step", r.step}, {"loss", r.loss}, {"lr", r.lr}, {"tokens_per_s", r.tokens_per_s}};
     char buf[200];
@@ -245,6 +249,7 @@ int LMTask::run(const TrainConfig& t) {
     }
     say(e, text);
   };
+  if (ext_) o.train_loss = ext_->make_train_loss(*tok, c.context, say);
   train::LMTrainer trainer(*model, *opt, sched.get(), data, o);
   if (resuming) {
     try {
@@ -279,7 +284,7 @@ int LMTask::run(const TrainConfig& t) {
   for (const auto& n : resume_notes) say({{"event", "note"}, {"message", n}}, "note: " + n);
 
   const train::LMTrainResult r = trainer.fit();
-  model->save(c.out, {{"loom.lm_run", run_record(c).dump()}});
+  model->save(c.out, {{"loom.lm_run", run_record(c, ext_).dump()}});
   // config.json is the model's (generate/eval rebuild it from there); the run's options ride along.
   const std::string cfg_path = (fs::path(c.out) / "config.json").string();
   json saved_cfg = io::read_json_file(cfg_path);
@@ -302,5 +307,6 @@ int LMTask::run(const TrainConfig& t) {
 }
 
 std::unique_ptr<TrainTask> make_lm_task() { return std::make_unique<LMTask>(); }
+std::unique_ptr<TrainTask> make_lm_task(const LMExtension& ext) { return std::make_unique<LMTask>(&ext); }
 
 }  // namespace loom::cli

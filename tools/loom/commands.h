@@ -14,6 +14,8 @@ int cmd_eval(const Argv& args);
 int cmd_predict(const Argv& args);
 int cmd_summary(const Argv& args);
 int cmd_info(const Argv& args);
+// Knowledge distillation (cmd_distill.cpp): a student classifier from a teacher run, on loom train's spine.
+int cmd_distill(const Argv& args);
 // `loom train` runs the task --model chooses (train_setup.h): cmd_train.cpp, cmd_train_lm.cpp,
 // cmd_train_seq2seq.cpp, cmd_train_dp.cpp.
 // Language models (cmd_generate.cpp, cmd_tokenize.cpp, cmd_eval_lm.cpp).

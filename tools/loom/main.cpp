@@ -36,6 +36,7 @@ const char* kUsage =
     "commands:\n"
     "  train     train a model and save the run; --model picks the task: mlp, lenet, cnn (classifier), linreg\n"
     "            (regression), lstm-lm, gpt (language model), seq2seq (loom train --help lists each one's options)\n"
+    "  distill   train a student from a teacher run: knowledge distillation (--teacher DIR --model mlp)\n"
     "  eval      evaluate a saved model on a dataset's test split\n"
     "  predict   top-5 classes for image files (PNG/JPEG/BMP) or idx:FILE:INDEX\n"
     "  summary   the layers, output shapes and parameter counts of a model\n"
@@ -81,7 +82,7 @@ int run(int argc, char** argv) {
       {"keygen", cmd_keygen}, {"sign", cmd_sign}, {"encrypt", cmd_encrypt}, {"quantize", cmd_quantize},
       {"prune", cmd_prune},
       {"audit-labels", cmd_audit_labels}, {"autolabel", cmd_autolabel}, {"explain", cmd_explain}, {"show", cmd_show},
-      {"serve", cmd_serve}};
+      {"serve", cmd_serve}, {"distill", cmd_distill}};
   auto it = commands.find(cmd);
   if (it == commands.end()) {
     std::cerr << "loom: unknown command '" << cmd << "'\n" << kUsage;
@@ -90,7 +91,7 @@ int run(int argc, char** argv) {
   try {
     Argv rest(argv + 2, argv + argc);
     if (cmd != "encrypt" && cmd != "keygen" && cmd != "sign" && cmd != "verify") rest = take_trust_options(
-        rest, cmd == "train" || cmd == "quantize" || cmd == "prune" || cmd == "federate");
+        rest, cmd == "train" || cmd == "distill" || cmd == "quantize" || cmd == "prune" || cmd == "federate");
     return it->second(rest);
   } catch (const HelpRequested& h) {
     std::cout << h.text;

@@ -15,8 +15,11 @@
 #include <nlohmann/json.hpp>
 
 #include "args.h"
+#include "data_spec.h"
 #include "loom/optim/optim.h"
 #include "loom/train/callbacks.h"
+#include "loom/text/tokenizer.h"
+#include "loom/train/distill.h"
 
 namespace loom::cli {
 
@@ -83,6 +86,10 @@ bool dp_requested(const Args& a);
 void finish_dp(const Args& a, TrainConfig& c, DpOptions& d);
 int train_dp(const TrainConfig& c, const DpOptions& d);
 
+// After parsing, for every task: options that do not apply, the scheduler, --epochs/--steps, the task's own
+// finish(), --momentum/--nesterov. Throws UsageError naming the option. (loom train, loom distill)
+void finish_options(const Args& a, TrainConfig& c, const TrainTaskInfo& info, TrainTask& task);
+
 // The common options, declared once for every task.
 void declare_common_options(Args& a, TrainConfig& c);
 // The whole `loom train --help`: the common options once, then each task's own options.
@@ -96,6 +103,26 @@ struct Say {
   bool json = false, quiet = false;
   void operator()(const nlohmann::json& event, const std::string& text) const;
 };
+
+// The classifier / regression run (cmd_train.cpp). `ext` is what loom distill (cmd_distill.cpp) adds to it: the
+// training loss (teacher against student), made once the data, the student and the training loader exist, and
+// its options, recorded in config.json and the checkpoints (so --resume compares them like the others).
+struct SupervisedExtension {
+  nlohmann::json config;
+  // train_set is what train_loader batches: d.train, or its part left by --val-split.
+  std::function<train::TrainLossFn(const LoadedData& d, const data::Dataset& train_set,
+                                   const data::DataLoader& train_loader, const Say& say)>
+      make_train_loss;
+};
+int run_supervised(const TrainConfig& c, const SupervisedExtension* ext = nullptr);
+
+// The same for the language-model task (cmd_train_lm.cpp): the training loss, made once the student's tokenizer
+// exists (context: the student's --context), and its options, recorded with the run's (loom.lm_run).
+struct LMExtension {
+  nlohmann::json config;
+  std::function<train::TrainLossFn(const text::Tokenizer& tok, int64_t context, const Say& say)> make_train_loss;
+};
+std::unique_ptr<TrainTask> make_lm_task(const LMExtension& ext);  // loom distill's; `ext` must outlive the task
 
 struct OptimizerRule {
   // adamw: decay only parameters with 2+ dims (matrices, embeddings), not biases or norm weights (nanoGPT's rule;
