@@ -147,6 +147,29 @@ TEST(FuzzRegressions, PngWithAnEmptyIdatChunk) {
   EXPECT_EQ(got, std::vector<double>(px.begin(), px.end()));
 }
 
+// fuzz_image (10-minute run 8): a 144-byte PNG whose second chunk claims ~1.8 GB made stb 2.27 grow its IDAT buffer
+// to 2 GB before reading (libFuzzer out-of-memory). check_png_chunks refuses a chunk longer than what is left of
+// the file, naming the chunk and its offset, before stb sees it; a valid PNG with trailing bytes after IEND and
+// one whose last chunk is cut short are checked too.
+TEST(FuzzRegressions, PngChunkLongerThanTheFileIsRefused) {
+  const std::string bad = read_reproducer("fuzz_image", "png_idat_length_past_end_2gb_alloc").substr(1);  // byte 0: channels
+  expect_error([&] { data::decode_image(bad, "huge_chunk.png", 3); },
+               {"huge_chunk.png", "PNG chunk", "at byte", "truncated or corrupt"});
+  std::vector<unsigned char> px(size_t(4 * 2 * 3), 77);
+  std::string png;
+  stbi_write_png_to_func([](void* ctx, void* d, int n) { static_cast<std::string*>(ctx)->append(static_cast<char*>(d), size_t(n)); },
+                         &png, 4, 2, 3, px.data(), 4 * 3);
+  Tensor ok = data::decode_image(png + "trailing bytes after IEND", "trailing.png", 3);
+  EXPECT_EQ(ok.shape(), (Shape{2, 4, 3}));
+  const size_t idat = png.find("IDAT");
+  ASSERT_NE(idat, std::string::npos);
+  expect_error([&] { data::decode_image(png.substr(0, idat + 6), "cut.png", 3); },
+               {"cut.png", "PNG chunk 'IDAT'", "truncated or corrupt"});
+  std::string long_chunk = png;
+  long_chunk[idat - 4] = char(0x80);  // length >= 2^31: past what PNG allows
+  expect_error([&] { data::decode_image(long_chunk, "long.png", 3); }, {"long.png", "more than the format allows"});
+}
+
 // fuzz_image: "P6 6999...9" overflowed stb 2.27's int while it read the PPM header's width (UBSan signed overflow;
 // bounded upstream in 2.28). check_pnm_header refuses a header number past INT_MAX first; real headers still decode.
 TEST(FuzzRegressions, PnmHeaderNumberPastIntIsRefused) {

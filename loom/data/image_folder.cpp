@@ -13,6 +13,7 @@
 #include "loom/data/file_util.h"
 #include "loom/data/jpeg_check.h"
 #include "loom/data/jpeg_decode.h"
+#include "loom/data/png_check.h"
 #include "loom/data/pnm_check.h"
 
 namespace loom::data {
@@ -47,6 +48,7 @@ Tensor decode_image(const std::string& bytes, const std::string& name, int chann
     return decode_jpeg(bytes, name, channels);  // libjpeg-turbo, not stb (jpeg_decode.h says why)
   }
   check_pnm_header(bytes, name);  // header numbers stb_image 2.27 would overflow an int on (pnm_check.h)
+  check_png_chunks(bytes, name);  // chunk lengths past the end, which stb 2.27 allocates for (png_check.h)
   const auto* buf = reinterpret_cast<const stbi_uc*>(bytes.data());
   int w = 0, h = 0, c = 0;
   // The header's size is checked before decoding: a 100-byte PNG may declare 20000x20000 (a 1.2 GB decode).
