@@ -237,9 +237,13 @@ TEST(Int8Model, QuantizeDynamicCnnAndReload) {
     NoGradGuard g;
     y_float = (*model)(x);
   }
-  const auto names = quantize_dynamic(*model);
-  EXPECT_EQ(names, (std::vector<std::string>{"0", "3", "7", "9"}));
+  // The first convolution (1 x 3 x 3 multiply-adds per output) stays float by default; 0 quantizes it too.
+  EXPECT_EQ(quantize_dynamic(*model), (std::vector<std::string>{"3", "7", "9"}));
+  EXPECT_EQ((*model)[0]->name(), "Conv2d");
+  const auto names = quantize_dynamic(*model, {.min_conv_reduction = 0});
+  EXPECT_EQ(names, (std::vector<std::string>{"0"}));
   EXPECT_EQ((*model)[0]->name(), "DynamicQuantizedConv2d");
+  EXPECT_EQ((*model)[3]->name(), "DynamicQuantizedConv2d");
   EXPECT_EQ((*model)[7]->name(), "DynamicQuantizedLinear");
   EXPECT_TRUE(quantize_dynamic(*model).empty()) << "already quantized layers are left alone";
   Tensor y_int8;
@@ -255,7 +259,7 @@ TEST(Int8Model, QuantizeDynamicCnnAndReload) {
   EXPECT_TRUE(sd.contains("0.weight_int8") && sd.contains("0.weight_scale") && sd.contains("9.bias"));
   EXPECT_FALSE(sd.contains("0.weight"));
   EXPECT_EQ(sd.at("7.weight_int8").dtype(), DType::u8);
-  EXPECT_EQ(int8_layers_in(sd), names);
+  EXPECT_EQ(int8_layers_in(sd), (std::vector<std::string>{"0", "3", "7", "9"}));
   // A fresh float model, prepared and loaded, computes the same logits.
   manual_seed(99);
   auto fresh = models::make_model("cnn", {.channels = 1, .height = 12, .width = 12, .num_classes = 4, .widths = {}});
@@ -280,7 +284,7 @@ TEST(Int8Model, RunsThroughTheBackendOnly) {
   m.push_back(nn::Conv2d({.in = 2, .out = 3, .kernel_size = 3, .padding = 1}));
   m.push_back(nn::Flatten());
   m.push_back(nn::Linear({.in = 3 * 5 * 5, .out = 4}));
-  quantize_dynamic(m);
+  EXPECT_EQ(quantize_dynamic(m, {.min_conv_reduction = 0}).size(), 2u);
   Tensor x = randn({2, 2, 5, 5});
   Tensor y_host;
   {

@@ -127,8 +127,9 @@ Tensor Int8Conv2d::forward(const Tensor& x_in) {
   if (N == 0) return out;
   const Tensor q2 = w8.q.reshape({o.out, CKK});
   const Tensor& sums = w8.row_sums();
-  // Unfold a few samples at a time: the columns are KH*KW times the input (~8 MB per chunk at most).
-  const int64_t chunk = std::clamp<int64_t>((int64_t(8) << 20) / std::max<int64_t>(1, CKK * P * 4), 1, N);
+  // Unfold a few samples at a time, about 512 kB of columns (KH*KW times the input): written and read back while
+  // they are still in L2, instead of a round trip through memory.
+  const int64_t chunk = std::clamp<int64_t>((int64_t(512) << 10) / std::max<int64_t>(1, CKK * P * 4), 1, N);
   for (int64_t n0 = 0; n0 < N; n0 += chunk) {
     const int64_t nb = std::min(chunk, N - n0);
     const Tensor xs = x.narrow(0, n0, nb);

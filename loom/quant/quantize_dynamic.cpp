@@ -15,12 +15,13 @@ bool is_quantized(const nn::Module& m) {
 }
 
 // The int8 replacement of a float layer (filled from its weights, or empty for loading); null for other modules.
-nn::ModulePtr int8_version(const nn::Module& m, bool fill) {
+nn::ModulePtr int8_version(const nn::Module& m, bool fill, int64_t min_conv_reduction = 0) {
   if (is_quantized(m)) return nullptr;
   if (const auto* fc = dynamic_cast<const nn::Linear*>(&m))
     return fill ? nn::ModulePtr(Int8Linear::from_linear(*fc)) : nn::ModulePtr(std::make_shared<Int8Linear>(fc->options));
   if (const auto* conv = dynamic_cast<const nn::Conv2d*>(&m)) {
-    if (conv->options.groups != 1) return nullptr;
+    const auto& o = conv->options;
+    if (o.groups != 1 || o.in * o.kernel_size.h * o.kernel_size.w < min_conv_reduction) return nullptr;
     return fill ? nn::ModulePtr(Int8Conv2d::from_conv(*conv)) : nn::ModulePtr(std::make_shared<Int8Conv2d>(conv->options));
   }
   return nullptr;
@@ -28,14 +29,14 @@ nn::ModulePtr int8_version(const nn::Module& m, bool fill) {
 
 }  // namespace
 
-std::vector<std::string> quantize_dynamic(nn::Module& model) {
+std::vector<std::string> quantize_dynamic(nn::Module& model, const DynamicOptions& options) {
   std::vector<std::string> names;
   std::function<void(nn::Module&, const std::string&)> walk = [&](nn::Module& parent, const std::string& prefix) {
     // Copy the list: registering a replacement edits it.
     const auto children = parent.named_children();
     for (const auto& [name, child] : children) {
       const std::string path = prefix.empty() ? name : prefix + "." + name;
-      if (auto q = int8_version(*child, true)) {
+      if (auto q = int8_version(*child, true, options.min_conv_reduction)) {
         q->train(child->is_training());
         parent.register_module(name, q);
         names.push_back(path);

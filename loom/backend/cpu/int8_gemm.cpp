@@ -4,7 +4,8 @@
 // operand of vpdpbusd) against a zmm of 16 rows x 4 u8 activations (the unsigned one). K is padded to a multiple
 // of four with zero weights. The zero point comes out afterwards as zp * sum_k q[n, k] (precomputed row sums), so
 // the inner loop is the bare product. Output rows of a tile are contiguous in the activation index, which is the
-// layout a convolution wants (out[oc, position]); a Linear's (m, n) output is written element by element.
+// layout a convolution wants (out[oc, position]); a Linear's (m, n) output is written element by element. Under 8
+// activation rows a row-by-row kernel runs instead (no panel padding).
 #include "loom/backend/cpu/int8_gemm.h"
 
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -154,16 +155,23 @@ void pack_panel(const ConstStridedF32& x, int64_t j0, int64_t jn, int64_t K, con
   }
 }
 
-// acc[r][c] = sum over k4 of weight row r's dword k4 (s8 x 4) . panel group k4's zmm c (u8 x 4 per lane).
+// acc[r][c] = sum over k4 of weight row r's dword k4 (s8 x 4) . panel group k4's zmm c (u8 x 4 per lane). The
+// loops over r and c are unrolled completely so the 4 R accumulators live in registers (29 of 32 zmm at R = 6).
 template <int R>
 void micro_tile(const int8_t* a, int64_t lda, const uint8_t* panel, int64_t K4, int32_t* tile /* R x 64 */) {
   __m512i acc[R][4];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = _mm512_setzero_si512();
+    acc[r][1] = _mm512_setzero_si512();
+    acc[r][2] = _mm512_setzero_si512();
+    acc[r][3] = _mm512_setzero_si512();
+  }
   for (int64_t k4 = 0; k4 < K4; ++k4) {
     const uint8_t* g = panel + k4 * 256;
     const __m512i b0 = _mm512_loadu_si512(g), b1 = _mm512_loadu_si512(g + 64);
     const __m512i b2 = _mm512_loadu_si512(g + 128), b3 = _mm512_loadu_si512(g + 192);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       int32_t wd;
       std::memcpy(&wd, a + r * lda + k4 * 4, 4);
@@ -174,8 +182,13 @@ void micro_tile(const int8_t* a, int64_t lda, const uint8_t* panel, int64_t K4, 
       acc[r][3] = _mm512_dpbusd_epi32(acc[r][3], b3, wv);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < 4; ++c) _mm512_storeu_si512(tile + r * kJB + c * 16, acc[r][c]);
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    _mm512_storeu_si512(tile + r * kJB, acc[r][0]);
+    _mm512_storeu_si512(tile + r * kJB + 16, acc[r][1]);
+    _mm512_storeu_si512(tile + r * kJB + 32, acc[r][2]);
+    _mm512_storeu_si512(tile + r * kJB + 48, acc[r][3]);
+  }
 }
 
 using TileFn = void (*)(const int8_t*, int64_t, const uint8_t*, int64_t, int32_t*);
@@ -212,12 +225,56 @@ void store_tile(const int32_t* tile, int R, int64_t n0, int64_t j0, int64_t jn, 
   }
 }
 
+// Few activation rows (a Linear on one sample): packing 64-row panels would be mostly padding, so each u8 row is
+// dotted with each weight row directly, 64 bytes per vpdpbusd, up to four activation rows per weight row read.
+void int8_gemm_few_rows(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, Int8Params xp, const Int8Weights& w) {
+  const int64_t K64 = (K + 63) / 64 * 64;
+  const float invs = 1.0f / xp.scale, zps = float(xp.zero_point);
+  const __m512 inv = _mm512_set1_ps(invs), zp = _mm512_set1_ps(zps);
+  std::vector<uint8_t> xq(size_t(M * K64), 0);
+  for (int64_t m = 0; m < M; ++m) {
+    const float* src = x.p + m * x.s0;
+    uint8_t* row = xq.data() + m * K64;
+    int64_t k = 0;
+    if (x.s1 == 1) {
+      for (; k + 16 <= K; k += 16)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(row + k), _mm512_cvtepi32_epi8(quantize16(_mm512_loadu_ps(src + k), inv, zp)));
+    }
+    for (; k < K; ++k) row[k] = quantize_u8(src[k * x.s1], invs, zps);
+  }
+  const int64_t N = w.N;
+#pragma omp parallel for schedule(static) if (M * N * K > (1 << 18))
+  for (int64_t n = 0; n < N; ++n) {
+    const int8_t* q = w.q + n * K;
+    const int32_t corr = xp.zero_point * w.sums[n];
+    const float s = xp.scale * w.scale[n];
+    for (int64_t m0 = 0; m0 < M; m0 += 4) {
+      const int R = int(std::min<int64_t>(4, M - m0));
+      __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+      for (int64_t k = 0; k < K; k += 64) {
+        const int64_t left = K - k;
+        const __mmask64 mask = left >= 64 ? ~__mmask64(0) : (__mmask64(1) << left) - 1;
+        const __m512i wv = _mm512_maskz_loadu_epi8(mask, q + k);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r)
+          if (r < R) acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_loadu_si512(xq.data() + (m0 + r) * K64 + k), wv);
+      }
+      for (int r = 0; r < R; ++r) {
+        float v = float(_mm512_reduce_add_epi32(acc[r]) - corr) * s;
+        if (w.bias) v += w.bias[n];
+        y.p[(m0 + r) * y.s0 + n * y.s1] = v;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool int8_gemm_is_vnni() { return true; }
 
 void int8_gemm(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, Int8Params xp, const Int8Weights& w) {
   if (M == 0 || w.N == 0) return;
+  if (M < 8) return int8_gemm_few_rows(y, x, M, K, xp, w);
   const int64_t K4 = (K + 3) / 4, Kp = K4 * 4, N = w.N;
   // Weight rows padded to whole dwords (zeros contribute nothing); used in place when K already is.
   std::vector<int8_t> padded;
