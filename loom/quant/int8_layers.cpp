@@ -138,13 +138,11 @@ Tensor Int8Conv2d::forward(const Tensor& x_in) {
                      .OH = OH, .OW = OW, .sh = o.stride.h, .sw = o.stride.w, .ph = o.padding.h, .pw = o.padding.w,
                      .dh = o.dilation.h, .dw = o.dilation.w};
     be.unfold2d(cols, xs, g);
-    for (int64_t i = 0; i < nb; ++i) {
-      // Sample i: (P, CKK) activations (the columns transposed) times the (OC, CKK) weight into (P, OC), which is
-      // the sample's (OC, OH, OW) output transposed: both are views, the kernel follows their strides.
-      const Tensor xi = cols.select(0, i).t();
-      Tensor yi = out.select(0, n0 + i).reshape({o.out, P}).t();
-      be.int8_linear(yi, xi, p, q2, w8.scale, sums, bias);
-    }
+    // Each sample: (P, CKK) activations (its columns transposed) times the (OC, CKK) weight into (P, OC), which is
+    // the sample's (OC, OH, OW) output transposed: both are views, the kernel follows their strides.
+    const Tensor xt = cols.transpose(1, 2);
+    Tensor yt = out.narrow(0, n0, nb).reshape({nb, o.out, P}).transpose(1, 2);
+    be.int8_linear(yt, xt, p, q2, w8.scale, sums, bias);
   }
   return out;
 }

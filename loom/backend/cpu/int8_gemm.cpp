@@ -272,9 +272,14 @@ void int8_gemm_few_rows(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, I
 
 bool int8_gemm_is_vnni() { return true; }
 
-void int8_gemm(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, Int8Params xp, const Int8Weights& w) {
-  if (M == 0 || w.N == 0) return;
-  if (M < 8) return int8_gemm_few_rows(y, x, M, K, xp, w);
+void int8_gemm_batched(StridedF32 y, int64_t y_sb, ConstStridedF32 x, int64_t x_sb, int64_t B, int64_t M, int64_t K,
+                       Int8Params xp, const Int8Weights& w) {
+  if (B == 0 || M == 0 || w.N == 0) return;
+  if (M < 8) {
+    for (int64_t b = 0; b < B; ++b)
+      int8_gemm_few_rows({y.p + b * y_sb, y.s0, y.s1}, {x.p + b * x_sb, x.s0, x.s1}, M, K, xp, w);
+    return;
+  }
   const int64_t K4 = (K + 3) / 4, Kp = K4 * 4, N = w.N;
   // Weight rows padded to whole dwords (zeros contribute nothing); used in place when K already is.
   std::vector<int8_t> padded;
@@ -284,24 +289,28 @@ void int8_gemm(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, Int8Params
     for (int64_t n = 0; n < N; ++n) std::memcpy(padded.data() + n * Kp, w.q + n * K, size_t(K));
     a = padded.data();
   }
-  const int64_t panels = (M + kJB - 1) / kJB, panel_bytes = K4 * 256;
+  // Panels of every batch entry, numbered batch-major; one parallel region for the whole call.
+  const int64_t per = (M + kJB - 1) / kJB, panels = B * per, panel_bytes = K4 * 256;
   std::vector<uint8_t> packed(size_t(panels * panel_bytes));
-  const bool big = M * N * K > (1 << 18);
+  const bool big = B * M * N * K > (1 << 18);
 #pragma omp parallel if (big)
   {
     std::vector<uint8_t> rowbuf;
 #pragma omp for schedule(static)
-    for (int64_t p = 0; p < panels; ++p)
-      pack_panel(x, p * kJB, std::min(kJB, M - p * kJB), K, xp, packed.data() + p * panel_bytes, rowbuf);
+    for (int64_t p = 0; p < panels; ++p) {
+      const int64_t b = p / per, j0 = (p % per) * kJB;
+      pack_panel({x.p + b * x_sb, x.s0, x.s1}, j0, std::min(kJB, M - j0), K, xp, packed.data() + p * panel_bytes,
+                 rowbuf);
+    }
     const int64_t row_blocks = (N + kIR - 1) / kIR;
     alignas(64) int32_t tile[kIR * kJB];
 #pragma omp for collapse(2) schedule(static)
     for (int64_t p = 0; p < panels; ++p) {
       for (int64_t rb = 0; rb < row_blocks; ++rb) {
-        const int64_t n0 = rb * kIR;
+        const int64_t b = p / per, j0 = (p % per) * kJB, n0 = rb * kIR;
         const int R = int(std::min<int64_t>(kIR, N - n0));
         kTiles[R](a + n0 * Kp, Kp, packed.data() + p * panel_bytes, K4, tile);
-        store_tile(tile, R, n0, p * kJB, std::min(kJB, M - p * kJB), y, xp, w);
+        store_tile(tile, R, n0, j0, std::min(kJB, M - j0), {y.p + b * y_sb, y.s0, y.s1}, xp, w);
       }
     }
   }
@@ -311,10 +320,15 @@ void int8_gemm(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, Int8Params
 
 bool int8_gemm_is_vnni() { return false; }
 
-void int8_gemm(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, Int8Params xp, const Int8Weights& w) {
-  int8_gemm_ref(y, x, M, K, xp, w);
+void int8_gemm_batched(StridedF32 y, int64_t y_sb, ConstStridedF32 x, int64_t x_sb, int64_t B, int64_t M, int64_t K,
+                       Int8Params xp, const Int8Weights& w) {
+  for (int64_t b = 0; b < B; ++b) int8_gemm_ref({y.p + b * y_sb, y.s0, y.s1}, {x.p + b * x_sb, x.s0, x.s1}, M, K, xp, w);
 }
 
 #endif
+
+void int8_gemm(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, Int8Params xp, const Int8Weights& w) {
+  int8_gemm_batched(y, 0, x, 0, 1, M, K, xp, w);
+}
 
 }  // namespace loom::quant

@@ -45,6 +45,10 @@ struct Int8Weights {
 // y (M, N) = float(sum_k (xq[m, k] - zp) q[n, k]) * (xp.scale * scale[n]) + bias[n], xq = quantize_u8(x (M, K)).
 void int8_gemm(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, Int8Params xp, const Int8Weights& w);
 void int8_gemm_ref(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, Int8Params xp, const Int8Weights& w);
+// The same for B independent (M, K) inputs, entry b at x.p + b * x_sb into y.p + b * y_sb (a convolution's samples),
+// in one parallel region.
+void int8_gemm_batched(StridedF32 y, int64_t y_sb, ConstStridedF32 x, int64_t x_sb, int64_t B, int64_t M, int64_t K,
+                       Int8Params xp, const Int8Weights& w);
 
 // Whether int8_gemm runs the VNNI kernel here (else it runs the reference loops).
 bool int8_gemm_is_vnni();

@@ -68,23 +68,29 @@ Int8Params CpuBackend::int8_choose_params(const Tensor& x) {
   return quant::choose_int8_params(lo, hi);
 }
 
+// x and y are (M, K) / (M, N) views, or batched (B, M, K) / (B, M, N) views (a convolution's unfolded samples, each
+// transposed), with any strides.
 void CpuBackend::int8_linear(Tensor& y, const Tensor& x, Int8Params xp, const Tensor& q, const Tensor& scale,
                              const Tensor& sums, const Tensor& bias) {
-  LOOM_CHECK(x.dtype() == DType::f32 && x.dim() == 2, "int8_linear: expected an f32 (M, K) input, got ", x.shape());
-  const int64_t M = x.size(0), K = x.size(1);
+  LOOM_CHECK(x.dtype() == DType::f32 && (x.dim() == 2 || x.dim() == 3), "int8_linear: expected an f32 (M, K) or "
+             "(B, M, K) input, got ", x.shape());
+  const bool batched = x.dim() == 3;
+  const int64_t B = batched ? x.size(0) : 1, M = x.size(-2), K = x.size(-1);
   LOOM_CHECK(q.dim() == 2, "int8_linear: expected (N, K) weights, got ", q.shape());
   const int64_t N = q.size(0);
   check_int8_weight(q, N, K, "int8_linear");
   check_vec(scale, DType::f32, N, "scale", "int8_linear");
   check_vec(sums, DType::i32, N, "sums", "int8_linear");
   if (bias.defined()) check_vec(bias, DType::f32, N, "bias", "int8_linear");
-  LOOM_CHECK(y.dtype() == DType::f32 && y.dim() == 2 && y.size(0) == M && y.size(1) == N, "int8_linear: output ",
-             y.shape(), " is not an f32 (", M, ", ", N, ")");
+  LOOM_CHECK(y.dtype() == DType::f32 && y.dim() == x.dim() && y.size(-2) == M && y.size(-1) == N &&
+                 (!batched || y.size(0) == B),
+             "int8_linear: output ", y.shape(), " does not match the input ", x.shape(), " and ", N, " outputs");
   LOOM_CHECK(xp.scale > 0 && std::isfinite(xp.scale) && xp.zero_point >= 0 && xp.zero_point <= 255,
              "int8_linear: bad activation parameters (scale ", xp.scale, ", zero point ", xp.zero_point, ")");
   const quant::Int8Weights w{reinterpret_cast<const int8_t*>(q.data<uint8_t>()), scale.data<float>(),
                              sums.data<int32_t>(), bias.defined() ? bias.data<float>() : nullptr, N};
-  quant::int8_gemm({y.data<float>(), y.stride(0), y.stride(1)}, {x.data<float>(), x.stride(0), x.stride(1)}, M, K, xp, w);
+  quant::int8_gemm_batched({y.data<float>(), y.stride(-2), y.stride(-1)}, batched ? y.stride(0) : 0,
+                           {x.data<float>(), x.stride(-2), x.stride(-1)}, batched ? x.stride(0) : 0, B, M, K, xp, w);
 }
 
 }  // namespace loom::cpu
