@@ -90,7 +90,7 @@ TEST(CliQuantizeInt8, MistakesAreReported) {
   const fs::path out = test::scratch("cnn-int8-m");
   auto q = loom_cmd("quantize --checkpoint " + trained_run().string() + " --format int8 --out " + out.string());
   ASSERT_EQ(q.status, 0) << q.err;
-  // A float format on an image run, int8 on an already-int8 run, fine-tuning an int8 run.
+  // A float format on an image run, int8 on an already-int8 run, fine-tuning or pruning an int8 run.
   auto blocks = loom_cmd("quantize --checkpoint " + trained_run().string() + " --format q8_0 --out " +
                          test::scratch("b").string());
   EXPECT_EQ(blocks.status, 2);
@@ -102,6 +102,12 @@ TEST(CliQuantizeInt8, MistakesAreReported) {
                        test::scratch("d").string());
   EXPECT_NE(tune.status, 0);
   EXPECT_NE(tune.err.find("inference only"), std::string::npos) << tune.err;
+  for (const char* method : {"structured", "l1"}) {
+    auto prune = loom_cmd("prune --checkpoint " + out.string() + " --method " + method + " --amount 0.5 --out " +
+                          test::scratch(std::string("p") + method).string());
+    EXPECT_NE(prune.status, 0) << method;
+    EXPECT_NE(prune.err.find("inference only"), std::string::npos) << method << ": " << prune.err;
+  }
   auto nodir = loom_cmd("quantize --checkpoint /nonexistent/run --format int8 --out " + test::scratch("e").string());
   EXPECT_EQ(nodir.status, 2);
   EXPECT_NE(nodir.err.find("/nonexistent/run"), std::string::npos) << nodir.err;
