@@ -335,6 +335,12 @@ TEST(Int8Model, Errors) {
     bad.data<float>()[3] = NAN;
     EXPECT_THROW((*q)(bad), Error);
   }
+  {
+    NoGradGuard g;
+    nn::Linear diverged({.in = 4, .out = 2});
+    diverged.weight.data<float>()[5] = NAN;
+    EXPECT_THROW(Int8Linear::from_linear(diverged), Error);
+  }
   EXPECT_THROW(Int8Conv2d({.in = 4, .out = 4, .kernel_size = 3, .groups = 2}), Error);
   nn::Sequential m;
   m.push_back(nn::Conv2d({.in = 4, .out = 4, .kernel_size = 1, .groups = 2}));

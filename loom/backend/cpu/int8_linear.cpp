@@ -31,6 +31,9 @@ void CpuBackend::int8_quantize_weight(Tensor& q, Tensor& scale, const Tensor& w)
   const float* src = w.data<float>();
   auto* dst = reinterpret_cast<int8_t*>(q.data<uint8_t>());
   float* s = scale.data<float>();
+  for (int64_t i = 0; i < N * K; ++i)
+    LOOM_CHECK(std::isfinite(src[i]), "int8_quantize_weight: the weight holds a non-finite value (", src[i], ") in row ",
+               i / K, "; a diverged model cannot be quantized");
   for (int64_t n = 0; n < N; ++n) quant::quantize_int8_row(src + n * K, dst + n * K, s + n, K);
 }
 
