@@ -49,6 +49,12 @@ struct PoolGeom {
 
 class Generator;
 
+// The affine u8 quantization of an activation tensor (dynamic int8): q = clamp(round(x / scale) + zero_point).
+struct Int8Params {
+  float scale = 1;
+  int32_t zero_point = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -175,6 +181,22 @@ class Backend {
   virtual void per_sample_gemm(Tensor& c, const Tensor& a, bool ta, const Tensor& b, bool tb) = 0;
   // im2col: x (N, C, H, W) f32 -> cols (N, C*KH*KW, OH*OW), zeros where the window is in the padding.
   virtual void unfold2d(Tensor& cols, const Tensor& x, const ConvGeom& g) = 0;
+
+  // Dynamic int8 (torch.ao.quantization.quantize_dynamic with per-channel int8 weights, fbgemm's rules).
+  // Weights: w f32 (N, K) -> q u8 (N, K) holding int8 two's complement and scale f32 (N), one per output row, as
+  // torch 1.13's PerChannelMinMaxObserver(qint8, per_channel_symmetric): scale = max(amax / 127.5, eps),
+  // q = clamp(nearbyint(w * (1 / scale)), -128, 127).
+  virtual void int8_quantize_weight(Tensor& q, Tensor& scale, const Tensor& w) = 0;
+  // sums i32 (N) = sum_k q[n, k] (signed): what the activations' zero point costs each output, precomputed.
+  virtual void int8_row_sums(Tensor& sums, const Tensor& q) = 0;
+  // The parameters torch picks for an activation tensor (f32, contiguous, any shape): ChooseQuantizationParams
+  // on its min/max widened to hold 0, quint8 with fbgemm's reduce_range (levels 0..127).
+  virtual Int8Params int8_choose_params(const Tensor& x) = 0;
+  // y (M, N) f32 = float(sum_k (xq[m, k] - zp) q[n, k]) * (xp.scale * scale[n]) + bias[n] (bias undefined: none),
+  // xq the u8 quantization of x (M, K) f32 with xp, int32 accumulation. x and y may be strided 2-d views (a
+  // convolution passes an unfolded sample transposed). Inference only.
+  virtual void int8_linear(Tensor& y, const Tensor& x, Int8Params xp, const Tensor& q, const Tensor& scale,
+                           const Tensor& sums, const Tensor& bias) = 0;
 };
 
 // The backend of a device: the built-in CPU one, or the one registered for the device's type (an error names a

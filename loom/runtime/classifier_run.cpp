@@ -12,6 +12,7 @@
 
 #include "loom/autograd/grad_mode.h"
 #include "loom/compress/prune.h"
+#include "loom/quant/quantize_dynamic.h"
 #include "loom/core/error.h"
 #include "loom/core/limits.h"
 #include "loom/data/transforms.h"
@@ -243,7 +244,16 @@ ClassifierRun load_classifier(const std::string& where, const std::string& model
   }
   r.nonfinite = nonfinite_weights(sd);
   r.model = models::make_model(r.name, r.shape);
+  // An int8 run (`loom quantize --format int8`): its "<layer>.weight_int8" tensors say which layers to swap for
+  // int8 ones before loading.
+  const std::vector<std::string> int8_layers = quant::int8_layers_in(sd);
+  if (!int8_layers.empty() && keep_masks)
+    LOOM_FAIL(r.path, ": an int8-quantized run is for inference only (eval, predict, serve, summary); prune or "
+              "fine-tune the float run it was quantized from");
+  if (int8_layers.empty() && get("loom.quantization") == "int8")
+    LOOM_FAIL(r.path, ": the metadata says int8 but the file holds no '<layer>.weight_int8' tensor");
   try {
+    quant::prepare_int8(*r.model, int8_layers);
     if (keep_masks) {
       // "0.weight_orig" + "0.weight_mask": module "0" has its "weight" pruned.
       for (const auto& [k, t] : sd)

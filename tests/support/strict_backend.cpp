@@ -154,6 +154,13 @@ void StrictBackend::per_sample_gemm(Tensor& c, const Tensor& a, bool ta, const T
     LOOM_STRICT(per_sample_gemm, c, a, ta, b, tb)
 void StrictBackend::unfold2d(Tensor& cols, const Tensor& x, const ConvGeom& g)
     LOOM_STRICT(unfold2d, cols, x, g)
+void StrictBackend::int8_quantize_weight(Tensor& q, Tensor& scale, const Tensor& w)
+    LOOM_STRICT(int8_quantize_weight, q, scale, w)
+void StrictBackend::int8_row_sums(Tensor& sums, const Tensor& q) LOOM_STRICT(int8_row_sums, sums, q)
+Int8Params StrictBackend::int8_choose_params(const Tensor& x) LOOM_STRICT(int8_choose_params, x)
+void StrictBackend::int8_linear(Tensor& y, const Tensor& x, Int8Params xp, const Tensor& q, const Tensor& scale,
+                                const Tensor& sums, const Tensor& bias)
+    LOOM_STRICT(int8_linear, y, x, xp, q, scale, sums, bias)
 
 #undef LOOM_STRICT
 

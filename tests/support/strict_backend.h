@@ -93,6 +93,11 @@ class StrictBackend final : public Backend {
   void quantized_linear(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, quant::QuantFormat f) override;
   void per_sample_gemm(Tensor& c, const Tensor& a, bool ta, const Tensor& b, bool tb) override;
   void unfold2d(Tensor& cols, const Tensor& x, const ConvGeom& g) override;
+  void int8_quantize_weight(Tensor& q, Tensor& scale, const Tensor& w) override;
+  void int8_row_sums(Tensor& sums, const Tensor& q) override;
+  Int8Params int8_choose_params(const Tensor& x) override;
+  void int8_linear(Tensor& y, const Tensor& x, Int8Params xp, const Tensor& q, const Tensor& scale, const Tensor& sums,
+                   const Tensor& bias) override;
 
  private:
   Backend& cpu() { return backend_for(Device{}); }

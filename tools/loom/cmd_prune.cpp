@@ -16,6 +16,7 @@
 #include "loom/nn/conv_layers.h"
 #include "loom/nn/linear.h"
 #include "loom/nn/repr.h"
+#include "loom/quant/quantize_dynamic.h"
 #include "loom/runtime/classifier_run.h"
 #include "loom/train/checkpoint.h"
 #include "model_file.h"
@@ -77,6 +78,9 @@ int cmd_prune(const Argv& argv) {
   // Unstructured pruning composes with the masks a pruned run already holds; structured pruning narrows the
   // model the run computes with (its masks folded in).
   runtime::ClassifierRun r = runtime::load_classifier(checkpoint, "", /*keep_masks=*/method != "structured");
+  if (!quant::int8_layers_in(r.model->state_dict()).empty())
+    throw UsageError("--checkpoint " + checkpoint + ": an int8-quantized run is for inference only; prune the float run "
+                     "it was quantized from (then quantize the pruned run)");
   std::shared_ptr<nn::Sequential> model = r.model;
   models::ModelSpec shape = r.shape;
   const int64_t params_before = model->num_parameters();

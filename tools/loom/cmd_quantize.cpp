@@ -1,8 +1,12 @@
 // loom quantize: a GPT run (or Hugging Face GPT-2 folder) to a run folder with Q8_0 / Q4_0 weights that
-// generate/eval load like any run; and the per-tensor size table `loom summary --checkpoint DIR` prints.
+// generate/eval load like any run; an image or regression run to per-channel int8 Linear / Conv2d layers
+// (dynamic quantization, torch's quantize_dynamic) that eval/predict/serve load; and the per-tensor size table
+// `loom summary --checkpoint DIR` prints.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+
+#include <nlohmann/json.hpp>
 
 #include "args.h"
 #include "commands.h"
@@ -12,6 +16,10 @@
 #include "loom/io/safetensors.h"
 #include "loom/models/gpt_quant.h"
 #include "loom/models/language_model.h"
+#include "loom/quant/quantize_dynamic.h"
+#include "loom/runtime/classifier_run.h"
+#include "loom/train/checkpoint.h"
+#include "model_file.h"
 
 namespace loom::cli {
 
@@ -43,7 +51,10 @@ int summary_checkpoint(const std::string& dir) {
     shape += ")";
     // A `.weight_q` tensor is raw ggml blocks; its dtype column says which.
     const auto q = f.metadata.find("loom_quantization");
-    const std::string dtype = name.ends_with(".weight_q") && q != f.metadata.end() ? q->second : std::string(dtype_name(t.dtype()));
+    // A `.weight_int8` tensor holds int8 values in u8 storage (core has no int8 dtype yet).
+    const std::string dtype = name.ends_with(".weight_q") && q != f.metadata.end() ? q->second
+                              : name.ends_with(".weight_int8")                     ? std::string("int8")
+                                                                                   : std::string(dtype_name(t.dtype()));
     const double bytes = double(t.numel()) * double(itemsize(t.dtype()));
     total += bytes;
     std::printf("%-40s %-8s %-18s %14.0f\n", name.c_str(), dtype.c_str(), shape.c_str(), bytes);
@@ -53,18 +64,80 @@ int summary_checkpoint(const std::string& dir) {
   return 0;
 }
 
+namespace {
+
+double file_bytes(const std::string& dir) {
+  const fs::path p = fs::is_directory(dir) ? fs::path(dir) / "model.safetensors" : fs::path(dir);
+  return fs::exists(p) ? double(fs::file_size(p)) : 0.0;
+}
+
+// An image or regression run: every Linear / Conv2d to per-channel int8 (quant::quantize_dynamic).
+int quantize_classifier_int8(const std::string& checkpoint, const std::string& out) {
+  runtime::ClassifierRun r = runtime::load_classifier(checkpoint);
+  if (!quant::int8_layers_in(r.model->state_dict()).empty())
+    throw UsageError("--checkpoint " + checkpoint + ": already quantized to int8");
+  const std::vector<std::string> layers = quant::quantize_dynamic(*r.model);
+  if (layers.empty())
+    throw UsageError("--checkpoint " + checkpoint + ": the " + r.name + " model has no Linear or Conv2d layer to "
+                     "quantize");
+  DataOptions data{.spec = r.data_spec, .target = r.target, .image_size = r.image_size, .seed = r.seed};
+  data.normalize = !r.mean.empty();
+  data.norm = {r.mean, r.std};
+  io::Metadata meta = model_metadata(r.name, r.shape, r.classes, data);
+  // The source's pruning record stays true of the weights (masks folded in, widths kept).
+  if (auto it = r.metadata.find("loom.pruning"); it != r.metadata.end()) meta["loom.pruning"] = it->second;
+  nlohmann::ordered_json quantization = {{"format", "int8"}, {"scheme", "per_channel_symmetric"},
+                                         {"activations", "dynamic per-tensor u8, reduce_range"},
+                                         {"layers", layers}, {"source", checkpoint}};
+  meta["loom.quantization"] = "int8";
+  nlohmann::ordered_json cfg;
+  const fs::path src_cfg = fs::is_directory(checkpoint) ? fs::path(checkpoint) / "config.json" : fs::path();
+  if (!src_cfg.empty() && fs::exists(src_cfg))
+    cfg = nlohmann::ordered_json::parse(io::read_run_json(src_cfg.string()).dump());
+  else
+    cfg["model"] = r.name;
+  cfg["quantization"] = quantization;
+
+  fs::create_directories(out);
+  begin_run_folder(out);
+  train::save_weights((fs::path(out) / "model.safetensors").string(), *r.model, meta);
+  io::write_file_atomic((fs::path(out) / "config.json").string(), cfg.dump(2) + "\n");
+  finish_run_folder(out);  // manifest, then encryption with --encrypt-key-file
+  std::string names;
+  for (const auto& l : layers) names += (names.empty() ? "" : ", ") + l;
+  std::cout << "quantized " << checkpoint << " (" << r.name << ") to int8: " << out << " (model.safetensors "
+            << mb(file_bytes(checkpoint)) << " -> " << mb(file_bytes(out)) << "; layers " << names << ")\n";
+  return 0;
+}
+
+}  // namespace
+
 int cmd_quantize(const Argv& argv) {
   std::string checkpoint, format, out;
-  Args a("loom quantize", "Quantize a GPT run folder to ggml's Q8_0 or Q4_0 blocks (a run folder generate/eval load).");
-  a.option("--checkpoint", &checkpoint, "DIR", "the GPT run or Hugging Face GPT-2 folder (required)");
-  a.choice("--format", &format, {"q8_0", "q4_0"}, "the block format (required)");
+  Args a("loom quantize",
+         "Quantize a run folder: a GPT run to ggml's Q8_0 or Q4_0 blocks (a run folder generate/eval load), or an "
+         "image/regression run to per-channel int8 Linear and Conv2d layers with dynamically quantized activations "
+         "(torch's quantize_dynamic; a run folder eval/predict/serve load).");
+  a.option("--checkpoint", &checkpoint, "DIR", "the run folder (GPT, Hugging Face GPT-2, or image/regression run; "
+           "required)");
+  a.choice("--format", &format, {"q8_0", "q4_0", "int8"}, "q8_0 | q4_0 for GPT runs, int8 for image/regression runs "
+           "(required)");
   a.option("--out", &out, "DIR", "the folder to write (required; must differ from --checkpoint)");
   a.parse(argv);
   if (checkpoint.empty() || format.empty() || out.empty())
-    throw UsageError("--checkpoint DIR, --format q8_0|q4_0 and --out DIR are all required");
-  if (!is_lm_folder(checkpoint))
-    throw UsageError("--checkpoint " + checkpoint + ": not a language-model run folder (no config.json with arch)");
+    throw UsageError("--checkpoint DIR, --format q8_0|q4_0|int8 and --out DIR are all required");
+  if (!fs::exists(checkpoint)) throw UsageError("--checkpoint " + checkpoint + ": no such file or folder");
   if (fs::exists(out) && fs::equivalent(out, checkpoint)) throw UsageError("--out must differ from --checkpoint");
+  const bool is_lm = is_lm_folder(checkpoint);
+  if (format == "int8") {
+    if (is_lm)
+      throw UsageError("--format int8 is for image and regression runs; quantize a GPT run with --format q8_0 or "
+                       "q4_0");
+    return quantize_classifier_int8(checkpoint, out);
+  }
+  if (!is_lm)
+    throw UsageError("--checkpoint " + checkpoint + ": --format " + format + " is for GPT runs (no config.json with "
+                     "arch here); quantize an image or regression run with --format int8");
   auto lm = models::load_language_model(checkpoint);
   auto gpt = std::dynamic_pointer_cast<models::GPT>(lm);
   if (!gpt) throw UsageError("--checkpoint " + checkpoint + ": only GPT models are quantized, this is " + lm->name());
@@ -90,12 +163,8 @@ int cmd_quantize(const Argv& argv) {
     }
   }
   finish_run_folder(out);  // manifest, then encryption with --encrypt-key-file
-  const auto size = [](const std::string& d) {
-    const fs::path p = fs::path(d) / "model.safetensors";
-    return fs::exists(p) ? double(fs::file_size(p)) : 0.0;
-  };
   std::cout << "quantized " << checkpoint << " to " << format << ": " << out << " (model.safetensors "
-            << mb(size(checkpoint)) << " -> " << mb(size(out)) << ")\n";
+            << mb(file_bytes(checkpoint)) << " -> " << mb(file_bytes(out)) << ")\n";
   return 0;
 }
 

@@ -1,6 +1,8 @@
 // Backend::per_sample_gemm / unfold2d on the CPU, for DP-SGD's per-sample gradients (privacy/per_sample.cpp).
 #include <cblas.h>
 
+#include <algorithm>
+
 #include "loom/backend/cpu/cpu_backend.h"
 
 namespace loom::cpu {
@@ -39,12 +41,26 @@ void CpuBackend::unfold2d(Tensor& cols, const Tensor& x, const ConvGeom& g) {
         for (int64_t j = 0; j < g.KW; ++j) {
           float* row = dst + ((s * c + ch) * g.KH * g.KW + i * g.KW + j) * ho * wo;
           const float* img = src + (s * c + ch) * h * w;
+          // The output columns whose input column lies inside the image, [lo, hi): zeros left and right of them,
+          // and in between a copy (stride 1) or a strided gather, with no bounds test per element.
+          const int64_t off = j * g.dw - g.pw;  // ix = ox * sw + off
+          const int64_t lo = std::min(wo, off >= 0 ? 0 : (-off + g.sw - 1) / g.sw);
+          const int64_t hi = std::max(lo, std::min(wo, w - off <= 0 ? 0 : (w - off + g.sw - 1) / g.sw));
           for (int64_t oy = 0; oy < ho; ++oy) {
             const int64_t iy = oy * g.sh - g.ph + i * g.dh;
-            for (int64_t ox = 0; ox < wo; ++ox) {
-              const int64_t ix = ox * g.sw - g.pw + j * g.dw;
-              row[oy * wo + ox] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? img[iy * w + ix] : 0.f;
+            float* out = row + oy * wo;
+            if (iy < 0 || iy >= h) {
+              std::fill(out, out + wo, 0.f);
+              continue;
             }
+            std::fill(out, out + lo, 0.f);
+            const float* in = img + iy * w;
+            if (g.sw == 1) {
+              std::copy(in + lo + off, in + hi + off, out + lo);
+            } else {
+              for (int64_t ox = lo; ox < hi; ++ox) out[ox] = in[ox * g.sw + off];
+            }
+            std::fill(out + hi, out + wo, 0.f);
           }
         }
 }
