@@ -35,6 +35,8 @@
 #include "loom/io/run_file.h"
 #include "loom/text/utf8_check.h"
 #include "loom/core/quant_blocks.h"
+#include "loom/quant/int8_layers.h"
+#include "loom/quant/quantize_dynamic.h"
 #include "loom/quant/quantized_linear.h"
 #include "loom/compress/prune.h"
 #include "loom/compress/prune_masks.h"
