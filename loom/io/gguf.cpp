@@ -334,7 +334,7 @@ GGUFFile parse_gguf(std::string bytes, const std::string& name) {
     uint64_t bytes = ggml_row_bytes(t.type, t.dims[0]);
     for (size_t d = 1; d < t.dims.size(); ++d) {
       LOOM_CHECK(t.dims[d] == 0 || bytes <= f.bytes.size() / t.dims[d], name, ": GGUF tensor '", t.name,
-                 "' is larger than the file");
+                 "' is larger than the whole file (truncated or corrupt)");
       bytes *= t.dims[d];
     }
     t.bytes = bytes;

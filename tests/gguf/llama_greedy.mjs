@@ -1,9 +1,19 @@
 // Greedy continuation of a GGUF model by llama.cpp (node-llama-cpp's prebuilt CPU binaries), for
 // tests/test_cli_gguf.cpp and bench/gguf_vs_llama.sh:
-//   node llama_greedy.mjs MODEL.gguf TOKEN_IDS N [PROMPT_TEXT] [THREADS]
+//   LLAMA_NODE_DIR=$(scripts/install_llama_cpp_node.sh) node llama_greedy.mjs MODEL.gguf TOKEN_IDS N [PROMPT_TEXT] [THREADS]
 // TOKEN_IDS is a comma-separated prompt (loom's tokenization, so both runtimes see the same ids); prints one JSON
 // line: {"tokens": [N greedy ids], "tokenized": llama.cpp's own tokenization of PROMPT_TEXT, "decode_tps": ...}.
-import {getLlama, LlamaLogLevel} from "node-llama-cpp";
+import path from "node:path";
+import {pathToFileURL} from "node:url";
+
+// The package lives in the test-only folder the install script prints, not next to this file.
+const dir = process.env.LLAMA_NODE_DIR;
+if (!dir) {
+  console.error("set LLAMA_NODE_DIR to the folder scripts/install_llama_cpp_node.sh prints");
+  process.exit(2);
+}
+const {getLlama, LlamaLogLevel} =
+    await import(pathToFileURL(path.join(dir, "node_modules", "node-llama-cpp", "dist", "index.js")).href);
 
 const [modelPath, idsArg, nArg, promptText = "", threadsArg = "1"] = process.argv.slice(2);
 if (!modelPath || !idsArg || !nArg) {
