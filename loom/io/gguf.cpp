@@ -21,6 +21,9 @@ constexpr char kMagic[4] = {'G', 'G', 'U', 'F'};
 constexpr uint32_t kMaxDims = 4;        // GGML_MAX_DIMS
 constexpr int kMaxArrayDepth = 8;       // nested arrays are legal; a deep nest is an attack, not a model
 constexpr uint64_t kMaxAlignment = 1u << 20;
+// Array elements in one file, all arrays together: each element becomes a GGUFValue (~100 bytes), so this bounds
+// what a small hostile file can make the reader allocate (~400 MB). Llama-3's 128k-token vocabulary needs ~400k.
+constexpr uint64_t kMaxArrayElements = uint64_t(1) << 22;
 
 bool known_gguf_type(uint32_t t) { return t <= uint32_t(GGUFType::f64); }
 
@@ -93,7 +96,8 @@ class Reader {
   uint64_t pos_ = 0;
 };
 
-GGUFValue read_value(Reader& r, GGUFType t, const std::string& key, const std::string& file, int depth) {
+GGUFValue read_value(Reader& r, GGUFType t, const std::string& key, const std::string& file, int depth,
+                     uint64_t& elements) {
   GGUFValue v;
   v.type = t;
   switch (t) {
@@ -126,8 +130,11 @@ GGUFValue read_value(Reader& r, GGUFType t, const std::string& key, const std::s
       const uint64_t min_each = v.elem == GGUFType::string ? 8 : v.elem == GGUFType::array ? 12 : scalar_size(v.elem);
       LOOM_CHECK(n <= r.left() / min_each, file, ": GGUF key '", key, "' claims ", n,
                  " array elements, more than the rest of the file can hold (corrupt or truncated)");
+      elements += n;
+      LOOM_CHECK(elements <= kMaxArrayElements, file, ": GGUF metadata holds more than ", kMaxArrayElements,
+                 " array elements in all (at key '", key, "'); loom does not read files this large");
       v.items.reserve(n);
-      for (uint64_t k = 0; k < n; ++k) v.items.push_back(read_value(r, v.elem, key, file, depth + 1));
+      for (uint64_t k = 0; k < n; ++k) v.items.push_back(read_value(r, v.elem, key, file, depth + 1, elements));
       break;
     }
   }
@@ -289,12 +296,13 @@ GGUFFile parse_gguf(std::string bytes, const std::string& name) {
   LOOM_CHECK(n_tensors <= r.left() / 24, name, ": GGUF header claims ", n_tensors, " tensors, more than the file can hold");
 
   std::set<std::string> keys;
+  uint64_t array_elements = 0;
   for (uint64_t k = 0; k < n_kv; ++k) {
     std::string key = r.str("a metadata key");
     LOOM_CHECK(keys.insert(key).second, name, ": GGUF metadata key '", key, "' appears twice");
     const uint32_t t = r.get<uint32_t>("a metadata value type");
     LOOM_CHECK(known_gguf_type(t), name, ": GGUF key '", key, "' has unknown value type ", t);
-    GGUFValue v = read_value(r, GGUFType(t), key, name, 0);
+    GGUFValue v = read_value(r, GGUFType(t), key, name, 0, array_elements);
     f.kv.emplace_back(std::move(key), std::move(v));
   }
   if (const GGUFValue* a = f.find("general.alignment")) {
