@@ -296,4 +296,9 @@ TEST(GGUFGpt, ExportAndImportRefuseWhatLlamaCppCannotRun) {
   const std::string w = test::scratch("wrong.gguf").string();
   wrong.save(w);
   expect_error([&] { runtime::load_gguf_gpt(w); }, "has shape");
+  io::GGUFBuilder extra = export_::gpt_gguf(*t.gpt, t.tok);
+  extra.add_tensor("blk.2.attn_norm.weight", GGMLType::f32, {64}, std::string(256, '\0'));
+  const std::string x = test::scratch("extra.gguf").string();
+  extra.save(x);
+  expect_error([&] { runtime::load_gguf_gpt(x); }, "'blk.2.attn_norm.weight' is not part of a 2-layer gpt2 model");
 }

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "loom/autograd/grad_mode.h"
 #include "loom/core/error.h"
@@ -168,6 +169,17 @@ GGUFModel load_gguf_gpt(const std::string& path) {
     }
     sd.insert(name, v);
   }
+  // Every tensor of the file must be used: an extra one means a layout this loader does not understand (llama.cpp
+  // refuses such files too), and running without it would silently compute something else.
+  std::set<std::string> used;
+  for (const auto& [name, t] : sd.items()) {
+    std::string g = gguf_gpt2_name(name);
+    used.insert(cfg.tie_word_embeddings && g == "output.weight" ? "token_embd.weight" : g);
+  }
+  if (fmt && cfg.tie_word_embeddings) used.insert("token_embd.weight");
+  for (const auto& t : f.tensors)
+    LOOM_CHECK(used.count(t.name), path, ": GGUF tensor '", t.name, "' is not part of a ", cfg.n_layer,
+               "-layer gpt2 model (extra or misnamed tensor)");
   gpt->load_state_dict(sd, /*strict=*/!(fmt && cfg.tie_word_embeddings));
   if (fmt && cfg.tie_word_embeddings) {
     NoGradGuard no_grad;
