@@ -142,6 +142,12 @@ TEST(GGUF, RefusesDamagedHeaders) {
   expect_error([&] { io::parse_gguf(one_tensor(0, 32, 4, 5), "m.gguf"); }, "5 dimensions");
   expect_error([&] { io::parse_gguf(one_tensor(0, 32, uint64_t(1) << 40, 4), "m.gguf"); }, "overflows");
   expect_error([&] { io::load_gguf(test::scratch("absent.gguf").string()); }, "cannot open");
+  // Found by fuzz_gguf: a file whose only tensor is empty, cut inside the padding before the data section.
+  io::GGUFBuilder empty_tensor;
+  empty_tensor.add_tensor("e", GGMLType::f32, {2, 0}, "");
+  const std::string et = empty_tensor.bytes();
+  EXPECT_EQ(io::parse_gguf(et, "e.gguf").data(io::parse_gguf(et, "e.gguf").tensors[0]), "");
+  expect_error([&] { io::parse_gguf(et.substr(0, et.size() - 3), "e.gguf"); }, "its data section starts at offset");
 }
 
 TEST(GGUF, TensorNamesAreLlamaCppGpt2Names) {

@@ -353,6 +353,9 @@ GGUFFile parse_gguf(std::string bytes, const std::string& name) {
   }
 
   f.data_start = pad_to(r.pos(), f.alignment);
+  // Even a file whose tensors are all empty must reach the (padded) start of its data section.
+  LOOM_CHECK(f.tensors.empty() || f.data_start <= f.bytes.size(), name, ": GGUF file is truncated: its data section ",
+             "starts at offset ", f.data_start, " but the file has ", f.bytes.size(), " bytes");
   const uint64_t data_size = f.bytes.size() >= f.data_start ? f.bytes.size() - f.data_start : 0;
   // Inside the data section, and no two tensors share bytes.
   std::vector<std::pair<uint64_t, const GGUFTensorInfo*>> spans;
