@@ -11,6 +11,7 @@
 #include <stb/stb_image_write.h>
 #include <zlib.h>
 
+#include "loom/io/gguf.h"
 #include "loom/io/safetensors.h"
 #include "loom/loom.h"
 #include "loom/models/gpt.h"
@@ -92,6 +93,28 @@ int main(int argc, char** argv) {
        {"h", arange(2).to(DType::bf16)}, {"g", arange(2).to(DType::f16)}}, {{"format", "pt"}}));
   seed("fuzz_safetensors", "scalar_empty", io::safetensors_bytes({{"s", scalar_tensor(1.5)}, {"e", zeros({0, 3})}}));
   seed("fuzz_safetensors", "none", io::safetensors_bytes({}));
+  // GGUF: every metadata type (nested array included) and every tensor type loom reads.
+  {
+    io::GGUFBuilder b;
+    b.set("general.architecture", io::GGUFValue::string("gpt2"));
+    b.set("u32", io::GGUFValue::uint32(3));
+    b.set("f", io::GGUFValue::float32(1e-5f));
+    b.set("b", io::GGUFValue::boolean(true));
+    b.set("toks", io::GGUFValue::strings({"a", "b", "a b"}));
+    b.set("types", io::GGUFValue::int32s({1, 3}));
+    io::GGUFValue nested;
+    nested.type = io::GGUFType::array, nested.elem = io::GGUFType::array;
+    nested.items.push_back(io::GGUFValue::int32s({7}));
+    b.set("nested", nested);
+    b.add_tensor("f32", io::GGMLType::f32, {2, 2}, std::string(16, '\1'));
+    b.add_tensor("f16", io::GGMLType::f16, {3}, std::string(6, '\2'));
+    b.add_tensor("q8", io::GGMLType::q8_0, {32}, std::string(34, '\3'));
+    b.add_tensor("q4", io::GGMLType::q4_0, {32, 1, 1, 1}, std::string(18, '\4'));
+    seed("fuzz_gguf", "types", b.bytes());
+    b.alignment = 64;
+    seed("fuzz_gguf", "align64", b.bytes());
+    seed("fuzz_gguf", "empty", io::GGUFBuilder().bytes());
+  }
 
   // IDX: u8 images and labels, i32, f32, f64; raw and gzip.
   seed("fuzz_idx", "u8_images", idx(0x08, {2, 4, 4}, 1));

@@ -7,7 +7,9 @@
 
 #include "loom/core/error.h"
 #include "loom/io/json_fields.h"
+#include "loom/io/gguf.h"
 #include "loom/io/run_file.h"
+#include "loom/runtime/gguf_gpt.h"
 #include "loom/text/bpe.h"
 
 namespace loom::runtime {
@@ -56,6 +58,17 @@ Run load_run(const std::string& dir, const LoadRunOptions& o) {
   run.path = dir;
   run.id = fs::path(dir).lexically_normal().filename().string();
   if (run.id.empty()) run.id = fs::path(dir).lexically_normal().parent_path().filename().string();
+  if (fs::is_regular_file(dir) && io::is_gguf_file(dir)) {  // a GGUF GPT-2 (gguf_gpt.h)
+    GGUFModel m = load_gguf_gpt(dir);
+    run.kind = Run::Kind::language_model;
+    run.config = m.config;
+    run.metadata["config"] = run.config.dump();
+    run.lm = m.model;
+    run.nonfinite = nonfinite_weights(run.lm->state_dict());
+    run.tokenizer = o.tokenizer ? o.tokenizer : m.tokenizer;
+    run.eot = end_of_text_token(*run.tokenizer);
+    return run;
+  }
   if (is_lm_folder(dir)) {
     run.kind = Run::Kind::language_model;
     run.config = io::read_run_json((fs::path(dir) / "config.json").string());

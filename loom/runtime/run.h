@@ -40,7 +40,8 @@ struct LoadRunOptions {
   std::string model = {};      // classifiers without loom metadata: the architecture name
 };
 
-// A language-model folder (config.json with "arch" "gpt"/"lstm-lm", or GPT-2's n_layer/n_embd), else a classifier
+// A GGUF file of a GPT-2 (gguf_gpt.h: llama.cpp's gpt2 layout, f32/f16/q8_0/q4_0) loads as a language model with
+// the vocabulary the file carries. Else a language-model folder (config.json with "arch" "gpt"/"lstm-lm", or GPT-2's n_layer/n_embd), else a classifier
 // run folder or weights file (runtime::load_classifier: checked metadata, other model families refused, read
 // through loom::trust). Throws loom::Error naming the file and what was expected.
 Run load_run(const std::string& dir, const LoadRunOptions& o = {});

@@ -11,6 +11,7 @@
 #include "loom/backend/backend.h"
 #include "loom/data/dataloader.h"
 #include "loom/nn/loss.h"
+#include "loom/io/gguf.h"
 #include "loom/train/confusion_png.h"
 #include "loom/train/trainer.h"
 #include "lm_common.h"
@@ -37,9 +38,10 @@ int finish(const LoadedModel& lm, const train::Logs& r) {
 int cmd_eval(const Argv& argv) {
   // A language-model folder has its own options (cmd_eval_lm.cpp).
   for (size_t i = 0; i + 1 < argv.size(); ++i)
-    if (argv[i] == "--checkpoint" && is_lm_folder(argv[i + 1])) return cmd_eval_lm(argv);
+    if (argv[i] == "--checkpoint" && (is_lm_folder(argv[i + 1]) || io::is_gguf_file(argv[i + 1]))) return cmd_eval_lm(argv);
   for (const auto& s : argv)
-    if (s.starts_with("--checkpoint=") && is_lm_folder(s.substr(13))) return cmd_eval_lm(argv);
+    if (s.starts_with("--checkpoint=") && (is_lm_folder(s.substr(13)) || io::is_gguf_file(s.substr(13))))
+      return cmd_eval_lm(argv);
   std::string checkpoint, model_name, data_spec, target;
   int64_t batch = 256, threads = 0, test_samples = 0, workers = 0;
   bool json_out = false;

@@ -11,9 +11,11 @@
 #include "loom/backend/backend.h"
 #include "loom/core/limits.h"
 #include "loom/data/file_util.h"
+#include "loom/io/gguf.h"
 #include "loom/io/json_fields.h"
 #include "loom/io/run_file.h"
 #include "loom/models/language_model.h"
+#include "loom/runtime/run.h"
 #include "loom/text/corpus.h"
 #include "loom/text/lm_dataset.h"
 #include "loom/text/utf8_check.h"
@@ -28,7 +30,7 @@ int cmd_eval_lm(const Argv& argv) {
   Args a("loom eval (language model)",
          "The mean next-token cross-entropy (loss, and perplexity = exp(loss)) of a language-model folder over\n"
          "consecutive non-overlapping blocks of --context tokens of a text.");
-  a.option("--checkpoint", &checkpoint, "DIR", "the model folder (required)");
+  a.option("--checkpoint", &checkpoint, "DIR", "the model folder or a GPT-2 .gguf file (required)");
   a.option("--data", &data_spec, "SPEC", "kjv or text:FILE (default: the run's training data)");
   a.option("--tokenizer", &tok_spec, "SPEC", "override the folder's tokenizer (gpt2, bpe:PATH, a tokenizer file)");
   a.option("--context", &context, "T", "tokens per block (default: the run's context, else the model's)", {.min = 1});
@@ -43,14 +45,18 @@ int cmd_eval_lm(const Argv& argv) {
     throw UsageError("--data must be kjv or text:FILE for a language model");
   if (threads > 0) set_num_threads(int(threads));
 
-  const std::string cfg_path = checkpoint + "/config.json";
-  const auto cfg = io::read_run_json(cfg_path);
+  // A GGUF file (runtime/gguf_gpt.h) carries its own vocabulary and no training record: --data is required.
+  const bool gguf = io::is_gguf_file(checkpoint);
+  const std::string cfg_path = gguf ? checkpoint : checkpoint + "/config.json";
+  const auto cfg = gguf ? nlohmann::json::object() : io::read_run_json(cfg_path);
   const nlohmann::json run = io::JsonFields(cfg, cfg_path).has("loom_train") ? cfg["loom_train"]
                                                                               : nlohmann::json::object();
   const io::JsonFields runf(run, cfg_path + ": loom_train");
   if (data_spec.empty()) data_spec = runf.string("data", "");
   if (data_spec.empty()) throw UsageError("--data is required (the folder does not record its training data)");
-  auto model = models::load_language_model(checkpoint);
+  runtime::Run gguf_run;
+  if (gguf) gguf_run = runtime::load_run(checkpoint);
+  auto model = gguf ? gguf_run.lm : models::load_language_model(checkpoint);
   const std::string nonfinite = nonfinite_weights(model->state_dict());
   if (context == 0) context = runf.integer("context", 0, 1, limits::kMaxContext);
   if (context == 0) context = model->context();
@@ -58,7 +64,9 @@ int cmd_eval_lm(const Argv& argv) {
   if (model->context() > 0 && context > model->context())
     throw UsageError("--context " + std::to_string(context) + " is longer than the model's " +
                      std::to_string(model->context()));
-  text::TokenizerPtr tok = tok_spec.empty() ? load_run_tokenizer(checkpoint) : tokenizer_from_spec(tok_spec, "");
+  text::TokenizerPtr tok = !tok_spec.empty() ? tokenizer_from_spec(tok_spec, "")
+                           : gguf            ? gguf_run.tokenizer
+                                             : load_run_tokenizer(checkpoint);
   const std::string corpus = text::load_corpus(data_spec);
   text::check_utf8(corpus, data_spec.starts_with("text:") ? data_spec.substr(5) : data_spec, text::Utf8Errors::warn);
   std::vector<int64_t> ids = tok->encode(corpus);

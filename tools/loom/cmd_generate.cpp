@@ -11,6 +11,7 @@
 #include "lm_common.h"
 #include "loom/backend/backend.h"
 #include "loom/data/file_util.h"
+#include "loom/io/gguf.h"
 #include "loom/runtime/session.h"
 
 namespace loom::cli {
@@ -63,7 +64,7 @@ int cmd_generate(const Argv& argv_in) {
          "streaming each token as it is sampled. Options also accepted more than once: --prompt TEXT (each\n"
          "prompt is generated in turn; prompt i samples with seed S+i) and --stop STRING (generation ends\n"
          "before the first stop string; \\n, \\t, \\r are escapes). GPT-2 tokenizers also stop at <|endoftext|>.");
-  a.option("--checkpoint", &checkpoint, "DIR", "the model folder (required)");
+  a.option("--checkpoint", &checkpoint, "DIR", "the model folder, or a GPT-2 .gguf file (required)");
   a.option("--prompts-file", &prompts_file, "FILE", "one prompt per line (in addition to --prompt)");
   a.option("--max-tokens", &max_tokens, "N", "new tokens per prompt (default 200)", {.min = 0, .max = 1 << 20});
   a.option("--temperature", &temperature, "T", "softmax temperature (default 1; 0 = greedy)", {.min = 0});
@@ -89,8 +90,9 @@ int cmd_generate(const Argv& argv_in) {
     }
   }
   if (prompts.empty()) throw UsageError("give at least one --prompt (or --prompts-file)");
-  if (!is_lm_folder(checkpoint))
-    throw UsageError("--checkpoint " + checkpoint + ": not a language-model folder (no config.json with a model)");
+  if (!is_lm_folder(checkpoint) && !io::is_gguf_file(checkpoint))
+    throw UsageError("--checkpoint " + checkpoint +
+                     ": not a language-model folder (no config.json with a model) nor a GGUF file");
   for (auto& s : stops) s = unescape(s);
   if (threads > 0) set_num_threads(int(threads));
 

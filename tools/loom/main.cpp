@@ -50,6 +50,8 @@ const char* kUsage =
     "            sign a run, encrypt it at rest. Loading takes --key-file F, --require-signature PUB, --skip-verify\n"
     "            (train, quantize, prune, federate take --encrypt-key-file F: the run is written encrypted at rest)\n"
     "  quantize  a GPT run to ggml Q8_0/Q4_0 weights (--checkpoint DIR --format q8_0 --out DIR2)\n"
+    "  export    a model for another runtime: a GPT as llama.cpp's GGUF (--checkpoint DIR --format gguf\n"
+    "            --type f32|f16|q8_0|q4_0 --out model.gguf); generate/eval load a GPT-2 .gguf back\n"
     "  prune     an image run (--checkpoint DIR --method l1|random|global|structured --amount F --out DIR2);\n"
     "            fine-tune it with train --init DIR2\n"
     "  audit-labels  likely label errors by confident learning (K-fold cross-validation), issues.csv\n"
@@ -80,7 +82,7 @@ int run(int argc, char** argv) {
       {"generate", cmd_generate}, {"tokenize", cmd_tokenize}, {"detokenize", cmd_detokenize},
       {"translate", cmd_translate}, {"privacy", cmd_privacy}, {"federate", cmd_federate}, {"verify", cmd_verify},
       {"keygen", cmd_keygen}, {"sign", cmd_sign}, {"encrypt", cmd_encrypt}, {"quantize", cmd_quantize},
-      {"prune", cmd_prune},
+      {"prune", cmd_prune}, {"export", cmd_export},
       {"audit-labels", cmd_audit_labels}, {"autolabel", cmd_autolabel}, {"explain", cmd_explain}, {"show", cmd_show},
       {"serve", cmd_serve}, {"distill", cmd_distill}};
   auto it = commands.find(cmd);

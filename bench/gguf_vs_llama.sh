@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# loom against llama.cpp on the same GGUF files (GPT-2 124M shape, random weights, GPT-2 vocabulary): f32, q8_0
+# and q4_0, prompt processing (one 128-token prefill) and generation (single-token greedy steps), interleaved per
+# type so a busy machine slows both alike; best of ROUNDS for each. llama.cpp here is node-llama-cpp's prebuilt
+# CPU binary (scripts/install_llama_cpp_node.sh), built without OpenMP: it decodes at about half the speed of a
+# native llama-bench build, so it understates llama.cpp. Prints JSON lines.
+#   bench/gguf_vs_llama.sh BUILD_DIR [THREADS] [ROUNDS]
+set -euo pipefail
+BUILD=${1:-build}
+THREADS=${2:-2}
+ROUNDS=${3:-2}
+HERE=$(cd "$(dirname "$0")" && pwd)
+LLAMA_NODE_DIR=$("$HERE/../scripts/install_llama_cpp_node.sh") || { echo "node-llama-cpp unavailable (npm unreachable?)" >&2; exit 3; }
+export LLAMA_NODE_DIR NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+GEN=64
+IDS=$(seq 1000 1127 | paste -sd,)  # 128 prompt tokens
+"$BUILD/bench/gguf_bench" export "$TMP"
+for t in f32 q8_0 q4_0; do
+  f=$TMP/gpt2_$t.gguf
+  OMP_WAIT_POLICY=passive "$BUILD/bench/gguf_bench" run "$THREADS" "$f" "$IDS" "$GEN" "$ROUNDS"
+  best_gen=0; best_prompt=0
+  for r in $(seq "$ROUNDS"); do
+    out=$(node "$HERE/../tests/gguf/llama_greedy.mjs" "$f" "$IDS" $((GEN + 1)) "" "$THREADS" | tail -1)
+    best_gen=$(echo "$out" | python3 -c "import json,sys; d=json.load(sys.stdin); print(max($best_gen, d['decode_tps']))")
+    best_prompt=$(echo "$out" | python3 -c "import json,sys; d=json.load(sys.stdin); print(max($best_prompt, 128000/d['prefill_ms']))")
+  done
+  printf '{"bench": "gguf_decode", "impl": "llama.cpp (node-llama-cpp)", "file": "gpt2_%s.gguf", "threads": %s, "prompt_tokens_per_s": %.1f, "generated_tokens_per_s": %.1f}\n' \
+    "$t" "$THREADS" "$best_prompt" "$best_gen"
+done
