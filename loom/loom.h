@@ -33,6 +33,7 @@
 #include "loom/io/json_fields.h"
 #include "loom/io/npy.h"
 #include "loom/io/run_file.h"
+#include "loom/io/gguf.h"
 #include "loom/text/utf8_check.h"
 #include "loom/core/quant_blocks.h"
 #include "loom/quant/int8_layers.h"
@@ -60,3 +61,5 @@
 #include "loom/runtime/run.h"
 #include "loom/runtime/session.h"
 #include "loom/runtime/batch_engine.h"
+#include "loom/runtime/gguf_gpt.h"
+#include "loom/export/gguf_export.h"
