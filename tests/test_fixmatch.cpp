@@ -186,6 +186,27 @@ TEST(FixMatch, TinyRunReportsBothRunsKeepsLabelsAndIsReproducible) {
   EXPECT_EQ(again.test_accuracy, r.test_accuracy);
 }
 
+TEST(FixMatch, DistributionAlignmentKeepsPseudoLabelsAccurate) {
+  auto ds = bars(240, 5);
+  const std::vector<int64_t> truth = dataset_labels(ds);
+  const FixMatchOptions o{.threshold = 0.8, .steps = 40, .batch_size = 6, .mu = 4, .lr = 1e-2, .report_every = 40,
+                          .seed = 1, .weak = {.max_shift = 1, .fill = {-1.0}},
+                          .strong = {.max_shift = 2, .black = {-1.0}, .white = {3.0}},
+                          .distribution_alignment = true, .baseline = false};
+  manual_seed(0);
+  const FixMatchResult r = fixmatch(ds, {0, 1, 2, 3, 4, 5}, tiny_net, o, nullptr, &truth);
+  ASSERT_EQ(r.rounds.size(), 1u);  // no baseline asked for
+  EXPECT_FALSE(r.rounds[0].baseline);
+  EXPECT_TRUE(std::isnan(r.baseline_test_accuracy));
+  EXPECT_GT(r.rounds[0].above_threshold, 0);
+  EXPECT_GE(r.rounds[0].pseudo_accuracy, 0.8);
+  // Labelled samples of a class the model cannot output are an error, not an out-of-range read.
+  auto bad = std::make_shared<data::TensorDataset>(zeros({4, 1, 8, 8}), tensor(std::vector<int64_t>{0, 5, 1, 0}, {4}));
+  EXPECT_THROW(fixmatch(bad, {0, 1}, tiny_net, {.steps = 2, .batch_size = 2, .mu = 1, .distribution_alignment = true,
+                                                .baseline = false}),
+               Error);
+}
+
 TEST(FixMatch, RejectsBadOptions) {
   auto ds = bars(8, 1);
   EXPECT_THROW(fixmatch(ds, {}, tiny_net, {}), Error);

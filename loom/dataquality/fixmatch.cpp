@@ -63,6 +63,17 @@ class BatchCycler {
   size_t pos_ = 0;
 };
 
+// The share of each class among the labelled samples' targets, f32 (classes).
+Tensor class_frequencies(const data::DatasetPtr& train, const std::vector<int64_t>& labelled, int64_t classes) {
+  std::vector<double> f(size_t(classes), 0.0);
+  for (double c : train->get_batch(labelled).target.tolist()) {
+    LOOM_CHECK(c >= 0 && int64_t(c) < classes, "fixmatch: a labelled sample has class ", c, " but the model has ",
+               classes, " outputs");
+    f[size_t(c)] += 1.0 / double(labelled.size());
+  }
+  return tensor(f, {classes}).to(DType::f32);
+}
+
 struct Run {
   std::shared_ptr<nn::Module> evaluated;
   double test_accuracy = NAN;
@@ -80,6 +91,8 @@ Run train_run(const data::DatasetPtr& train, const std::vector<int64_t>& labelle
   // The same seeds in both runs: the baseline sees the same labelled batches with the same weak views.
   BatchCycler lab(labelled, o.seed * 2654435761ull + 1), unl(unlabelled, o.seed * 2654435761ull + 2);
   const int64_t nu = o.mu * o.batch_size;
+  // Distribution alignment: the labelled class frequencies and the running mean of the unlabelled predictions.
+  Tensor class_prior, running_mean;
   FixMatchRound w{.baseline = !with_unlabelled};
   int64_t right = 0, window_steps = 0;
   double lab_loss = 0, unl_loss = 0;
@@ -95,7 +108,15 @@ Run train_run(const data::DatasetPtr& train, const std::vector<int64_t>& labelle
       Tensor top, arg;
       {
         NoGradGuard g;  // the weak view's prediction is a target, not trained through
-        std::tie(top, arg) = softmax((*model)(augment_batch(ux, o.weak, o.seed + 1, step, ui)).to(DType::f32), 1).max(1);
+        Tensor p = softmax((*model)(augment_batch(ux, o.weak, o.seed + 1, step, ui)).to(DType::f32), 1);
+        if (o.distribution_alignment) {
+          if (!class_prior.defined()) class_prior = class_frequencies(train, labelled, p.size(1));
+          const Tensor batch_mean = p.mean({0});
+          running_mean = running_mean.defined() ? running_mean * 0.99 + batch_mean * 0.01 : batch_mean;
+          p = p * class_prior / running_mean.clamp(1e-6, std::nullopt);
+          p = p / p.sum({1}, true);
+        }
+        std::tie(top, arg) = p.max(1);
       }
       const std::vector<double> tv = top.tolist(), av = arg.tolist();
       std::vector<int64_t> rows, labels;

@@ -45,6 +45,10 @@ struct FixMatchOptions {
   uint64_t seed = 0;        // batch order and augmentation (initialisation comes from the factory)
   Augmentation weak = {.max_shift = 2, .hflip = true};
   StrongAugmentation strong = {};
+  // Distribution alignment (ReMixMatch): the weak-view probabilities are multiplied by the labelled class
+  // frequencies over a running mean of the model's unlabelled predictions and renormalised before thresholding,
+  // so classes the model under-predicts get their share of pseudo-labels.
+  bool distribution_alignment = false;
   bool baseline = true;     // also train the labelled-only baseline (first)
   std::function<void(const FixMatchRound&)> on_round = nullptr;
 };
