@@ -186,10 +186,11 @@ TEST(FixMatch, TinyRunReportsBothRunsKeepsLabelsAndIsReproducible) {
   EXPECT_EQ(again.test_accuracy, r.test_accuracy);
 }
 
-TEST(FixMatch, DistributionAlignmentKeepsPseudoLabelsAccurate) {
+TEST(FixMatch, DistributionAlignmentAndCosineScheduleKeepPseudoLabelsAccurate) {
   auto ds = bars(240, 5);
   const std::vector<int64_t> truth = dataset_labels(ds);
-  const FixMatchOptions o{.threshold = 0.8, .steps = 40, .batch_size = 6, .mu = 4, .lr = 1e-2, .report_every = 40,
+  const FixMatchOptions o{.threshold = 0.8, .steps = 40, .batch_size = 6, .mu = 4, .lr = 1e-2, .cosine_lr = true,
+                          .report_every = 40,
                           .seed = 1, .weak = {.max_shift = 1, .fill = {-1.0}},
                           .strong = {.max_shift = 2, .black = {-1.0}, .white = {3.0}},
                           .distribution_alignment = true, .baseline = false};

@@ -1,6 +1,7 @@
 #include "loom/dataquality/fixmatch.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "loom/autograd/grad_mode.h"
@@ -145,6 +146,7 @@ Run train_run(const data::DatasetPtr& train, const std::vector<int64_t>& labelle
       unl_loss += lu.item();
       loss = loss + lu * o.lambda_u;
     }
+    if (o.cosine_lr) opt.set_lr(o.lr * std::cos(7 * M_PI * double(step - 1) / (16 * double(o.steps))));
     opt.zero_grad();
     loss.backward();
     opt.step();

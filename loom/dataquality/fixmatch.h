@@ -40,6 +40,7 @@ struct FixMatchOptions {
   int64_t mu = 3;           // unlabelled images per step = mu * batch_size
   double lambda_u = 1.0;    // weight of the unlabelled term
   double lr = 1e-3;         // Adam
+  bool cosine_lr = false;   // FixMatch's schedule: lr * cos(7 pi t / (16 steps)), ending at 0.2 lr
   double ema_decay = 0.999; // 0: evaluate the trained weights themselves
   int64_t report_every = 250;
   uint64_t seed = 0;        // batch order and augmentation (initialisation comes from the factory)

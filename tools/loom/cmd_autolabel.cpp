@@ -110,7 +110,7 @@ int cmd_autolabel(const Argv& argv) {
           test_samples = 0, steps = 2000, mu = 3, report_every = 250, strong_ops = 2;
   double fraction = 0, threshold = 0.95, lr = 1e-3, labelled_share = 0.5, lambda_u = 1, ema = 0.999, cutout = 0.5;
   int64_t shift = 0;
-  bool balanced = false, json_out = false, hflip = false, average = false, no_hflip = false, align = false;
+  bool balanced = false, json_out = false, hflip = false, average = false, no_hflip = false, align = false, cosine = false;
   Args a("loom autolabel",
          "Label a dataset from a labelled part; the other samples' labels are hidden from training (used only to\n"
          "report accuracy). --method rounds: train on the labelled part, pseudo-label the rest where the model is\n"
@@ -144,6 +144,7 @@ int cmd_autolabel(const Argv& argv) {
            {.min = 0, .max = 1});
   a.flag("--align", &align, "fixmatch: distribution alignment (weak-view probabilities scaled by the labelled class shares"
          " over the model's running mean prediction)");
+  a.flag("--cosine", &cosine, "fixmatch: cosine learning-rate decay to 0.2 x --lr over the steps (baseline too)");
   a.option("--shift", &shift, "N", "augment: shift each training image by up to N pixels (default 0; fixmatch 2)", {.min = 0, .max = 64});
   a.flag("--hflip", &hflip, "augment: mirror training images left-right at random (fixmatch: always on unless --no-hflip)");
   a.flag("--no-hflip", &no_hflip, "fixmatch: no mirroring in the weak augmentation");
@@ -161,7 +162,7 @@ int cmd_autolabel(const Argv& argv) {
   const bool fm = method == "fixmatch";
   for (const char* o : {"--rounds", "--balanced", "--average-rounds", "--labelled-share", "--epochs", "--min-steps"})
     if (fm && a.given(o)) throw UsageError(std::string(o) + " is an option of --method rounds, not fixmatch");
-  for (const char* o : {"--steps", "--mu", "--lambda-u", "--ema", "--report-every", "--strong-ops", "--cutout", "--no-hflip", "--align"})
+  for (const char* o : {"--steps", "--mu", "--lambda-u", "--ema", "--report-every", "--strong-ops", "--cutout", "--no-hflip", "--align", "--cosine"})
     if (!fm && a.given(o)) throw UsageError(std::string(o) + " is an option of --method fixmatch (add --method fixmatch)");
   if (fm && hflip && no_hflip) throw UsageError("give --hflip or --no-hflip, not both");
   if (fm && !a.given("--shift")) shift = 2;
@@ -214,7 +215,7 @@ int cmd_autolabel(const Argv& argv) {
     report["steps"] = steps, report["batch_size"] = batch, report["mu"] = mu, report["lambda_u"] = lambda_u;
     report["ema_decay"] = ema, report["weak_shift"] = shift, report["weak_hflip"] = hflip;
     report["strong_ops"] = strong_ops, report["cutout"] = cutout, report["lr"] = lr;
-    report["distribution_alignment"] = align;
+    report["distribution_alignment"] = align, report["cosine_lr"] = cosine;
     auto on_round = [&](const dataquality::FixMatchRound& r) {
       nlohmann::ordered_json j = {{"event", "round"}, {"run", r.baseline ? "baseline" : "fixmatch"}, {"step", r.step},
                                   {"labelled_loss", r.labelled_loss}, {"seconds", seconds()}};
@@ -242,6 +243,7 @@ int cmd_autolabel(const Argv& argv) {
     dataquality::FixMatchOptions fo;
     fo.threshold = threshold, fo.steps = steps, fo.batch_size = batch, fo.mu = mu, fo.lambda_u = lambda_u, fo.lr = lr;
     fo.ema_decay = ema, fo.report_every = report_every, fo.seed = uint64_t(seed), fo.distribution_alignment = align;
+    fo.cosine_lr = cosine;
     fo.weak = {.max_shift = shift, .hflip = hflip, .fill = black_value(d.norm)};
     fo.strong.ops = strong_ops, fo.strong.cutout = cutout, fo.strong.max_shift = std::max<int64_t>(4, shift);
     fo.strong.black = black_value(d.norm);
