@@ -35,14 +35,14 @@ struct FixMatchRound {
 
 struct FixMatchOptions {
   double threshold = 0.95;  // tau: pseudo-label an unlabelled image when the weak view's top probability reaches it
-  int64_t steps = 2000;
-  int64_t batch_size = 64;  // labelled images per step
-  int64_t mu = 3;           // unlabelled images per step = mu * batch_size
+  int64_t steps = 5000;
+  int64_t batch_size = 32;  // labelled images per step
+  int64_t mu = 7;           // unlabelled images per step = mu * batch_size
   double lambda_u = 1.0;    // weight of the unlabelled term
   double lr = 1e-3;         // Adam
   bool cosine_lr = false;   // FixMatch's schedule: lr * cos(7 pi t / (16 steps)), ending at 0.2 lr
   double ema_decay = 0.999; // 0: evaluate the trained weights themselves
-  int64_t report_every = 250;
+  int64_t report_every = 500;
   uint64_t seed = 0;        // batch order and augmentation (initialisation comes from the factory)
   Augmentation weak = {.max_shift = 2, .hflip = true};
   StrongAugmentation strong = {};

@@ -105,9 +105,9 @@ nlohmann::json number_or_null(double v) { return std::isnan(v) ? nlohmann::json(
 }  // namespace
 
 int cmd_autolabel(const Argv& argv) {
-  std::string data_spec = "fashion-mnist", model = "cnn", out, method = "rounds";
+  std::string data_spec = "fashion-mnist", model = "cnn", out, method = "fixmatch";
   int64_t labelled_n = 0, rounds = 3, epochs = 1, min_steps = 600, batch = 64, seed = 0, threads = 0, train_samples = 0,
-          test_samples = 0, steps = 2000, mu = 3, report_every = 250, strong_ops = 2;
+          test_samples = 0, steps = 5000, mu = 7, report_every = 500, strong_ops = 2;
   double fraction = 0, threshold = 0.95, lr = 1e-3, labelled_share = 0.5, lambda_u = 1, ema = 0.999, cutout = 0.5;
   int64_t shift = 0;
   bool balanced = false, json_out = false, hflip = false, average = false, no_hflip = false, align = false, cosine = false;
@@ -119,7 +119,7 @@ int cmd_autolabel(const Argv& argv) {
          "strong view (RandAugment-like operations, cutout); a labelled-only baseline with the same recipe first.");
   a.option("--data", &data_spec, "SPEC", "fashion-mnist (default), mnist:DIR, cifar10:DIR, imagefolder:DIR");
   a.choice("--model", &model, {"mlp", "lenet", "cnn"}, "the classifier (default cnn)");
-  a.choice("--method", &method, {"rounds", "fixmatch"}, "pseudo-labelling rounds (default) or FixMatch consistency training");
+  a.choice("--method", &method, {"rounds", "fixmatch"}, "fixmatch (default: consistency training, measured the better) or rounds");
   a.option("--labelled", &labelled_n, "N", "how many training samples keep their labels (a seeded random choice)", {.min = 1});
   a.option("--labelled-fraction", &fraction, "F", "or: this fraction of them", {.min = 0, .max = 1, .exclusive_min = true});
   a.option("--threshold", &threshold, "P", "pseudo-label when the top probability reaches P (default 0.95)",
@@ -132,12 +132,12 @@ int cmd_autolabel(const Argv& argv) {
            {.min = 0, .max = 0.95});
   a.option("--epochs", &epochs, "N", "rounds: training epochs per round (default 1)", {.min = 1});
   a.option("--min-steps", &min_steps, "N", "rounds: at least N optimizer steps per round (default 600)", {.min = 0});
-  a.option("--steps", &steps, "N", "fixmatch: optimizer steps (default 2000; the baseline trains as many)", {.min = 1});
-  a.option("--mu", &mu, "M", "fixmatch: unlabelled images per step = M x the batch size (default 3)", {.min = 1, .max = 64});
+  a.option("--steps", &steps, "N", "fixmatch: optimizer steps (default 5000; the baseline trains as many)", {.min = 1});
+  a.option("--mu", &mu, "M", "fixmatch: unlabelled images per step = M x the batch size (default 7)", {.min = 1, .max = 64});
   a.option("--lambda-u", &lambda_u, "W", "fixmatch: weight of the unlabelled loss (default 1)", {.min = 0});
   a.option("--ema", &ema, "D", "fixmatch: decay of the weights' moving average that is evaluated (default 0.999; 0: none)",
            {.min = 0, .max = 0.99999});
-  a.option("--report-every", &report_every, "K", "fixmatch: report pseudo-labels and test accuracy every K steps (default 250)",
+  a.option("--report-every", &report_every, "K", "fixmatch: report pseudo-labels and test accuracy every K steps (default 500)",
            {.min = 1});
   a.option("--strong-ops", &strong_ops, "N", "fixmatch: random operations per strong view (default 2)", {.min = 0, .max = 10});
   a.option("--cutout", &cutout, "F", "fixmatch: cut-out square side as a fraction of the image (default 0.5; 0: none)",
@@ -148,7 +148,7 @@ int cmd_autolabel(const Argv& argv) {
   a.option("--shift", &shift, "N", "augment: shift each training image by up to N pixels (default 0; fixmatch 2)", {.min = 0, .max = 64});
   a.flag("--hflip", &hflip, "augment: mirror training images left-right at random (fixmatch: always on unless --no-hflip)");
   a.flag("--no-hflip", &no_hflip, "fixmatch: no mirroring in the weak augmentation");
-  a.option("--batch-size", &batch, "B", "samples per step (fixmatch: labelled ones; default 64)", {.min = 1, .max = 1 << 20});
+  a.option("--batch-size", &batch, "B", "samples per step (default 64; fixmatch: labelled ones, default 32)", {.min = 1, .max = 1 << 20});
   a.option("--lr", &lr, "X", "Adam learning rate (default 1e-3)", {.min = 0, .exclusive_min = true});
   a.option("--seed", &seed, "S", "seed for the labelled choice, initialisation and shuffling (default 0)", {.min = 0});
   a.option("--threads", &threads, "T", "compute threads (default: all cores)", {.min = 1, .max = 1024});
@@ -166,6 +166,7 @@ int cmd_autolabel(const Argv& argv) {
     if (!fm && a.given(o)) throw UsageError(std::string(o) + " is an option of --method fixmatch (add --method fixmatch)");
   if (fm && hflip && no_hflip) throw UsageError("give --hflip or --no-hflip, not both");
   if (fm && !a.given("--shift")) shift = 2;
+  if (fm && !a.given("--batch-size")) batch = 32;
   if (fm) hflip = !no_hflip;
   check_data_options({.spec = data_spec});
   check_classifier(model, data_spec);
