@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <span>
 #include <vector>
 
 #include "loom/data/dataset.h"
@@ -45,11 +44,6 @@ void fit_classifier(nn::Module& model, data::DatasetPtr train, const ClassifierT
 Tensor predict_probs(nn::Module& model, data::DatasetPtr ds, int64_t batch_size = 256);
 // Accuracy of argmax(model(x)) against the dataset's own targets.
 double accuracy(nn::Module& model, data::DatasetPtr ds, int64_t batch_size = 256);
-
-// `batch` (N, C, H, W) augmented as AugmentedDataset does it: sample s draws its shift and flip from
-// (seed, epoch, ids[s]), so the same ids and epoch give the same images. Returns a new f32 tensor.
-Tensor augment_batch(const Tensor& batch, const Augmentation& a, uint64_t seed, int64_t epoch,
-                     std::span<const int64_t> ids);
 
 // The i64 class targets of every sample of a dataset, read in batches.
 std::vector<int64_t> dataset_labels(const data::DatasetPtr& ds);

@@ -17,6 +17,7 @@
 #include "loom/dataquality/autolabel.h"
 #include "loom/dataquality/classifier_fit.h"
 #include "loom/dataquality/strong_augment.h"
+#include "loom/dataquality/weak_augment.h"
 
 namespace loom::dataquality {
 
