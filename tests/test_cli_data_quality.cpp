@@ -163,7 +163,7 @@ TEST(CliDataQuality, AuditLabelsWritesRankedIssuesAndSummary) {
 
 TEST(CliDataQuality, AutolabelWritesIdxFolderLabelsAndReport) {
   const fs::path out = loom::test::scratch("auto");
-  auto r = loom_cmd("autolabel --model mlp --train-samples 400 --labelled 100 --rounds 1 --min-steps 30 --threshold 0.6 --test-samples 500"
+  auto r = loom_cmd("autolabel --method rounds --model mlp --train-samples 400 --labelled 100 --rounds 1 --min-steps 30 --threshold 0.6 --test-samples 500"
                     " --threads 2 --out " + out.string());
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("round 1:"), std::string::npos) << r.out;
@@ -177,6 +177,28 @@ TEST(CliDataQuality, AutolabelWritesIdxFolderLabelsAndReport) {
   EXPECT_EQ(rep["labelled"], 100);
 }
 
+TEST(CliDataQuality, AutolabelFixMatchReportsBaselineAndWindows) {
+  const fs::path out = loom::test::scratch("auto_fixmatch");
+  auto r = loom_cmd("autolabel --model mlp --train-samples 300 --labelled 60 --steps 20 --report-every 10"
+                    " --batch-size 16 --mu 2 --threshold 0.6 --test-samples 300 --threads 2 --out " + out.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("baseline step 20"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("fixmatch step 20"), std::string::npos) << r.out;
+  EXPECT_EQ(lines(out / "labels.csv"), 301);
+  EXPECT_EQ(data::read_idx((out / "train-labels-idx1-ubyte").string()).shape(), (Shape{300}));
+  const json rep = json::parse(slurp(out / "report.json"));
+  EXPECT_EQ(rep["method"], "fixmatch");  // the default method
+  ASSERT_EQ(rep["rounds"].size(), 4u);  // baseline at steps 10 and 20, then FixMatch at 10 and 20
+  EXPECT_EQ(rep["rounds"][0]["run"], "baseline");
+  EXPECT_EQ(rep["rounds"][3]["run"], "fixmatch");
+  EXPECT_EQ(rep["rounds"][3]["unlabelled_seen"], 10 * 32);
+  EXPECT_TRUE(rep["rounds"][3].contains("coverage"));
+  EXPECT_EQ(rep["test_accuracy_labelled_only"], rep["rounds"][1]["test_accuracy"]);
+  EXPECT_EQ(rep["test_accuracy_final"], rep["rounds"][3]["test_accuracy"]);
+  EXPECT_EQ(rep["weak_shift"], 2);  // fixmatch's default weak augmentation: shift 2 and flip
+  EXPECT_EQ(rep["weak_hflip"], true);
+}
+
 TEST(CliDataQuality, UsageErrors) {
   auto expect2 = [](const std::string& args, const std::string& needle) {
     auto r = loom_cmd(args);
@@ -185,6 +207,13 @@ TEST(CliDataQuality, UsageErrors) {
   };
   expect2("autolabel --labelled 10", "--out");
   expect2("autolabel --out x --labelled 10 --labelled-fraction 0.1", "one of --labelled");
+  expect2("autolabel --out x --labelled 10 --method magic", "--method");
+  expect2("autolabel --out x --labelled 10 --method fixmatch --rounds 2", "--rounds is an option of --method rounds");
+  expect2("autolabel --out x --labelled 10 --method rounds --steps 100", "--method fixmatch");
+  expect2("autolabel --out x --labelled 10 --rounds 2", "--rounds is an option of --method rounds");  // fixmatch: default
+  expect2("autolabel --out x --labelled 10 --method fixmatch --mu 0", "--mu");
+  expect2("autolabel --out x --labelled 10 --method fixmatch --ema 1", "--ema");
+  expect2("autolabel --out x --labelled 10 --method fixmatch --hflip --no-hflip", "not both");
   expect2("explain test:0", "--checkpoint");
   expect2("show --grid 0x3", "--grid");
   expect2("audit-labels --data csv:x.csv", "csv");

@@ -1,4 +1,5 @@
 #include "loom/dataquality/classifier_fit.h"
+#include "loom/dataquality/weak_augment.h"
 
 #include <numeric>
 
@@ -65,33 +66,7 @@ data::Example AugmentedDataset::get(int64_t i) const {
 
 data::Batch AugmentedDataset::get_batch(std::span<const int64_t> idx) const {
   data::Batch b = base_->get_batch(idx);
-  LOOM_CHECK(b.data.dim() == 4, "augmentation needs image batches (N, C, H, W), got shape ", b.data.shape());
-  Tensor x = b.data.to(DType::f32).contiguous();
-  if (x.is_same(b.data)) x = x.clone();  // never write into the base dataset's storage
-  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  LOOM_CHECK(a_.fill.empty() || a_.fill.size() == 1 || int64_t(a_.fill.size()) == c, "augmentation: ",
-             a_.fill.size(), " fill values for ", c, " channels");
-  float* p = x.data<float>();
-  std::vector<float> src(size_t(h * w));
-  for (int64_t s = 0; s < n; ++s) {
-    Generator g(data::sample_seed(seed_, epoch_, idx[size_t(s)]));
-    const int64_t span = 2 * a_.max_shift + 1;
-    const int64_t dy = a_.max_shift ? int64_t(g.next_u64() % uint64_t(span)) - a_.max_shift : 0;
-    const int64_t dx = a_.max_shift ? int64_t(g.next_u64() % uint64_t(span)) - a_.max_shift : 0;
-    const bool flip = a_.hflip && g.next_double() < 0.5;
-    if (dy == 0 && dx == 0 && !flip) continue;
-    for (int64_t ch = 0; ch < c; ++ch) {
-      const float fill = a_.fill.empty() ? 0.f : float(a_.fill[a_.fill.size() == 1 ? 0 : size_t(ch)]);
-      float* img = p + (s * c + ch) * h * w;
-      std::copy(img, img + h * w, src.begin());
-      for (int64_t y = 0; y < h; ++y)
-        for (int64_t xx = 0; xx < w; ++xx) {
-          const int64_t sy = y - dy, sx0 = xx - dx, sx = flip ? w - 1 - sx0 : sx0;
-          img[y * w + xx] = sy >= 0 && sy < h && sx0 >= 0 && sx0 < w ? src[size_t(sy * w + sx)] : fill;
-        }
-    }
-  }
-  return {x, b.target};
+  return {augment_batch(b.data, a_, seed_, epoch_, idx), b.target};
 }
 
 RelabelledDataset::RelabelledDataset(data::DatasetPtr base, std::vector<int64_t> indices, std::vector<int64_t> labels)

@@ -55,7 +55,7 @@ const char* kUsage =
     "  prune     an image run (--checkpoint DIR --method l1|random|global|structured --amount F --out DIR2);\n"
     "            fine-tune it with train --init DIR2\n"
     "  audit-labels  likely label errors by confident learning (K-fold cross-validation), issues.csv\n"
-    "  autolabel     label a dataset from a labelled part by pseudo-labelling rounds\n"
+    "  autolabel     label a dataset from a labelled part (FixMatch consistency training, or pseudo-labelling rounds)\n"
     "  explain   attribution heat maps (saliency, integrated gradients, Grad-CAM, occlusion; LM tokens/attention)\n"
     "  show      an image grid of samples with labels, or a model's predictions (red when wrong)\n"
     "  serve     an OpenAI-compatible HTTP server for a run folder (--checkpoint DIR --port 8080)\n\n"
