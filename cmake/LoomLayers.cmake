@@ -30,6 +30,7 @@ set(LOOM_LAYERS
   "dataquality: train"
   "privacy: nn data dist trust"
   "runtime: models text io trust compress"
+  "export: runtime"
   "serve: runtime"
 )
 # Layers kept out of the loom::loom umbrella because they bring an optional dependency (dist: MPI;

@@ -58,3 +58,6 @@
 #include "loom/runtime/run.h"
 #include "loom/runtime/session.h"
 #include "loom/runtime/batch_engine.h"
+#include "loom/export/protobuf_writer.h"
+#include "loom/export/onnx_graph.h"
+#include "loom/export/onnx_export.h"

@@ -30,6 +30,8 @@ int cmd_quantize(const Argv& args);
 int summary_checkpoint(const std::string& dir);
 // Pruning (cmd_prune.cpp): loom prune; fine-tuning is loom train --init DIR.
 int cmd_prune(const Argv& args);
+// Export (cmd_export.cpp): loom export --format onnx, a thin dispatcher over loom/export/.
+int cmd_export(const Argv& args);
 
 // Privacy and trust (cmd_privacy.cpp, cmd_train_dp.cpp, cmd_federate.cpp, cmd_trust.cpp).
 int cmd_privacy(const Argv& args);

@@ -52,6 +52,7 @@ const char* kUsage =
     "  quantize  a GPT run to ggml Q8_0/Q4_0 weights (--checkpoint DIR --format q8_0 --out DIR2)\n"
     "  prune     an image run (--checkpoint DIR --method l1|random|global|structured --amount F --out DIR2);\n"
     "            fine-tune it with train --init DIR2\n"
+    "  export    a run to another runtime's format (--checkpoint DIR --format onnx --out model.onnx)\n"
     "  audit-labels  likely label errors by confident learning (K-fold cross-validation), issues.csv\n"
     "  autolabel     label a dataset from a labelled part by pseudo-labelling rounds\n"
     "  explain   attribution heat maps (saliency, integrated gradients, Grad-CAM, occlusion; LM tokens/attention)\n"
@@ -80,7 +81,7 @@ int run(int argc, char** argv) {
       {"generate", cmd_generate}, {"tokenize", cmd_tokenize}, {"detokenize", cmd_detokenize},
       {"translate", cmd_translate}, {"privacy", cmd_privacy}, {"federate", cmd_federate}, {"verify", cmd_verify},
       {"keygen", cmd_keygen}, {"sign", cmd_sign}, {"encrypt", cmd_encrypt}, {"quantize", cmd_quantize},
-      {"prune", cmd_prune},
+      {"prune", cmd_prune}, {"export", cmd_export},
       {"audit-labels", cmd_audit_labels}, {"autolabel", cmd_autolabel}, {"explain", cmd_explain}, {"show", cmd_show},
       {"serve", cmd_serve}, {"distill", cmd_distill}};
   auto it = commands.find(cmd);
