@@ -200,6 +200,11 @@ std::string Graph::model_bytes(int64_t opset) const {
     graph_size += varint_size((uint64_t(graph_f::initializer) << 3) | 2) + varint_size(tensor_size) + tensor_size;
   }
 
+  // Protobuf's parsers (onnxruntime's, onnx's) refuse messages of 2 GiB or more; weights that large would need
+  // ONNX's external-data files, which this writer does not make.
+  if (graph_size >= (uint64_t(1) << 31) - 4096)
+    throw Error("ONNX export: the graph '" + name_ + "' holds " + std::to_string(graph_size >> 20) +
+                " MiB; an ONNX file without external data must stay under 2 GiB (export a smaller model)");
   ProtoWriter model;
   model.reserve(size_t(graph_size) + 4096);
   model.int_field(model_f::ir_version, kIrVersion);
