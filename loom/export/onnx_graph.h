@@ -6,7 +6,7 @@
 //   g.input("input", onnx::ElemType::f32, {onnx::Dim::named("batch"), onnx::Dim::fixed(784)});
 //   std::string y = g.node("Gemm", {"input", g.initializer("0.weight", w), g.initializer("0.bias", b)},
 //                          {onnx::attr_int("transB", 1)});
-//   g.output(g.node("Relu", {y}), onnx::ElemType::f32, {onnx::Dim::named("batch"), onnx::Dim::fixed(512)});
+//   g.output(g.node("Relu", {y}), "logits", onnx::ElemType::f32, {onnx::Dim::named("batch"), onnx::Dim::fixed(512)});
 //   io::write_file_atomic("mlp.onnx", g.model_bytes());
 #pragma once
 #include <cstdint>
