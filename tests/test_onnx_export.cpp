@@ -2,8 +2,8 @@
 // encodings, then exported models run in onnxruntime-node (installed by scripts/install_onnxruntime_node.sh
 // into a test-only folder; skipped with a message when npm cannot be reached) on inputs written here, their
 // logits within 1e-4 of loom's: the seed cnn, mlp and lenet, a Sequential of every other mapped layer, tiny
-// GPTs (tanh GELU + tied head; erf GELU + separate head) at two (batch, sequence) shapes in one session,
-// and `loom export` on run folders. With the `onnx` Python module present, the files also pass its checker.
+// GPTs (tanh GELU + tied head; erf GELU + separate head) at three (batch, sequence) shapes in one session,
+// and `loom export` on run folders (a trained cnn, a GPT run, the same GPT as a Hugging Face Hub folder). With the `onnx` Python module present, the files also pass its checker.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -395,6 +395,22 @@ TEST(OnnxCli, ExportsClassifierAndGptRuns) {
   const auto gouts = run_ort(ort, gpt_file, "input_ids", ids);
   if (!gouts.empty()) {
     EXPECT_LT(max_abs_diff(gouts[0], gpt(ids[0])), 1e-4);
+  }
+
+  // The same weights as a Hugging Face Hub folder: config.json without loom's "arch" key (and with HF's
+  // dropout 0.1, which inference ignores).
+  const fs::path hf = test::scratch("hf_gpt2");
+  fs::copy(gpt_run, hf);
+  auto cfg = nlohmann::json::parse(slurp(hf / "config.json"));
+  cfg.erase("arch");
+  cfg["resid_pdrop"] = cfg["embd_pdrop"] = cfg["attn_pdrop"] = 0.1;
+  test::write_file(hf / "config.json", cfg.dump());
+  const fs::path hf_file = test::scratch("cli_hf.onnx");
+  r = loom_cmd("export --checkpoint " + hf.string() + " --format onnx --out " + hf_file.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto houts = run_ort(ort, hf_file, "input_ids", ids);
+  if (!houts.empty()) {
+    EXPECT_LT(max_abs_diff(houts[0], gpt(ids[0])), 1e-4);
   }
 }
 
