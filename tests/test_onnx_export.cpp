@@ -385,7 +385,7 @@ TEST(OnnxCli, ExportsClassifierAndGptRuns) {
   manual_seed(8);
   models::GPT gpt({.vocab_size = 30, .n_positions = 10, .n_embd = 16, .n_layer = 2, .n_head = 2});
   gpt.save(gpt_run.string());
-  const fs::path gpt_file = test::scratch("cli_gpt.onnx");
+  const fs::path gpt_file = test::scratch("exports") / "gpt" / "cli_gpt.onnx";  // folders made as needed
   r = loom_cmd("export --checkpoint " + gpt_run.string() + " --format onnx --out " + gpt_file.string());
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("LayerNormalization"), std::string::npos) << r.out;

@@ -25,7 +25,7 @@ int export_onnx(const std::string& checkpoint, const std::string& out) {
 int cmd_export(const Argv& argv) {
   std::string checkpoint, format, out;
   Args a("loom export", "Write a run folder in another runtime's format (ONNX opset 17 for image models and GPTs).");
-  a.option("--checkpoint", &checkpoint, "DIR", "the run folder (image classifier, GPT run or Hugging Face GPT-2 folder)");
+  a.option("--checkpoint", &checkpoint, "DIR", "the run folder: image classifier, GPT run or Hugging Face GPT-2 folder (required)");
   a.choice("--format", &format, {"onnx"}, "the file format (required)");
   a.option("--out", &out, "FILE", "the file to write (required; written atomically)");
   a.parse(argv);
@@ -33,6 +33,8 @@ int cmd_export(const Argv& argv) {
     throw UsageError("--checkpoint DIR, --format onnx and --out FILE are all required");
   if (!std::filesystem::exists(checkpoint)) throw UsageError("--checkpoint " + checkpoint + ": no such folder or file");
   if (std::filesystem::is_directory(out)) throw UsageError("--out " + out + " is a folder; give the file to write");
+  if (const auto parent = std::filesystem::path(out).parent_path(); !parent.empty())
+    std::filesystem::create_directories(parent);  // as run folders are: the file's folder is made if missing
   return export_onnx(checkpoint, out);
 }
 
