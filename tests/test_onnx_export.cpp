@@ -324,7 +324,30 @@ TEST(OnnxRuntime, GptSeparateHeadErfGelu) {
 
 // ---------------------------------------------------------------------------------------------- refusals
 
+// A layer derived from Linear with another forward (as quantized layers are): its members look like a
+// Linear's, but exporting them as one would compute something else.
+struct DoubledLinear : nn::Linear {
+  using nn::Linear::Linear;
+  Tensor forward(const Tensor& x) override { return nn::Linear::forward(x) * 2.0; }
+  std::string name() const override { return "DoubledLinear"; }
+};
+struct ShiftedConv : nn::Conv2d {
+  using nn::Conv2d::Conv2d;
+  Tensor forward(const Tensor& x) override { return nn::Conv2d::forward(x) + 1.0; }
+  std::string name() const override { return "ShiftedConv"; }
+};
+
 TEST(OnnxExport, RefusesWhatItCannotMap) {
+  auto derived = std::make_shared<nn::Sequential>(nn::Flatten(), DoubledLinear({.in = 4, .out = 2}));
+  try {
+    onnx::onnx_graph(*derived, {4});
+    FAIL() << "a layer derived from Linear was exported as a Linear";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("layer '1' is a DoubledLinear, derived from Linear"), std::string::npos) << e.what();
+  }
+  auto derived_conv = std::make_shared<nn::Sequential>(ShiftedConv({.in = 1, .out = 2, .kernel_size = 1}));
+  EXPECT_THROW(onnx::onnx_graph(*derived_conv, {1, 3, 3}), Error);
+
   auto rnn_in_seq = std::make_shared<nn::Sequential>(nn::Flatten(), nn::Linear({.in = 4, .out = 4}),
                                                      nn::GroupNorm({.num_groups = 2, .num_channels = 4}));
   try {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <typeinfo>
 
 #include <nlohmann/json.hpp>
 
@@ -16,7 +17,6 @@
 #include "loom/nn/norm_layers.h"
 #include "loom/nn/pooling.h"
 #include "loom/ops/creation.h"
-#include "loom/quant/quantized_linear.h"
 #include "loom/runtime/classifier_run.h"
 #include "loom/runtime/run.h"
 
@@ -47,12 +47,20 @@ std::string gelu(Graph& g, const std::string& x, const std::string& approximate)
   return g.node("Mul", {g.node("Mul", {x, g.scalar(0.5f)}), g.node("Add", {t, g.scalar(1.0f)})});
 }
 
-// A Linear's weight (out, in). A quantized GPT (loom quantize) computes with Q8_0/Q4_0 activations too, so an
-// f32 graph of its dequantized weights would not compute what loom does: refused, naming the layer.
+// Layers derived from Linear / Conv2d compute something else with the same members: quantized layers (Q8_0/Q4_0
+// GPT blocks, int8 image layers) quantize their activations too, so an f32 graph of their weights would not
+// compute what loom does. Only the exact classes are mapped; anything derived is refused, naming it.
+template <class Base>
+void require_exact(const Base& m, const std::string& name) {
+  if (typeid(m) == typeid(Base)) return;
+  throw Error("ONNX export: layer '" + name + "' is a " + m.name() + ", derived from " + (typeid(Base) == typeid(nn::Linear) ? "Linear" : "Conv2d") +
+              " (a quantized layer, or another forward), which the ONNX graphs do not express; export the f32 run it "
+              "was quantized from");
+}
+
+// A Linear's weight (out, in).
 const Tensor& linear_weight(const nn::Linear& l, const std::string& name) {
-  if (dynamic_cast<const quant::QuantizedLinear*>(&l))
-    throw Error("ONNX export: layer '" + name + "' is quantized (Q8_0/Q4_0 blocks), which the ONNX graphs do not "
-                "express; export the f32 run it was quantized from");
+  require_exact(l, name);
   return l.weight;
 }
 
@@ -89,6 +97,7 @@ void emit_layer(Graph& g, nn::Module& m, const std::string& path, std::string& x
       x = matmul_linear(g, x, *l, p);
     }
   } else if (auto* c = dynamic_cast<nn::Conv2d*>(&m)) {
+    require_exact(*c, p);
     const auto& o = c->options;
     std::vector<std::string> in = {x, g.initializer(p + ".weight", c->weight)};
     if (c->bias.defined()) in.push_back(g.initializer(p + ".bias", c->bias));

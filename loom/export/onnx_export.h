@@ -11,7 +11,8 @@
 // (LayerNormalization), attention as MatMul / Softmax with an additive causal mask (Trilu of -inf), GELU in
 // the model's own form (tanh for gelu_new, erf for gelu) decomposed into Mul/Add/Tanh|Erf, the tied LM head
 // as a MatMul with wte transposed. Batch and sequence are dynamic ("batch", "sequence"; sequence <= the
-// context). Quantized GPT runs (loom quantize) are refused: their activations are quantized too.
+// context). Layers derived from Linear / Conv2d (quantized GPT blocks, int8 image layers) are refused: their
+// activations are quantized too.
 // Anything else throws loom::Error naming the layer and what is supported.
 #pragma once
 #include <map>
