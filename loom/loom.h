@@ -66,3 +66,6 @@
 #include "loom/runtime/batch_engine.h"
 #include "loom/runtime/gguf_gpt.h"
 #include "loom/export/gguf_export.h"
+#include "loom/export/protobuf_writer.h"
+#include "loom/export/onnx_graph.h"
+#include "loom/export/onnx_export.h"

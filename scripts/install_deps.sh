@@ -7,6 +7,7 @@ PKGS=(build-essential cmake ninja-build pkg-config libgtest-dev libopenblas-open
       clang-14 libfuzzer-14-dev libclang-rt-14-dev libomp-14-dev)
 PKGS+=(libsodium-dev)  # loom/trust: manifests, signatures, encryption at rest
 PKGS+=(libcpp-httplib-dev)  # loom/serve: HTTP for `loom serve`
+PKGS+=(python3-onnx)  # tests: onnx.checker (full_check) on the files `loom export --format onnx` writes
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

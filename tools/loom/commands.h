@@ -30,9 +30,11 @@ int cmd_quantize(const Argv& args);
 int summary_checkpoint(const std::string& dir);
 // Pruning (cmd_prune.cpp): loom prune; fine-tuning is loom train --init DIR.
 int cmd_prune(const Argv& args);
-// Export for other runtimes (cmd_export.cpp dispatches on --format): GGUF for llama.cpp (cmd_export_gguf.cpp).
+// Export for other runtimes (cmd_export.cpp dispatches on --format): GGUF for llama.cpp (cmd_export_gguf.cpp),
+// ONNX opset 17 (cmd_export_onnx.cpp).
 int cmd_export(const Argv& args);
 int cmd_export_gguf(const Argv& args);
+int cmd_export_onnx(const Argv& args);
 
 // Privacy and trust (cmd_privacy.cpp, cmd_train_dp.cpp, cmd_federate.cpp, cmd_trust.cpp).
 int cmd_privacy(const Argv& args);
