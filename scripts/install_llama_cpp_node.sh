@@ -9,6 +9,9 @@
 set -uo pipefail
 VERSION="${LOOM_NODE_LLAMA_CPP_VERSION:-3.22.1}"
 DIR="${LOOM_LLAMA_CPP_NODE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/loom/node-llama-cpp}"
+# ctest runs tests side by side, and on a fresh machine several may install at once: one at a time, the others
+# wait and then find the packages installed.
+mkdir -p "$(dirname "$DIR")" && exec 9>"$DIR.lock" && flock 9
 if [ -f "$DIR/node_modules/node-llama-cpp/package.json" ] && [ -f "$DIR/node_modules/@node-llama-cpp/linux-x64/package.json" ]; then
   echo "$DIR"; exit 0
 fi

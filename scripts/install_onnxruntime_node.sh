@@ -8,6 +8,9 @@
 set -uo pipefail
 VERSION=1.30.0
 DIR="${LOOM_ONNXRUNTIME_NODE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/loom/onnxruntime-node}"
+# ctest runs tests side by side, and on a fresh machine several may install at once: one at a time, the others
+# wait and then find the packages installed.
+mkdir -p "$(dirname "$DIR")" && exec 9>"$DIR.lock" && flock 9
 if [ -f "$DIR/node_modules/onnxruntime-node/package.json" ] &&
    grep -q "\"version\": \"$VERSION\"" "$DIR/node_modules/onnxruntime-node/package.json"; then
   echo "$DIR"; exit 0

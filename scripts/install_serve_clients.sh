@@ -5,6 +5,9 @@
 #   dir=$(scripts/install_serve_clients.sh) || echo "skipping: npm unreachable"
 set -uo pipefail
 DIR="${LOOM_SERVE_CLIENTS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/loom/serve-clients}"
+# ctest runs tests side by side, and on a fresh machine several may install at once: one at a time, the others
+# wait and then find the packages installed.
+mkdir -p "$(dirname "$DIR")" && exec 9>"$DIR.lock" && flock 9
 if [ -f "$DIR/node_modules/openai/package.json" ] && [ -f "$DIR/node_modules/autocannon/package.json" ]; then
   echo "$DIR"; exit 0
 fi
