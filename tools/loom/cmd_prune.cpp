@@ -12,7 +12,6 @@
 #include "loom/compress/prune.h"
 #include "loom/compress/shrink.h"
 #include "loom/core/generator.h"
-#include "loom/io/run_file.h"
 #include "loom/nn/conv_layers.h"
 #include "loom/nn/linear.h"
 #include "loom/nn/repr.h"
@@ -114,12 +113,7 @@ int cmd_prune(const Argv& argv) {
   if (method == "structured") pruning["norm"] = norm, pruning["widths"] = shape.widths;
   meta["loom.pruning"] = pruning.dump();
 
-  nlohmann::ordered_json cfg;
-  const fs::path src_cfg = fs::is_directory(checkpoint) ? fs::path(checkpoint) / "config.json" : fs::path();
-  if (!src_cfg.empty() && fs::exists(src_cfg))
-    cfg = nlohmann::ordered_json::parse(io::read_run_json(src_cfg.string()).dump());
-  else
-    cfg["model"] = r.name;
+  nlohmann::ordered_json cfg = derived_run_config(checkpoint, r.name);
   cfg["pruning"] = pruning;
   cfg["num_parameters"] = model->num_parameters();
 

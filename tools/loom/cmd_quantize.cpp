@@ -90,12 +90,7 @@ int quantize_classifier_int8(const std::string& checkpoint, const std::string& o
                                          {"activations", "dynamic per-tensor u8, reduce_range"},
                                          {"layers", layers}, {"source", checkpoint}};
   meta["loom.quantization"] = "int8";
-  nlohmann::ordered_json cfg;
-  const fs::path src_cfg = fs::is_directory(checkpoint) ? fs::path(checkpoint) / "config.json" : fs::path();
-  if (!src_cfg.empty() && fs::exists(src_cfg))
-    cfg = nlohmann::ordered_json::parse(io::read_run_json(src_cfg.string()).dump());
-  else
-    cfg["model"] = r.name;
+  nlohmann::ordered_json cfg = derived_run_config(checkpoint, r.name);
   cfg["quantization"] = quantization;
 
   fs::create_directories(out);

@@ -1,9 +1,11 @@
 #include "model_file.h"
 
+#include <filesystem>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
+#include "loom/io/run_file.h"
 #include "loom/runtime/classifier_run.h"
 
 #ifndef LOOM_VERSION
@@ -50,6 +52,14 @@ LoadedModel load_model(const std::string& where, const std::string& model_name) 
   lm.data.norm = {r.mean, r.std};
   lm.nonfinite = r.nonfinite;
   return lm;
+}
+
+nlohmann::ordered_json derived_run_config(const std::string& checkpoint, const std::string& model_name) {
+  namespace fs = std::filesystem;
+  const fs::path src = fs::path(checkpoint) / "config.json";
+  if (fs::is_directory(checkpoint) && fs::exists(src))
+    return nlohmann::ordered_json::parse(io::read_run_json(src.string()).dump());
+  return {{"model", model_name}};
 }
 
 }  // namespace loom::cli

@@ -4,6 +4,7 @@
 //   io::Metadata meta = model_metadata("cnn", spec, classes, data_options);   // what train stores
 #pragma once
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,11 @@ io::Metadata model_metadata(const std::string& name, const models::ModelSpec& sh
 LoadedModel load_model(const std::string& where, const std::string& model_name);
 
 std::string loom_version();
+
+// The config.json of a run derived from `checkpoint` (prune, quantize --format int8): the source run's own
+// config.json (read through io::read_run_json: checked, decrypted) when `checkpoint` is a folder that has one,
+// else {"model": model_name}. The caller adds its own record ("pruning", "quantization").
+nlohmann::ordered_json derived_run_config(const std::string& checkpoint, const std::string& model_name);
 
 // "" when every weight is finite, else which tensor holds NaN/inf values and how many (for eval/predict, which
 // would otherwise print "loss nan, top5_accuracy 100%" and exit 0).
