@@ -27,7 +27,7 @@ bool internal(const std::string& h) {
   static const std::set<std::string> files = {
       "loom/core/allocator.h", "loom/core/dispatch.h",  "loom/nn/repr.h",          "loom/nn/rnn_gemm.h",
       "loom/nn/rnn_kernels.h", "loom/nn/rnn_reference.h", "loom/optim/update.h", "loom/loom.h",
-      "loom/ops/index_check.h", "loom/data/jpeg_check.h", "loom/data/jpeg_decode.h", "loom/data/png_check.h", "loom/data/pnm_check.h", "loom/trust/sodium_init.h"};
+      "loom/ops/index_check.h", "loom/data/jpeg_check.h", "loom/data/jpeg_decode.h", "loom/data/png_check.h", "loom/data/pnm_check.h", "loom/dataquality/label_split.h", "loom/trust/sodium_init.h"};
   return h.starts_with("loom/backend/cpu/") || h.starts_with("loom/dist/") || h.starts_with("loom/privacy/") ||
          h.starts_with("loom/serve/") || files.count(h) > 0;
 }

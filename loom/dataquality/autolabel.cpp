@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "loom/dataquality/label_split.h"
 #include "loom/ops/ops.h"
 
 namespace loom::dataquality {
@@ -10,18 +11,8 @@ namespace loom::dataquality {
 AutolabelResult autolabel(data::DatasetPtr train, const std::vector<int64_t>& labelled, const ModelFactory& make,
                           const AutolabelOptions& o, data::DatasetPtr test, const std::vector<int64_t>* truth) {
   const int64_t n = train->size();
-  LOOM_CHECK(!labelled.empty(), "autolabel: no labelled samples");
   LOOM_CHECK(o.threshold > 0 && o.threshold <= 1, "autolabel: threshold must be in (0, 1], got ", o.threshold);
-  LOOM_CHECK(!truth || int64_t(truth->size()) == n, "autolabel: ", truth ? truth->size() : 0,
-             " true labels for ", n, " samples");
-  std::vector<char> is_labelled(size_t(n), 0);
-  for (int64_t i : labelled) {
-    LOOM_CHECK(i >= 0 && i < n, "autolabel: labelled index ", i, " is outside 0..", n - 1);
-    is_labelled[size_t(i)] = 1;
-  }
-  std::vector<int64_t> unlabelled;
-  for (int64_t i = 0; i < n; ++i)
-    if (!is_labelled[size_t(i)]) unlabelled.push_back(i);
+  const std::vector<int64_t> unlabelled = unlabelled_indices(n, labelled, truth, "autolabel");
   const std::vector<int64_t> given = dataset_labels(std::make_shared<data::Subset>(train, labelled));
 
   AutolabelResult r;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "loom/dataquality/label_split.h"
 #include "loom/autograd/grad_mode.h"
 #include "loom/core/generator.h"
 #include "loom/nn/loss.h"
@@ -173,23 +174,13 @@ Run train_run(const data::DatasetPtr& train, const std::vector<int64_t>& labelle
 FixMatchResult fixmatch(data::DatasetPtr train, const std::vector<int64_t>& labelled, const ModelFactory& make,
                         const FixMatchOptions& o, data::DatasetPtr test, const std::vector<int64_t>* truth) {
   const int64_t n = train->size();
-  LOOM_CHECK(!labelled.empty(), "fixmatch: no labelled samples");
   LOOM_CHECK(o.threshold > 0 && o.threshold <= 1, "fixmatch: threshold must be in (0, 1], got ", o.threshold);
   LOOM_CHECK(o.steps >= 1 && o.batch_size >= 1 && o.mu >= 1 && o.report_every >= 1,
              "fixmatch: steps, batch_size, mu and report_every must be >= 1 (got ", o.steps, ", ", o.batch_size, ", ",
              o.mu, ", ", o.report_every, ")");
   LOOM_CHECK(o.lambda_u >= 0 && o.lr > 0, "fixmatch: lambda_u must be >= 0 and lr > 0");
   LOOM_CHECK(o.ema_decay >= 0 && o.ema_decay < 1, "fixmatch: ema_decay must be in [0, 1), got ", o.ema_decay);
-  LOOM_CHECK(!truth || int64_t(truth->size()) == n, "fixmatch: ", truth ? truth->size() : 0, " true labels for ", n,
-             " samples");
-  std::vector<char> is_labelled(size_t(n), 0);
-  for (int64_t i : labelled) {
-    LOOM_CHECK(i >= 0 && i < n, "fixmatch: labelled index ", i, " is outside 0..", n - 1);
-    is_labelled[size_t(i)] = 1;
-  }
-  std::vector<int64_t> unlabelled;
-  for (int64_t i = 0; i < n; ++i)
-    if (!is_labelled[size_t(i)]) unlabelled.push_back(i);
+  const std::vector<int64_t> unlabelled = unlabelled_indices(n, labelled, truth, "fixmatch");
   const std::vector<int64_t> given = dataset_labels(std::make_shared<data::Subset>(train, labelled));
 
   // Both runs start from these weights, so the comparison does not depend on an initialisation draw.
