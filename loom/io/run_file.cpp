@@ -9,10 +9,13 @@ namespace loom::io {
 
 namespace {
 std::atomic<RunFileReader> g_reader{nullptr};
+std::atomic<RunFileSealer> g_sealer{nullptr};
 }
 
 void set_run_file_reader(RunFileReader reader) { g_reader.store(reader); }
 RunFileReader run_file_reader() { return g_reader.load(); }
+void set_run_file_sealer(RunFileSealer sealer) { g_sealer.store(sealer); }
+RunFileSealer run_file_sealer() { return g_sealer.load(); }
 
 std::string read_run_file(const std::string& path) {
   const RunFileReader r = g_reader.load();
