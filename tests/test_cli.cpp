@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/loom_cli.h"
 #include "support/run_command.h"
 
 #include "loom/loom.h"
@@ -20,6 +21,9 @@
 using namespace loom;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+
+using loom::test::slurp;
+using loom::test::loom_cmd;
 
 namespace {
 
@@ -35,14 +39,6 @@ fs::path temp_dir(const std::string& name) {
   fs::create_directories(d);
   return d;
 }
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-// Runs `loom ARGS` through the shell (arguments are quoted by the caller where needed).
-Result loom_cmd(const std::string& args) { return loom::test::run_command(std::string(LOOM_BIN) + " " + args); }
 
 void expect_usage_error(const std::string& args, const std::string& needle) {
   Result r = loom_cmd(args);

@@ -18,11 +18,14 @@
 #include <zlib.h>
 
 #include "loom/loom.h"
+#include "support/scratch.h"
 #include "support/run_command.h"
 
 using loom::test::CommandResult;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+
+using loom::test::slurp;
 
 namespace {
 
@@ -38,11 +41,6 @@ void expect_clear_error(const std::string& args, const std::vector<std::string>&
     EXPECT_NE(r.err.find(n), std::string::npos) << "loom " << args << ": stderr lacks '" << n << "':\n" << r.err;
   for (const char* raw : {"std::bad_alloc", "json.exception", "stoll", "terminate called"})
     EXPECT_EQ(r.err.find(raw), std::string::npos) << "loom " << args << ": raw message:\n" << r.err;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
 void spit(const fs::path& p, const std::string& s) {

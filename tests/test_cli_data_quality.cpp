@@ -13,6 +13,7 @@
 #include "loom/data/mnist.h"
 #include "loom/io/npy.h"
 #include "loom/loom.h"
+#include "support/loom_cli.h"
 #include "support/run_command.h"
 #include "support/scratch.h"
 
@@ -20,16 +21,10 @@ using namespace loom;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+using loom::test::slurp;
+using loom::test::loom_cmd;
+
 namespace {
-
-loom::test::CommandResult loom_cmd(const std::string& args) {
-  return loom::test::run_command(std::string(LOOM_BIN) + " " + args);
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
 int64_t lines(const fs::path& p) {
   std::ifstream f(p);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "loom/loom.h"
+#include "support/loom_cli.h"
 #include "support/run_command.h"
 
 using namespace loom;
@@ -20,16 +21,12 @@ using json = nlohmann::json;
 using loom::test::json_lines;
 using Result = loom::test::CommandResult;
 
+using loom::test::slurp;
+using loom::test::loom_cmd;
+
 namespace {
 
 const std::string kSmall = "--data fashion-mnist --train-samples 320 --test-samples 100 --batch-size 32 --threads 1";
-
-Result loom_cmd(const std::string& args) { return loom::test::run_command(std::string(LOOM_BIN) + " " + args); }
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
 // One teacher run for the whole file (a few seconds of LeNet), removed at exit.
 class DistillCli : public ::testing::Test {

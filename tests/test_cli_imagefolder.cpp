@@ -13,17 +13,16 @@
 
 #include <stb/stb_image_write.h>
 
+#include "support/loom_cli.h"
 #include "support/run_command.h"
 
 using loom::test::CommandResult;
 using loom::test::json_lines;
 namespace fs = std::filesystem;
 
-namespace {
+using loom::test::loom_cmd;
 
-CommandResult loom_cmd(const std::string& args) {
-  return loom::test::run_command(std::string(LOOM_BIN) + " " + args);
-}
+namespace {
 
 fs::path fresh_dir(const std::string& name) {
   fs::path d = fs::temp_directory_path() / ("loom_test_imgfolder_" + name + "_" + std::to_string(getpid()));

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/loom_cli.h"
 #include "support/run_command.h"
 
 #include "loom/loom.h"
@@ -21,20 +22,15 @@ using namespace loom;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+using loom::test::slurp;
+using loom::test::loom_cmd;
+
 namespace {
 
 using Result = loom::test::CommandResult;
 using loom::test::json_lines;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 void write(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
-
-// Runs `loom ARGS` through the shell (arguments are quoted by the caller where needed).
-Result loom_cmd(const std::string& args) { return loom::test::run_command(std::string(LOOM_BIN) + " " + args); }
 
 // metrics.csv's step and loss columns (tokens_per_s differs from run to run, and a run stopped at step 10
 // validated there).

@@ -9,12 +9,16 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "support/loom_cli.h"
 #include "support/run_command.h"
 #include "support/scratch.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Result = loom::test::CommandResult;
+
+using loom::test::slurp;
+using loom::test::loom_cmd;
 
 namespace {
 
@@ -27,17 +31,11 @@ fs::path temp_dir(const std::string& name) {
   fs::create_directories(d);
   return d;
 }
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 void flip(const fs::path& p, size_t pos) {
   std::string b = slurp(p);
   b[pos] = char(b[pos] ^ 1);
   std::ofstream(p, std::ios::binary) << b;
 }
-Result loom_cmd(const std::string& args) { return loom::test::run_command(std::string(LOOM_BIN) + " " + args); }
-
 }  // namespace
 
 TEST(CliPrivacy, PrivacyPrintsTheReferenceEpsilon) {

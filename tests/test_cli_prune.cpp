@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "loom/io/safetensors.h"
+#include "support/loom_cli.h"
 #include "support/run_command.h"
 #include "support/scratch.h"
 
@@ -18,11 +19,12 @@ using namespace loom;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+using loom::test::loom_cmd;
+using loom::test::read_json;
+
 namespace {
 
 const std::string kData = "--data fashion-mnist --train-samples 256 --test-samples 64 --batch-size 32 --threads 1";
-
-test::CommandResult loom_cmd(const std::string& args) { return test::run_command(std::string(LOOM_BIN) + " " + args); }
 
 const fs::path& trained_run() {
   static const fs::path run = [] {
@@ -38,13 +40,6 @@ json eval(const fs::path& run) {
   auto r = loom_cmd("eval --checkpoint " + run.string() + " --data fashion-mnist --test-samples 64 --threads 1 --json");
   EXPECT_EQ(r.status, 0) << r.err;
   return r.status == 0 ? json::parse(r.out) : json();
-}
-
-json read_json(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return json::parse(ss.str());
 }
 
 std::map<std::string, Tensor> tensors(const fs::path& run) {

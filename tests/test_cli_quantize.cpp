@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/loom_cli.h"
 #include "support/run_command.h"
 #include "support/scratch.h"
 
@@ -15,11 +16,9 @@ using namespace loom;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-namespace {
+using loom::test::loom_cmd;
 
-test::CommandResult loom_cmd(const std::string& args) {
-  return test::run_command(std::string(LOOM_BIN) + " " + args);
-}
+namespace {
 
 // One tiny GPT run for the whole file (training is the slow part).
 const fs::path& trained_run() {

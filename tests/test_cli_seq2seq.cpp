@@ -12,18 +12,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/loom_cli.h"
 #include "support/run_command.h"
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
+using loom::test::loom_cmd;
+
 namespace {
 
 using Result = loom::test::CommandResult;
 using loom::test::json_lines;
-
-// Runs `loom ARGS` through the shell (arguments are quoted by the caller where needed).
-Result loom_cmd(const std::string& args) { return loom::test::run_command(std::string(LOOM_BIN) + " " + args); }
 
 TEST(CliSeq2Seq, TrainsAFewStepsWithJsonAndTranslates) {
   const fs::path run = fs::temp_directory_path() / ("loom_test_cli_s2s_" + std::to_string(getpid()));

@@ -13,11 +13,15 @@
 #include <sstream>
 
 #include "loom/loom.h"
+#include "support/loom_cli.h"
 #include "support/run_command.h"
 #include "support/scratch.h"
 
 using namespace loom;
 namespace fs = std::filesystem;
+
+using loom::test::slurp;
+using loom::test::loom_cmd;
 
 namespace {
 
@@ -30,13 +34,6 @@ std::string hex(const std::string& bytes) {
   }
   if (!s.empty()) s.pop_back();
   return s;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
 }
 
 // ---------------------------------------------------------------------------------------------- encoder
@@ -375,8 +372,6 @@ TEST(OnnxExport, RefusesWhatItCannotMap) {
 }
 
 // ---------------------------------------------------------------------------------------------- the CLI
-
-test::CommandResult loom_cmd(const std::string& args) { return test::run_command(std::string(LOOM_BIN) + " " + args); }
 
 TEST(OnnxCli, ExportsClassifierAndGptRuns) {
   REQUIRE_ORT(ort);

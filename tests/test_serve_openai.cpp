@@ -18,14 +18,9 @@
 
 using namespace loom;
 
-namespace {
+using loom::test::slurp;
 
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+namespace {
 
 }  // namespace
 

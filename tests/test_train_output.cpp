@@ -5,9 +5,12 @@
 #include <fstream>
 
 #include "loom/loom.h"
+#include "support/scratch.h"
 
 using namespace loom;
 namespace fs = std::filesystem;
+
+using loom::test::slurp;
 
 namespace {
 
@@ -16,11 +19,6 @@ fs::path temp_dir(const std::string& name) {
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
 }  // namespace

@@ -24,6 +24,13 @@ fs::path scratch(const std::string& name) {
   return dir.path / name;
 }
 
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+nlohmann::json read_json(const fs::path& p) { return nlohmann::json::parse(slurp(p)); }
+
 void write_file(const fs::path& p, const std::string& s) {
   std::ofstream f(p, std::ios::binary);
   f << s;
