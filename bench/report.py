@@ -88,3 +88,16 @@ for r in rows:
             print("\nW2 data-parallel     1 rank samples/s  N ranks samples/s  speed-up  efficiency  comm ms/step")
         print(f"  {r['ranks']} ranks x 1 thread {r['samples_per_s_1']:>18.0f} {r['samples_per_s_n']:>18.0f} "
               f"{r['speedup']:>8.2f}x {100 * r['efficiency']:>10.0f}% {r['comm_ms_per_step']:>13.2f}")
+
+# Issue 13 (run_all.sh via gguf_vs_llama.sh): the same GGUF files decoded by loom and by llama.cpp, same threads.
+gg = [r for r in rows if r["bench"] == "gguf_decode"]
+if gg:
+    print("\nGGUF decode (tok/s)            prompt  generated   loom/llama prompt  loom/llama generated")
+    for f in sorted({r["file"] for r in gg}):
+        loom = next((r for r in gg if r["file"] == f and r["impl"] == "loom"), {})
+        for r in (x for x in gg if x["file"] == f):
+            lp, lg = loom.get("prompt_tokens_per_s"), loom.get("generated_tokens_per_s")
+            p, g = r.get("prompt_tokens_per_s"), r.get("generated_tokens_per_s")
+            rp = f"{lp / p:.2f}x" if r is not loom and lp and p else "-"
+            rg = f"{lg / g:.2f}x" if r is not loom and lg and g else "-"
+            print(f"  {f:<14} {r['impl']:<24} {p or 0:>7.1f} {g or 0:>10.1f} {rp:>18} {rg:>21}")

@@ -58,6 +58,10 @@ if [ -x "$BUILD/bench/gpt_bench" ] && [ "${2:-}" != quick ]; then
   echo "== W3 / W5: GPT training tokens/s, validation loss, KV-cache generation (bench/gpt_bench.sh)"
   "$HERE/gpt_bench.sh" "$BUILD" "$THREADS" > "$OUT/gpt.jsonl"
 fi
+if [ -x "$BUILD/bench/gguf_bench" ] && [ "${2:-}" != quick ]; then
+  echo "== GGUF decode: loom vs llama.cpp on the same files (f32, q8_0, q4_0; bench/gguf_vs_llama.sh)"
+  bash "$HERE/gguf_vs_llama.sh" "$BUILD" "$THREADS" 2 | grep '^{' > "$OUT/gguf.jsonl" || true
+fi
 if [ -x "$BUILD/loom" ] && command -v mpirun >/dev/null && "$BUILD/loom" info 2>/dev/null | grep -qi "mpi.*yes" &&
    [ "${2:-}" != quick ]; then
   echo "== W2 data-parallel: 2 ranks x 1 thread vs 1 rank x 1 thread (bench/dist_bench.sh)"
