@@ -88,6 +88,8 @@ StepInfo Trainer::train_step(std::span<const data::Batch> batches) {
   optim::Optimizer& opt = *opts_.optimizer;
   const double scale = 1.0 / double(batches.size());
   double loss_sum = 0;
+  // The previous step's gradients go before the forward, so its activations can reuse their memory.
+  opt.zero_grad(/*set_to_none=*/true);
   for (size_t k = 0; k < batches.size(); ++k) {
     const data::Batch& b = batches[k];
     const int64_t n = batch_size_of(b);
@@ -107,7 +109,6 @@ StepInfo Trainer::train_step(std::span<const data::Batch> batches) {
     info.batch_size = n;
     for (auto& c : callbacks_) c->on_loss(*this, info);  // a NaN stops here, before any update
 
-    if (k == 0) opt.zero_grad(/*set_to_none=*/true);
     (batches.size() > 1 ? loss * scale : loss).backward();
     loss_sum += info.loss;
     loss_metric_.add(info.loss, n);
