@@ -17,7 +17,7 @@
 #include "loom/data/data.h"
 #include "loom/data/distributed_sampler.h"
 #include "loom/io/safetensors.h"
-#include "loom/train/lm_trainer.h"
+#include "loom/train/lm_steps.h"
 #include "loom/train/train.h"
 #include "loom/models/beam_search.h"
 #include "loom/models/generate.h"

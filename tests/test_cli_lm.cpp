@@ -151,6 +151,17 @@ TEST_F(CliLM, TrainWritesARunFolderAndResumesBitIdentically) {
   Result lr = loom_cmd(lr_args);
   EXPECT_EQ(lr.status, 1);
   EXPECT_NE(lr.err.find("made with --lr 0.01, this run has --lr 0.005"), std::string::npos) << lr.err;
+  // A checkpoint of the language-model loop from before the one Trainer (its state in loom.lm_trainer) is refused
+  // with the reason and the fix, not misread.
+  train::Checkpoint old = train::load_checkpoint((b / "checkpoint.safetensors").string());
+  ASSERT_EQ(old.metadata.erase("loom.trainer"), 1u);
+  old.metadata["loom.lm_trainer"] = "{\"step\": 20}";
+  train::save_checkpoint((b / "checkpoint.safetensors").string(), old);
+  // (The run folder's manifest no longer matches the edited file: skip that check to reach this one.)
+  Result older = loom::test::run_command("LOOM_SKIP_VERIFY=1 " + std::string(LOOM_BIN) + " " + train_args(b, 30) + " --resume");
+  EXPECT_EQ(older.status, 2);
+  EXPECT_NE(older.err.find("made by an older loom"), std::string::npos) << older.err;
+  EXPECT_NE(older.err.find("start a new run with another --out"), std::string::npos) << older.err;
 
   // generate: the same seed gives the same text; streaming prints the prompt first.
   const std::string gen = "generate --checkpoint " + a.string() + " --prompt 'And God' --max-tokens 30 --top-k 5 --seed 7";

@@ -1,15 +1,18 @@
 // The LSTM language model: PyTorch parity (logits, loss, every gradient), incremental decoding against the
-// full forward, save/load through load_language_model, and the LM training loop (loss falls, resume is
-// bit-identical to an unbroken run, AdamW-style groups work).
+// full forward, save/load through load_language_model, and language-model training through the one loop
+// (train::Trainer's step-driven fit: loss falls, resume is bit-identical to an unbroken run, rows and validation
+// land where asked, AdamW-style groups work).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "loom/loom.h"
 #include "loom/models/language_model.h"
 #include "loom/models/lstm_lm.h"
-#include "loom/train/lm_trainer.h"
+#include "loom/train/lm_steps.h"
+#include "loom/train/run_folder.h"
 #include "support/torch_oracle.h"
 
 using namespace loom;
@@ -117,44 +120,113 @@ struct LMRun {
   std::shared_ptr<models::LSTMLM> model;
   std::unique_ptr<optim::Adam> opt;
   std::unique_ptr<optim::LRScheduler> sched;
-  std::unique_ptr<train::LMTrainer> trainer;
+  text::LMData data;
+  std::unique_ptr<train::Trainer> trainer;
+  std::string checkpoint;
+
+  train::History fit() { return trainer->fit(train::lm_batches(data, 4)); }
 };
 
-LMRun make_run(int64_t steps, const std::string& out) {
+// A tiny LSTM LM trained `steps` steps in all, with the run folder and checkpoints of `out` (resumed from its
+// checkpoint when `resume`).
+LMRun make_run(int64_t steps, const fs::path& out, bool resume = false) {
   LMRun r;
   r.model = tiny();
   r.opt = std::make_unique<optim::Adam>(r.model->parameters(), optim::AdamOptions{.lr = 1e-2});
   r.sched = std::make_unique<optim::LinearWarmupCosine>(*r.opt, optim::LinearWarmupCosineOptions{.warmup_steps = 3, .total_steps = 20});
-  r.trainer = std::make_unique<train::LMTrainer>(
-      *r.model, *r.opt, r.sched.get(), toy_data(12),
-      train::LMTrainOptions{.steps = steps, .batch_size = 4, .grad_accum = 2, .clip_grad_norm = 1.0, .out = out});
+  r.data = toy_data(12);
+  r.checkpoint = (out / train::kCheckpointFile).string();
+  auto folder = std::make_shared<train::RunFolder>(train::RunFolderOptions{.dir = out.string()});
+  auto ckpt = std::make_shared<train::ModelCheckpoint>(
+      train::ModelCheckpointOptions{.path = r.checkpoint, .every_steps = 5, .each_epoch = false});
+  train::FitOptions fo{.steps = steps,
+                       .optimizer = r.opt.get(),
+                       .callbacks = {folder, ckpt},
+                       .scheduler = r.sched.get(),
+                       .scheduler_interval = train::Interval::Step,
+                       .clip_grad_norm = 1.0,
+                       .progress = train::ProgressMode::None,
+                       .log_every = 2,
+                       .resume_from = resume ? r.checkpoint : "",
+                       .grad_accum = 2,
+                       .eval_every = 5};
+  r.trainer = std::make_unique<train::Trainer>(*r.model, train::lm_fit_options(*r.model, r.data, fo, {.batch_size = 4}));
   return r;
+}
+
+template <class F>
+void expect_error(F f, const std::string& part) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; expected one saying: " << part;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
 }  // namespace
 
-TEST(LMTrainer, LossFallsAndResumeIsBitIdentical) {
+TEST(LMTraining, LossFallsAndResumeIsBitIdentical) {
   const fs::path a = temp_dir("a"), b = temp_dir("b");
-  LMRun full_run = make_run(20, a.string());
-  const train::LMTrainResult ra = full_run.trainer->fit();
-  EXPECT_EQ(ra.steps, 20);
-  EXPECT_LT(full_run.trainer->history().back().loss, full_run.trainer->history().front().loss);
-  EXPECT_TRUE(fs::exists(a / "metrics.csv"));
+  LMRun full_run = make_run(20, a);
+  const train::History ha = full_run.fit();
+  EXPECT_EQ(full_run.trainer->global_step(), 20);
+  ASSERT_GE(ha.steps.size(), 2u);
+  EXPECT_LT(ha.steps.back().at("loss"), ha.steps.front().at("loss"));
+  // Rows every 2 steps (log_every), validation every 5 and at the end; the last row is the last step.
+  EXPECT_EQ(ha.steps.size(), 10u + 2u);  // steps 2, 4, 5, 6, 8, 10, 12, 14, 15, 16, 18, 20
+  for (const auto& row : ha.steps) {
+    const int64_t step = int64_t(row.at("step"));
+    EXPECT_EQ(row.count("val_loss") == 1, step % 5 == 0) << step;
+    EXPECT_GT(row.at("tokens_per_s"), 0) << step;  // 2 x 4 blocks of 12 tokens per step
+  }
+  EXPECT_EQ(ha.last.at("step"), 20);
+  EXPECT_EQ(slurp(a / "metrics.csv").substr(0, 35), "step,loss,val_loss,lr,tokens_per_s\n");
 
-  LMRun first = make_run(10, b.string());
-  first.trainer->fit();
-  LMRun second = make_run(20, b.string());
-  second.trainer->load_checkpoint(second.trainer->checkpoint_path());
-  EXPECT_EQ(second.trainer->step(), 10);
-  const train::LMTrainResult rb = second.trainer->fit();
-  EXPECT_EQ(ra.loss, rb.loss);
-  EXPECT_EQ(ra.val_loss, rb.val_loss);
+  LMRun first = make_run(10, b);
+  first.fit();
+  LMRun second = make_run(20, b, /*resume=*/true);
+  EXPECT_EQ(second.trainer->global_step(), 10);
+  const train::History hb = second.fit();
+  EXPECT_EQ(ha.last.at("loss"), hb.last.at("loss"));
+  EXPECT_EQ(ha.last.at("val_loss"), hb.last.at("val_loss"));
+  ASSERT_EQ(ha.steps.size(), hb.steps.size());  // the resumed run continues the same rows
+  for (size_t i = 0; i < ha.steps.size(); ++i) {
+    EXPECT_EQ(ha.steps[i].at("loss"), hb.steps[i].at("loss")) << i;
+    EXPECT_EQ(ha.steps[i].at("lr"), hb.steps[i].at("lr")) << i;
+  }
   const auto wa = full_run.model->state_dict(), wb = second.model->state_dict();
   for (const auto& [k, t] : wa) EXPECT_EQ(t.tolist(), wb.at(k).tolist()) << k;
   fs::remove_all(a), fs::remove_all(b);
 }
 
-TEST(LMTrainer, EvaluateAveragesConsecutiveBlocks) {
+TEST(LMTraining, StepDrivenFitRefusesADataLoaderCheckpointAndBadOptions) {
+  const fs::path a = temp_dir("mix");
+  LMRun r = make_run(4, a);
+  r.fit();
+  // The step-driven checkpoint cannot continue a DataLoader fit: its position means something else.
+  LMRun again = make_run(4, a, /*resume=*/true);
+  EXPECT_EQ(again.trainer->global_step(), 4);
+  auto ds = std::make_shared<data::TensorDataset>(zeros({4, 3}, {.dtype = DType::i64}), zeros({4, 3}, {.dtype = DType::i64}));
+  data::DataLoader loader(ds, {.batch_size = 2});
+  expect_error([&] { again.trainer->fit(loader); }, "made by a step-driven fit");
+  auto model = tiny();
+  optim::Adam opt(model->parameters(), {.lr = 1e-2});
+  // Step-driven options with a DataLoader, and a step-driven fit without a step count, are refused.
+  train::Trainer t2(*model, {.optimizer = &opt, .metrics = {}, .progress = train::ProgressMode::None, .grad_accum = 2});
+  expect_error([&] { t2.fit(loader); }, "are for a step-driven fit");
+  train::Trainer t3(*model, {.optimizer = &opt, .progress = train::ProgressMode::None});
+  expect_error([&] { t3.fit(train::lm_batches(r.data, 2)); }, "needs FitOptions::steps > 0");
+  EXPECT_THROW(train::Trainer(*model, {.optimizer = &opt, .grad_accum = 0}), Error);
+  fs::remove_all(a);
+}
+
+TEST(LMTraining, EvaluateAveragesConsecutiveBlocks) {
   auto m = tiny();
   text::LMData d = toy_data(10);
   const double all = train::evaluate_lm(*m, *d.val, 3);

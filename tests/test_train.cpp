@@ -248,3 +248,93 @@ TEST(Trainer, RejectsBadOptions) {
   train::Trainer t(*model, {.optimizer = &opt, .progress = train::ProgressMode::None});
   EXPECT_THROW(t.fit(empty), Error);
 }
+
+namespace {
+
+// Stops the run after `at` steps (what EarlyStopping does at an epoch's end, at a step instead).
+struct StopAt final : train::Callback {
+  int64_t at;
+  explicit StopAt(int64_t s) : at(s) {}
+  std::string name() const override { return "StopAt"; }
+  void on_batch_end(train::Trainer& t, const train::StepInfo& s) override {
+    if (s.step == at) t.stop("stopped by the test");
+  }
+};
+
+}  // namespace
+
+TEST(Trainer, StepDrivenFitLogsRowsValidatesAndStops) {
+  manual_seed(1);
+  auto model = small_mlp();
+  auto ds = blobs(200, 2);
+  data::DataLoader val(blobs(60, 4), {.batch_size = 60});
+  Generator g(5);
+  // 8 samples drawn at random per batch: a stream with no epochs.
+  train::BatchSource source = [&] {
+    std::vector<int64_t> idx;
+    for (int i = 0; i < 8; ++i) idx.push_back(int64_t(g.next_u64() % 200));
+    return ds->get_batch(idx);
+  };
+  optim::Adam opt(model->parameters(), {.lr = 0.03});
+  std::ostringstream log;
+  train::Trainer t(*model, {.steps = 9,
+                            .optimizer = &opt,
+                            .callbacks = {std::make_shared<StopAt>(7)},
+                            .progress = train::ProgressMode::Lines,
+                            .log_every = 3,
+                            .out = &log,
+                            .generators = {&g},
+                            .grad_accum = 2,
+                            .validate = [&] { return train::evaluate(*model, val); },
+                            .eval_every = 4});
+  const train::History h = t.fit(source);
+  EXPECT_TRUE(t.step_driven());
+  EXPECT_EQ(t.global_step(), 7);
+  EXPECT_EQ(h.stop_reason, "stopped by the test");
+  // Rows every 3 steps, at each validation (every 4), and at the step it stopped (validated too).
+  std::vector<double> steps;
+  for (const auto& r : h.steps) steps.push_back(r.at("step"));
+  EXPECT_EQ(steps, (std::vector<double>{3, 4, 6, 7}));
+  for (const auto& r : h.steps) {
+    const bool validated = r.at("step") == 4 || r.at("step") == 7;
+    EXPECT_EQ(r.count("val_loss") == 1 && r.count("val_accuracy") == 1, validated) << r.at("step");
+    EXPECT_EQ(r.count("accuracy"), 1u);     // the training metric since the previous row
+    EXPECT_GT(r.at("samples_per_s"), 0.0);  // 2 x 8 samples per step
+    EXPECT_DOUBLE_EQ(r.at("lr"), 0.03);
+  }
+  EXPECT_EQ(h.last.at("step"), 7);
+  EXPECT_TRUE(model->is_training());
+  // One progress line per row.
+  const std::string text = log.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 5) << text;  // 4 rows + the stop reason
+  EXPECT_NE(text.find("step 4/9  loss "), std::string::npos) << text;
+  EXPECT_NE(text.find("val_loss"), std::string::npos) << text;
+}
+
+TEST(Trainer, GradAccumMatchesOneStepOnTheJoinedBatch) {
+  auto ds = blobs(16, 2);
+  std::vector<int64_t> first{0, 1, 2, 3, 4, 5, 6, 7}, second{8, 9, 10, 11, 12, 13, 14, 15}, all;
+  all.insert(all.end(), first.begin(), first.end());
+  all.insert(all.end(), second.begin(), second.end());
+  auto run = [&](int64_t accum) {
+    manual_seed(3);
+    auto model = small_mlp();
+    optim::SGD opt(model->parameters(), {.lr = 0.5});
+    int64_t calls = 0;
+    train::BatchSource source = [&] {
+      if (accum == 1) return ds->get_batch(all);
+      return ds->get_batch(calls++ % 2 == 0 ? first : second);
+    };
+    train::Trainer t(*model, {.steps = 2, .optimizer = &opt, .progress = train::ProgressMode::None,
+                              .grad_accum = accum});
+    t.fit(source);
+    return model->state_dict();
+  };
+  // The mean of two equal halves' mean losses is the whole batch's mean loss, so the updates agree.
+  const auto a = run(2), b = run(1);
+  for (const auto& [k, v] : a) {
+    const auto x = v.tolist(), y = b.at(k).tolist();
+    ASSERT_EQ(x.size(), y.size());
+    for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(x[i], y[i], 1e-5) << k;
+  }
+}

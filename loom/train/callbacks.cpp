@@ -21,8 +21,9 @@ double monitored(const Logs& logs, const std::string& key, const char* who) {
 void TerminateOnNaN::on_loss(Trainer& t, const StepInfo& s) {
   if (std::isfinite(s.loss)) return;
   std::ostringstream os;
-  os << "training diverged: the loss is " << (std::isnan(s.loss) ? "NaN" : "infinite") << " at step " << s.step
-     << " (epoch " << s.epoch + 1 << ", batch " << s.batch << "/" << s.num_batches << "). Try a lower learning rate"
+  os << "training diverged: the loss is " << (std::isnan(s.loss) ? "NaN" : "infinite") << " at step " << s.step;
+  if (s.num_batches > 0) os << " (epoch " << s.epoch + 1 << ", batch " << s.batch << "/" << s.num_batches << ")";
+  os << ". Try a lower learning rate"
      << " (now " << t.optimizer().get_lr(0) << "), gradient clipping, or check the data for NaN/Inf values.";
   throw TrainingDiverged(os.str());
 }

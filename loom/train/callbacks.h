@@ -51,6 +51,9 @@ class Callback {
   // weights as they were before the batch.
   virtual void on_loss(Trainer& /*t*/, const StepInfo& /*s*/) {}
   virtual void on_batch_end(Trainer& /*t*/, const StepInfo& /*s*/) {}
+  // A step-driven fit's metrics row (History::steps), after the step's validation and before its on_batch_end
+  // (so a checkpoint saved at that step holds the row).
+  virtual void on_step_log(Trainer& /*t*/, const Logs& /*row*/) {}
   // After validation; `logs` is the epoch's row (epoch is 1-based in logs["epoch"]).
   virtual void on_epoch_end(Trainer& /*t*/, const Logs& /*logs*/) {}
   // `last` is the last epoch's logs, or those of the unfinished epoch when training stopped mid-epoch.

@@ -75,13 +75,14 @@ std::string format_logs(const Logs& logs) {
   put("loss");
   for (const auto& [k, v] : logs)
     if (k != "loss" && !k.starts_with("val_") && k != "lr" && k != "seconds" && k != "epoch" && k != "samples_per_s" &&
-        k != "train_samples_per_s")
+        k != "train_samples_per_s" && k != "tokens_per_s")
       put(k);
   put("val_loss");
   for (const auto& [k, v] : logs)
     if (k.starts_with("val_") && k != "val_loss") put(k);
   put("lr");
   if (auto it = logs.find("samples_per_s"); it != logs.end()) os << "  " << std::llround(it->second) << " samples/s";
+  if (auto it = logs.find("tokens_per_s"); it != logs.end()) os << "  " << std::llround(it->second) << " tokens/s";
   if (auto it = logs.find("seconds"); it != logs.end())
     os << "  " << std::fixed << std::setprecision(1) << it->second << "s";
   return os.str();
@@ -134,6 +135,7 @@ void ProgressLogger::draw_bar(Trainer& t, const StepInfo& s) {
 }
 
 void ProgressLogger::on_batch_end(Trainer& t, const StepInfo& s) {
+  if (t.step_driven()) return;  // its progress is the metrics rows (on_step_log)
   switch (mode_) {
     case ProgressMode::Bar:
       draw_bar(t, s);
@@ -161,6 +163,19 @@ void ProgressLogger::on_batch_end(Trainer& t, const StepInfo& s) {
   }
 }
 
+void ProgressLogger::on_step_log(Trainer& t, const Logs& row) {
+  if (mode_ == ProgressMode::None) return;
+  if (mode_ == ProgressMode::Json) {
+    Logs l = row;
+    l["total_steps"] = double(t.total_steps());
+    out_ << logs_json("step", l) << "\n" << std::flush;
+    return;
+  }
+  Logs l = row;
+  l.erase("step");
+  out_ << "step " << int64_t(row.at("step")) << "/" << t.total_steps() << "  " << format_logs(l) << "\n" << std::flush;
+}
+
 void ProgressLogger::on_epoch_end(Trainer& t, const Logs& logs) {
   if (mode_ == ProgressMode::Json) {
     Logs l = logs;
@@ -184,7 +199,7 @@ void ProgressLogger::on_train_end(Trainer& t, const Logs& last) {
     }
     return;
   }
-  if (t.batch() > 0)
+  if (t.batch() > 0 && !t.step_driven())
     out_ << epoch_prefix(t, t.epoch()) << " (stopped at batch " << t.batch() << "/" << t.num_batches() << ")  "
          << format_logs(last) << "\n";
   if (!t.history().stop_reason.empty()) out_ << t.history().stop_reason << "\n";

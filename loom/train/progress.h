@@ -31,6 +31,7 @@ class ProgressLogger : public Callback {
   std::string name() const override { return "ProgressLogger"; }
   void on_epoch_begin(Trainer& t, int64_t epoch) override;
   void on_batch_end(Trainer& t, const StepInfo& s) override;
+  void on_step_log(Trainer& t, const Logs& row) override;  // a step-driven fit: one line (or object) per row
   void on_epoch_end(Trainer& t, const Logs& logs) override;
   void on_train_end(Trainer& t, const Logs& last) override;
   ProgressMode mode() const { return mode_; }

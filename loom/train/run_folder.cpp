@@ -89,6 +89,30 @@ void write_metrics_csv(const std::string& path, const std::vector<Logs>& rows) {
   write_metrics_table(path, table, values);
 }
 
+void write_step_metrics_csv(const std::string& path, const std::vector<Logs>& rows) {
+  std::vector<std::string> cols = {"step"};
+  for (const auto& c : columns(rows))
+    if (c != "step" && c != "tokens_per_s") cols.push_back(c);
+  // columns() puts samples_per_s last among the known tail keys; tokens_per_s is its counterpart
+  for (const auto& r : rows)
+    if (r.count("tokens_per_s")) {
+      cols.push_back("tokens_per_s");
+      break;
+    }
+  std::vector<MetricsColumn> table;
+  for (const auto& c : cols) table.push_back({c, c == "step" ? "%.0f" : "%.9g"});
+  std::vector<std::vector<double>> values;
+  for (const auto& r : rows) {
+    std::vector<double> v;
+    for (const auto& c : cols) {
+      auto it = r.find(c);
+      v.push_back(it != r.end() ? it->second : std::numeric_limits<double>::quiet_NaN());
+    }
+    values.push_back(std::move(v));
+  }
+  write_metrics_table(path, table, values);
+}
+
 void write_curves_png(const std::string& path, const std::vector<Logs>& rows) {
   auto series = [&](const std::string& key, const std::string& label, Rgb color) {
     Series s{.name = label, .x = {}, .y = {}, .color = color};
@@ -131,7 +155,7 @@ void RunFolder::on_train_begin(Trainer&) {
 }
 
 void RunFolder::write_all(Trainer& t, const std::vector<Logs>& rows) {
-  save_weights(path(kModelFile), t.model(), opts_.weights_metadata);
+  if (opts_.weights) save_weights(path(kModelFile), t.model(), opts_.weights_metadata);
   if (rows.empty()) return;
   write_metrics_csv(path("metrics.csv"), rows);
   write_curves_png(path("curves.png"), rows);
@@ -139,7 +163,16 @@ void RunFolder::write_all(Trainer& t, const std::vector<Logs>& rows) {
 
 void RunFolder::on_epoch_end(Trainer& t, const Logs&) { write_all(t, t.history().epochs); }
 
+void RunFolder::on_step_log(Trainer& t, const Logs&) {
+  write_step_metrics_csv(path("metrics.csv"), t.history().steps);
+}
+
 void RunFolder::on_train_end(Trainer& t, const Logs& last) {
+  if (t.step_driven()) {
+    if (opts_.weights) save_weights(path(kModelFile), t.model(), opts_.weights_metadata);
+    if (!t.history().steps.empty()) write_step_metrics_csv(path("metrics.csv"), t.history().steps);
+    return;
+  }
   std::vector<Logs> rows = t.history().epochs;
   if (t.batch() > 0) rows.push_back(last);  // the unfinished epoch, so a --steps run still gets its row
   write_all(t, rows);

@@ -9,6 +9,7 @@
 
 #include "loom/autograd/grad_mode.h"
 #include "loom/nn/loss.h"
+#include "loom/ops/autocast.h"
 #include "loom/optim/clip.h"
 
 namespace loom::train {
@@ -36,6 +37,12 @@ Trainer::Trainer(nn::Module& model, FitOptions options) : model_(model), opts_(s
   LOOM_CHECK(!opts_.batch_loss || (opts_.metrics.empty() && opts_.validation == nullptr),
              "fit: with batch_loss there are no outputs: metrics must be empty and validation null");
   LOOM_CHECK(!opts_.batch_loss || !opts_.train_loss, "fit: give batch_loss or train_loss, not both");
+  LOOM_CHECK(opts_.grad_accum >= 1, "fit: grad_accum must be >= 1, got ", opts_.grad_accum);
+  LOOM_CHECK(opts_.eval_every >= 0 && opts_.tokens_per_sample >= 0, "fit: eval_every and tokens_per_sample must be >= 0, got ",
+             opts_.eval_every, " and ", opts_.tokens_per_sample);
+  // The data-parallel hooks all-reduce as gradients become ready, i.e. after the first accumulated batch.
+  LOOM_CHECK(opts_.grad_accum == 1 || (!opts_.before_forward && !opts_.after_backward),
+             "fit: grad_accum > 1 cannot be combined with the data-parallel hooks (before_forward/after_backward)");
   if (!opts_.loss) opts_.loss = default_loss;
   for (const auto& name : opts_.metrics) metrics_.push_back(make_metric(name));
   // Built-ins first: a NaN stops the step before anyone sees it, the scheduler moves before checkpoints
@@ -75,43 +82,52 @@ Logs Trainer::running_logs() const {
   return l;
 }
 
-void Trainer::train_step(const data::Batch& b) {
-  const int64_t n = batch_size_of(b);
-  StepInfo info{.epoch = epoch_,
-                .batch = batch_ + 1,
-                .num_batches = num_batches_,
-                .step = step_ + 1,
-                .total_steps = total_steps_,
-                .batch_size = n};
-  if (opts_.before_forward) opts_.before_forward();
-  Tensor out, loss;
-  if (opts_.batch_loss) {
-    loss = opts_.batch_loss(b);
-  } else {
-    out = model_(b.data);
-    loss = opts_.train_loss ? opts_.train_loss(out, b) : opts_.loss(out, b.target);
-  }
-  LOOM_CHECK(loss.numel() == 1, "fit: the loss must be a scalar, got shape ", loss.shape());
-  info.loss = loss.item();
-  for (auto& c : callbacks_) c->on_loss(*this, info);
-
+StepInfo Trainer::train_step(std::span<const data::Batch> batches) {
+  StepInfo info{.epoch = epoch_, .batch = batch_ + 1, .num_batches = num_batches_, .step = step_ + 1,
+                .total_steps = total_steps_};
   optim::Optimizer& opt = *opts_.optimizer;
+  const double scale = 1.0 / double(batches.size());
+  double loss_sum = 0;
+  // The previous step's gradients go before the forward, so its activations can reuse their memory.
   opt.zero_grad(/*set_to_none=*/true);
-  loss.backward();
+  for (size_t k = 0; k < batches.size(); ++k) {
+    const data::Batch& b = batches[k];
+    const int64_t n = batch_size_of(b);
+    if (opts_.before_forward) opts_.before_forward();
+    Tensor out, loss;
+    {  // bf16 products in the forward when asked; backward follows each product's forward precision
+      AutocastGuard ac(opts_.autocast != DType::f32 ? opts_.autocast : autocast_dtype());
+      if (opts_.batch_loss) {
+        loss = opts_.batch_loss(b);
+      } else {
+        out = model_(b.data);
+        loss = opts_.train_loss ? opts_.train_loss(out, b) : opts_.loss(out, b.target);
+      }
+    }
+    LOOM_CHECK(loss.numel() == 1, "fit: the loss must be a scalar, got shape ", loss.shape());
+    info.loss = loss.item();
+    info.batch_size = n;
+    for (auto& c : callbacks_) c->on_loss(*this, info);  // a NaN stops here, before any update
+
+    (batches.size() > 1 ? loss * scale : loss).backward();
+    loss_sum += info.loss;
+    loss_metric_.add(info.loss, n);
+    if (!metrics_.empty()) {
+      NoGradGuard g;
+      Tensor o = out.detach();
+      for (auto& m : metrics_) m->update(o, b.target);
+    }
+    epoch_samples_ += n * opts_.world_size;
+    total_samples_ += n * opts_.world_size;
+  }
   if (opts_.after_backward) opts_.after_backward();
   if (opts_.clip_grad_norm > 0) optim::clip_grad_norm_(model_.parameters(), opts_.clip_grad_norm);
   opt.step();
-
-  loss_metric_.add(info.loss, n);
-  if (!metrics_.empty()) {
-    NoGradGuard g;
-    Tensor o = out.detach();
-    for (auto& m : metrics_) m->update(o, b.target);
-  }
   ++batch_, ++step_;
-  epoch_samples_ += n * opts_.world_size;
-  total_samples_ += n * opts_.world_size;
-  for (auto& c : callbacks_) c->on_batch_end(*this, info);
+  info.loss = loss_sum * scale;  // the step's mean loss
+  info.batch_size = 0;
+  for (const auto& b : batches) info.batch_size += batch_size_of(b);
+  return info;
 }
 
 Logs Trainer::epoch_logs() {
@@ -122,6 +138,7 @@ Logs Trainer::epoch_logs() {
   logs["samples_per_s"] = train_s > 0 ? double(epoch_samples_) / train_s : 0.0;
   const double t0 = now_s();
   if (opts_.validation) {
+    AutocastGuard ac(opts_.autocast != DType::f32 ? opts_.autocast : autocast_dtype());
     EvalOptions eo{.loss = opts_.loss, .metrics = opts_.metrics};
     for (const auto& [k, v] : evaluate(model_, *opts_.validation, eo)) logs["val_" + k] = v;
   }
@@ -130,6 +147,11 @@ Logs Trainer::epoch_logs() {
 }
 
 History Trainer::fit(data::DataLoader& loader) {
+  LOOM_CHECK(loaded_mode_ != 1, "fit: the checkpoint was made by a step-driven fit (a BatchSource), not a DataLoader one");
+  LOOM_CHECK(opts_.grad_accum == 1 && !opts_.validate && opts_.eval_every == 0 && opts_.tokens_per_sample == 0,
+             "fit: grad_accum, validate, eval_every and tokens_per_sample are for a step-driven fit (a BatchSource); "
+             "with a DataLoader use FitOptions::validation");
+  step_driven_ = false;
   num_batches_ = loader.num_batches();
   LOOM_CHECK(num_batches_ > 0, "fit: the training data has no batches (", num_batches_,
              "); an empty dataset, or drop_last with fewer samples than batch_size");
@@ -151,7 +173,8 @@ History Trainer::fit(data::DataLoader& loader) {
     segment_start_ = now_s();
     if (batch_ < num_batches_) {
       for (auto& b : loader) {
-        train_step(b);
+        const StepInfo info = train_step({&b, 1});
+        for (auto& c : callbacks_) c->on_batch_end(*this, info);
         if (stopping_ || step_ >= total_steps_) break;
       }
     }
@@ -176,6 +199,68 @@ History Trainer::fit(data::DataLoader& loader) {
   }
   const double secs = total_seconds_ + (batch_ > 0 ? epoch_seconds_done_ : 0.0);
   history_.train_samples_per_s = secs > 0 ? double(total_samples_) / secs : 0.0;
+  history_.last["train_samples_per_s"] = history_.train_samples_per_s;
+  for (auto& c : callbacks_) c->on_train_end(*this, history_.last);
+  return history_;
+}
+
+void Trainer::log_step_row(int64_t step, double loss, double lr, bool validate) {
+  Logs row{{"step", double(step)}, {"loss", loss}, {"lr", lr}};
+  for (auto& m : metrics_) {  // since the previous row
+    row[m->name()] = m->compute();
+    m->reset();
+  }
+  const double per_s = total_seconds_ > 0 ? double(total_samples_) / total_seconds_ : 0.0;
+  if (opts_.tokens_per_sample > 0)
+    row["tokens_per_s"] = per_s * double(opts_.tokens_per_sample);
+  else
+    row["samples_per_s"] = per_s;
+  if (validate) {
+    AutocastGuard ac(opts_.autocast != DType::f32 ? opts_.autocast : autocast_dtype());
+    for (const auto& [k, v] : opts_.validate()) row["val_" + k] = v;
+  }
+  history_.steps.push_back(row);
+  for (auto& c : callbacks_) c->on_step_log(*this, row);
+}
+
+History Trainer::fit(const BatchSource& source) {
+  LOOM_CHECK(source != nullptr, "fit: the batch source is empty");
+  LOOM_CHECK(opts_.steps > 0, "fit: a step-driven fit (a BatchSource) needs FitOptions::steps > 0");
+  LOOM_CHECK(opts_.validation == nullptr,
+             "fit: a step-driven fit validates through FitOptions::validate, not a validation DataLoader");
+  LOOM_CHECK(loaded_mode_ != 0, "fit: the checkpoint was made by a DataLoader fit, not a step-driven one");
+  step_driven_ = true;
+  num_batches_ = -1;
+  total_steps_ = opts_.steps;
+  epochs_ = 1;
+  stopping_ = false;
+  history_.stop_reason.clear();
+  const int64_t log_every = opts_.log_every > 0 ? opts_.log_every : std::max<int64_t>(1, total_steps_ / 10);
+
+  for (auto& c : callbacks_) c->on_train_begin(*this);
+  std::vector<data::Batch> batches(size_t(opts_.grad_accum));
+  double loss = 0, lr = 0;
+  bool stepped = false;
+  while (step_ < total_steps_ && !stopping_) {
+    lr = opts_.optimizer->get_lr(0);  // the lr this step uses (the scheduler moves it in on_batch_end)
+    // Throughput counts drawing the batches and the update, not validation, rows or checkpoints.
+    const double t0 = now_s();
+    for (auto& b : batches) b = source();
+    model_.train();  // validation (the caller's) may have left it in eval mode
+    const StepInfo info = train_step(batches);
+    total_seconds_ += now_s() - t0;
+    loss = info.loss, stepped = true;
+    const bool last = step_ == total_steps_;
+    const bool eval = opts_.validate && (last || (opts_.eval_every > 0 && step_ % opts_.eval_every == 0));
+    if (eval || last || step_ % log_every == 0) log_step_row(step_, loss, lr, eval);
+    for (auto& c : callbacks_) c->on_batch_end(*this, info);
+  }
+  // A callback stopped the run between rows: its last step still gets one (validated), as a --steps run does.
+  if (stepped && (history_.steps.empty() || int64_t(history_.steps.back().at("step")) != step_))
+    log_step_row(step_, loss, lr, opts_.validate != nullptr);
+
+  history_.last = history_.steps.empty() ? Logs{} : history_.steps.back();
+  history_.train_samples_per_s = total_seconds_ > 0 ? double(total_samples_) / total_seconds_ : 0.0;
   history_.last["train_samples_per_s"] = history_.train_samples_per_s;
   for (auto& c : callbacks_) c->on_train_end(*this, history_.last);
   return history_;

@@ -1,16 +1,21 @@
-// The Trainer: Keras-style fit / evaluate / predict over a model, an optimizer and a DataLoader.
+// The Trainer: Keras-style fit / evaluate / predict over a model, an optimizer and a DataLoader, or a
+// step-driven batch source (language models: random blocks of a token stream, a metrics row every N steps).
 //   optim::Adam opt(model->parameters(), {.lr = 1e-3});
 //   train::History h = train::fit(*model, loader, {.epochs = 5, .optimizer = &opt, .validation = &test_loader});
 //   train::Logs m = train::evaluate(*model, test_loader);      // {"loss": ..., "accuracy": ...}
+//   train::BatchSource blocks = [&] { return data.train->get_batch(32); };
+//   train::Trainer(*lm, {.steps = 300, .optimizer = &opt, .validate = ..., .eval_every = 100}).fit(blocks);
 // Each piece stands alone: a plain loop can use the metrics, callbacks and checkpoints without fit(). With
 // checkpoints every N steps, a run killed at any moment and resumed (FitOptions::resume_from) ends with the
 // same weights, bit for bit, as one that was never interrupted (same thread count).
 #pragma once
 #include <functional>
 #include <iosfwd>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "loom/core/dtype.h"
 #include "loom/core/generator.h"
 #include "loom/data/dataloader.h"
 #include "loom/io/safetensors.h"
@@ -25,6 +30,11 @@ namespace loom::train {
 
 // loss(output, target) -> scalar tensor.
 using LossFn = std::function<Tensor(const Tensor& output, const Tensor& target)>;
+
+// The batches of a step-driven fit (Trainer::fit(BatchSource&)): each call hands the next training batch, e.g.
+// random blocks of a token stream. There are no epochs; FitOptions::steps says how many optimizer steps to take.
+// The generator it draws from belongs in FitOptions::generators, so checkpoints carry the stream's position.
+using BatchSource = std::function<data::Batch()>;
 
 struct FitOptions {
   int64_t epochs = 1;
@@ -58,10 +68,25 @@ struct FitOptions {
   // forward(source, lengths, target, teacher forcing). Then no outputs exist: metrics must be empty and there
   // is no validation loader (the caller evaluates from a callback).
   std::function<Tensor(const data::Batch&)> batch_loss = nullptr;
+  // DType::bf16: every forward + loss (training and validation) under bf16 autocast (ops/autocast.h);
+  // DType::f32: as the caller's AutocastGuard, if any, has it.
+  DType autocast = DType::f32;
+
+  // ---- step-driven fit (fit(BatchSource&)); the DataLoader form refuses these when set
+  int64_t grad_accum = 1;  // batches per optimizer step, each loss scaled by 1 / grad_accum
+  // The validation logs ({"loss": ...}, logged with "val_"), run every eval_every steps and after the last
+  // step (eval_every 0: the last step only), in eval mode without gradients (the caller evaluates).
+  std::function<Logs()> validate = nullptr;
+  int64_t eval_every = 0;
+  // A metrics row (History::steps, Callback::on_step_log) every log_every steps (0: about ten per run), at every
+  // validation and after the last step: step, loss (that step's), lr (the one it used), val_*, and the
+  // throughput samples_per_s, or tokens_per_s when tokens_per_sample > 0 (samples_per_s times it).
+  int64_t tokens_per_sample = 0;
 };
 
 struct History {
   std::vector<Logs> epochs;  // one row per completed epoch
+  std::vector<Logs> steps;   // a step-driven fit's metrics rows (see FitOptions::tokens_per_sample)
   Logs last;                 // the final row (an unfinished epoch's when training stopped mid-epoch)
   std::string stop_reason;   // why training ended before the planned epochs/steps, or ""
   double train_samples_per_s = 0;
@@ -76,6 +101,9 @@ class Trainer {
   // Trains until the epochs/steps are done or a callback stops it. Continues from where a loaded
   // checkpoint (resume_from, or load_checkpoint) left off.
   History fit(data::DataLoader& train);
+  // Trains FitOptions::steps optimizer steps in all on batches from `source` (a resumed run continues to it),
+  // with grad_accum batches per step, validation every eval_every steps and a metrics row every log_every.
+  History fit(const BatchSource& source);
 
   // Training checkpoints: model weights, optimizer state, callback (scheduler) state, RNG states,
   // epoch/step, the data order position, the unfinished epoch's running metrics and the history.
@@ -93,7 +121,8 @@ class Trainer {
   int64_t global_step() const { return step_; }
   int64_t epochs() const { return epochs_; }
   int64_t total_steps() const { return total_steps_; }
-  int64_t num_batches() const { return num_batches_; }
+  int64_t num_batches() const { return num_batches_; }  // -1 in a step-driven fit
+  bool step_driven() const { return step_driven_; }
   double epoch_seconds() const;  // training time of the epoch in progress
   int64_t epoch_samples() const { return epoch_samples_; }
   Logs running_logs() const;  // this epoch's training loss and metrics so far
@@ -104,7 +133,9 @@ class Trainer {
   bool stopping() const { return stopping_; }
 
  private:
-  void train_step(const data::Batch& b);
+  // One optimizer step over `batches` (several: gradient accumulation); on_batch_end is the caller's to run.
+  StepInfo train_step(std::span<const data::Batch> batches);
+  void log_step_row(int64_t step, double loss, double lr, bool validate);
   Logs epoch_logs();
   void reset_epoch_metrics();
   std::string state_json() const;
@@ -122,6 +153,8 @@ class Trainer {
   double epoch_seconds_done_ = 0, total_seconds_ = 0;  // accumulated before the current fit() segment
   double segment_start_ = 0;
   bool stopping_ = false;
+  bool step_driven_ = false;
+  int loaded_mode_ = -1;  // the loaded checkpoint's fit: -1 none, 0 epochs (DataLoader), 1 steps (BatchSource)
 };
 
 // Keras-style one-call forms.

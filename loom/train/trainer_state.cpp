@@ -47,6 +47,10 @@ std::string Trainer::state_json() const {
   json hist = json::array();
   for (const auto& l : history_.epochs) hist.push_back(logs_to_json(l));
   j["history"] = hist;
+  j["step_driven"] = step_driven_;
+  json rows = json::array();
+  for (const auto& l : history_.steps) rows.push_back(logs_to_json(l));
+  j["step_rows"] = rows;
   json rng = json::array({default_generator().get_state()});
   for (const Generator* g : opts_.generators) rng.push_back(g->get_state());
   j["rng"] = rng;
@@ -110,6 +114,11 @@ void Trainer::load_state_json(const std::string& text, const std::string& path) 
 
     history_ = History{};
     for (const auto& l : j.at("history")) history_.epochs.push_back(logs_from_json(l));
+    // Checkpoints from before step-driven fits have neither key: they are DataLoader fits.
+    loaded_mode_ = j.contains("step_driven") && j.at("step_driven").get<bool>() ? 1 : 0;
+    step_driven_ = loaded_mode_ == 1;
+    if (j.contains("step_rows"))
+      for (const auto& l : j.at("step_rows")) history_.steps.push_back(logs_from_json(l));
     epoch_ = epoch, batch_ = batch, step_ = step, loaded_num_batches_ = nb;
     epoch_samples_ = j.at("epoch_samples"), total_samples_ = j.at("total_samples");
     epoch_seconds_done_ = j.at("epoch_seconds"), total_seconds_ = j.at("total_seconds");

@@ -19,7 +19,7 @@
 #include "loom/text/corpus.h"
 #include "loom/text/lm_dataset.h"
 #include "loom/text/utf8_check.h"
-#include "loom/train/lm_trainer.h"
+#include "loom/train/lm_steps.h"
 
 namespace loom::cli {
 

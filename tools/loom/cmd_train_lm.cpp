@@ -1,5 +1,5 @@
-// loom train --model lstm-lm|gpt: a language model on a text corpus with the step-based LM loop
-// (loom/train/lm_trainer.h). The run folder holds model.safetensors + config.json (the model, loadable by
+// loom train --model lstm-lm|gpt: a language model on a text corpus through the one training loop's
+// step-driven fit (train::Trainer with loom/train/lm_steps.h: random blocks per step, validation every N steps). The run folder holds model.safetensors + config.json (the model, loadable by
 // generate/eval), the tokenizer, metrics.csv and checkpoint.safetensors (for --resume).
 #include <algorithm>
 #include <chrono>
@@ -27,7 +27,8 @@
 #include "loom/text/lm_dataset.h"
 #include "loom/text/utf8_check.h"
 #include "loom/train/checkpoint.h"
-#include "loom/train/lm_trainer.h"
+#include "loom/train/lm_steps.h"
+#include "loom/train/run_folder.h"
 
 namespace loom::cli {
 
@@ -193,6 +194,11 @@ int LMTask::run(const TrainConfig& t) {
     const train::Checkpoint saved = train::load_checkpoint(ckpt);
     auto it = saved.metadata.find("loom.lm_run");
     LOOM_CHECK(it != saved.metadata.end(), ckpt, ": not a language-model checkpoint made by loom train");
+    // Language models train through train::Trainer since the one training spine; the state of the loop before
+    // it (section loom.lm_trainer) has another layout. The weights still load (generate, eval, fine-tuning).
+    if (saved.metadata.count("loom.lm_trainer") && !saved.metadata.count("loom.trainer"))
+      throw UsageError(ckpt + ": made by an older loom whose language-model loop stored its training state "
+                       "differently (loom.lm_trainer), so it cannot be continued; start a new run with another --out");
     json was;
     try {
       was = io::parse_json(it->second, ckpt + " (loom.lm_run)");
@@ -226,32 +232,47 @@ int LMTask::run(const TrainConfig& t) {
   json train_json = run_record(c, ext_);
   train_json["steps"] = c.steps;
   train_json["threads"] = get_num_threads();
-  train::LMTrainOptions o{.steps = c.steps,
-                          .batch_size = c.batch_size,
-                          .grad_accum = c.grad_accum,
-                          .clip_grad_norm = c.clip_grad_norm,
-                          .bf16 = c.precision == "bf16",
-                          .log_every = c.log_every,
-                          .eval_every = c.eval_every,
-                          .eval_tokens = c.eval_tokens,
-                          .out = c.out,
-                          .checkpoint_every = c.checkpoint_every,
-                          .checkpoint_metadata = {{"loom.lm_run", run_record(c, ext_).dump()}}};
-  o.on_log = [&](const train::LMStepLog& r) {
-    json e = {{"event", "step"}, {"step", r.step}, {"loss", r.loss}, {"lr", r.lr}, {"tokens_per_s", r.tokens_per_s}};
+  // The progress lines and the final summary: the rows of the one loop, in the LM's words.
+  struct LMProgress final : train::Callback {
+    std::function<void(const train::Logs&)> row;
+    std::string name() const override { return "LMProgress"; }
+    void on_step_log(train::Trainer&, const train::Logs& r) override { row(r); }
+  };
+  auto progress = std::make_shared<LMProgress>();
+  progress->row = [&](const train::Logs& r) {
+    const double step = r.at("step"), loss = r.at("loss"), lr = r.at("lr"), tps = r.at("tokens_per_s");
+    json e = {{"event", "step"}, {"step", int64_t(step)}, {"loss", loss}, {"lr", lr}, {"tokens_per_s", tps}};
     char buf[200];
-    std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.3g  %.0f tokens/s", (long long)r.step,
-                  (long long)c.steps, r.loss, r.lr, r.tokens_per_s);
+    std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.3g  %.0f tokens/s", (long long)step,
+                  (long long)c.steps, loss, lr, tps);
     std::string text = buf;
-    if (!std::isnan(r.val_loss)) {
-      e["val_loss"] = r.val_loss;
-      std::snprintf(buf, sizeof buf, "  val_loss %.4f", r.val_loss);
+    if (auto v = r.find("val_loss"); v != r.end()) {
+      e["val_loss"] = v->second;
+      std::snprintf(buf, sizeof buf, "  val_loss %.4f", v->second);
       text += buf;
     }
     say(e, text);
   };
-  if (ext_) o.train_loss = ext_->make_train_loss(*tok, c.context, say);
-  train::LMTrainer trainer(*model, *opt, sched.get(), data, o);
+  // metrics.csv (step,loss,val_loss,lr,tokens_per_s) through the run folder; the weights are saved below with
+  // the model's config.
+  auto run_folder = std::make_shared<train::RunFolder>(train::RunFolderOptions{.dir = c.out, .weights = false});
+  auto checkpoints = std::make_shared<train::ModelCheckpoint>(
+      train::ModelCheckpointOptions{.path = ckpt, .every_steps = c.checkpoint_every, .each_epoch = false});
+  train::FitOptions fo{.steps = c.steps,
+                       .optimizer = opt.get(),
+                       .callbacks = {run_folder, progress, checkpoints},
+                       .scheduler = sched.get(),
+                       .scheduler_interval = train::Interval::Step,
+                       .clip_grad_norm = c.clip_grad_norm,
+                       .progress = train::ProgressMode::None,
+                       .log_every = c.log_every,
+                       .checkpoint_metadata = {{"loom.lm_run", run_record(c, ext_).dump()}},
+                       .autocast = c.precision == "bf16" ? DType::bf16 : DType::f32,
+                       .grad_accum = c.grad_accum,
+                       .eval_every = c.eval_every};
+  if (ext_) fo.train_loss = ext_->make_train_loss(*tok, c.context, say);
+  fo = train::lm_fit_options(*model, data, std::move(fo), {.batch_size = c.batch_size, .max_tokens = c.eval_tokens});
+  train::Trainer trainer(*model, fo);
   if (resuming) {
     try {
       trainer.load_checkpoint(ckpt);
@@ -261,10 +282,10 @@ int LMTask::run(const TrainConfig& t) {
     }
     // --steps counts from the start of the run: a resume at or past it would train nothing and report a
     // meaningless final loss.
-    if (trainer.step() >= c.steps)
+    if (trainer.global_step() >= c.steps)
       throw UsageError("--steps " + std::to_string(c.steps) + ": the checkpoint in " + c.out + " is already at step " +
-                       std::to_string(trainer.step()) + " (--steps is the total for the run; give more than " +
-                       std::to_string(trainer.step()) + " to continue it)");
+                       std::to_string(trainer.global_step()) + " (--steps is the total for the run; give more than " +
+                       std::to_string(trainer.global_step()) + " to continue it)");
   }
   fs::create_directories(c.out);
   begin_run_folder(c.out);  // no stale manifest while training (cmd_trust.cpp)
@@ -276,15 +297,19 @@ int LMTask::run(const TrainConfig& t) {
         << data.val->num_tokens() << " validation tokens; " << c.optimizer << " lr " << c.lr << ", batch "
         << c.batch_size << "x" << c.context << (c.grad_accum > 1 ? "x" + std::to_string(c.grad_accum) : "") << ", "
         << c.steps << " steps, " << get_num_threads() << " threads";
-  if (resuming) intro << "\nresuming from " << ckpt << " at step " << trainer.step();
+  if (resuming) intro << "\nresuming from " << ckpt << " at step " << trainer.global_step();
   json start = {{"event", "start"}, {"model", c.model}, {"data", c.data}, {"parameters", model->num_parameters()},
                 {"vocab_size", tok->vocab_size()}, {"train_tokens", data.train->num_tokens()},
                 {"val_tokens", data.val->num_tokens()}, {"threads", get_num_threads()}, {"out", c.out}};
-  if (resuming) start["resumed_at_step"] = trainer.step();
+  if (resuming) start["resumed_at_step"] = trainer.global_step();
   say(start, intro.str());
   for (const auto& n : resume_notes) say({{"event", "note"}, {"message", n}}, "note: " + n);
 
-  const train::LMTrainResult r = trainer.fit();
+  const auto wall0 = std::chrono::steady_clock::now();
+  const train::History h = trainer.fit(train::lm_batches(data, c.batch_size));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  const double loss = h.last.at("loss"), val_loss = h.last.at("val_loss");
+  const double tokens_per_s = h.train_samples_per_s * double(c.context);
   model->save(c.out, {{"loom.lm_run", run_record(c, ext_).dump()}});
   // config.json is the model's (generate/eval rebuild it from there); the run's options ride along.
   const std::string cfg_path = (fs::path(c.out) / "config.json").string();
@@ -293,16 +318,16 @@ int LMTask::run(const TrainConfig& t) {
   io::write_file_atomic(cfg_path, saved_cfg.dump(2) + "\n");
   finish_run_folder(c.out);  // manifest (loading checks it), encryption with --encrypt-key-file
 
-  json done = {{"event", "done"},          {"loss", r.loss},
-               {"val_loss", r.val_loss},    {"train_tokens_per_s", r.train_tokens_per_s},
-               {"peak_rss_mb", peak_rss_mb()}, {"steps", r.steps},
-               {"seconds", r.seconds},      {"parameters", model->num_parameters()},
+  json done = {{"event", "done"},          {"loss", loss},
+               {"val_loss", val_loss},      {"train_tokens_per_s", tokens_per_s},
+               {"peak_rss_mb", peak_rss_mb()}, {"steps", trainer.global_step()},
+               {"seconds", seconds},        {"parameters", model->num_parameters()},
                {"out", c.out}};
   char buf[300];
   std::snprintf(buf, sizeof buf,
                 "final loss %.4f, validation loss %.4f\ntrain %.0f tokens/s, peak memory %.0f MB, %.0f s in all\n"
                 "saved the run in %s/ (model.safetensors, config.json, tokenizer, metrics.csv, checkpoint.safetensors)",
-                r.loss, r.val_loss, r.train_tokens_per_s, peak_rss_mb(), r.seconds, c.out.c_str());
+                loss, val_loss, tokens_per_s, peak_rss_mb(), seconds, c.out.c_str());
   say(done, buf);
   return 0;
 }
