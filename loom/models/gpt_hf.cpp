@@ -2,6 +2,7 @@
 // the usual shapes; HF's GPT-2 uses Conv1D with (in, out). The transpose happens only here, at the file.
 #include "loom/models/gpt_hf.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -140,6 +141,23 @@ std::vector<Placement> place(const GPT& model, const std::vector<std::pair<std::
   return out;
 }
 
+// HF's Conv1D (in, out) f32 weight, straight from the file's bytes (any alignment) into loom's (out, in) parameter,
+// through 32x32 tiles so both sides are read and written a cache line at a time (the generic strided copy_ of a
+// transposed view took ~17% of a GPT-2 124M load). Each tile's rows are memcpy'd in: the file's offsets need not
+// be 4-byte aligned.
+void transpose_f32_into(const char* src, float* dst, int64_t rows, int64_t cols) {
+  constexpr int64_t B = 32;
+  float tile[B][B];
+  for (int64_t r0 = 0; r0 < rows; r0 += B)
+    for (int64_t c0 = 0; c0 < cols; c0 += B) {
+      const int64_t nr = std::min(B, rows - r0), nc = std::min(B, cols - c0);
+      for (int64_t r = 0; r < nr; ++r)
+        std::memcpy(tile[r], src + size_t((r0 + r) * cols + c0) * 4, size_t(nc) * 4);
+      for (int64_t c = 0; c < nc; ++c)
+        for (int64_t r = 0; r < nr; ++r) dst[(c0 + c) * rows + r0 + r] = tile[r][c];
+    }
+}
+
 // Copies one file tensor into its place (converting the dtype, undoing Conv1D's transpose); keeps a tied head.
 void fill(const Placement& p, const Tensor& src, Tensor& tied_head) {
   if (p.tied_head) {
@@ -184,10 +202,12 @@ std::shared_ptr<GPT> load_gpt_hf(const std::string& dir) {
       if (k < places.size() && places[k].raw == e.name) {
         const Placement& p = places[k++];
         const std::string_view bytes = map.bytes().substr(e.begin, e.end - e.begin);
-        const bool direct = !p.tied_head && !p.transpose && p.param.dtype() == e.dtype && p.param.is_contiguous();
-        if (direct) {
+        const bool direct = !p.tied_head && p.param.dtype() == e.dtype && p.param.is_contiguous();
+        if (direct && !p.transpose) {
           std::memcpy(p.param.raw_data(), bytes.data(), bytes.size());  // same dtype and layout: one copy
           io::check_safetensors_bools(p.param, e.name, path);
+        } else if (direct && e.dtype == DType::f32) {
+          transpose_f32_into(bytes.data(), p.param.data<float>(), e.shape[0], e.shape[1]);
         } else {
           Tensor src = make_tensor(e.shape, e.dtype);
           std::memcpy(src.raw_data(), bytes.data(), bytes.size());
