@@ -10,8 +10,8 @@
 #include <set>
 #include <sstream>
 
-#include "loom/core/error.h"
 #include "loom/autograd/grad_mode.h"
+#include "loom/core/error.h"
 #include "loom/io/json_fields.h"
 #include "loom/io/mapped_file.h"
 #include "loom/io/run_file.h"
@@ -72,8 +72,8 @@ void save_gpt_hf(const GPT& model, const std::string& dir, const io::Metadata& e
 namespace {
 
 // One tensor of the file and where it goes: `param` is the model's tensor it fills (transposed when the file holds a
-// Conv1D (in, out) weight); an undefined param means the tensor is skipped (HF's mask buffers) or, for a tied
-// lm_head.weight, kept to be compared with wte.weight.
+// Conv1D (in, out) weight), or, for a tied lm_head.weight (tied_head), none: that tensor is kept to be compared with
+// wte.weight. Tensors loom skips (HF's mask buffers) get no Placement.
 struct Placement {
   std::string raw;
   Tensor param;
