@@ -310,6 +310,44 @@ TEST(CliPrivacy, EncryptKeyFileOnTrainAndQuantize) {
   EXPECT_FALSE(fs::exists(d / "x" / "model.safetensors"));
 }
 
+// Sealed from the first byte: a run killed mid-training leaves no plaintext file (not even a temp file), and an
+// encrypted run resumes under its key with no --key-file (it is the run's own key).
+TEST(CliPrivacy, EncryptedRunIsNeverPlaintextOnDiskAndResumes) {
+  const fs::path d = temp_dir("sealed"), key = d / "run.key";
+  ASSERT_EQ(loom_cmd("keygen --symmetric --out " + key.string()).status, 0);
+  const fs::path run = d / "mlp";
+  const std::string train = std::string(LOOM_BIN) + " train --model mlp --batch-size 16 --train-samples 4096 "
+                            "--test-samples 32 --threads 1 --progress none --checkpoint-every 1 --encrypt-key-file " +
+                            key.string() + " --out " + run.string();
+  // Killed (SIGKILL, no clean-up) once its first checkpoint is on disk; the poll gives up after 60 s.
+  const Result killed = loom::test::run_command(
+      train + " --epochs 50 >/dev/null 2>&1 & pid=$!; for i in $(seq 600); do [ -e " +
+      (run / "checkpoint.safetensors").string() + " ] && break; sleep 0.1; done; kill -9 $pid; wait $pid; echo $?");
+  ASSERT_NE(killed.out.find("137"), std::string::npos) << "the run was not killed mid-training: " << killed.out;
+  size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(run)) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    // A temp file caught mid-write may be empty or cut short, but what it holds begins as sealed bytes do.
+    const std::string head = slurp(e.path()).substr(0, 8);
+    EXPECT_EQ(head, std::string("LOOMENC1").substr(0, head.size())) << e.path() << " is plaintext on disk";
+    if (!e.path().string().ends_with(".tmp")) EXPECT_EQ(head, "LOOMENC1") << e.path();
+  }
+  EXPECT_GE(files, 2u);  // at least config.json and the checkpoint
+
+  // Resumed to the end (a finished run of 2 steps, then 4 with --resume), still sealed, loadable with the key.
+  fs::remove_all(run);
+  ASSERT_EQ(loom_cmd(train.substr(std::string(LOOM_BIN).size() + 1) + " --steps 2").status, 0);
+  Result r = loom_cmd(train.substr(std::string(LOOM_BIN).size() + 1) + " --steps 4 --resume --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("\"steps\":4"), std::string::npos) << r.out;
+  for (const char* f : {"model.safetensors", "checkpoint.safetensors", "config.json", "metrics.csv"})
+    EXPECT_EQ(slurp(run / f).substr(0, 8), "LOOMENC1") << f;
+  EXPECT_EQ(loom_cmd("verify " + run.string()).status, 0);
+  r = loom_cmd("predict --checkpoint " + run.string() + " --key-file " + key.string() + " " + kImage);
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
 TEST(CliPrivacy, EveryLoaderNamesADamagedTensor) {
   const fs::path d = temp_dir("damaged");
   const fs::path corpus = write_corpus(d);

@@ -241,6 +241,77 @@ TEST(Encryption, NonceStartingWithABraceIsStillCiphertext) {
   EXPECT_NE(problems[0].find("model.safetensors"), std::string::npos) << problems[0];
 }
 
+// Encryption at rest from the first byte (trust/seal.h): every writer a run uses reaches the disk sealed while the
+// run is being written, reads back through read_run_file with the run's own key, and nothing plaintext is left.
+TEST(SealedRun, EveryWriterReachesTheDiskSealed) {
+  const Keys k = keys();
+  const fs::path d = make_run("sealed");  // a resumed run: plaintext files already there
+  const fs::path key2 = test::scratch("keys") / "second.key";
+  fs::remove(key2);
+  trust::keygen_symmetric(key2.string());
+  trust::set_load_policy({});
+  const std::string metrics_plain = bytes_of(d / "metrics.csv");
+  trust::begin_sealed_run(d.string(), k.sym.string());
+  EXPECT_TRUE(trust::is_encrypted(bytes_of(d / "metrics.csv")));  // brought under the key at begin
+  EXPECT_EQ(trust::read_run_file((d / "metrics.csv").string()), metrics_plain);
+
+  // The writers of a run folder: safetensors (weights, checkpoints), whole files (config, metrics), pictures,
+  // tokenizers, a language model's save (weights + config), files in a subfolder.
+  manual_seed(2);
+  const Tensor w = randn({3, 5});
+  io::save_safetensors((d / "checkpoint.safetensors").string(), {{"w", w}}, {{"loom.kind", "test"}});
+  io::write_file_atomic((d / "config.json").string(), "{\"model\": \"mlp\", \"secret\": 1}\n");
+  train::write_metrics_csv((d / "metrics.csv").string(), {{{"epoch", 1}, {"loss", 0.25}}});
+  train::write_png((d / "curves.png").string(), train::Image(4, 3));
+  text::CharTokenizer::from_corpus("hello sealed world").save((d / "tokenizer.json").string());
+  models::LSTMLMConfig lc;
+  lc.vocab_size = 7, lc.embedding = 4, lc.layers = 1, lc.hidden = 4;
+  models::LSTMLM lm(lc);
+  lm.save((d / "lm").string());
+  fs::create_directories(d / "tokenizer");
+  io::write_file_atomic((d / "tokenizer" / "vocab.txt").string(), "a b c\n");
+
+  size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(d)) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    EXPECT_FALSE(e.path().string().ends_with(".tmp")) << e.path();
+    const std::string b = bytes_of(e.path());
+    EXPECT_TRUE(trust::is_encrypted(b)) << e.path() << " reached the disk in plaintext";
+    EXPECT_EQ(b.find("secret"), std::string::npos);
+    EXPECT_EQ(b.find("hello"), std::string::npos);
+  }
+  EXPECT_EQ(files, 9u);
+  // Read back with the run's own key (no --key-file), nested names authenticated relative to the run.
+  const io::SafetensorsFile ck = io::load_run_safetensors((d / "checkpoint.safetensors").string());
+  ASSERT_EQ(ck.tensors.size(), 1u);
+  EXPECT_TRUE(allclose(ck.tensors[0].second, w, 0, 0));
+  EXPECT_EQ(trust::read_run_file((d / "tokenizer" / "vocab.txt").string()), "a b c\n");
+  EXPECT_NE(trust::read_run_file((d / "lm" / "config.json").string()).find("hidden"), std::string::npos);
+  // The manifest stays plaintext (loom verify needs no key).
+  trust::write_manifest(d.string());
+  EXPECT_FALSE(trust::is_encrypted(bytes_of(d / trust::kManifestFile)));
+  EXPECT_TRUE(trust::verify_manifest(d.string()).empty());
+  trust::end_sealed_run(d.string());
+
+  // After the run: writes are plain again, and the sealed files need the key.
+  io::write_file_atomic((d / "after.txt").string(), "plain");
+  EXPECT_EQ(bytes_of(d / "after.txt"), "plain");
+  EXPECT_THROW(trust::read_run_file((d / "config.json").string()), Error);
+  fs::remove(d / "after.txt");
+
+  // Resumed under another key: what is there is re-sealed under it (the old key is the one it was read with).
+  trust::begin_sealed_run(d.string(), key2.string(), k.sym.string());
+  trust::end_sealed_run(d.string());
+  const auto k2 = trust::read_key(key2.string(), trust::KeyKind::Symmetric);
+  const auto k1 = trust::read_key(k.sym.string(), trust::KeyKind::Symmetric);
+  const std::string sealed = bytes_of(d / "tokenizer" / "vocab.txt");
+  EXPECT_EQ(trust::decrypt_bytes(sealed, k2, "tokenizer/vocab.txt", "vocab.txt"), "a b c\n");
+  EXPECT_THROW(trust::decrypt_bytes(sealed, k1, "tokenizer/vocab.txt", "vocab.txt"), Error);
+  // Without the old key, a file sealed under another key is an authentication error, not silently kept.
+  EXPECT_THROW(trust::begin_sealed_run(d.string(), k.sym.string()), Error);
+}
+
 TEST(Keys, BadKeyFilesAreClearErrors) {
   const Keys k = keys();
   EXPECT_THROW(trust::read_key(k.pub.string(), trust::KeyKind::SignSecret), Error);  // wrong kind

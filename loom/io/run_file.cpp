@@ -11,6 +11,7 @@ namespace loom::io {
 namespace {
 std::atomic<RunFileReader> g_reader{nullptr};
 std::atomic<RunFilePlainCheck> g_plain{nullptr};
+std::atomic<RunFileSealer> g_sealer{nullptr};
 }
 
 // A new reader drops the old reader's plain check: it vouched only for what the old reader would do.
@@ -19,6 +20,8 @@ void set_run_file_reader(RunFileReader reader) {
   g_reader.store(reader);
 }
 RunFileReader run_file_reader() { return g_reader.load(); }
+void set_run_file_sealer(RunFileSealer sealer) { g_sealer.store(sealer); }
+RunFileSealer run_file_sealer() { return g_sealer.load(); }
 
 void set_run_file_plain_check(RunFilePlainCheck check) { g_plain.store(check); }
 

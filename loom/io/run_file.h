@@ -23,4 +23,12 @@ std::string read_run_file(const std::string& path);
 SafetensorsFile load_run_safetensors(const std::string& path);
 nlohmann::json read_run_json(const std::string& path);
 
+// How writes reach the disk while a run is being written encrypted at rest: loom::trust installs a sealer
+// (trust/seal.h) and every atomic write (write_file_atomic, save_safetensors) hands it the finished bytes first.
+// It replaces `bytes` with their sealed form when `path` lies in a run being sealed, and leaves other files as they
+// are. With none installed, writes stream straight to the temp file, unbuffered.
+using RunFileSealer = void (*)(const std::string& path, std::string& bytes);
+void set_run_file_sealer(RunFileSealer sealer);
+RunFileSealer run_file_sealer();
+
 }  // namespace loom::io

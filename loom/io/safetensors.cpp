@@ -1,5 +1,7 @@
 #include "loom/io/safetensors.h"
+
 #include "loom/io/json_fields.h"
+#include "loom/io/run_file.h"
 #include "loom/io/safetensors_layout.h"
 
 #include <algorithm>
@@ -242,7 +244,7 @@ SafetensorsFile parse(uint64_t size, const Source& read, const std::string& file
   LOOM_FAIL(path, ": ", what, " failed (", std::strerror(errno), ")");
 }
 
-void write_atomic(const std::string& path, const std::function<void(const Sink&)>& body) {
+void write_unsealed(const std::string& path, const std::function<void(const Sink&)>& body) {
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) sys_fail("creating " + tmp, path);
@@ -275,6 +277,17 @@ void write_atomic(const std::string& path, const std::function<void(const Sink&)
   const int rc = ::fsync(dfd);
   ::close(dfd);
   if (rc != 0) sys_fail("fsync of directory " + dir, path);
+}
+
+void write_atomic(const std::string& path, const std::function<void(const Sink&)>& body) {
+  const RunFileSealer sealer = run_file_sealer();
+  if (!sealer) return write_unsealed(path, body);
+  // A run being written encrypted at rest (io/run_file.h): the file is sealed in memory first, so not even the
+  // temp file holds plaintext.
+  std::string bytes;
+  body([&](const void* p, size_t n) { bytes.append(static_cast<const char*>(p), n); });
+  sealer(path, bytes);
+  write_unsealed(path, [&](const Sink& sink) { sink(bytes.data(), bytes.size()); });
 }
 
 }  // namespace

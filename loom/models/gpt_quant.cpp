@@ -1,7 +1,6 @@
 #include "loom/models/gpt_quant.h"
 
 #include <filesystem>
-#include <fstream>
 
 #include "loom/autograd/grad_mode.h"
 #include "loom/core/error.h"
@@ -71,13 +70,7 @@ void save_quantized_gpt(const GPT& gpt, QuantFormat f, const std::string& dir, c
   io::Metadata meta = extra;
   meta["loom_quantization"] = quant::format_name(f);
   io::save_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, meta);
-  const std::string cfg = (fs::path(dir) / "config.json").string(), tmp = cfg + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << config.dump(2) << "\n";
-    LOOM_CHECK(out.good(), "save_quantized_gpt: cannot write ", tmp);
-  }
-  fs::rename(tmp, cfg);
+  io::write_file_atomic((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
 }
 
 std::shared_ptr<GPT> load_quantized_gpt(const std::string& dir, const nlohmann::json& config) {

@@ -4,7 +4,6 @@
 #include "loom/models/language_model.h"
 
 #include <filesystem>
-#include <fstream>
 
 #include "loom/core/error.h"
 #include "loom/io/json_fields.h"
@@ -49,13 +48,7 @@ void LanguageModel::save(const std::string& dir, const io::Metadata& extra) cons
   io::Metadata meta = extra;
   meta["loom_lm_config"] = config().dump();
   io::save_safetensors((fs::path(dir) / "model.safetensors").string(), state_dict().items(), meta);
-  const std::string cfg = (fs::path(dir) / "config.json").string(), tmp = cfg + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << config().dump(2) << "\n";
-    LOOM_CHECK(f.good(), "LanguageModel::save: cannot write ", tmp);
-  }
-  fs::rename(tmp, cfg);
+  io::write_file_atomic((fs::path(dir) / "config.json").string(), config().dump(2) + "\n");
 }
 
 LanguageModelPtr load_language_model(const std::string& dir) {

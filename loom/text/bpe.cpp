@@ -4,7 +4,6 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 
 #include <nlohmann/json.hpp>
@@ -149,12 +148,7 @@ const std::string& BPETokenizer::id_to_token(int64_t id) const {
 
 namespace {
 
-void write_text(const fs::path& p, const std::string& s) {
-  std::ofstream f(p, std::ios::binary);
-  f.write(s.data(), std::streamsize(s.size()));
-  f.close();
-  LOOM_CHECK(f.good(), "BPETokenizer::save: cannot write ", p.string());
-}
+void write_text(const fs::path& p, const std::string& s) { io::write_file_atomic(p.string(), s); }
 
 }  // namespace
 

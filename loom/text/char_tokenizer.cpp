@@ -3,7 +3,6 @@
 #include "loom/io/run_file.h"
 
 #include <algorithm>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -80,10 +79,7 @@ std::string CharTokenizer::decode(std::span<const int64_t> ids) const {
 void CharTokenizer::save(const std::string& path) const {
   nlohmann::json j = {{"type", "char"}, {"chars", nlohmann::json::array()}};
   for (char32_t c : chars_) j["chars"].push_back(to_utf8(std::u32string(1, c)));
-  std::ofstream f(path, std::ios::binary);
-  f << j.dump(1, ' ', true) << "\n";
-  f.close();
-  LOOM_CHECK(f.good(), "CharTokenizer::save: cannot write ", path);
+  io::write_file_atomic(path, j.dump(1, ' ', true) + "\n");
 }
 
 CharTokenizer CharTokenizer::load(const std::string& path) {

@@ -3,7 +3,6 @@
 #include "loom/io/run_file.h"
 
 #include <algorithm>
-#include <fstream>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -106,10 +105,7 @@ const std::string& WordVocab::word(int64_t i) const {
 
 void WordVocab::save(const std::string& path) const {
   nlohmann::json j = {{"type", "word"}, {"lower", lower_}, {"words", itos_}};
-  std::ofstream f(path, std::ios::binary);
-  f << j.dump(1, ' ', true) << "\n";
-  f.close();
-  LOOM_CHECK(f.good(), "WordVocab::save: cannot write ", path);
+  io::write_file_atomic(path, j.dump(1, ' ', true) + "\n");
 }
 
 WordVocab WordVocab::load(const std::string& path) {

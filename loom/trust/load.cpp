@@ -15,6 +15,7 @@
 #include "loom/trust/encrypt.h"
 #include "loom/trust/keys.h"
 #include "loom/trust/manifest.h"
+#include "loom/trust/seal.h"
 #include "loom/trust/sign.h"
 #include "loom/trust/sodium_init.h"
 
@@ -129,6 +130,8 @@ std::string read_run_file(const std::string& path) {
     }
   }
   if (is_encrypted(bytes)) {
+    // A file of the run this process is writing encrypted (a resume reading its checkpoint): the run's own key.
+    if (auto sealed = sealed_file(path)) return decrypt_bytes(bytes, sealed->key, sealed->name, path);
     LOOM_CHECK(!p.key_file.empty(), path, ": the file is encrypted; give its key with --key-file F (or LOOM_KEY_FILE)");
     auto key = read_key(p.key_file, KeyKind::Symmetric);
     bytes = decrypt_bytes(bytes, key, rel, path);

@@ -15,6 +15,7 @@
 #include "lm_common.h"
 #include "loom/core/limits.h"
 #include "loom/io/json_fields.h"
+#include "loom/io/run_file.h"
 #include "loom/backend/backend.h"
 #include "loom/core/generator.h"
 #include "loom/data/file_util.h"
@@ -287,7 +288,7 @@ int LMTask::run(const TrainConfig& t) {
   model->save(c.out, {{"loom.lm_run", run_record(c, ext_).dump()}});
   // config.json is the model's (generate/eval rebuild it from there); the run's options ride along.
   const std::string cfg_path = (fs::path(c.out) / "config.json").string();
-  json saved_cfg = io::read_json_file(cfg_path);
+  json saved_cfg = io::read_run_json(cfg_path);  // through trust: sealed when written encrypted
   saved_cfg["loom_train"] = train_json;
   io::write_file_atomic(cfg_path, saved_cfg.dump(2) + "\n");
   finish_run_folder(c.out);  // manifest (loading checks it), encryption with --encrypt-key-file

@@ -13,6 +13,7 @@
 #include "loom/trust/keys.h"
 #include "loom/trust/load.h"
 #include "loom/trust/manifest.h"
+#include "loom/trust/seal.h"
 #include "loom/trust/sign.h"
 
 namespace loom::cli {
@@ -126,22 +127,35 @@ Argv take_trust_options(const Argv& argv, bool writes_runs) {
     // until the run is written, and are never printed).
     auto key = trust::read_key(g_encrypt_key_file, trust::KeyKind::Symmetric);
     std::fill(key.begin(), key.end(), 0);
+    // The run's own key also reads it back (a --resume reads its sealed checkpoint before training starts) and
+    // reads any other run given without --key-file.
+    if (p.key_file.empty()) p.key_file = g_encrypt_key_file;
   }
   trust::set_load_policy(p);
   return rest;
 }
 
 void begin_run_folder(const std::string& dir) {
-  // A run resumed from an encrypted folder is rewritten during training (metrics appended, checkpoints replaced):
-  // decrypt it first with the key it was read with; it is encrypted again by finish_run_folder.
-  const std::string key = !trust::load_policy().key_file.empty() ? trust::load_policy().key_file : g_encrypt_key_file;
-  if (!key.empty() && std::filesystem::is_directory(dir)) trust::decrypt_run(dir, key);
+  const std::string read_key = trust::load_policy().key_file;
+  if (!g_encrypt_key_file.empty()) {
+    // Sealed from the first byte: every file written into the run reaches the disk encrypted (trust/seal.h), and
+    // what a resumed run already holds is brought under this key.
+    trust::begin_sealed_run(dir, g_encrypt_key_file, read_key);
+  } else if (!read_key.empty() && std::filesystem::is_directory(dir)) {
+    // A resumed encrypted run continued without --encrypt-key-file is written in plaintext from now on: decrypted
+    // first, with the key it was read with.
+    trust::decrypt_run(dir, read_key);
+  }
   trust::remove_manifest(dir);  // a killed run must not keep a stale manifest
 }
 
 void finish_run_folder(const std::string& dir) {
   trust::write_manifest(dir);
-  if (!g_encrypt_key_file.empty()) trust::encrypt_run(dir, g_encrypt_key_file);  // rewrites the manifest
+  if (g_encrypt_key_file.empty()) return;
+  // Every write was sealed already; encrypt_run is the safety net for a file written around io's writers (it
+  // rewrites the manifest if it changes anything).
+  trust::encrypt_run(dir, g_encrypt_key_file);
+  trust::end_sealed_run(dir);
 }
 
 }  // namespace loom::cli
