@@ -98,7 +98,7 @@ TEST(CliGGUF, ExportThenGenerateAndEvalMatchTheRunFolder) {
   // A GGUF re-exports (here to q8_0: the same blocks as exporting the folder).
   const std::string q8b = test::scratch("gguf_q8b.gguf").string();
   ASSERT_EQ(test::run_command(kLoom + " export --checkpoint " + q(f32) + " --format gguf --type q8_0 --out " + q(q8b)).status, 0);
-  EXPECT_EQ(io::load_gguf(q8b).bytes, io::load_gguf(q8).bytes);
+  EXPECT_EQ(io::load_gguf(q8b).bytes(), io::load_gguf(q8).bytes());
 
   // Mistakes: clear messages, usage errors with status 2.
   r = test::run_command(kLoom + " export --checkpoint " + q(run) + " --format gguf --type q5_k --out x.gguf");
@@ -118,7 +118,7 @@ TEST(CliGGUF, ExportThenGenerateAndEvalMatchTheRunFolder) {
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("byte-level BPE"), std::string::npos) << r.err;
   const std::string cut = test::scratch("gguf_cut.gguf").string();
-  test::write_file(cut, io::load_gguf(f32).bytes.substr(0, 5000));
+  test::write_file(cut, std::string(io::load_gguf(f32).bytes().substr(0, 5000)));
   r = test::run_command(kLoom + gen + q(cut));
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("gguf_cut.gguf"), std::string::npos) << r.err;

@@ -1,4 +1,5 @@
 #include "loom/io/gguf.h"
+#include "loom/io/mapped_file.h"
 
 #include <algorithm>
 #include <bit>
@@ -274,17 +275,25 @@ const GGUFTensorInfo* GGUFFile::tensor(const std::string& name) const {
   return nullptr;
 }
 
-std::string_view GGUFFile::data(const GGUFTensorInfo& t) const {
-  return std::string_view(bytes).substr(data_start + t.offset, t.bytes);
+std::string_view GGUFFile::bytes() const {
+  if (mapped) return mapped->bytes();
+  return owned ? std::string_view(*owned) : std::string_view();
 }
 
-GGUFFile parse_gguf(std::string bytes, const std::string& name) {
-  GGUFFile f;
-  f.path = name;
-  f.bytes = std::move(bytes);
-  Reader r(f.bytes, name);
+std::string_view GGUFFile::data(const GGUFTensorInfo& t) const { return bytes().substr(data_start + t.offset, t.bytes); }
+
+void GGUFFile::release(const GGUFTensorInfo& t) const {
+  if (mapped) mapped->release(data_start + t.offset, t.bytes);
+}
+
+namespace {
+
+// Reads the header of f.bytes() into f and checks every tensor lies inside the file.
+void parse_into(GGUFFile& f, const std::string& name) {
+  const std::string_view file = f.bytes();
+  Reader r(file, name);
   r.need(4, "the magic");
-  LOOM_CHECK(std::memcmp(f.bytes.data(), kMagic, 4) == 0, name, ": not a GGUF file (the first 4 bytes are not \"GGUF\")");
+  LOOM_CHECK(std::memcmp(file.data(), kMagic, 4) == 0, name, ": not a GGUF file (the first 4 bytes are not \"GGUF\")");
   r.get<uint32_t>("the magic");
   f.version = r.get<uint32_t>("the version");
   LOOM_CHECK(f.version == 3 || f.version == 2, name, ": GGUF version ", f.version,
@@ -341,7 +350,7 @@ GGUFFile parse_gguf(std::string bytes, const std::string& name) {
     // Bytes: the row bytes times the other dims; every factor is below 2^63 and the total bounded by the file.
     uint64_t bytes = ggml_row_bytes(t.type, t.dims[0]);
     for (size_t d = 1; d < t.dims.size(); ++d) {
-      LOOM_CHECK(t.dims[d] == 0 || bytes <= f.bytes.size() / t.dims[d], name, ": GGUF tensor '", t.name,
+      LOOM_CHECK(t.dims[d] == 0 || bytes <= file.size() / t.dims[d], name, ": GGUF tensor '", t.name,
                  "' is larger than the whole file (truncated or corrupt)");
       bytes *= t.dims[d];
     }
@@ -354,9 +363,9 @@ GGUFFile parse_gguf(std::string bytes, const std::string& name) {
 
   f.data_start = pad_to(r.pos(), f.alignment);
   // Even a file whose tensors are all empty must reach the (padded) start of its data section.
-  LOOM_CHECK(f.tensors.empty() || f.data_start <= f.bytes.size(), name, ": GGUF file is truncated: its data section ",
-             "starts at offset ", f.data_start, " but the file has ", f.bytes.size(), " bytes");
-  const uint64_t data_size = f.bytes.size() >= f.data_start ? f.bytes.size() - f.data_start : 0;
+  LOOM_CHECK(f.tensors.empty() || f.data_start <= file.size(), name, ": GGUF file is truncated: its data section ",
+             "starts at offset ", f.data_start, " but the file has ", file.size(), " bytes");
+  const uint64_t data_size = file.size() >= f.data_start ? file.size() - f.data_start : 0;
   // Inside the data section, and no two tensors share bytes.
   std::vector<std::pair<uint64_t, const GGUFTensorInfo*>> spans;
   for (const auto& t : f.tensors) {
@@ -369,15 +378,25 @@ GGUFFile parse_gguf(std::string bytes, const std::string& name) {
   for (size_t k = 1; k < spans.size(); ++k)
     LOOM_CHECK(spans[k - 1].first + spans[k - 1].second->bytes <= spans[k].first, name, ": GGUF tensors '",
                spans[k - 1].second->name, "' and '", spans[k].second->name, "' overlap");
+}
+
+}  // namespace
+
+GGUFFile parse_gguf(std::string bytes, const std::string& name) {
+  GGUFFile f;
+  f.path = name;
+  f.owned = std::make_shared<const std::string>(std::move(bytes));
+  parse_into(f, name);
   return f;
 }
 
 GGUFFile load_gguf(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  LOOM_CHECK(in, path, ": cannot open the GGUF file (does it exist?)");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  LOOM_CHECK(!in.bad(), path, ": read error");
-  return parse_gguf(std::move(bytes), path);
+  LOOM_CHECK(std::ifstream(path, std::ios::binary).good(), path, ": cannot open the GGUF file (does it exist?)");
+  GGUFFile f;
+  f.path = path;
+  f.mapped = std::make_shared<const MappedFile>(path);
+  parse_into(f, path);
+  return f;
 }
 
 bool is_gguf_file(const std::string& path) {

@@ -10,12 +10,15 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace loom::io {
+
+class MappedFile;  // mapped_file.h
 
 // Metadata value types (gguf.h's gguf_type).
 enum class GGUFType : uint32_t { u8 = 0, i8 = 1, u16 = 2, i16 = 3, u32 = 4, i32 = 5, f32 = 6, boolean = 7,
@@ -67,8 +70,16 @@ struct GGUFFile {
   uint64_t alignment = 32;
   std::vector<std::pair<std::string, GGUFValue>> kv;  // file order
   std::vector<GGUFTensorInfo> tensors;                 // file order
-  std::string bytes;                                   // the whole file
+  // The whole file, in memory (parse_gguf) or mapped from disk (load_gguf). Shared, so copies of a GGUFFile, and the
+  // views data() hands out, stay valid while any copy lives.
+  std::shared_ptr<const std::string> owned;
+  std::shared_ptr<const MappedFile> mapped;
   uint64_t data_start = 0;
+
+  std::string_view bytes() const;
+  // After a loader has copied tensor t out: hands t's mapped pages back to the kernel (the load then holds about one
+  // tensor of the file at a time, not all of it); nothing for a file in memory. data(t) stays readable.
+  void release(const GGUFTensorInfo& t) const;
 
   const GGUFValue* find(const std::string& key) const;  // nullptr when absent
   const GGUFValue& value(const std::string& key) const;  // throws naming the file and the missing key
@@ -76,6 +87,7 @@ struct GGUFFile {
   std::string_view data(const GGUFTensorInfo& t) const;
 };
 
+// Maps the file (read-only, MAP_PRIVATE): nothing is read until a tensor's data is touched.
 GGUFFile load_gguf(const std::string& path);
 GGUFFile parse_gguf(std::string bytes, const std::string& name);
 // True when the file starts with the GGUF magic (false for folders, missing or short files).

@@ -4,18 +4,32 @@
 
 #include "loom/data/file_util.h"
 #include "loom/io/json_fields.h"
+#include "loom/io/run_file_plain.h"
 
 namespace loom::io {
 
 namespace {
 std::atomic<RunFileReader> g_reader{nullptr};
+std::atomic<RunFilePlainCheck> g_plain{nullptr};
 std::atomic<RunFileSealer> g_sealer{nullptr};
 }
 
-void set_run_file_reader(RunFileReader reader) { g_reader.store(reader); }
+// A new reader drops the old reader's plain check: it vouched only for what the old reader would do.
+void set_run_file_reader(RunFileReader reader) {
+  g_plain.store(nullptr);
+  g_reader.store(reader);
+}
 RunFileReader run_file_reader() { return g_reader.load(); }
 void set_run_file_sealer(RunFileSealer sealer) { g_sealer.store(sealer); }
 RunFileSealer run_file_sealer() { return g_sealer.load(); }
+
+void set_run_file_plain_check(RunFilePlainCheck check) { g_plain.store(check); }
+
+bool run_file_is_plain(const std::string& path) {
+  if (!g_reader.load()) return true;
+  const RunFilePlainCheck c = g_plain.load();
+  return c && c(path);
+}
 
 std::string read_run_file(const std::string& path) {
   const RunFileReader r = g_reader.load();
@@ -24,7 +38,8 @@ std::string read_run_file(const std::string& path) {
 
 SafetensorsFile load_run_safetensors(const std::string& path) {
   const RunFileReader r = g_reader.load();
-  return r ? parse_safetensors(r(path), path) : load_safetensors(path);
+  // A plain file is read straight into its tensors (no second, whole-file copy in a string).
+  return r && !run_file_is_plain(path) ? parse_safetensors(r(path), path) : load_safetensors(path);
 }
 
 nlohmann::json read_run_json(const std::string& path) { return parse_json(read_run_file(path), path); }

@@ -2,6 +2,7 @@
 
 #include "loom/io/json_fields.h"
 #include "loom/io/run_file.h"
+#include "loom/io/safetensors_layout.h"
 
 #include <algorithm>
 #include <bit>
@@ -95,12 +96,7 @@ void emit(const Plan& p, const Sink& sink) {
     if (t.numel()) sink(t.raw_data(), size_t(t.numel()) * itemsize(t.dtype()));
 }
 
-struct Entry {
-  std::string name;
-  DType dtype;
-  Shape shape;
-  uint64_t begin, end;
-};
+using Entry = SafetensorsEntry;  // offsets relative to the data section until layout() returns
 
 uint64_t json_u64(const nlohmann::json& v, const std::string& file, const std::string& tensor, const char* what) {
   LOOM_CHECK(v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0), file, ": tensor '", tensor,
@@ -139,7 +135,9 @@ struct TopLevelKeys : nlohmann::json_sax<nlohmann::json> {
   }
 };
 
-SafetensorsFile parse(uint64_t size, const Source& read, const std::string& file) {
+// Everything the header says, checked against the file's size; tensor offsets are made absolute (from the start of
+// the file) on return.
+SafetensorsLayout layout(uint64_t size, const Source& read, const std::string& file) {
   LOOM_CHECK(size >= 8, file, ": file is too short (", size, " bytes) to hold the 8-byte header length");
   unsigned char len[8];
   read(0, len, 8);
@@ -168,8 +166,8 @@ SafetensorsFile parse(uint64_t size, const Source& read, const std::string& file
   const std::string& dup = keys.dup;
   LOOM_CHECK(dup.empty(), file, ": the header names '", dup, "' twice");
   LOOM_CHECK(header.is_object(), file, ": the header must be a JSON object");
-  SafetensorsFile out;
-  std::vector<Entry> entries;
+  SafetensorsLayout out;
+  std::vector<Entry>& entries = out.entries;
   entries.reserve(order.size());
   for (const std::string& name : order) {
     const auto it = header.find(name);
@@ -225,14 +223,18 @@ SafetensorsFile parse(uint64_t size, const Source& read, const std::string& file
   }
   LOOM_CHECK(at == size - 8 - n, file, ": ", size - 8 - n - at, " bytes after the last tensor's data are not described "
              "by the header");
-  for (const Entry& e : entries) {
+  for (Entry& e : entries) e.begin += 8 + n, e.end += 8 + n;
+  return out;
+}
+
+SafetensorsFile parse(uint64_t size, const Source& read, const std::string& file) {
+  SafetensorsLayout l = layout(size, read, file);
+  SafetensorsFile out;
+  out.metadata = std::move(l.metadata);
+  for (const Entry& e : l.entries) {
     Tensor t = make_tensor(e.shape, e.dtype);
-    if (e.end > e.begin) read(8 + n + e.begin, t.raw_data(), size_t(e.end - e.begin));
-    if (e.dtype == DType::boolean) {
-      const auto* b = static_cast<const uint8_t*>(t.raw_data());
-      for (int64_t i = 0; i < t.numel(); ++i)
-        LOOM_CHECK(b[i] <= 1, file, ": bool tensor '", e.name, "' holds byte ", int(b[i]), " at element ", i);
-    }
+    if (e.end > e.begin) read(e.begin, t.raw_data(), size_t(e.end - e.begin));
+    check_safetensors_bools(t, e.name, file);
     out.tensors.emplace_back(e.name, t);
   }
   return out;
@@ -289,6 +291,17 @@ void write_atomic(const std::string& path, const std::function<void(const Sink&)
 }
 
 }  // namespace
+
+void check_safetensors_bools(const Tensor& t, const std::string& tensor, const std::string& file) {
+  if (t.dtype() != DType::boolean) return;
+  const auto* b = static_cast<const uint8_t*>(t.raw_data());
+  for (int64_t i = 0; i < t.numel(); ++i)
+    LOOM_CHECK(b[i] <= 1, file, ": bool tensor '", tensor, "' holds byte ", int(b[i]), " at element ", i);
+}
+
+SafetensorsLayout parse_safetensors_layout(std::string_view bytes, const std::string& name) {
+  return layout(bytes.size(), [&](uint64_t off, void* dst, size_t n) { std::memcpy(dst, bytes.data() + off, n); }, name);
+}
 
 const Tensor* SafetensorsFile::find(const std::string& name) const {
   for (const auto& [n, t] : tensors)

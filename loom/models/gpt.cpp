@@ -14,6 +14,7 @@
 #include "loom/core/limits.h"
 #include "loom/io/json_fields.h"
 #include "loom/models/gpt_hf.h"
+#include "loom/nn/skip_init.h"
 #include "loom/ops/attention.h"
 #include "loom/ops/creation.h"
 #include "loom/ops/elementwise.h"
@@ -256,6 +257,7 @@ GPT::GPT(const GPTConfig& c) : cfg(c) {
 }
 
 void GPT::reset_parameters() {
+  if (nn::SkipInitGuard::active()) return;  // the caller loads every weight next (nn/skip_init.h)
   NoGradGuard no_grad;
   const double std = cfg.initializer_range, proj_std = std / std::sqrt(2.0 * double(std::max<int64_t>(cfg.n_layer, 1)));
   for (auto& [name, p] : named_parameters()) {

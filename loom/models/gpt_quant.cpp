@@ -5,6 +5,7 @@
 #include "loom/autograd/grad_mode.h"
 #include "loom/core/error.h"
 #include "loom/io/run_file.h"
+#include "loom/nn/skip_init.h"
 #include "loom/quant/quantized_linear.h"
 
 namespace loom::models {
@@ -79,7 +80,12 @@ std::shared_ptr<GPT> load_quantized_gpt(const std::string& dir, const nlohmann::
   LOOM_CHECK(config.value("arch", "gpt") == "gpt", "load_quantized_gpt: ", dir,
              "/config.json: only GPT models are quantized, got arch '", config.value("arch", ""), "'");
   const QuantFormat f = quant::parse_format(q["format"].get<std::string>());
-  auto gpt = std::make_shared<GPT>(GPTConfig::from_json(config));
+  std::shared_ptr<GPT> gpt;
+  {
+    // No random init: every tensor is loaded below (missing ones are refused; a tied wte comes from the head).
+    nn::SkipInitGuard skip;
+    gpt = std::make_shared<GPT>(GPTConfig::from_json(config));
+  }
   quantize_gpt(*gpt, f, /*fill=*/false);
   auto file = io::load_run_safetensors((fs::path(dir) / "model.safetensors").string());
   nn::StateDict sd;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "loom/autograd/grad_mode.h"
+#include "loom/nn/skip_init.h"
 #include "loom/ops/creation.h"
 
 namespace loom::nn::init {
@@ -48,6 +49,7 @@ std::pair<int64_t, int64_t> calculate_fan_in_and_fan_out(const Tensor& t) {
 
 Tensor uniform_(Tensor t, double a, double b, Generator* gen) {
   check_float(t, "uniform_");
+  if (SkipInitGuard::active()) return t;  // weights about to be loaded (skip_init.h)
   NoGradGuard g;
   t.copy_(rand(t.shape(), {.dtype = t.dtype()}, gen) * (b - a) + a);
   return t;
@@ -55,6 +57,7 @@ Tensor uniform_(Tensor t, double a, double b, Generator* gen) {
 
 Tensor normal_(Tensor t, double mean, double std, Generator* gen) {
   check_float(t, "normal_");
+  if (SkipInitGuard::active()) return t;  // weights about to be loaded (skip_init.h)
   NoGradGuard g;
   t.copy_(randn(t.shape(), {.dtype = t.dtype()}, gen) * std + mean);
   return t;

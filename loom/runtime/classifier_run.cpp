@@ -2,6 +2,8 @@
 // (loom.model, loom.input, loom.classes, loom.normalize, ...) with checked parsing and rebuilds the model.
 #include "loom/runtime/classifier_run.h"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -131,9 +133,19 @@ std::string nonfinite_weights(const nn::StateDict& sd) {
   for (const auto& [name, t] : sd) {
     if (!is_floating(t.dtype()) || t.numel() == 0) continue;
     // x - x is NaN exactly where x is NaN or +-inf, and NaN != NaN: counted by tensor ops (the backend's door).
-    const Tensor x = t.dtype() == DType::f64 ? t : t.to(DType::f32);
-    const Tensor d = x - x;
-    const int64_t bad = int64_t(sum(ne(d, d).to(DType::f64)).item());
+    // In chunks of 1M values: the temporaries of a whole GPT-2 embedding (x - x, the mask, its f64 copy) took
+    // ~500 MB, more than the model's own weights, at the peak of `loom generate`'s load.
+    const Tensor flat = t.reshape({-1});
+    constexpr int64_t kChunk = int64_t(1) << 20;
+    int64_t bad = 0;
+    for (int64_t at = 0; at < flat.numel(); at += kChunk) {
+      const Tensor part = flat.narrow(0, at, std::min(kChunk, flat.numel() - at));
+      const Tensor x = part.dtype() == DType::f64 ? part : part.to(DType::f32);
+      const Tensor d = x - x;
+      // All finite <=> d is all zeros <=> its sum is 0 (one NaN makes the sum NaN): count only when it is not.
+      if (sum(d).item() == 0.0) continue;
+      bad += int64_t(sum(ne(d, d).to(DType::f64)).item());
+    }
     if (bad == 0) continue;
     if (first.empty()) first = name + "' (" + std::to_string(bad) + " of " + std::to_string(t.numel()) + ")";
     ++tensors, values += bad;

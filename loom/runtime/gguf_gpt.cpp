@@ -6,9 +6,11 @@
 #include <set>
 
 #include "loom/autograd/grad_mode.h"
+#include "loom/backend/backend.h"
 #include "loom/core/error.h"
 #include "loom/core/quant_blocks.h"
 #include "loom/models/gpt_quant.h"
+#include "loom/nn/skip_init.h"
 #include "loom/ops/creation.h"
 #include "loom/quant/quantized_linear.h"
 
@@ -72,13 +74,16 @@ std::string gguf_gpt2_name(const std::string& loom_name) {
   return it == top_names().end() ? "" : it->second + "." + leaf;
 }
 
-std::vector<float> gguf_tensor_floats(const io::GGUFFile& f, const io::GGUFTensorInfo& t) {
+namespace {
+
+// t's values as f32, written to out (t.elements() floats): copied, widened from f16, or dequantized row by row.
+void gguf_floats_into(const io::GGUFFile& f, const io::GGUFTensorInfo& t, float* out) {
   const std::string_view d = f.data(t);
-  std::vector<float> out(t.elements());
+  const uint64_t n = t.elements();
   switch (t.type) {
-    case GGMLType::f32: std::memcpy(out.data(), d.data(), out.size() * 4); break;
+    case GGMLType::f32: std::memcpy(out, d.data(), n * 4); break;
     case GGMLType::f16:
-      for (size_t i = 0; i < out.size(); ++i) {
+      for (uint64_t i = 0; i < n; ++i) {
         uint16_t h;
         std::memcpy(&h, d.data() + 2 * i, 2);
         out[i] = quant::fp16_to_fp32(h);
@@ -87,11 +92,18 @@ std::vector<float> gguf_tensor_floats(const io::GGUFFile& f, const io::GGUFTenso
     case GGMLType::q8_0:
     case GGMLType::q4_0: {
       const auto fmt = *as_format(t.type);
-      const uint64_t row = t.dims[0], rows = row ? t.elements() / row : 0, rb = io::ggml_row_bytes(t.type, row);
-      for (uint64_t r = 0; r < rows; ++r) quant::dequantize_row(fmt, d.data() + r * rb, out.data() + r * row, int64_t(row));
+      const uint64_t row = t.dims[0], rows = row ? n / row : 0, rb = io::ggml_row_bytes(t.type, row);
+      for (uint64_t r = 0; r < rows; ++r) quant::dequantize_row(fmt, d.data() + r * rb, out + r * row, int64_t(row));
       break;
     }
   }
+}
+
+}  // namespace
+
+std::vector<float> gguf_tensor_floats(const io::GGUFFile& f, const io::GGUFTensorInfo& t) {
+  std::vector<float> out(t.elements());
+  gguf_floats_into(f, t, out.data());
   return out;
 }
 
@@ -134,10 +146,18 @@ GGUFModel load_gguf_gpt(const std::string& path) {
     }
   const std::optional<quant::QuantFormat> fmt = same && common ? as_format(*common) : std::nullopt;
 
-  auto gpt = std::make_shared<models::GPT>(cfg);
+  std::shared_ptr<models::GPT> gpt;
+  {
+    // No random init: the loop below fills every tensor of the model from the file (or fails naming the one missing).
+    nn::SkipInitGuard skip;
+    gpt = std::make_shared<models::GPT>(cfg);
+  }
   if (fmt) models::quantize_gpt(*gpt, *fmt, /*fill=*/false);
 
-  nn::StateDict sd;
+  // Each weight goes from the mapped file straight into the model's own tensor, and its file pages are handed back
+  // right after, so the load holds the model plus about one tensor of the file.
+  NoGradGuard no_grad;
+  std::set<std::string> used;
   const nn::StateDict have = gpt->state_dict();
   for (const auto& [name, param] : have.items()) {
     if (fmt && cfg.tie_word_embeddings && name == "wte.weight") continue;  // the head's blocks, dequantized below
@@ -151,39 +171,37 @@ GGUFModel load_gguf_gpt(const std::string& path) {
     if (blocks) want = Shape({param.size(0), param.size(1) / int64_t(quant::block_bytes(*fmt)) * quant::QK});
     LOOM_CHECK(loom_shape(*t) == want, path, ": GGUF tensor '", gname, "' has shape ", loom_shape(*t),
                " (ggml dims reversed) but the model described by the metadata needs ", want);
-    Tensor v;
+    Tensor dst = param;  // shares the parameter's storage
+    LOOM_CHECK(dst.is_contiguous() && dst.dtype() == (blocks ? DType::u8 : DType::f32), path, ": loom's ", name,
+               " is not a contiguous ", blocks ? "u8 block buffer" : "f32 tensor", " (internal error)");
     if (blocks && t->type == as_ggml(*fmt)) {
-      v = empty(param.shape(), {.dtype = DType::u8});
       const std::string_view d = f.data(*t);
-      std::memcpy(v.data<uint8_t>(), d.data(), d.size());
+      LOOM_CHECK(d.size() == size_t(dst.numel()), path, ": GGUF tensor '", gname, "' holds ", d.size(),
+                 " bytes of blocks, loom's ", name, " needs ", dst.numel());
+      std::memcpy(dst.data<uint8_t>(), d.data(), d.size());
     } else if (blocks) {
       // A float (or other-format) head in a quantized file: quantize its rows as loom quantize would.
       const std::vector<float> x = gguf_tensor_floats(f, *t);
-      v = empty(param.shape(), {.dtype = DType::u8});
       const int64_t in = want[1];
       for (int64_t r = 0; r < want[0]; ++r)
-        quant::quantize_row(*fmt, x.data() + r * in, v.data<uint8_t>() + r * param.size(1), in);
+        quant::quantize_row(*fmt, x.data() + r * in, dst.data<uint8_t>() + r * param.size(1), in);
     } else {
-      std::vector<float> x = gguf_tensor_floats(f, *t);
-      v = tensor(x, param.shape());
+      gguf_floats_into(f, *t, dst.data<float>());
     }
-    sd.insert(name, v);
+    f.release(*t);
+    used.insert(gname);
   }
   // Every tensor of the file must be used: an extra one means a layout this loader does not understand (llama.cpp
   // refuses such files too), and running without it would silently compute something else.
-  std::set<std::string> used;
-  for (const auto& [name, t] : sd.items()) {
-    std::string g = gguf_gpt2_name(name);
-    used.insert(cfg.tie_word_embeddings && g == "output.weight" ? "token_embd.weight" : g);
-  }
   if (fmt && cfg.tie_word_embeddings) used.insert("token_embd.weight");
   for (const auto& t : f.tensors)
     LOOM_CHECK(used.count(t.name), path, ": GGUF tensor '", t.name, "' is not part of a ", cfg.n_layer,
                "-layer gpt2 model (extra or misnamed tensor)");
-  gpt->load_state_dict(sd, /*strict=*/!(fmt && cfg.tie_word_embeddings));
   if (fmt && cfg.tie_word_embeddings) {
-    NoGradGuard no_grad;
-    gpt->wte->weight.copy_(static_cast<quant::QuantizedLinear&>(*gpt->lm_head).dequantized_weight());
+    // Dequantized straight into wte (what dequantized_weight() computes, without its (V, C) temporary).
+    const auto& head = static_cast<quant::QuantizedLinear&>(*gpt->lm_head);
+    Tensor wte = gpt->wte->weight;
+    backend_for(head.weight_q).dequantize_rows(wte, head.weight_q, head.format);
   }
   gpt->eval();
 

@@ -4,11 +4,14 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <utility>
 #include <mutex>
 #include <sstream>
 
 #include "loom/core/error.h"
 #include "loom/io/run_file.h"
+#include "loom/io/run_file_plain.h"
 #include "loom/trust/encrypt.h"
 #include "loom/trust/keys.h"
 #include "loom/trust/manifest.h"
@@ -22,11 +25,17 @@ namespace fs = std::filesystem;
 
 namespace {
 std::mutex g_mu;
+bool is_plain(const std::string& path);
+
+void install() {
+  io::set_run_file_reader(&read_run_file);
+  io::set_run_file_plain_check(&is_plain);
+}
 
 // Loaders below trust (models, text) read run files through io::read_run_file: route them here. Installed when
 // this file is linked (anything that sets a policy or reads a run file through trust links it) and again by
 // set_load_policy, so the order of static initialisation does not matter.
-const bool g_installed = (io::set_run_file_reader(&read_run_file), true);
+const bool g_installed = (install(), true);
 LoadPolicy& policy() {
   static LoadPolicy p = [] {
     LoadPolicy d;
@@ -36,6 +45,34 @@ LoadPolicy& policy() {
     return d;
   }();
   return p;
+}
+
+// The run folder a file belongs to and the file's name inside it. A file in a subfolder of a run
+// (tokenizer/encoder.json): the run is the nearest folder above with a manifest, and the file's name there is its
+// relative path (what the manifest and the encryption's associated data use).
+std::pair<std::string, std::string> run_of(const std::string& path) {
+  const fs::path fp(path);
+  std::string dir = fp.parent_path().empty() ? "." : fp.parent_path().string();
+  std::string rel = fp.filename().string();
+  if (!fs::exists(fs::path(dir) / kManifestFile) && fp.parent_path().has_parent_path() &&
+      fs::exists(fp.parent_path().parent_path() / kManifestFile)) {
+    dir = fp.parent_path().parent_path().string();
+    rel = (fp.parent_path().filename() / fp.filename()).generic_string();
+  }
+  return {dir, rel};
+}
+
+// What read_run_file would return unchanged and unchecked: no signature asked for, no manifest to check (or
+// checking skipped), and not encrypted (its first bytes are not the encryption magic).
+bool is_plain(const std::string& path) {
+  const LoadPolicy p = load_policy();
+  if (!p.require_signature.empty()) return false;
+  if (!p.skip_verify && fs::exists(fs::path(run_of(path).first) / kManifestFile)) return false;
+  std::ifstream in(path, std::ios::binary);
+  std::string head(kEncMagic.size(), '\0');
+  in.read(head.data(), std::streamsize(head.size()));
+  head.resize(size_t(in.gcount()));
+  return !is_encrypted(head);
 }
 
 std::string join(const std::string& dir, const std::vector<std::string>& problems) {
@@ -54,7 +91,7 @@ LoadPolicy load_policy() {
 
 void set_load_policy(const LoadPolicy& p) {
   (void)g_installed;
-  io::set_run_file_reader(&read_run_file);
+  install();
   std::lock_guard<std::mutex> l(g_mu);
   policy() = p;
 }
@@ -69,16 +106,7 @@ void check_run(const std::string& dir) {
 
 std::string read_run_file(const std::string& path) {
   const LoadPolicy p = load_policy();
-  const fs::path fp(path);
-  std::string dir = fp.parent_path().empty() ? "." : fp.parent_path().string();
-  std::string rel = fp.filename().string();
-  // A file in a subfolder of a run (tokenizer/encoder.json): the run is the nearest folder above with a manifest,
-  // and the file's name there is its relative path (what the manifest and the encryption's associated data use).
-  if (!fs::exists(fs::path(dir) / kManifestFile) && fp.parent_path().has_parent_path() &&
-      fs::exists(fp.parent_path().parent_path() / kManifestFile)) {
-    dir = fp.parent_path().parent_path().string();
-    rel = (fp.parent_path().filename() / fp.filename()).generic_string();
-  }
+  const auto [dir, rel] = run_of(path);
   if (!p.require_signature.empty()) {
     LOOM_CHECK(fs::exists(fs::path(dir) / kSignatureFile), path, ": a signature is required (--require-signature) "
                "but ", dir, " has no ", kSignatureFile);

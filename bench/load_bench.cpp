@@ -1,0 +1,75 @@
+// Model loading: wall time and peak memory of `loom generate`'s load (runtime::load_run) for a GPT-2 124M.
+//   load_bench make DIR        random GPT-2 124M (seed 1): DIR/hf (model.safetensors, config.json, tokenizer/),
+//                              DIR/gpt2_f32.gguf, DIR/gpt2_q8_0.gguf
+//   load_bench load PATH       load PATH once as `loom generate --checkpoint PATH` does; print the load's seconds,
+//                              the process's peak RSS and the file's size
+// Run one load per process: peak RSS (getrusage's ru_maxrss) never goes down, so a second load in the same
+// process would measure the first. Prints one JSON object per line.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "loom/export/gguf_export.h"
+#include "loom/loom.h"
+#include "loom/runtime/run.h"
+
+using namespace loom;
+namespace fs = std::filesystem;
+
+namespace {
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+uint64_t bytes_of(const fs::path& p) {
+  if (!fs::is_directory(p)) return fs::file_size(p);
+  return fs::file_size(p / "model.safetensors");
+}
+
+int make(const std::string& dir) {
+  fs::create_directories(dir);
+  manual_seed(1);
+  models::GPT gpt(models::GPTConfig{});  // GPT-2 124M: 12 layers, 768 wide, context 1024, vocabulary 50,257
+  gpt.eval();
+  gpt.save(dir + "/hf");
+  const text::BPETokenizer tok = text::BPETokenizer::gpt2();
+  runtime::save_run_tokenizer(tok, dir + "/hf");  // load_run wants the tokenizer beside the weights
+  for (const char* t : {"f32", "q8_0"})
+    export_::save_gpt_gguf(gpt, tok, dir + "/gpt2_" + t + ".gguf", {.type = export_::parse_gguf_type(t)});
+  std::printf("{\"bench\": \"load_make\", \"dir\": \"%s\"}\n", dir.c_str());
+  return 0;
+}
+
+int load(const std::string& path) {
+  const double before = peak_rss_mb(), t0 = now();
+  const runtime::Run r = runtime::load_run(path);
+  const double s = now() - t0;
+  std::printf("{\"bench\": \"load\", \"path\": \"%s\", \"seconds\": %.3f, \"peak_rss_mb\": %.0f, "
+              "\"rss_before_mb\": %.0f, \"file_mb\": %.0f, \"params\": %lld}\n",
+              path.c_str(), s, peak_rss_mb(), before, double(bytes_of(path)) / 1048576.0,
+              (long long)r.lm->num_parameters());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const std::string cmd = argc > 2 ? argv[1] : "";
+    if (cmd == "make") return make(argv[2]);
+    if (cmd == "load") return load(argv[2]);
+    std::fprintf(stderr, "usage: load_bench make DIR | load_bench load PATH\n");
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "load_bench: %s\n", e.what());
+    return 1;
+  }
+}

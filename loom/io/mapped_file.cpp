@@ -1,0 +1,55 @@
+#include "loom/io/mapped_file.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "loom/core/error.h"
+
+namespace loom::io {
+
+MappedFile::MappedFile(const std::string& path) : path_(path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  LOOM_CHECK(fd >= 0, path, ": cannot open (", std::strerror(errno), ")");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const bool dir = S_ISDIR(st.st_mode);
+    ::close(fd);
+    LOOM_FAIL(path, dir ? ": is a folder, expected a file" : ": is not a regular file");
+  }
+  size_ = size_t(st.st_size);
+  if (size_ > 0) {
+    // MAP_PRIVATE: a process that later writes to the file (or the loader, by mistake) never changes what the other
+    // sees. The mapping keeps the file's pages reachable after close, and after the file is unlinked or renamed over.
+    base_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (base_ == MAP_FAILED) {
+      const int e = errno;
+      ::close(fd);
+      base_ = nullptr;
+      LOOM_FAIL(path, ": cannot map the file into memory (", std::strerror(e), ")");
+    }
+    // Loaders walk the tensors front to back: ask for generous read-ahead.
+    ::madvise(base_, size_, MADV_SEQUENTIAL);
+  }
+  ::close(fd);
+}
+
+MappedFile::~MappedFile() {
+  if (base_) ::munmap(base_, size_);
+}
+
+void MappedFile::release(uint64_t offset, uint64_t n) const {
+  if (!base_ || offset >= size_) return;
+  n = std::min<uint64_t>(n, size_ - offset);
+  const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
+  const uint64_t begin = (offset + page - 1) / page * page, end = (offset + n) / page * page;
+  // Advice, not a requirement: a failure only means the pages stay resident a little longer.
+  if (end > begin) ::madvise(static_cast<char*>(base_) + begin, end - begin, MADV_DONTNEED);
+}
+
+}  // namespace loom::io

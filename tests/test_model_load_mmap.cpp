@@ -1,0 +1,210 @@
+// Fast model loading (io/mapped_file.h, nn/skip_init.h): an HF GPT-2 folder loaded from the mapped file gives the
+// same bits as the whole-file read path (the one manifest-checked and encrypted runs take) and as the model that was
+// saved, whatever the file's alignment; a GGUF q8_0 loads the file's exact blocks; a loaded model keeps working after
+// its file is replaced by rename (loom's writes) or deleted; and the fast path never bypasses the trust checks.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "loom/io/mapped_file.h"
+#include "loom/io/run_file_plain.h"
+#include "loom/loom.h"
+#include "loom/models/gpt_hf.h"
+#include "loom/nn/skip_init.h"
+#include "loom/runtime/gguf_gpt.h"
+#include "loom/trust/encrypt.h"
+#include "loom/trust/keys.h"
+#include "loom/trust/load.h"
+#include "loom/trust/manifest.h"
+#include "support/scratch.h"
+
+using namespace loom;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::shared_ptr<models::GPT> tiny_gpt(bool tied, uint64_t seed) {
+  manual_seed(seed);
+  auto gpt = std::make_shared<models::GPT>(models::GPTConfig{.vocab_size = 300, .n_positions = 16, .n_embd = 64,
+                                                            .n_layer = 2, .n_head = 2, .tie_word_embeddings = tied});
+  gpt->eval();
+  return gpt;
+}
+
+Tensor logits(models::GPT& g) {
+  manual_seed(9);
+  NoGradGuard ng;
+  return g(randint(0, 90, {2, 10}));
+}
+
+// Every tensor of `a` equals the one of the same name in `b`, bit for bit.
+void expect_same_weights(const nn::Module& a, const nn::Module& b) {
+  const nn::StateDict sa = a.state_dict(), sb = b.state_dict();
+  ASSERT_EQ(sa.items().size(), sb.items().size());
+  for (const auto& [name, t] : sa.items()) {
+    const Tensor* u = sb.find(name);
+    ASSERT_TRUE(u) << name;
+    EXPECT_TRUE(equal(t, *u)) << name;
+  }
+}
+
+// Loads through the installed reader with no plain check: the whole-file read the checked runs take.
+std::shared_ptr<models::GPT> load_through_reader(const std::string& dir) {
+  io::set_run_file_reader([](const std::string& p) { return data::read_file(p); });
+  EXPECT_FALSE(io::run_file_is_plain(dir + "/model.safetensors"));
+  std::shared_ptr<models::GPT> m;
+  try {
+    m = models::load_gpt_hf(dir);
+  } catch (...) {
+    trust::set_load_policy({});
+    throw;
+  }
+  trust::set_load_policy({});  // reinstalls trust's reader and its plain check
+  return m;
+}
+
+// The same safetensors file with its header one byte longer: every tensor's data then starts at an odd offset.
+void misalign(const fs::path& file) {
+  const std::string b = data::read_file(file.string());
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t(uint8_t(b[size_t(i)])) << (8 * i);
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[size_t(i)] = char(uint8_t((n + 1) >> (8 * i)));
+  out += b.substr(8, n) + " " + b.substr(8 + n);
+  io::write_file_atomic(file.string(), out);
+}
+
+}  // namespace
+
+TEST(SkipInit, LeavesRandomFillsOutOnlyWhileAlive) {
+  Tensor t = zeros({64});
+  {
+    nn::SkipInitGuard skip;
+    EXPECT_TRUE(nn::SkipInitGuard::active());
+    nn::init::normal_(t);
+    nn::init::kaiming_uniform_(t.reshape({8, 8}));
+    EXPECT_EQ(t.abs().sum().item(), 0.0);
+  }
+  EXPECT_FALSE(nn::SkipInitGuard::active());
+  nn::init::normal_(t);
+  EXPECT_GT(t.abs().sum().item(), 0.0);
+}
+
+TEST(MappedLoad, HFFolderMatchesReadPathAndSavedModelBitForBit) {
+  for (bool tied : {true, false}) {
+    auto gpt = tiny_gpt(tied, tied ? 3 : 4);
+    const fs::path dir = test::scratch(tied ? "hf_tied" : "hf_untied");
+    gpt->save(dir.string());
+    ASSERT_TRUE(io::run_file_is_plain((dir / "model.safetensors").string()));  // a plain run takes the mapped path
+    auto mapped = models::load_gpt_hf(dir.string());
+    auto read = load_through_reader(dir.string());
+    expect_same_weights(*gpt, *mapped);
+    expect_same_weights(*read, *mapped);
+    EXPECT_TRUE(equal(logits(*gpt), logits(*mapped)));
+    EXPECT_TRUE(equal(logits(*read), logits(*mapped)));
+
+    // Offsets that are not even 4-byte aligned: the data is copied into loom's aligned memory, never read in place.
+    misalign(dir / "model.safetensors");
+    auto odd = models::load_gpt_hf(dir.string());
+    expect_same_weights(*gpt, *odd);
+  }
+}
+
+TEST(MappedLoad, LoadedModelOutlivesItsFileReplacedOrDeleted) {
+  auto gpt = tiny_gpt(true, 5);
+  const fs::path dir = test::scratch("hf_replaced");
+  gpt->save(dir.string());
+  auto loaded = models::load_gpt_hf(dir.string());
+  const Tensor before = logits(*loaded);
+  tiny_gpt(true, 6)->save(dir.string());  // temp file + rename over model.safetensors
+  EXPECT_TRUE(equal(logits(*loaded), before));
+  EXPECT_FALSE(equal(logits(*models::load_gpt_hf(dir.string())), before));  // the new file is the other model
+  fs::remove(dir / "model.safetensors");
+  EXPECT_TRUE(equal(logits(*loaded), before));
+}
+
+TEST(MappedLoad, GGUFQ8LoadsTheFileBlocksAndOutlivesTheFile) {
+  auto gpt = tiny_gpt(true, 7);
+  const text::BPETokenizer tok = text::train_bpe("the cat sat on the mat; the dog sat on the log. ", {.vocab_size = 280});
+  const std::string path = test::scratch("tiny_q8.gguf").string();
+  export_::save_gpt_gguf(*gpt, tok, path, {.type = io::GGMLType::q8_0});
+  const runtime::GGUFModel m = runtime::load_gguf_gpt(path);
+  auto& g = static_cast<models::GPT&>(*m.model);
+
+  // The whole-file read (no mapping) of the same file is the reference: blocks byte for byte, floats bit for bit.
+  const io::GGUFFile ref = io::parse_gguf(data::read_file(path), path);
+  EXPECT_FALSE(ref.mapped);
+  const nn::StateDict sd = g.state_dict();
+  for (const auto& [name, t] : sd.items()) {
+    std::string gname = runtime::gguf_gpt2_name(name);
+    if (gname == "output.weight") gname = "token_embd.weight";  // tied: the head's blocks are token_embd
+    const io::GGUFTensorInfo* info = ref.tensor(gname);
+    ASSERT_TRUE(info) << name;
+    const Tensor c = t.contiguous();
+    if (t.dtype() == DType::u8) {
+      EXPECT_EQ(std::string(static_cast<const char*>(c.raw_data()), size_t(c.numel())), std::string(ref.data(*info)))
+          << name;
+    } else {
+      EXPECT_TRUE(equal(c.reshape({-1}), tensor(runtime::gguf_tensor_floats(ref, *info)))) << name;
+    }
+  }
+  const Tensor before = logits(g);
+  export_::save_gpt_gguf(*tiny_gpt(true, 8), tok, path, {.type = io::GGMLType::q8_0});  // replaced by rename
+  EXPECT_TRUE(equal(logits(g), before));
+  fs::remove(path);
+  EXPECT_TRUE(equal(logits(g), before));
+}
+
+TEST(MappedLoad, TrustChecksStillRunOnManifestAndEncryptedRuns) {
+  auto gpt = tiny_gpt(true, 10);
+  const fs::path dir = test::scratch("hf_trust");
+  gpt->save(dir.string());
+  const std::string st = (dir / "model.safetensors").string();
+
+  // A manifest makes the file go through the checked read; a changed tensor byte is then refused, not loaded.
+  trust::write_manifest(dir.string());
+  EXPECT_FALSE(io::run_file_is_plain(st));
+  expect_same_weights(*gpt, *models::load_gpt_hf(dir.string()));
+  std::string bytes = data::read_file(st);
+  bytes[bytes.size() - 3] ^= 0x40;
+  test::write_file(st, bytes);
+  EXPECT_THROW(models::load_gpt_hf(dir.string()), Error);
+  trust::LoadPolicy skip;
+  skip.skip_verify = true;
+  trust::set_load_policy(skip);  // skipping the check is the plain path again
+  EXPECT_TRUE(io::run_file_is_plain(st));
+  EXPECT_NO_THROW(models::load_gpt_hf(dir.string()));
+  trust::set_load_policy({});
+  trust::remove_manifest(dir.string());
+
+  // Encrypted at rest: decrypted in memory with the key, refused without it.
+  gpt->save(dir.string());
+  const std::string key = test::scratch("run.key").string();
+  trust::keygen_symmetric(key);
+  trust::encrypt_run(dir.string(), key);
+  EXPECT_FALSE(io::run_file_is_plain(st));
+  EXPECT_THROW(models::load_gpt_hf(dir.string()), Error);
+  trust::LoadPolicy keyed;
+  keyed.key_file = key;
+  trust::set_load_policy(keyed);
+  expect_same_weights(*gpt, *models::load_gpt_hf(dir.string()));
+  trust::set_load_policy({});
+}
+
+TEST(MappedFile, ErrorsNameTheFile) {
+  try {
+    io::MappedFile m(test::scratch("absent.bin").string());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("absent.bin"), std::string::npos) << e.what();
+  }
+  try {
+    io::MappedFile m(test::scratch("").string());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("folder"), std::string::npos) << e.what();
+  }
+  const fs::path empty = test::scratch("empty.bin");
+  test::write_file(empty, "");
+  EXPECT_EQ(io::MappedFile(empty.string()).bytes().size(), 0u);
+}
