@@ -20,5 +20,5 @@ mkdir -p "$OUT"
 cmake -S "$OUT/src" -B "$OUT/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_OPENMP=ON \
   -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
   -DLLAMA_BUILD_TOOLS=ON -DBUILD_SHARED_LIBS=OFF >&2
-cmake --build "$OUT/build" --target llama-bench -j "$(nproc)" >&2
+cmake --build "$OUT/build" --target llama-bench -j "${LLAMA_JOBS:-$(nproc)}" >&2
 echo "$(cd "$(dirname "$BIN")" && pwd)/llama-bench"
