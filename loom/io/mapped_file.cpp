@@ -24,8 +24,10 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   }
   size_ = size_t(st.st_size);
   if (size_ > 0) {
-    // MAP_PRIVATE: a process that later writes to the file (or the loader, by mistake) never changes what the other
-    // sees. The mapping keeps the file's pages reachable after close, and after the file is unlinked or renamed over.
+    // Read-only and MAP_PRIVATE: the loader cannot change the file through the mapping. The mapping keeps the file's
+    // pages reachable after close, and after the file is unlinked or renamed over (how loom replaces files). A file
+    // rewritten in place by another process while mapped may show the new bytes in pages not read yet; loom never
+    // writes in place (temp file + rename).
     base_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (base_ == MAP_FAILED) {
       const int e = errno;
