@@ -22,7 +22,10 @@ IDS=$(seq 1000 1127 | paste -sd,)  # 128 prompt tokens
 LLAMA_BENCH=${LLAMA_BENCH:-$("$HERE/build_llama_bench.sh" "$BUILD" || echo none)}
 for t in f32 q8_0 q4_0; do
   f=$TMP/gpt2_$t.gguf
-  OMP_WAIT_POLICY=passive "$BUILD/bench/gguf_bench" run "$THREADS" "$f" "$IDS" "$GEN" "$ROUNDS"
+  # OpenMP's default wait policy (threads spin briefly between parallel regions), as llama.cpp's threads spin: with
+  # OMP_WAIT_POLICY=passive every decode step pays thread wake-ups, which halved loom's q8_0 generation here (96 vs
+  # 192 tokens/s, perf: kernel scheduler time) and was the "GGUF path is slower" puzzle of an earlier measurement.
+  "$BUILD/bench/gguf_bench" run "$THREADS" "$f" "$IDS" "$GEN" "$ROUNDS"
   best_gen=0; best_prompt=0
   for r in $(seq "$ROUNDS"); do
     out=$(node "$HERE/../tests/gguf/llama_greedy.mjs" "$f" "$IDS" $((GEN + 1)) "" "$THREADS" | tail -1)
