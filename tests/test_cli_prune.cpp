@@ -27,20 +27,9 @@ namespace {
 const std::string kData = "--data fashion-mnist --train-samples 256 --test-samples 64 --batch-size 32 --threads 1";
 
 const fs::path& trained_run() {
-  static const fs::path run = [] {
-    const fs::path out = test::scratch("cnn");
-    auto r = loom_cmd("train --model cnn " + kData + " --steps 6 --progress none --seed 1 --out " + out.string());
-    EXPECT_EQ(r.status, 0) << r.err;
-    return out;
-  }();
-  return run;
+  return test::trained_once("cnn", "train --model cnn " + kData + " --steps 6 --progress none --seed 1");
 }
-
-json eval(const fs::path& run) {
-  auto r = loom_cmd("eval --checkpoint " + run.string() + " --data fashion-mnist --test-samples 64 --threads 1 --json");
-  EXPECT_EQ(r.status, 0) << r.err;
-  return r.status == 0 ? json::parse(r.out) : json();
-}
+json eval(const fs::path& run) { return test::eval_json(run, "--data fashion-mnist --test-samples 64 --threads 1"); }
 
 std::map<std::string, Tensor> tensors(const fs::path& run) {
   std::map<std::string, Tensor> m;
