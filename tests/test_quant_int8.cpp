@@ -28,6 +28,26 @@ std::vector<float> random_buffer(int64_t n, uint64_t seed, float scale = 1, floa
   return v;
 }
 
+// A random int8 weight matrix (N, K) as the kernels take it: values, positive per-row scales, row sums.
+struct RandomInt8Weights {
+  std::vector<int8_t> q;
+  std::vector<float> scale;
+  std::vector<int32_t> sums;
+  Int8Weights view(const float* bias) const {
+    return {q.data(), scale.data(), sums.data(), bias, int64_t(sums.size())};
+  }
+};
+RandomInt8Weights random_int8_weights(int64_t N, int64_t K, uint64_t seed) {
+  RandomInt8Weights w{std::vector<int8_t>(size_t(N * K)), random_buffer(N, seed, 0.01f, 0.05f),
+                      std::vector<int32_t>(size_t(N), 0)};
+  const std::vector<float> wf = random_buffer(N * K, seed + 2, 60.0f);
+  for (int64_t i = 0; i < N * K; ++i) w.q[i] = int8_t(std::clamp(std::nearbyint(wf[i]), -128.0f, 127.0f));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) w.sums[n] += w.q[n * K + k];
+  for (float& s : w.scale) s = std::abs(s) + 1e-3f;
+  return w;
+}
+
 std::vector<int8_t> int8_values(const Tensor& q) {
   const auto* p = reinterpret_cast<const int8_t*>(q.contiguous().data<uint8_t>());
   return std::vector<int8_t>(p, p + q.numel());
@@ -110,15 +130,9 @@ TEST(Int8Kernel, FastMatchesReferenceOnOddShapes) {
     for (int64_t N : {1, 6, 7, 13})
       for (int64_t K : {1, 3, 4, 9, 17, 64, 300})
         for (int layout = 0; layout < 2; ++layout) {
-          std::vector<float> x = random_buffer(M * K, 1 + K, 2.0f, 0.3f), ws = random_buffer(N, 2, 0.01f, 0.05f);
+          std::vector<float> x = random_buffer(M * K, 1 + K, 2.0f, 0.3f);
           std::vector<float> bias = random_buffer(N, 3);
-          std::vector<int8_t> q(N * K);
-          std::vector<int32_t> sums(N, 0);
-          const std::vector<float> wf = random_buffer(N * K, 4, 60.0f);
-          for (int64_t i = 0; i < N * K; ++i) q[i] = int8_t(std::clamp(std::nearbyint(wf[i]), -128.0f, 127.0f));
-          for (int64_t n = 0; n < N; ++n)
-            for (int64_t k = 0; k < K; ++k) sums[n] += q[n * K + k];
-          for (float& s : ws) s = std::abs(s) + 1e-3f;
+          const RandomInt8Weights rw = random_int8_weights(N, K, 2);
           const Int8Params p = choose_int8_params(*std::min_element(x.begin(), x.end()), *std::max_element(x.begin(), x.end()));
           // layout 0: a Linear's row-major x (M, K) and y (M, N); layout 1: a convolution's, x stored (K, M) and y
           // (N, M), both read through transposed strides.
@@ -126,7 +140,7 @@ TEST(Int8Kernel, FastMatchesReferenceOnOddShapes) {
           std::vector<float> y(M * N, -7.0f), y_ref(M * N, -7.0f);
           const StridedF32 yv = layout == 0 ? StridedF32{y.data(), N, 1} : StridedF32{y.data(), 1, M};
           const StridedF32 yr = layout == 0 ? StridedF32{y_ref.data(), N, 1} : StridedF32{y_ref.data(), 1, M};
-          const Int8Weights w{q.data(), ws.data(), sums.data(), (M + N) % 2 ? bias.data() : nullptr, N};
+          const Int8Weights w = rw.view((M + N) % 2 ? bias.data() : nullptr);
           int8_gemm(yv, xv, M, K, p, w);
           int8_gemm_ref(yr, xv, M, K, p, w);
           for (int64_t i = 0; i < M * N; ++i)
@@ -141,16 +155,10 @@ TEST(Int8Kernel, BatchedMatchesReferencePerEntry) {
   // Three entries laid out as a convolution chunk: x (B, K, M) read as (B, M, K), y (B, N, M) written as (B, M, N).
   for (int64_t M : {5, 121}) {
     const int64_t B = 3, K = 288, N = 13;
-    std::vector<float> x = random_buffer(B * K * M, 21, 1.5f), ws = random_buffer(N, 22, 0.01f, 0.05f);
-    std::vector<int8_t> q(N * K);
-    std::vector<int32_t> sums(N, 0);
-    const std::vector<float> wf = random_buffer(N * K, 23, 60.0f);
-    for (int64_t i = 0; i < N * K; ++i) q[i] = int8_t(std::clamp(std::nearbyint(wf[i]), -128.0f, 127.0f));
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t k = 0; k < K; ++k) sums[n] += q[n * K + k];
-    for (float& s : ws) s = std::abs(s) + 1e-3f;
+    std::vector<float> x = random_buffer(B * K * M, 21, 1.5f);
+    const RandomInt8Weights rw = random_int8_weights(N, K, 22);
     const Int8Params p = choose_int8_params(*std::min_element(x.begin(), x.end()), *std::max_element(x.begin(), x.end()));
-    const Int8Weights w{q.data(), ws.data(), sums.data(), nullptr, N};
+    const Int8Weights w = rw.view(nullptr);
     std::vector<float> y(B * N * M), y_ref(B * N * M);
     int8_gemm_batched({y.data(), 1, M}, N * M, {x.data(), 1, M}, K * M, B, M, K, p, w);
     for (int64_t b = 0; b < B; ++b)
