@@ -28,7 +28,7 @@ set(LOOM_LAYERS
   "dist: nn optim data"
   "explain: train"
   "dataquality: train"
-  "privacy: nn data dist trust"
+  "privacy: nn data dist trust train"
   "runtime: models text io trust compress"
   "export: runtime"
   "serve: runtime"

@@ -139,6 +139,55 @@ TEST(CliPrivacy, DpTrainReportsEpsilonAndFederateRuns) {
   EXPECT_NE(r.err.find("shards:K"), std::string::npos) << r.err;
 }
 
+// DP-SGD runs through the one training loop: --checkpoint-every and --resume work. A run of 4 steps continued to 6
+// with --resume ends with the same weights (the model file, byte for byte) and the same epsilon as one run of 6;
+// resuming with another --dp-noise, --dp-clip or --batch-size is refused naming the option, never applied.
+TEST(CliPrivacy, DpTrainResumesExactlyAndRefusesChangedPrivacyOptions) {
+  const fs::path d = temp_dir("dp_resume");
+  const std::string args = "train --model mlp --dp-noise 1.0 --dp-clip 1 --batch-size 32 --log-every 3 "
+                           "--train-samples 256 --test-samples 50 --threads 1 --checkpoint-every 2 --json --out ";
+  Result whole = loom_cmd(args + (d / "whole").string() + " --steps 6");
+  ASSERT_EQ(whole.status, 0) << whole.err;
+  Result part = loom_cmd(args + (d / "part").string() + " --steps 4");
+  ASSERT_EQ(part.status, 0) << part.err;
+  Result rest = loom_cmd(args + (d / "part").string() + " --steps 6 --resume");
+  ASSERT_EQ(rest.status, 0) << rest.err;
+  const auto ev = loom::test::json_lines(rest.out);
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.front().at("resumed_at_step"), 4) << rest.out;
+  EXPECT_EQ(ev.back().at("epsilon").get<double>(), loom::test::json_lines(whole.out).back().at("epsilon").get<double>());
+  EXPECT_TRUE(slurp(d / "part" / "model.safetensors") == slurp(d / "whole" / "model.safetensors"))
+      << "the resumed run's weights differ from the uninterrupted run's";
+  // metrics.csv keeps DP-SGD's columns, its rows continued across the resume (step 3 from the first part).
+  const std::string csv = slurp(d / "part" / "metrics.csv"), whole_csv = slurp(d / "whole" / "metrics.csv");
+  // The last row: step 6 and its epsilon (its loss covers steps 5-6 here, 4-6 there: rows follow --log-every).
+  auto last_row_ends = [](const std::string& t) {
+    const std::string line = t.substr(t.rfind('\n', t.size() - 2) + 1);
+    return line.substr(0, line.find(',')) + " " + line.substr(line.rfind(',') + 1);
+  };
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "step,epoch,loss,accuracy,epsilon");
+  EXPECT_EQ(last_row_ends(csv), last_row_ends(whole_csv)) << csv << "\n" << whole_csv;
+  EXPECT_EQ(last_row_ends(csv).substr(0, 2), "6 ") << csv;
+  EXPECT_NE(csv.find("\n3,"), std::string::npos) << csv;
+  EXPECT_EQ(loom_cmd("verify " + (d / "part").string()).status, 0);
+
+  for (const auto& [changed, option] : std::vector<std::pair<std::string, std::string>>{
+           {"--dp-noise 1.3", "--dp-noise"}, {"--dp-clip 0.5", "--dp-clip"}, {"--batch-size 16", "--batch-size"}}) {
+    std::string a = args + (d / "part").string() + " --steps 8 --resume";
+    const std::string opt = changed.substr(0, changed.find(' '));
+    const size_t at = a.find(opt + " ");
+    a.replace(at, a.find(' ', at + opt.size() + 1) - at, changed);
+    const Result r = loom_cmd(a);
+    EXPECT_EQ(r.status, 1) << a << "\n" << r.err;
+    EXPECT_NE(r.err.find("cannot resume"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("the checkpoint was made with " + option), std::string::npos) << r.err;
+  }
+  // Options DP-SGD still does not take are refused, not ignored.
+  const Result r = loom_cmd("train --model mlp --dp-noise 1 --steps 2 --scheduler cosine --out " + (d / "x").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--scheduler does not apply to DP-SGD"), std::string::npos) << r.err;
+}
+
 TEST(CliPrivacy, SignVerifyEncryptAndLoad) {
   const fs::path d = temp_dir("trust"), run = d / "run", keys = d / "keys";
   Result r = loom_cmd("train --model mlp --steps 2 --batch-size 16 --train-samples 64 --test-samples 32 --threads 2 "

@@ -39,6 +39,7 @@ class DpSgd {
   PerSampleGrads private_grads(const Tensor& x, const Tensor& y, const SumLossFn& loss, int64_t dataset_size);
   double epsilon(double delta) const { return acc_.epsilon(delta); }
   const RdpAccountant& accountant() const { return acc_; }
+  RdpAccountant& accountant() { return acc_; }  // a resumed run puts the checkpoint's state back (dp_fit.h)
   const DpOptions& options() const { return o_; }
   Generator& generator() { return gen_; }
 

@@ -125,6 +125,15 @@ void RdpAccountant::step(double sigma, double q, int64_t steps) {
   steps_ += steps;
 }
 
+void RdpAccountant::restore(const std::vector<double>& rdp, int64_t steps) {
+  LOOM_CHECK(rdp.size() == orders_.size(), "rdp: the saved state has ", rdp.size(), " orders, this accountant ",
+             orders_.size());
+  LOOM_CHECK(steps >= 0, "rdp: the saved state has ", steps, " steps (must be >= 0)");
+  for (double v : rdp) LOOM_CHECK(std::isfinite(v) && v >= 0, "rdp: the saved state holds RDP ", v, " (must be finite, >= 0)");
+  rdp_ = rdp;
+  steps_ = steps;
+}
+
 double epsilon_for(double sigma, double q, int64_t steps, double delta, Conversion conv) {
   RdpAccountant acc;
   acc.step(sigma, q, steps);

@@ -37,6 +37,11 @@ class RdpAccountant {
     return rdp_to_epsilon(orders_, rdp_, delta, conv).second;
   }
   int64_t steps() const { return steps_; }
+  // The accumulated RDP at each order: with orders() and steps(), all a checkpoint needs to continue exactly.
+  const std::vector<double>& orders() const { return orders_; }
+  const std::vector<double>& rdp() const { return rdp_; }
+  // Puts back a saved state (rdp over this accountant's orders, steps >= 0); throws naming what does not fit.
+  void restore(const std::vector<double>& rdp, int64_t steps);
 
  private:
   std::vector<double> orders_, rdp_;

@@ -163,14 +163,26 @@ void RunFolder::write_all(Trainer& t, const std::vector<Logs>& rows) {
 
 void RunFolder::on_epoch_end(Trainer& t, const Logs&) { write_all(t, t.history().epochs); }
 
-void RunFolder::on_step_log(Trainer& t, const Logs&) {
-  write_step_metrics_csv(path("metrics.csv"), t.history().steps);
+void RunFolder::write_steps(const std::vector<Logs>& rows) {
+  if (opts_.step_columns.empty()) return write_step_metrics_csv(path("metrics.csv"), rows);
+  std::vector<std::vector<double>> values;
+  for (const auto& r : rows) {
+    std::vector<double> v;
+    for (const auto& c : opts_.step_columns) {
+      auto it = r.find(c.name);
+      v.push_back(it != r.end() ? it->second : std::numeric_limits<double>::quiet_NaN());
+    }
+    values.push_back(std::move(v));
+  }
+  write_metrics_table(path("metrics.csv"), opts_.step_columns, values);
 }
+
+void RunFolder::on_step_log(Trainer& t, const Logs&) { write_steps(t.history().steps); }
 
 void RunFolder::on_train_end(Trainer& t, const Logs& last) {
   if (t.step_driven()) {
     if (opts_.weights) save_weights(path(kModelFile), t.model(), opts_.weights_metadata);
-    if (!t.history().steps.empty()) write_step_metrics_csv(path("metrics.csv"), t.history().steps);
+    if (!t.history().steps.empty()) write_steps(t.history().steps);
     return;
   }
   std::vector<Logs> rows = t.history().epochs;

@@ -15,11 +15,20 @@
 
 namespace loom::train {
 
+// One column of a metrics.csv written by write_metrics_table (below).
+struct MetricsColumn {
+  std::string name;             // the header
+  std::string format = "%.6g";  // printf format of one value; a NaN/inf value is an empty cell
+};
+
 struct RunFolderOptions {
   std::string dir = {};
   std::string config_json = {};        // written to config.json when training begins ("" to skip)
   io::Metadata weights_metadata = {};  // stored in model.safetensors (e.g. model name, input shape, classes)
   bool weights = true;  // false: the caller saves the model (a language model writes it beside its own config)
+  // A step-driven fit's metrics.csv columns, each a key of the rows (an absent key is an empty cell); empty:
+  // every key as logged (write_step_metrics_csv). DP-SGD's: step, epoch, loss, accuracy, epsilon.
+  std::vector<MetricsColumn> step_columns = {};
 };
 
 class RunFolder : public Callback {
@@ -36,19 +45,16 @@ class RunFolder : public Callback {
 
  private:
   void write_all(Trainer& t, const std::vector<Logs>& rows);
+  void write_steps(const std::vector<Logs>& rows);
   RunFolderOptions opts_;
 };
 
 // The one metrics.csv writer. Every training loop keeps its rows in memory and rewrites the whole file through
 // this (atomically), so a stopped run's file is complete and a resumed run's continues the same history:
 // Trainer's run folder (write_metrics_csv and write_step_metrics_csv below; a language model's rows are
-// step,loss,val_loss,lr,tokens_per_s), the seq2seq task (step,epoch,train_loss,test_loss,test_exact_match,seconds)
-// and DP-SGD (step,epoch,loss,accuracy,epsilon).
+// step,loss,val_loss,lr,tokens_per_s; DP-SGD's, through RunFolderOptions::step_columns, step,epoch,loss,accuracy,
+// epsilon) and the seq2seq task (step,epoch,train_loss,test_loss,test_exact_match,seconds).
 //   write_metrics_table("run/metrics.csv", {{"step", "%.0f"}, {"loss"}}, {{1, 2.5}, {2, 2.25}});
-struct MetricsColumn {
-  std::string name;             // the header
-  std::string format = "%.6g";  // printf format of one value; a NaN/inf value is an empty cell
-};
 void write_metrics_table(const std::string& path, const std::vector<MetricsColumn>& columns,
                          const std::vector<std::vector<double>>& rows);
 

@@ -37,6 +37,9 @@ Trainer::Trainer(nn::Module& model, FitOptions options) : model_(model), opts_(s
   LOOM_CHECK(!opts_.batch_loss || (opts_.metrics.empty() && opts_.validation == nullptr),
              "fit: with batch_loss there are no outputs: metrics must be empty and validation null");
   LOOM_CHECK(!opts_.batch_loss || !opts_.train_loss, "fit: give batch_loss or train_loss, not both");
+  LOOM_CHECK(!opts_.batch_grads || (!opts_.batch_loss && !opts_.train_loss && opts_.grad_accum == 1),
+             "fit: batch_grads sets the gradients of one batch itself: it cannot be combined with batch_loss, "
+             "train_loss or grad_accum > 1");
   LOOM_CHECK(opts_.grad_accum >= 1, "fit: grad_accum must be >= 1, got ", opts_.grad_accum);
   LOOM_CHECK(opts_.eval_every >= 0 && opts_.tokens_per_sample >= 0, "fit: eval_every and tokens_per_sample must be >= 0, got ",
              opts_.eval_every, " and ", opts_.tokens_per_sample);
@@ -88,35 +91,45 @@ StepInfo Trainer::train_step(std::span<const data::Batch> batches) {
   optim::Optimizer& opt = *opts_.optimizer;
   const double scale = 1.0 / double(batches.size());
   double loss_sum = 0;
+  int64_t samples = 0;
   // The previous step's gradients go before the forward, so its activations can reuse their memory.
   opt.zero_grad(/*set_to_none=*/true);
   for (size_t k = 0; k < batches.size(); ++k) {
     const data::Batch& b = batches[k];
-    const int64_t n = batch_size_of(b);
+    int64_t n = 0;
     if (opts_.before_forward) opts_.before_forward();
     Tensor out, loss;
     {  // bf16 products in the forward when asked; backward follows each product's forward precision
       AutocastGuard ac(opts_.autocast != DType::f32 ? opts_.autocast : autocast_dtype());
-      if (opts_.batch_loss) {
+      if (opts_.batch_grads) {
+        BatchGrads g = opts_.batch_grads(b);
+        LOOM_CHECK(g.samples >= 0 && (g.samples == 0 || g.output.defined()),
+                   "fit: batch_grads must report samples >= 0 and, when there are samples, their outputs");
+        n = g.samples, out = g.output, info.loss = g.loss;
+      } else if (opts_.batch_loss) {
         loss = opts_.batch_loss(b);
       } else {
         out = model_(b.data);
         loss = opts_.train_loss ? opts_.train_loss(out, b) : opts_.loss(out, b.target);
       }
     }
-    LOOM_CHECK(loss.numel() == 1, "fit: the loss must be a scalar, got shape ", loss.shape());
-    info.loss = loss.item();
+    if (!opts_.batch_grads) {
+      LOOM_CHECK(loss.numel() == 1, "fit: the loss must be a scalar, got shape ", loss.shape());
+      info.loss = loss.item();
+      n = batch_size_of(b);
+    }
     info.batch_size = n;
     for (auto& c : callbacks_) c->on_loss(*this, info);  // a NaN stops here, before any update
 
-    (batches.size() > 1 ? loss * scale : loss).backward();
+    if (!opts_.batch_grads) (batches.size() > 1 ? loss * scale : loss).backward();
     loss_sum += info.loss;
     loss_metric_.add(info.loss, n);
-    if (!metrics_.empty()) {
+    if (!metrics_.empty() && n > 0) {
       NoGradGuard g;
       Tensor o = out.detach();
       for (auto& m : metrics_) m->update(o, b.target);
     }
+    samples += n;
     epoch_samples_ += n * opts_.world_size;
     total_samples_ += n * opts_.world_size;
   }
@@ -125,8 +138,7 @@ StepInfo Trainer::train_step(std::span<const data::Batch> batches) {
   opt.step();
   ++batch_, ++step_;
   info.loss = loss_sum * scale;  // the step's mean loss
-  info.batch_size = 0;
-  for (const auto& b : batches) info.batch_size += batch_size_of(b);
+  info.batch_size = samples;
   return info;
 }
 
@@ -205,6 +217,8 @@ History Trainer::fit(data::DataLoader& loader) {
 }
 
 void Trainer::log_step_row(int64_t step, double loss, double lr, bool validate) {
+  if (opts_.row_mean_loss) loss = loss_metric_.compute();
+  loss_metric_.reset();  // a step-driven fit's running loss covers the steps since the previous row
   Logs row{{"step", double(step)}, {"loss", loss}, {"lr", lr}};
   for (auto& m : metrics_) {  // since the previous row
     row[m->name()] = m->compute();
@@ -219,6 +233,7 @@ void Trainer::log_step_row(int64_t step, double loss, double lr, bool validate) 
     AutocastGuard ac(opts_.autocast != DType::f32 ? opts_.autocast : autocast_dtype());
     for (const auto& [k, v] : opts_.validate()) row["val_" + k] = v;
   }
+  if (opts_.row_values) opts_.row_values(row);
   history_.steps.push_back(row);
   for (auto& c : callbacks_) c->on_step_log(*this, row);
 }

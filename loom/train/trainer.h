@@ -36,6 +36,13 @@ using LossFn = std::function<Tensor(const Tensor& output, const Tensor& target)>
 // The generator it draws from belongs in FitOptions::generators, so checkpoints carry the stream's position.
 using BatchSource = std::function<data::Batch()>;
 
+// What FitOptions::batch_grads hands back for one batch, the gradients being already set on the parameters.
+struct BatchGrads {
+  double loss = 0;      // the batch's mean loss per sample (anything, e.g. 0, when it has no samples)
+  Tensor output;        // the model's outputs, for the metrics (undefined when the batch has no samples)
+  int64_t samples = 0;  // the batch's samples: 0 for an empty batch (a Poisson sample that drew nobody)
+};
+
 struct FitOptions {
   int64_t epochs = 1;
   int64_t steps = 0;                      // > 0: stop after this many optimizer steps in all (epochs is then ignored)
@@ -71,6 +78,11 @@ struct FitOptions {
   // DType::bf16: every forward + loss (training and validation) under bf16 autocast (ops/autocast.h);
   // DType::f32: as the caller's AutocastGuard, if any, has it.
   DType autocast = DType::f32;
+  // Replaces forward + loss + backward for one batch: sets every trainable parameter's .grad itself and says
+  // the batch's loss, outputs and size; the rest of the step (clipping, the optimizer, metrics, callbacks,
+  // checkpoints) is the loop's as usual. DP-SGD's private gradients are one (privacy/dp_fit.h). The gradients
+  // are set, not accumulated: not with grad_accum > 1, batch_loss or train_loss.
+  std::function<BatchGrads(const data::Batch&)> batch_grads = nullptr;
 
   // ---- step-driven fit (fit(BatchSource&)); the DataLoader form refuses these when set
   int64_t grad_accum = 1;  // batches per optimizer step, each loss scaled by 1 / grad_accum
@@ -82,6 +94,11 @@ struct FitOptions {
   // validation and after the last step: step, loss (that step's), lr (the one it used), val_*, and the
   // throughput samples_per_s, or tokens_per_s when tokens_per_sample > 0 (samples_per_s times it).
   int64_t tokens_per_sample = 0;
+  // Values added to each metrics row before it is stored, shown and written (DP-SGD: epsilon, epoch).
+  std::function<void(Logs& row)> row_values = nullptr;
+  // true: a row's loss is the sample-weighted mean over the steps since the previous row (DP-SGD, whose Poisson
+  // batches vary in size and may be empty); false: the loss of the row's own step.
+  bool row_mean_loss = false;
 };
 
 struct History {

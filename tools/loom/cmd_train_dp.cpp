@@ -1,14 +1,13 @@
-// loom train --dp-noise S --dp-clip C [--dp-delta D | --dp-epsilon E]: DP-SGD (loom/privacy/dp_sgd.h) on the
-// image models. Batches are Poisson samples (rate batch/N), the update is the clipped per-sample gradient sum
-// plus Gaussian noise; ε is reported as training goes (--json: "epsilon" in each step/epoch event). The run
-// folder holds model.safetensors, config.json and metrics.csv, and its manifest.
+// loom train --dp-noise S --dp-clip C [--dp-delta D | --dp-epsilon E]: DP-SGD on the image models, as a mode of the
+// one training loop (train::Trainer's step-driven fit, privacy/dp_fit.h): batches are Poisson samples (rate
+// batch/N), the update is the clipped per-sample gradient sum plus Gaussian noise; ε is reported as training goes
+// (--json: "epsilon" in each step event). The run folder holds model.safetensors, config.json, metrics.csv
+// (step,epoch,loss,accuracy,epsilon), checkpoint.safetensors and its manifest; --resume continues a run exactly.
 //   loom train --model mlp --dp-noise 1.1 --dp-clip 1 --epochs 3 --batch-size 256 --optimizer sgd --lr 0.5
 //   loom train --model cnn --dp-epsilon 3 --dp-clip 1 --epochs 5 ...      (σ chosen for ε = 3 at the end)
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "args.h"
@@ -17,10 +16,9 @@
 #include "loom/backend/backend.h"
 #include "loom/core/generator.h"
 #include "loom/data/dataloader.h"
-#include "loom/io/safetensors.h"
-#include "loom/privacy/dp_sgd.h"
+#include "loom/io/json_fields.h"
+#include "loom/privacy/dp_fit.h"
 #include "loom/train/train.h"
-#include "loom/trust/manifest.h"
 #include "model_file.h"
 #include "train_setup.h"
 
@@ -33,7 +31,38 @@ using json = nlohmann::json;
 // What DP-SGD takes of the classifier task's options; the others are refused rather than ignored.
 const std::set<std::string> kDpTakes = {"--model", "--data", "--epochs", "--steps", "--batch-size", "--optimizer",
                                         "--lr", "--momentum", "--threads", "--seed", "--out", "--train-samples",
-                                        "--test-samples", "--log-every", "--json", "--no-normalize"};
+                                        "--test-samples", "--log-every", "--json", "--no-normalize",
+                                        "--checkpoint-every", "--resume"};
+
+// What a DP checkpoint records of the run ("loom.config": the classifier's record plus the DP options) and how a
+// --resume compares it: the privacy options first, since they decide what ε means.
+ResumeRecord dp_record() {
+  ResumeRecord r;
+  r.order = {"model", "data", "train_samples", "batch_size", "sample_rate", "dp_epsilon", "dp_noise", "dp_clip",
+             "dp_delta", "dp_loop", "optimizer", "lr", "momentum", "seed", "normalize", "test_samples"};
+  r.absent = {{"train_samples", 0}, {"test_samples", 0}};
+  r.flags = {{"normalize", "--no-normalize"}, {"sample_rate", "sample rate (--batch-size / training samples)"}};
+  r.explain = {{"sample_rate", "each sample's chance of joining a batch, which the privacy accounting assumes"},
+               {"dp_noise", "the noise multiplier; with --dp-epsilon it is chosen for the planned --steps/--epochs"}};
+  return r;
+}
+
+// The step rows as DP-SGD has always printed them.
+struct DpProgress final : train::Callback {
+  Say say;
+  std::string name() const override { return "DpProgress"; }
+  void on_step_log(train::Trainer&, const train::Logs& r) override {
+    const double step = r.at("step"), ep = r.at("epoch"), loss = r.at("loss"), acc = r.at("accuracy"),
+                 eps = r.at("epsilon");
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "step %lld (epoch %.2f): loss %.4f, train accuracy %.2f%%, epsilon %.3f",
+                  (long long)step, ep, loss, 100 * acc, eps);
+    say({{"event", "step"}, {"step", int64_t(step)}, {"epoch", ep}, {"loss", loss}, {"accuracy", acc},
+         {"epsilon", eps}},
+        buf);
+  }
+};
+
 }  // namespace
 
 void declare_dp_options(Args& a, DpOptions& d) {
@@ -58,7 +87,8 @@ void finish_dp(const Args& a, TrainConfig& c, DpOptions& d) {
     if (!o.starts_with("--dp-") && !kDpTakes.count(o))
       throw UsageError(o + " does not apply to DP-SGD training (--dp-*): it takes " +
                        "--epochs/--steps, --batch-size, --optimizer, --lr, --momentum, --threads, --seed, --out, "
-                       "--train-samples, --test-samples, --log-every, --json, --no-normalize");
+                       "--train-samples, --test-samples, --log-every, --checkpoint-every, --resume, --json, "
+                       "--no-normalize");
   if (a.given("--dp-noise") == a.given("--dp-epsilon"))
     throw UsageError("DP-SGD needs --dp-noise S or --dp-epsilon E (one of them)");
   (void)d;
@@ -68,91 +98,117 @@ void finish_dp(const Args& a, TrainConfig& c, DpOptions& d) {
 }
 
 int train_dp(const TrainConfig& t, const DpOptions& dp_opts) {
-  struct {
-    TrainConfig t;
-    double noise, clip, delta, target_epsilon;
-    bool loop;
-  } c{t, dp_opts.noise, dp_opts.clip, dp_opts.delta, dp_opts.target_epsilon, dp_opts.loop};
   const auto wall0 = std::chrono::steady_clock::now();
-  if (c.t.threads > 0) set_num_threads(int(c.t.threads));
-  manual_seed(uint64_t(c.t.seed));
-  DataOptions dopt{.spec = c.t.data, .seed = uint64_t(c.t.seed), .train_limit = c.t.train_samples,
-                   .test_limit = c.t.test_samples, .normalize = !c.t.no_normalize};
+  if (t.threads > 0) set_num_threads(int(t.threads));
+  manual_seed(uint64_t(t.seed));
+  DataOptions dopt{.spec = t.data, .seed = uint64_t(t.seed), .train_limit = t.train_samples,
+                   .test_limit = t.test_samples, .normalize = !t.no_normalize};
   LoadedData d = load_data(dopt);
   dopt.norm = d.norm;
   const int64_t n = d.train->size();
-  const double q = std::min(1.0, double(c.t.batch_size) / double(n));
-  const int64_t steps = c.t.steps > 0 ? c.t.steps : std::max<int64_t>(1, int64_t(std::llround(c.t.epochs / q)));
-  if (c.target_epsilon > 0) c.noise = privacy::noise_for_epsilon(c.target_epsilon, c.delta, q, steps);
+  const double q = std::min(1.0, double(t.batch_size) / double(n));
+  const int64_t steps = t.steps > 0 ? t.steps : std::max<int64_t>(1, int64_t(std::llround(t.epochs / q)));
+  const double delta = dp_opts.delta;
+  const double noise = dp_opts.target_epsilon > 0
+                           ? privacy::noise_for_epsilon(dp_opts.target_epsilon, delta, q, steps)
+                           : dp_opts.noise;
 
-  auto model = models::make_model(c.t.model, d.shape);
-  auto opt = make_optimizer(c.t, model->parameters());
-  privacy::DpSgd dp(*model, {.noise_multiplier = c.noise, .max_grad_norm = c.clip, .sample_rate = q,
-                             .seed = uint64_t(c.t.seed) + 1, .vectorised = !c.loop});
-  const std::string unsupported = privacy::vectorised_unsupported(*model);
-  const Say say{.json = c.t.json};
-  say({{"event", "start"}, {"model", c.t.model}, {"dp", true}, {"noise", c.noise}, {"clip", c.clip},
-       {"sample_rate", q}, {"steps", steps}, {"delta", c.delta}, {"train_samples", n}},
-      "DP-SGD training " + c.t.model + " on " + c.t.data + ": " + std::to_string(n) + " samples, sample rate " +
-          std::to_string(q) + ", " + std::to_string(steps) + " steps, noise " + std::to_string(c.noise) + ", clip " +
-          std::to_string(c.clip) + (unsupported.empty() ? "" : " (batch-1 fallback: " + unsupported + ")"));
+  auto model = models::make_model(t.model, d.shape);
+  auto opt = make_optimizer(t, model->parameters());
+  privacy::DpSgd dp(*model, {.noise_multiplier = noise, .max_grad_norm = dp_opts.clip, .sample_rate = q,
+                             .seed = uint64_t(t.seed) + 1, .vectorised = !dp_opts.loop});
+  const Say say{.json = t.json};
 
-  fs::create_directories(c.t.out);
-  begin_run_folder(c.t.out);
-  std::vector<std::vector<double>> metrics;  // metrics.csv, rewritten whole after each logged step
-  auto write_metrics = [&] {
-    train::write_metrics_table((fs::path(c.t.out) / "metrics.csv").string(),
-                               {{"step", "%.0f"}, {"epoch"}, {"loss"}, {"accuracy"}, {"epsilon"}}, metrics);
-  };
-  write_metrics();
-  auto test_loader = std::make_shared<data::DataLoader>(d.test, data::LoaderOptions{.batch_size = 256});
-  const int64_t per_epoch = std::max<int64_t>(1, int64_t(std::llround(1.0 / q)));
-  const int64_t log_every = c.t.log_every > 0 ? c.t.log_every : per_epoch;
-  double loss_acc = 0, correct = 0, seen = 0, dp_seconds = 0;
-  model->train();
-  for (int64_t s = 1; s <= steps; ++s) {
-    const auto idx = dp.sample(n);
-    data::Batch b;
-    if (!idx.empty()) b = d.train->get_batch(idx);
-    const auto t0 = std::chrono::steady_clock::now();
-    auto ps = dp.private_grads(b.data, b.target, privacy::cross_entropy_sum(), n);
-    dp_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    opt->step();
-    if (!idx.empty()) {
-      loss_acc += ps.loss_sum, seen += double(idx.size());
-      correct += (ps.output.argmax(1) == b.target).sum().item();
-    }
-    if (s % log_every == 0 || s == steps) {
-      const double eps = dp.epsilon(c.delta), ep = double(s) / double(per_epoch);
-      const double loss = seen > 0 ? loss_acc / seen : 0, acc = seen > 0 ? correct / seen : 0;
-      metrics.push_back({double(s), ep, loss, acc, eps});
-      write_metrics();
-      char buf[200];
-      std::snprintf(buf, sizeof buf, "step %lld (epoch %.2f): loss %.4f, train accuracy %.2f%%, epsilon %.3f",
-                    (long long)s, ep, loss, 100 * acc, eps);
-      say({{"event", "step"}, {"step", s}, {"epoch", ep}, {"loss", loss}, {"accuracy", acc}, {"epsilon", eps}},
-          buf);
-      loss_acc = correct = seen = 0;
-    }
+  // The run's record: resuming compares it, so a changed privacy option is refused, never silently applied.
+  json record = config_json(t);
+  record["sample_rate"] = q, record["dp_noise"] = noise, record["dp_clip"] = dp_opts.clip;
+  record["dp_delta"] = delta, record["dp_loop"] = dp_opts.loop;
+  if (dp_opts.target_epsilon > 0) record["dp_epsilon"] = dp_opts.target_epsilon;
+  const std::string ckpt = (fs::path(t.out) / train::kCheckpointFile).string();
+  const bool resuming = t.resume && fs::exists(ckpt);
+  std::vector<std::string> resume_notes;
+  if (resuming) {
+    const train::Checkpoint saved = train::load_checkpoint(ckpt);
+    auto it = saved.metadata.find("loom.config");
+    LOOM_CHECK(it != saved.metadata.end(), ckpt, ": the checkpoint has no loom.config entry (not made by loom train)");
+    resume_notes = check_resume(io::parse_json(it->second, ckpt + " (loom.config)"), record, ckpt, dp_record());
+  } else if (t.resume) {
+    say({{"event", "note"}, {"message", "no checkpoint in " + t.out + "; starting from scratch"}},
+        "no checkpoint in " + t.out + "; starting from scratch");
+  } else if (fs::exists(ckpt)) {
+    say({{"event", "note"}, {"message", "replacing the previous run in " + t.out}},
+        "note: replacing the previous run in " + t.out + " (--resume continues it instead)");
   }
-  train::Logs test = train::evaluate(*model, *test_loader, {});
-  io::Metadata meta = model_metadata(c.t.model, d.shape, d.classes, dopt);
-  meta["loom.dp"] = json{{"noise", c.noise}, {"clip", c.clip}, {"sample_rate", q}, {"steps", steps},
-                         {"delta", c.delta}, {"epsilon", dp.epsilon(c.delta)}}.dump();
-  train::save_weights((fs::path(c.t.out) / "model.safetensors").string(), *model, meta);
-  json cfg = {{"model", c.t.model}, {"data", c.t.data}, {"dp_noise", c.noise}, {"dp_clip", c.clip},
-              {"dp_delta", c.delta}, {"sample_rate", q}, {"steps", steps}, {"optimizer", c.t.optimizer},
-              {"lr", c.t.lr}, {"seed", c.t.seed}, {"epsilon", dp.epsilon(c.delta)}};
-  io::write_file_atomic((fs::path(c.t.out) / "config.json").string(), cfg.dump(2) + "\n");
-  finish_run_folder(c.t.out);
+
+  const io::Metadata meta = model_metadata(t.model, d.shape, d.classes, dopt);
+  io::Metadata ckpt_meta = meta;
+  ckpt_meta["loom.config"] = record.dump();
+  auto progress = std::make_shared<DpProgress>();
+  progress->say = say;
+  auto run_folder = std::make_shared<train::RunFolder>(train::RunFolderOptions{
+      .dir = t.out,
+      .weights = false,  // saved below with the privacy figures (loom.dp)
+      .step_columns = {{"step", "%.0f"}, {"epoch"}, {"loss"}, {"accuracy"}, {"epsilon"}}});
+  auto checkpoints = std::make_shared<train::ModelCheckpoint>(
+      train::ModelCheckpointOptions{.path = ckpt, .every_steps = t.checkpoint_every, .each_epoch = false});
+  const int64_t per_epoch = std::max<int64_t>(1, int64_t(std::llround(1.0 / q)));
+  double dp_seconds = 0;
+  train::FitOptions fo = privacy::dp_fit_options(
+      dp, *d.train,
+      {.steps = steps,
+       .optimizer = opt.get(),
+       .callbacks = {run_folder, progress, checkpoints},
+       .progress = train::ProgressMode::None,
+       .log_every = t.log_every > 0 ? t.log_every : per_epoch,
+       .resume_from = resuming ? ckpt : "",
+       .checkpoint_metadata = ckpt_meta},
+      {.delta = delta, .grad_seconds = &dp_seconds});
+  train::Trainer trainer(*model, fo);
+  if (resuming && trainer.global_step() >= steps)
+    throw UsageError((t.steps > 0 ? "--steps " + std::to_string(t.steps) : "--epochs " + fmt_number(double(t.epochs))) +
+                     ": the checkpoint in " + t.out + " is already at step " + std::to_string(trainer.global_step()) +
+                     " of the " + std::to_string(steps) + " this run plans (--steps/--epochs are the run's total; "
+                     "give more to continue it)");
+
+  const std::string unsupported = privacy::vectorised_unsupported(*model);
+  json start = {{"event", "start"}, {"model", t.model}, {"dp", true}, {"noise", noise}, {"clip", dp_opts.clip},
+                {"sample_rate", q}, {"steps", steps}, {"delta", delta}, {"train_samples", n}};
+  std::string intro = "DP-SGD training " + t.model + " on " + t.data + ": " + std::to_string(n) +
+                      " samples, sample rate " + std::to_string(q) + ", " + std::to_string(steps) + " steps, noise " +
+                      std::to_string(noise) + ", clip " + std::to_string(dp_opts.clip) +
+                      (unsupported.empty() ? "" : " (batch-1 fallback: " + unsupported + ")");
+  if (resuming) {
+    start["resumed_at_step"] = trainer.global_step();
+    intro += "\nresuming from " + ckpt + " at step " + std::to_string(trainer.global_step()) + " (epsilon " +
+             std::to_string(dp.epsilon(delta)) + " so far)";
+  }
+  say(start, intro);
+  for (const auto& note : resume_notes) say({{"event", "note"}, {"message", note}}, "note: " + note);
+
+  fs::create_directories(t.out);
+  begin_run_folder(t.out);  // no stale manifest while training
+  trainer.fit(privacy::dp_batches(dp, *d.train));
+
+  data::DataLoader test_loader(d.test, data::LoaderOptions{.batch_size = 256});
+  train::Logs test = train::evaluate(*model, test_loader, {});
+  const double eps = dp.epsilon(delta);
+  io::Metadata weights_meta = meta;
+  weights_meta["loom.dp"] = json{{"noise", noise}, {"clip", dp_opts.clip}, {"sample_rate", q}, {"steps", steps},
+                                 {"delta", delta}, {"epsilon", eps}}.dump();
+  train::save_weights((fs::path(t.out) / train::kModelFile).string(), *model, weights_meta);
+  json cfg = {{"model", t.model}, {"data", t.data}, {"dp_noise", noise}, {"dp_clip", dp_opts.clip},
+              {"dp_delta", delta}, {"sample_rate", q}, {"steps", steps}, {"optimizer", t.optimizer},
+              {"lr", t.lr}, {"seed", t.seed}, {"epsilon", eps}};
+  io::write_file_atomic((fs::path(t.out) / "config.json").string(), cfg.dump(2) + "\n");
+  finish_run_folder(t.out);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   char buf[300];
   std::snprintf(buf, sizeof buf, "test accuracy %.2f%% at epsilon %.3f (delta %g), noise %.4f\n%.1f s in all (%.1f s "
                 "in the private gradient steps); saved the run in %s/",
-                100 * test["accuracy"], dp.epsilon(c.delta), c.delta, c.noise, wall, dp_seconds, c.t.out.c_str());
-  say({{"event", "done"}, {"test_accuracy", test["accuracy"]}, {"test_loss", test["loss"]},
-       {"epsilon", dp.epsilon(c.delta)}, {"delta", c.delta}, {"noise", c.noise}, {"steps", steps},
-       {"seconds", wall}, {"dp_seconds", dp_seconds}, {"out", c.t.out}},
+                100 * test["accuracy"], eps, delta, noise, wall, dp_seconds, t.out.c_str());
+  say({{"event", "done"}, {"test_accuracy", test["accuracy"]}, {"test_loss", test["loss"]}, {"epsilon", eps},
+       {"delta", delta}, {"noise", noise}, {"steps", steps}, {"seconds", wall}, {"dp_seconds", dp_seconds},
+       {"out", t.out}},
       buf);
   return 0;
 }
