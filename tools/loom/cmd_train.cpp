@@ -377,7 +377,7 @@ const std::vector<TrainTaskInfo>& train_tasks() {
          .description = "images -> classes (cross-entropy, accuracy); DP-SGD with --dp-*",
          .defaults_help = "--data fashion-mnist (or mnist:DIR, cifar10:DIR, imagefolder:DIR), --epochs 1, "
                           "--batch-size 64, --lr 1e-3 (sgd: 0.01; DP-SGD: --optimizer sgd --lr 0.5), "
-                          "--checkpoint-every 200 (0: each epoch only)",
+                          "--checkpoint-every 200 (0: each epoch only; DP-SGD: at the end only)",
          .schedulers = supervised_schedulers,
          .not_applicable = {},
          .make = [] { return make_supervised_task(false); }},
