@@ -160,9 +160,10 @@ Logs Trainer::epoch_logs() {
 
 History Trainer::fit(data::DataLoader& loader) {
   LOOM_CHECK(loaded_mode_ != 1, "fit: the checkpoint was made by a step-driven fit (a BatchSource), not a DataLoader one");
-  LOOM_CHECK(opts_.grad_accum == 1 && !opts_.validate && opts_.eval_every == 0 && opts_.tokens_per_sample == 0,
-             "fit: grad_accum, validate, eval_every and tokens_per_sample are for a step-driven fit (a BatchSource); "
-             "with a DataLoader use FitOptions::validation");
+  LOOM_CHECK(opts_.grad_accum == 1 && !opts_.validate && opts_.eval_every == 0 && opts_.tokens_per_sample == 0 &&
+                 !opts_.row_values && !opts_.row_mean_loss,
+             "fit: grad_accum, validate, eval_every, tokens_per_sample, row_values and row_mean_loss are for a "
+             "step-driven fit (a BatchSource); with a DataLoader use FitOptions::validation and epoch rows");
   step_driven_ = false;
   num_batches_ = loader.num_batches();
   LOOM_CHECK(num_batches_ > 0, "fit: the training data has no batches (", num_batches_,
