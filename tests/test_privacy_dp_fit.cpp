@@ -158,6 +158,10 @@ TEST(DpFit, RefusesWhatItCannotCombineWithAndABadAccountantState) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("grad_accum"), std::string::npos) << e.what();
   }
+  // Rows with epsilon are a step-driven fit's: a DataLoader fit (epochs, no Poisson sampling) refuses them.
+  data::DataLoader loader(data, data::LoaderOptions{.batch_size = 4});
+  train::Trainer by_epoch(*run.model, dp_fit_options(*run.dp, *data, base(run, 4, 2)));
+  EXPECT_THROW(by_epoch.fit(loader), Error);
   DpAccountantState st(*run.dp);
   auto s = st.state();
   s.erase("rdp.3");
