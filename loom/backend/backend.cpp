@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "loom/backend/cpu/cpu_backend.h"
+#include "loom/backend/cuda/cuda.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -20,6 +21,12 @@ Backend& backend_for(Device d) {
   static cpu::CpuBackend cpu_backend;
   if (d.type == DeviceType::CPU) return cpu_backend;
   Backend* be = g_backends[size_t(d.type)];
+  // The CUDA backend registers itself at the first use of a CUDA device (no static initialiser, which a static
+  // library's linker may drop); without a device or a CUDA build this throws the reason, naming the device.
+  if (!be && d.type == DeviceType::CUDA) {
+    cuda::device(d.index);
+    be = g_backends[size_t(d.type)];
+  }
   LOOM_CHECK(be != nullptr, "backend_for: no backend for device ", d, " in this build (register_backend adds one)");
   return *be;
 }
