@@ -4,6 +4,7 @@
 
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/backend/cuda/cuda.h"
+#include "loom/core/allocator.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -15,6 +16,9 @@ namespace loom {
 
 namespace {
 Backend* g_backends[kDeviceTypeCount] = {};
+// CUDA registers at first use: allocation (core) reaches it through this hook. This file is linked into every
+// program that runs an op (backend_for lives here), so the initialiser is never dropped with an unused object.
+const bool g_cuda_hook = (set_device_initializer(DeviceType::CUDA, [](int index) { cuda::device(index); }), true);
 }  // namespace
 
 Backend& backend_for(Device d) {
