@@ -66,6 +66,7 @@ std::optional<std::string> compare(const std::vector<Tensor>& ref, const std::ve
 // every backend). finish() adds a random-weighted sum of the outputs, runs backward and returns the outputs then
 // every leaf's gradient, all on the host.
 struct Ctx {
+  Ctx(Device d, DType t) : dev(d), dt(t) {}
   Device dev;
   DType dt;
   Generator g{1234};
@@ -254,7 +255,9 @@ TEST_P(CrossBackend, MatchesCpu) {
   const std::vector<Tensor> have = cs.run(got);
   const auto diff = compare(want, have, tolerance(p.dt, cs.bf16));
   EXPECT_FALSE(diff.has_value()) << cs.name << " on " << dev << ": " << diff.value_or("");
-  if (p.target == Target::Strict) EXPECT_GT(test::strict_backend().total_calls(), 0);
+  if (p.target == Target::Strict) {
+    EXPECT_GT(test::strict_backend().total_calls(), 0);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Strict, CrossBackend, testing::ValuesIn(params(Target::Strict)), param_name);

@@ -222,25 +222,28 @@ __global__ void rn_bwd_dx_kernel(const T* g, const T* x, int64_t R, int64_t Gr, 
   }
 }
 
-// One thread per channel c = gr * D + d: sums over the rows of group gr and the S positions.
+// One thread per channel c = gr * D + d and chunk of rows (blockIdx.y): sums over the chunk's rows of group gr and
+// the S positions, added to the zeroed accumulators (a few atomics per channel instead of one thread per channel
+// walking every row: layer norm's R is batch x tokens).
 template <class T>
 __global__ void rn_bwd_dw_kernel(const T* g, const T* x, int64_t R, int64_t Gr, int64_t D, int64_t S,
-                                 const double* mean, const double* rstd, double* dw, double* db) {
-  const int64_t K = D * S;
-  LOOM_GRID_LOOP(c, Gr * D) {
-    const int64_t gr = c / D, d = c % D;
-    double sw = 0, sb = 0;
-    for (int64_t r = gr; r < R; r += Gr) {
-      const double m = mean[r], rs = rstd[r];
-      for (int64_t i = 0; i < S; ++i) {
-        const int64_t k = r * K + d * S + i;
-        sw += double(g[k]) * (double(x[k]) - m) * rs;
-        sb += double(g[k]);
-      }
+                                 const double* mean, const double* rstd, double* dw, double* db, int64_t rows_per) {
+  const int64_t K = D * S, c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= Gr * D) return;
+  const int64_t gr = c / D, d = c % D;
+  const int64_t r0 = int64_t(blockIdx.y) * rows_per, r1 = r0 + rows_per < R ? r0 + rows_per : R;
+  double sw = 0, sb = 0;
+  for (int64_t r = r0; r < r1; ++r) {
+    if (r % Gr != gr) continue;
+    const double m = mean[r], rs = rstd[r];
+    for (int64_t i = 0; i < S; ++i) {
+      const int64_t k = r * K + d * S + i;
+      sw += double(g[k]) * (double(x[k]) - m) * rs;
+      sb += double(g[k]);
     }
-    if (dw) dw[c] = sw;
-    if (db) db[c] = sb;
   }
+  if (dw) atomicAdd(&dw[c], sw);
+  if (db) atomicAdd(&db[c], sb);
 }
 
 // A view of x without dim d (rank nd - 1; a 0-d result gets one dim of size 1).
@@ -367,6 +370,10 @@ void row_norm_backward(DType dt, const void* g, const void* x, int64_t R, int64_
                        const double* mean, const double* rstd, const void* w, void* dx, double* dw, double* db) {
   if (R == 0) return;
   const int th = row_threads(D * S);
+  const int64_t CH = Gr * D, chunks = R < 256 ? 1 : 256, rows_per = (R + chunks - 1) / chunks;
+  const dim3 dw_grid(unsigned((CH + 255) / 256), unsigned(chunks));
+  if (dw) cudaMemsetAsync(dw, 0, size_t(CH) * sizeof(double), stream());
+  if (db) cudaMemsetAsync(db, 0, size_t(CH) * sizeof(double), stream());
   if (dt == DType::f64) {
     if (dx)
       rn_bwd_dx_kernel<double><<<grid_rows(R), th, 0, stream()>>>(static_cast<const double*>(g),
@@ -374,16 +381,18 @@ void row_norm_backward(DType dt, const void* g, const void* x, int64_t R, int64_
                                                                   rstd, static_cast<const double*>(w),
                                                                   static_cast<double*>(dx));
     if (dw || db)
-      rn_bwd_dw_kernel<double><<<blocks_for(Gr * D), 256, 0, stream()>>>(
-          static_cast<const double*>(g), static_cast<const double*>(x), R, Gr, D, S, mean, rstd, dw, db);
+      rn_bwd_dw_kernel<double><<<dw_grid, 256, 0, stream()>>>(static_cast<const double*>(g),
+                                                              static_cast<const double*>(x), R, Gr, D, S, mean, rstd,
+                                                              dw, db, rows_per);
   } else {
     if (dx)
       rn_bwd_dx_kernel<float><<<grid_rows(R), th, 0, stream()>>>(static_cast<const float*>(g),
                                                                  static_cast<const float*>(x), R, Gr, D, S, mean, rstd,
                                                                  static_cast<const float*>(w), static_cast<float*>(dx));
     if (dw || db)
-      rn_bwd_dw_kernel<float><<<blocks_for(Gr * D), 256, 0, stream()>>>(
-          static_cast<const float*>(g), static_cast<const float*>(x), R, Gr, D, S, mean, rstd, dw, db);
+      rn_bwd_dw_kernel<float><<<dw_grid, 256, 0, stream()>>>(static_cast<const float*>(g),
+                                                             static_cast<const float*>(x), R, Gr, D, S, mean, rstd,
+                                                             dw, db, rows_per);
   }
   check_launch("row_norm_backward");
 }

@@ -58,7 +58,7 @@ void reset_peak() {}
 void empty_cache() {}
 std::vector<GpuInfo> devices() { return {}; }
 std::string library_versions() { return "none: built without CUDA (LOOM_CUDA=OFF or no nvcc at configure time)"; }
-std::string info_text() { return "CUDA: " + library_versions() + "\n"; }
+std::string info_text() { return "CUDA:        " + library_versions() + "\n"; }
 
 #else  // LOOM_HAVE_CUDA
 
@@ -388,7 +388,7 @@ std::string library_versions() {
 
 std::string info_text() {
   std::ostringstream os;
-  os << "CUDA: " << library_versions() << "\n";
+  os << "CUDA:        " << library_versions() << "\n";
   const std::vector<GpuInfo> gpus = devices();
   if (gpus.empty()) os << "  no device: " << unavailable_reason() << "\n";
   for (const GpuInfo& g : gpus)
