@@ -6,6 +6,7 @@
 //   gpu_check_bench w5 DEVICE [STEPS]              GPT-2 124M shape, B=16, T=1024, bf16 autocast; decode tokens/s
 // DEVICE is cpu, cuda or cuda:N. Every phase catches its own error and prints it, so one failing kernel does not
 // hide the figures of the others; the exit status is non-zero when any phase failed.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -135,7 +136,7 @@ int run_w3(Device dev, const std::string& path, int steps) {
     loss.backward();
     opt.step();
     const double l = loss.item();
-    if (it > steps - 20) tail += l / 20;
+    if (it > steps - 20) tail += l / double(std::min(steps, 20));
     if (it % 50 == 0 || it == 1)
       std::printf("{\"w\":\"W3\",\"device\":\"%s\",\"step\":%d,\"loss\":%.5f}\n", dev_name(dev).c_str(), it, l);
     std::fflush(stdout);
