@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "loom/loom.h"
+#include "loom/models/gpt.h"
+#include "loom/models/models.h"
 #include "support/strict_backend.h"
 
 using namespace loom;
@@ -211,6 +213,36 @@ const std::vector<Case>& cases() {
            adamw.step(), adam.step(), sgd.step();
          }
          return c.finish({p1.detach(), p2.detach(), p3.detach()});
+       }},
+      // Whole training steps of two seed models (the W2 and W3 shapes, scaled down): loss, then the weights.
+      {"cnn_step", false, false,
+       [](Ctx& c) {
+         manual_seed(0);
+         auto m = models::make_model("cnn", {.channels = 1, .height = 14, .width = 14, .num_classes = 10, .widths = {}});
+         m->to(c.dev);
+         optim::Adam opt(m->parameters(), {.lr = 1e-2});
+         Tensor x = c.host({4, 1, 14, 14}).to(c.dev), y = c.ints(0, 10, {4});
+         Tensor loss = cross_entropy(m->forward(x), y);
+         loss.backward();
+         opt.step();
+         std::vector<Tensor> outs = {loss.detach()};
+         for (const auto& [k, p] : m->named_parameters()) outs.push_back(p.detach());
+         return c.finish(outs);
+       }},
+      {"gpt_step", false, false,
+       [](Ctx& c) {
+         manual_seed(0);
+         models::GPT m({.vocab_size = 16, .n_positions = 8, .n_embd = 16, .n_layer = 2, .n_head = 2});
+         m.to(c.dev);
+         optim::AdamW opt(m.parameters(), {.lr = 1e-2});
+         Tensor idx = c.ints(0, 16, {2, 8});
+         Tensor x = idx.narrow(1, 0, 7).contiguous(), y = idx.narrow(1, 1, 7).contiguous();
+         Tensor loss = cross_entropy(m.forward(x).reshape({-1, 16}), y.reshape({-1}));
+         loss.backward();
+         opt.step();
+         std::vector<Tensor> outs = {loss.detach()};
+         for (const auto& [k, p] : m.named_parameters()) outs.push_back(p.detach());
+         return c.finish(outs);
        }},
   };
   return all;
