@@ -7,6 +7,7 @@
 #include "loom/autograd/function.h"
 #include "loom/autograd/grad_mode.h"
 #include "loom/backend/backend.h"
+#include "loom/backend/cuda/cuda.h"
 #include "loom/core/generator.h"
 #include "loom/core/tensor.h"
 #include "loom/ops/ops.h"

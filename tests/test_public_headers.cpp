@@ -19,7 +19,7 @@ namespace {
 
 const fs::path kSource = fs::path(LOOM_TEST_DIR).parent_path();
 
-// Headers loom.h leaves out on purpose: kernel internals (backend/cpu, dispatch, allocator, optimizer and RNN
+// Headers loom.h leaves out on purpose: kernel internals (backend/cpu, backend/cuda but its cuda.h, dispatch, allocator, optimizer and RNN
 // kernels, the RNN reference for tests, module-repr formatting) and dist and privacy, which are their own components
 // (loom/dist/dist.h, loom::dist) because it may need MPI, and serve, the HTTP server of `loom serve` (its own
 // library loom::serve on cpp-httplib, not installed).
@@ -28,6 +28,7 @@ bool internal(const std::string& h) {
       "loom/core/allocator.h", "loom/core/dispatch.h",  "loom/nn/repr.h",          "loom/nn/rnn_gemm.h",
       "loom/nn/rnn_kernels.h", "loom/nn/rnn_reference.h", "loom/optim/update.h", "loom/loom.h",
       "loom/ops/index_check.h", "loom/data/jpeg_check.h", "loom/data/jpeg_decode.h", "loom/data/png_check.h", "loom/data/pnm_check.h", "loom/dataquality/label_split.h", "loom/trust/sodium_init.h"};
+  if (h.starts_with("loom/backend/cuda/")) return h != "loom/backend/cuda/cuda.h";  // kernels and device state
   return h.starts_with("loom/backend/cpu/") || h.starts_with("loom/dist/") || h.starts_with("loom/privacy/") ||
          h.starts_with("loom/serve/") || files.count(h) > 0;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "loom/backend/cpu/cpu_backend.h"
+#include "loom/backend/cuda/cuda.h"
+#include "loom/core/allocator.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -14,12 +16,21 @@ namespace loom {
 
 namespace {
 Backend* g_backends[kDeviceTypeCount] = {};
+// CUDA registers at first use: allocation (core) reaches it through this hook. This file is linked into every
+// program that runs an op (backend_for lives here), so the initialiser is never dropped with an unused object.
+const bool g_cuda_hook = (set_device_initializer(DeviceType::CUDA, [](int index) { cuda::device(index); }), true);
 }  // namespace
 
 Backend& backend_for(Device d) {
   static cpu::CpuBackend cpu_backend;
   if (d.type == DeviceType::CPU) return cpu_backend;
   Backend* be = g_backends[size_t(d.type)];
+  // The CUDA backend registers itself at the first use of a CUDA device (no static initialiser, which a static
+  // library's linker may drop); without a device or a CUDA build this throws the reason, naming the device.
+  if (!be && d.type == DeviceType::CUDA) {
+    cuda::device(d.index);
+    be = g_backends[size_t(d.type)];
+  }
   LOOM_CHECK(be != nullptr, "backend_for: no backend for device ", d, " in this build (register_backend adds one)");
   return *be;
 }

@@ -96,7 +96,14 @@ size_t cpu_cached_bytes() {
 namespace {
 std::mutex g_alloc_mu;
 DeviceAllocator g_allocators[kDeviceTypeCount];
+void (*g_initializers[kDeviceTypeCount])(int) = {};
 }  // namespace
+
+void set_device_initializer(DeviceType type, void (*init)(int index)) {
+  LOOM_CHECK(type != DeviceType::CPU, "set_device_initializer: the CPU needs none");
+  std::lock_guard<std::mutex> lock(g_alloc_mu);
+  g_initializers[size_t(type)] = init;
+}
 
 void register_allocator(DeviceType type, DeviceAllocator a) {
   LOOM_CHECK(type != DeviceType::CPU, "register_allocator: CPU memory always comes from cpu_alloc");
@@ -107,6 +114,12 @@ void register_allocator(DeviceType type, DeviceAllocator a) {
 
 DeviceAllocator allocator_for(Device d) {
   if (d.type == DeviceType::CPU) return {cpu_alloc, cpu_free};
+  void (*init)(int) = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_alloc_mu);
+    if (!g_allocators[size_t(d.type)].alloc) init = g_initializers[size_t(d.type)];
+  }
+  if (init) init(d.index);  // outside the lock: it registers through register_allocator
   std::lock_guard<std::mutex> lock(g_alloc_mu);
   const DeviceAllocator a = g_allocators[size_t(d.type)];
   LOOM_CHECK(a.alloc != nullptr, "Storage: device ", d, " has no allocator in this build (no backend registered it)");

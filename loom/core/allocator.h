@@ -23,5 +23,8 @@ struct DeviceAllocator {
 };
 void register_allocator(DeviceType type, DeviceAllocator a);
 DeviceAllocator allocator_for(Device d);
+// A device whose backend registers itself at first use (CUDA: loom/backend/cuda/cuda.h) installs here the call that
+// does it; allocator_for runs it for a device type that has no allocator yet (it registers one, or throws why not).
+void set_device_initializer(DeviceType type, void (*init)(int index));
 
 }  // namespace loom

@@ -301,9 +301,10 @@ std::unique_ptr<DecodeState> GPT::start_decoding(int64_t batch, int64_t max_len)
   st->max_len = max_len;
   const int64_t D = cfg.n_embd / cfg.n_head;
   const DType dt = wte->weight.dtype();
+  const Device dev = wte->weight.device();  // the cache lives where the model does (a GPU model decodes there)
   for (int64_t i = 0; i < cfg.n_layer; ++i) {
-    st->k.push_back(make_tensor({batch, cfg.n_head, max_len, D}, dt));
-    st->v.push_back(make_tensor({batch, cfg.n_head, max_len, D}, dt));
+    st->k.push_back(make_tensor({batch, cfg.n_head, max_len, D}, dt, dev));
+    st->v.push_back(make_tensor({batch, cfg.n_head, max_len, D}, dt, dev));
   }
   return st;
 }

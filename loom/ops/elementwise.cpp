@@ -316,7 +316,7 @@ Tensor where(const Tensor& cond, const Tensor& a0, const Tensor& b0) {
   backend_for(a).where(y, cond, a, b);
   if (needs_grad({a0, b0}))
     record("Where", {y}, {a0, b0}, [c = cond.detach(), ma = meta(a0), mb = meta(b0)](const G& g) {
-      Tensor z = zeros({}, {.dtype = g[0].dtype()});
+      Tensor z = zeros({}, {.dtype = g[0].dtype(), .device = g[0].device()});
       return G{ma.rg ? grad_for(where(c, g[0], z), ma) : Tensor(),
                mb.rg ? grad_for(where(c, z, g[0]), mb) : Tensor()};
     });

@@ -37,7 +37,7 @@ Tensor index_select(const Tensor& x0, int64_t dim0, const Tensor& index) {
   backend_for(x).index_select(y, x, dim, idx);
   if (needs_grad({x0}))
     record("IndexSelect", {y}, {x0}, [shape = x.shape(), dt = x.dtype(), dim, idx](const G& g) {
-      return G{index_add(zeros(shape, {.dtype = dt}), dim, idx, g[0])};
+      return G{index_add(zeros(shape, {.dtype = dt, .device = g[0].device()}), dim, idx, g[0])};
     });
   return y;
 }
@@ -65,7 +65,7 @@ Tensor gather(const Tensor& x, int64_t dim0, const Tensor& index) {
   backend_for(x).gather(y, x, dim, idx);
   if (needs_grad({x}))
     record("Gather", {y}, {x}, [shape = x.shape(), dt = x.dtype(), dim, idx](const G& g) {
-      return G{scatter_add(zeros(shape, {.dtype = dt}), dim, idx, g[0])};
+      return G{scatter_add(zeros(shape, {.dtype = dt, .device = g[0].device()}), dim, idx, g[0])};
     });
   return y;
 }
@@ -85,10 +85,10 @@ static Tensor scatter_impl(const Tensor& x, int64_t dim0, const Tensor& index, c
   if (needs_grad({x, src}))
     record(add ? "ScatterAdd" : "Scatter", {y}, {x, src}, [dim, idx, add, sshape = src.shape()](const G& g) {
       Tensor gx = g[0];
-      if (!add) gx = scatter_impl(g[0], dim, idx, zeros(idx.shape(), {.dtype = g[0].dtype()}), false);
+      if (!add) gx = scatter_impl(g[0], dim, idx, zeros(idx.shape(), {.dtype = g[0].dtype(), .device = g[0].device()}), false);
       Tensor gs = gather(g[0], dim, idx);
       if (gs.shape() != sshape) {  // src larger than index: the rest of src gets no gradient
-        Tensor full = zeros(sshape, {.dtype = g[0].dtype()});
+        Tensor full = zeros(sshape, {.dtype = g[0].dtype(), .device = g[0].device()});
         Tensor win = make_view(full, gs.shape(), full.strides(), 0);
         backend_for(full).copy(win, gs);
         gs = full;
@@ -105,9 +105,9 @@ Tensor one_hot(const Tensor& index, int64_t num_classes) {
   LOOM_CHECK(num_classes > 0, "one_hot: num_classes must be positive, got ", num_classes);
   Shape s = index.shape();
   s.push_back(num_classes);
-  Tensor y = zeros(s, {.dtype = DType::i64});
+  Tensor y = zeros(s, {.dtype = DType::i64, .device = index.device()});
   Tensor idx = index.contiguous().reshape([&] { Shape t = index.shape(); t.push_back(1); return t; }());
-  backend_for(y).scatter(y, y.dim() - 1, idx, ones(idx.shape(), {.dtype = DType::i64}), false);
+  backend_for(y).scatter(y, y.dim() - 1, idx, ones(idx.shape(), {.dtype = DType::i64, .device = index.device()}), false);
   return y;
 }
 

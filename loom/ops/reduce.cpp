@@ -132,7 +132,7 @@ static std::pair<Tensor, Tensor> max_min_dim(const Tensor& x, int64_t dim0, bool
   }
   if (needs_grad({x}))
     record(is_max ? "Max" : "Min", {values}, {x}, [idx = indices, shape = x.shape(), keep, dim, dt = x.dtype()](const G& g) {
-      Tensor gx = zeros(shape, {.dtype = dt});
+      Tensor gx = zeros(shape, {.dtype = dt, .device = g[0].device()});
       if (shape.empty()) return G{g[0].reshape({})};
       return G{scatter_add(gx, dim, idx.reshape(keep), g[0].reshape(keep))};
     });

@@ -62,7 +62,7 @@ std::optional<Shape> view_strides(const Shape& oshape, const Shape& ostride, con
 // Writes gradient g into the window of a zero tensor shaped like the base (the backward of slicing).
 Tensor embed_in_zeros(const Tensor& g, const Shape& base_shape, DType dt,
                       const std::function<Tensor(const Tensor&)>& window_of) {
-  Tensor gx = zeros(base_shape, {.dtype = dt});
+  Tensor gx = zeros(base_shape, {.dtype = dt, .device = g.device()});
   Tensor win = window_of(gx);
   backend_for(gx).copy(win, g);
   return gx;

@@ -8,6 +8,7 @@
 #include "args.h"
 #include "commands.h"
 #include "loom/backend/backend.h"
+#include "loom/backend/cuda/cuda.h"
 #include "loom/backend/cpu/cpu_features.h"
 #include "loom/dist/comm.h"
 #include "model_file.h"
@@ -64,7 +65,7 @@ int cmd_info(const Argv& argv) {
             << "blas:        " << openblas_get_config() << "\n"
             << (dist::mpi_available() ? "MPI:         yes (mpirun -np N loom train ... --distributed)\n"
                                       : "MPI:         no (built without MPI: install libopenmpi-dev and rebuild)\n")
-            << "CUDA:        no (not compiled in; loom runs on the CPU)\n";
+            << cuda::info_text();
   // Which kernel each family runs here: compiled in (LOOM_NATIVE) or picked at run time by CPUID.
   std::cout << "kernels:     compiled for " << cpu::compiled_isa()
             << (cpu::compiled_isa_supported() ? "" : " (NOT supported by this CPU: rebuild with -DLOOM_NATIVE=OFF)")

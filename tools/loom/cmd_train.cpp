@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "data_spec.h"
 #include "loom/backend/backend.h"
+#include "loom/backend/cuda/cuda.h"
 #include "loom/io/json_fields.h"
 #include "loom/core/generator.h"
 #include "loom/data/dataloader.h"
@@ -440,6 +441,12 @@ int cmd_train(const Argv& argv) {
     throw HelpRequested{train_help()};
   }
   finish_options(a, c, *info, *task);
+  if (c.device != "cpu") {
+    // Without a GPU (or a CUDA build) this is the clear error naming the device and the reason.
+    cuda::parse_device(c.device);
+    throw UsageError("--device " + c.device + ": `loom train` runs its tasks on the CPU so far; on a GPU, train "
+                     "from C++ with model->to(loom::cuda::device(0)) (docs/cuda.md) or run bench/gpu_check.sh");
+  }
   return task->run(c);
 }
 

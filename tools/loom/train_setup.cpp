@@ -30,6 +30,7 @@ void declare_common_options(Args& a, TrainConfig& c) {
   a.choice("--scheduler", &c.scheduler, {"none", "step", "cosine", "onecycle", "plateau", "exponential"},
            "learning-rate schedule (default none; each task lists those it supports)");
   a.option("--clip-grad-norm", &c.clip_grad_norm, "X", "clip the gradients' global norm to X (0: off)", kNonNegative);
+  a.option("--device", &c.device, "D", "cpu (default), or cuda / cuda:N: fails clearly without a GPU or a CUDA build");
   a.option("--threads", &c.threads, "T", "compute threads (default: all cores)", {.min = 1, .max = 1024});
   a.option("--seed", &c.seed, "S", "seed for initialisation, data order and splits (default 0)", kNonNegative);
   a.option("--out", &c.out, "DIR", "run folder (default runs/MODEL-DATA)");

@@ -27,6 +27,7 @@ struct TrainConfig {
   // ---- the common options (declare_common_options): every task reads these
   std::string model, data = "fashion-mnist", optimizer = "adam", scheduler = "none", out;
   std::string init;  // --init DIR: start from that run's weights (a pruned run keeps its masks)
+  std::string device = "cpu";  // --device: cpu, cuda, cuda:N (checked before any data is read)
   int64_t epochs = 0, steps = 0, batch_size = 64, threads = 0, seed = 0, checkpoint_every = 200, log_every = 0;
   double lr = 0, momentum = 0, weight_decay = 0, clip_grad_norm = 0;
   bool resume = false, json = false, nesterov = false;
