@@ -55,6 +55,8 @@ int cmd_info(const Argv& argv) {
             << "compiled for: AVX-512 (-march=native)\n"
 #elif defined(__AVX2__)
             << "compiled for: AVX2 (-march=native)\n"
+#elif defined(__x86_64__)
+            << "compiled for: baseline x86-64 (portable build, -DLOOM_NATIVE=OFF)\n"
 #endif
             << "cpu:         " << (cpu.empty() ? "unknown" : cpu) << "\n"
             << "cpu features: avx2 " << has("avx2") << ", fma " << has("fma") << ", avx512f " << has("avx512f")
@@ -65,7 +67,8 @@ int cmd_info(const Argv& argv) {
             << (dist::mpi_available() ? "MPI:         yes (mpirun -np N loom train ... --distributed)\n"
                                       : "MPI:         no (built without MPI: install libopenmpi-dev and rebuild)\n")
             << "CUDA:        no (not compiled in; loom runs on the CPU)\n";
-  // Which kernel each family runs here: compiled in (LOOM_NATIVE) or picked at run time by CPUID.
+  // Which kernel each family runs here: the hand-written AVX-512 ones are picked at run time by CPUID (and
+  // LOOM_ISA=baseline), the GCC-vectorised loops follow the build's -march.
   std::cout << "kernels:     compiled for " << cpu::compiled_isa()
             << (cpu::compiled_isa_supported() ? "" : " (NOT supported by this CPU: rebuild with -DLOOM_NATIVE=OFF)")
             << "\n";
