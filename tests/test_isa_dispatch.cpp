@@ -16,7 +16,6 @@
 
 #include "loom/backend/cpu/conv_direct.h"
 #include "loom/backend/cpu/cpu_backend.h"
-#include "loom/backend/cpu/cpu_features.h"
 #include "loom/backend/cpu/flash_attention.h"
 #include "loom/backend/cpu/int8_gemm.h"
 #include "loom/backend/cpu/isa.h"
@@ -140,29 +139,6 @@ TEST(IsaDispatch, HookAndEnvironmentRule) {
     EXPECT_NE(std::string(e.what()).find("LOOM_ISA=avx2"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("baseline"), std::string::npos) << e.what();
   }
-}
-
-TEST(IsaDispatch, KernelChoicesFollowTheRunTimeCheck) {
-  auto find = [](const char* family) {
-    for (const auto& k : cpu::kernel_choices())
-      if (k.family == family) return k;
-    ADD_FAILURE() << "no kernel_choices() line for " << family;
-    return cpu::KernelChoice{};
-  };
-  for (const char* family : {"conv", "max_pool", "attention", "skinny_gemm"}) {
-    const cpu::KernelChoice k = find(family);
-    EXPECT_EQ(k.kernel.find("AVX-512") != std::string::npos, cpu::has_avx512()) << family << ": " << k.kernel;
-    EXPECT_EQ(k.why, "run time: " + cpu::isa_reason(false)) << family;
-  }
-  for (const char* family : {"int8_gemm", "qgemm (Q8_0/Q4_0)"}) {
-    const cpu::KernelChoice k = find(family);
-    EXPECT_EQ(k.kernel.find("VNNI") != std::string::npos, cpu::has_avx512_vnni()) << family << ": " << k.kernel;
-    EXPECT_EQ(k.why, "run time: " + cpu::isa_reason(true)) << family;
-  }
-  ForceBaseline forced(true);
-  EXPECT_EQ(find("conv").kernel, "im2col + GEMM, plain im2col rows");
-  EXPECT_EQ(find("int8_gemm").kernel, "reference loops");
-  EXPECT_EQ(find("conv").why.rfind("run time: ", 0), 0u);
 }
 
 TEST(IsaDispatch, ConvBothPaths) {
