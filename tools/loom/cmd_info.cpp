@@ -67,8 +67,7 @@ int cmd_info(const Argv& argv) {
             << (dist::mpi_available() ? "MPI:         yes (mpirun -np N loom train ... --distributed)\n"
                                       : "MPI:         no (built without MPI: install libopenmpi-dev and rebuild)\n")
             << "CUDA:        no (not compiled in; loom runs on the CPU)\n";
-  // Which kernel each family runs here: the hand-written AVX-512 ones are picked at run time by CPUID (and
-  // LOOM_ISA=baseline), the GCC-vectorised loops follow the build's -march.
+  // Which kernel each family runs here: compiled in (LOOM_NATIVE) or picked at run time by CPUID.
   std::cout << "kernels:     compiled for " << cpu::compiled_isa()
             << (cpu::compiled_isa_supported() ? "" : " (NOT supported by this CPU: rebuild with -DLOOM_NATIVE=OFF)")
             << "\n";
