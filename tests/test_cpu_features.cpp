@@ -1,10 +1,12 @@
-// cpu_features: what the kernels were compiled for and which kernel each family picks (loom info).
+// cpu_features: what the kernels were compiled for and which kernel each family picks (loom info), including
+// the AVX-512 kernels chosen at run time (isa.h) and the reason given for each choice.
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "loom/backend/cpu/cpu_features.h"
 #include "loom/backend/cpu/gemm_bf16.h"
+#include "loom/backend/cpu/isa.h"
 
 using namespace loom::cpu;
 
@@ -37,4 +39,34 @@ TEST(CpuFeatures, KernelChoicesNameTheRunTimeBf16Kernel) {
   }
   EXPECT_TRUE(saw_bf16);
   EXPECT_TRUE(saw_attention);
+}
+
+TEST(CpuFeatures, KernelChoicesFollowTheRunTimeCheck) {
+  auto find = [](const char* family) {
+    for (const auto& k : kernel_choices())
+      if (k.family == family) return k;
+    ADD_FAILURE() << "no kernel_choices() line for " << family;
+    return KernelChoice{};
+  };
+  for (const char* family : {"conv", "max_pool", "attention", "skinny_gemm"}) {
+    const KernelChoice k = find(family);
+    EXPECT_EQ(k.kernel.find("AVX-512") != std::string::npos, has_avx512()) << family << ": " << k.kernel;
+    EXPECT_EQ(k.why, "run time: " + isa_reason(false)) << family;
+  }
+  for (const char* family : {"int8_gemm", "qgemm (Q8_0/Q4_0)"}) {
+    const KernelChoice k = find(family);
+    EXPECT_EQ(k.kernel.find("VNNI") != std::string::npos, has_avx512_vnni()) << family << ": " << k.kernel;
+    EXPECT_EQ(k.why, "run time: " + isa_reason(true)) << family;
+  }
+  const bool wide = has_avx512();
+  if (wide) {
+    EXPECT_EQ(find("conv").why, "run time: CPU has avx512f,avx512bw,avx512dq,avx512vl");
+  }
+  force_baseline_for_testing(true);
+  EXPECT_EQ(find("conv").kernel, "im2col + GEMM, plain im2col rows");
+  EXPECT_EQ(find("int8_gemm").kernel, "reference loops");
+  if (wide) {
+    EXPECT_EQ(find("conv").why, "run time: forced baseline (test hook)");
+  }
+  force_baseline_for_testing(false);
 }

@@ -56,6 +56,8 @@ int cmd_info(const Argv& argv) {
             << "compiled for: AVX-512 (-march=native)\n"
 #elif defined(__AVX2__)
             << "compiled for: AVX2 (-march=native)\n"
+#elif defined(__x86_64__)
+            << "compiled for: baseline x86-64 (portable build, -DLOOM_NATIVE=OFF)\n"
 #endif
             << "cpu:         " << (cpu.empty() ? "unknown" : cpu) << "\n"
             << "cpu features: avx2 " << has("avx2") << ", fma " << has("fma") << ", avx512f " << has("avx512f")

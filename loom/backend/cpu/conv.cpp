@@ -11,12 +11,13 @@
 #include <vector>
 
 #include <omp.h>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #include "loom/backend/cpu/conv_direct.h"
 #include "loom/backend/cpu/cpu_backend.h"
+#include "loom/backend/cpu/isa.h"
+#if defined(LOOM_X86_KERNELS)
+#include <immintrin.h>
+#endif
 #include "loom/backend/cpu/loop.h"
 #include "loom/core/dispatch.h"
 
@@ -39,6 +40,7 @@ struct Plan {
   bool pointwise;  // 1x1, stride 1, no padding: a sample's input plane already is its column matrix
   int threads;     // > 1: samples split across threads; 1: threaded GEMMs on this thread
   int64_t B;       // samples per chunk
+  bool wide;       // im2col/col2im rows with AVX-512 masked accesses (cpu::has_avx512(), asked once a call)
 };
 
 Plan make_plan(const ConvGeom& g, size_t elem) {
@@ -60,6 +62,7 @@ Plan make_plan(const ConvGeom& g, size_t elem) {
   const int64_t bmax = std::clamp<int64_t>(std::min(want, cap), 1, std::max<int64_t>(per, 1));
   const int64_t chunks = (per + bmax - 1) / bmax;  // then even out the chunks
   p.B = chunks > 0 ? (per + chunks - 1) / chunks : 1;
+  p.wide = has_avx512();
   return p;
 }
 
@@ -75,55 +78,62 @@ Span valid_span(int64_t size, int64_t out, int64_t stride, int64_t pad, int64_t 
   return {lo, std::clamp(hi, lo, out), off};
 }
 
-#if defined(__AVX512F__)
+#if defined(LOOM_X86_KERNELS)
 // One AVX-512 register of T with masked loads and stores. Rows here are short (11 pixels for a 13x13
 // input): a plain loop would spend them in its scalar remainder, a masked access takes one instruction.
-template <class T> struct Vec;
-template <> struct Vec<float> {
+template <class T> struct Avx512Vec;
+template <> struct Avx512Vec<float> {
   static constexpr int64_t n = 16;
   using R = __m512;
-  static R zero() { return _mm512_setzero_ps(); }
-  static R load(uint32_t m, const float* p) { return _mm512_maskz_loadu_ps(__mmask16(m), p); }
-  static void store(uint32_t m, float* p, R v) { _mm512_mask_storeu_ps(p, __mmask16(m), v); }
-  static R add(R a, R b) { return _mm512_add_ps(a, b); }
+  LOOM_TARGET_AVX512 static R zero() { return _mm512_setzero_ps(); }
+  LOOM_TARGET_AVX512 static R load(uint32_t m, const float* p) { return _mm512_maskz_loadu_ps(__mmask16(m), p); }
+  LOOM_TARGET_AVX512 static void store(uint32_t m, float* p, R v) { _mm512_mask_storeu_ps(p, __mmask16(m), v); }
+  LOOM_TARGET_AVX512 static R add(R a, R b) { return _mm512_add_ps(a, b); }
 };
-template <> struct Vec<double> {
+template <> struct Avx512Vec<double> {
   static constexpr int64_t n = 8;
   using R = __m512d;
-  static R zero() { return _mm512_setzero_pd(); }
-  static R load(uint32_t m, const double* p) { return _mm512_maskz_loadu_pd(__mmask8(m), p); }
-  static void store(uint32_t m, double* p, R v) { _mm512_mask_storeu_pd(p, __mmask8(m), v); }
-  static R add(R a, R b) { return _mm512_add_pd(a, b); }
+  LOOM_TARGET_AVX512 static R zero() { return _mm512_setzero_pd(); }
+  LOOM_TARGET_AVX512 static R load(uint32_t m, const double* p) { return _mm512_maskz_loadu_pd(__mmask8(m), p); }
+  LOOM_TARGET_AVX512 static void store(uint32_t m, double* p, R v) { _mm512_mask_storeu_pd(p, __mmask8(m), v); }
+  LOOM_TARGET_AVX512 static R add(R a, R b) { return _mm512_add_pd(a, b); }
 };
 // Bits lo..hi-1 set: the lanes [lo, hi) of a vector.
 inline uint32_t lanes(int64_t lo, int64_t hi) {
   return uint32_t(((uint64_t(1) << hi) - 1) & ~((uint64_t(1) << lo) - 1));
+}
+
+// im2col_tap's rows [r.lo, r.hi) when the row's valid span fits one register: one masked copy per row, all
+// with the same mask.
+template <class T>
+LOOM_TARGET_AVX512 void im2col_rows_avx512(T* dst, const T* plane, const ConvGeom& g, const Span& r, const Span& s,
+                                           bool edge) {
+  using V = Avx512Vec<T>;
+  const uint32_t m = lanes(0, s.hi - s.lo);
+  const int64_t base = r.off * g.W + s.lo + s.off;  // input offset of row 0 (may be negative)
+  for (int64_t oh = r.lo; oh < r.hi; ++oh) {
+    T* d = dst + oh * g.OW;
+    if (edge) {
+      std::fill(d, d + s.lo, T(0));
+      std::fill(d + s.hi, d + g.OW, T(0));
+    }
+    V::store(m, d + s.lo, V::load(m, plane + (base + oh * g.sh * g.W)));
+  }
 }
 #endif
 
 // One row of the column matrix: dst[oh*OW + ow] = plane[oh*sh - ph + kh*dh, ow*sw - pw + kw*dw], 0 where
 // that is padding. Every element is written, so the buffer needs no zero-fill first.
 template <class T>
-void im2col_tap(T* dst, const T* plane, const ConvGeom& g, int64_t kh, int64_t kw) {
+void im2col_tap(T* dst, const T* plane, const ConvGeom& g, int64_t kh, int64_t kw, bool wide) {
   const Span r = valid_span(g.H, g.OH, g.sh, g.ph, g.dh, kh), s = valid_span(g.W, g.OW, g.sw, g.pw, g.dw, kw);
   const bool edge = s.lo > 0 || s.hi < g.OW;
   if (r.lo > 0) std::fill(dst, dst + r.lo * g.OW, T(0));
   if (r.hi < g.OH) std::fill(dst + r.hi * g.OW, dst + g.OH * g.OW, T(0));
-#if defined(__AVX512F__)
-  if (g.sw == 1 && s.hi - s.lo <= Vec<T>::n) {  // each row is one masked copy with the same mask
-    using V = Vec<T>;
-    const uint32_t m = lanes(0, s.hi - s.lo);
-    const int64_t base = r.off * g.W + s.lo + s.off;  // input offset of row 0 (may be negative)
-    for (int64_t oh = r.lo; oh < r.hi; ++oh) {
-      T* d = dst + oh * g.OW;
-      if (edge) {
-        std::fill(d, d + s.lo, T(0));
-        std::fill(d + s.hi, d + g.OW, T(0));
-      }
-      V::store(m, d + s.lo, V::load(m, plane + (base + oh * g.sh * g.W)));
-    }
-    return;
-  }
+#if defined(LOOM_X86_KERNELS)
+  if (wide && g.sw == 1 && s.hi - s.lo <= Avx512Vec<T>::n) return im2col_rows_avx512(dst, plane, g, r, s, edge);
+#else
+  (void)wide;
 #endif
   for (int64_t oh = r.lo; oh < r.hi; ++oh) {
     T* d = dst + oh * g.OW;
@@ -142,37 +152,46 @@ void im2col_tap(T* dst, const T* plane, const ConvGeom& g, int64_t kh, int64_t k
 
 // The adjoint of im2col for one (sample, channel) plane: dx[ih, iw] = sum over the taps (kh, kw) of the
 // column entries that read it. taps[(kh*KW + kw) * ld + l] holds tap (kh, kw) of output pixel l.
+#if defined(LOOM_X86_KERNELS)
+constexpr int64_t kMaxKW = 32;  // col2im_plane_avx512's mask table
+
+// col2im_plane in gather form, for stride-1 columns and KW <= kMaxKW: each output vector sums its taps in a
+// register and is stored once. Adding the taps into the plane one after another instead re-reads rows just
+// written with masked stores, which cannot be store-forwarded and stalled this loop for most of its time.
 template <class T>
-void col2im_plane(T* plane, const T* taps, int64_t ld, const ConvGeom& g) {
-#if defined(__AVX512F__)
-  constexpr int64_t kMaxKW = 32;
-  if (g.sw == 1 && g.KW <= kMaxKW) {
-    // Gather form: each output vector sums its taps in a register and is stored once. Adding the taps
-    // into the plane one after another instead re-reads rows just written with masked stores, which
-    // cannot be store-forwarded and stalled this loop for most of its time.
-    using V = Vec<T>;
-    uint32_t mask[kMaxKW];
-    for (int64_t iw0 = 0; iw0 < g.W; iw0 += V::n) {
-      const int64_t n = std::min(V::n, g.W - iw0);
-      for (int64_t kw = 0; kw < g.KW; ++kw) {  // lanes whose ow = iw + pw - kw*dw lies in [0, OW)
-        const int64_t off = g.pw - kw * g.dw;
-        const int64_t lo = std::max<int64_t>(0, -off - iw0), hi = std::min(n, g.OW - off - iw0);
-        mask[kw] = lo < hi ? lanes(lo, hi) : 0;
-      }
-      for (int64_t ih = 0; ih < g.H; ++ih) {
-        typename V::R acc = V::zero();
-        for (int64_t kh = 0; kh < g.KH; ++kh) {
-          const int64_t t = ih + g.ph - kh * g.dh;  // = oh * sh
-          if (t < 0 || t % g.sh || t / g.sh >= g.OH) continue;
-          const T* row = taps + kh * g.KW * ld + (t / g.sh) * g.OW + iw0 + g.pw;
-          for (int64_t kw = 0; kw < g.KW; ++kw)
-            if (mask[kw]) acc = V::add(acc, V::load(mask[kw], row + kw * (ld - g.dw)));
-        }
-        V::store(lanes(0, n), plane + ih * g.W + iw0, acc);
-      }
+LOOM_TARGET_AVX512 void col2im_plane_avx512(T* plane, const T* taps, int64_t ld, const ConvGeom& g) {
+  using V = Avx512Vec<T>;
+  uint32_t mask[kMaxKW];
+  for (int64_t iw0 = 0; iw0 < g.W; iw0 += V::n) {
+    const int64_t n = std::min(V::n, g.W - iw0);
+    for (int64_t kw = 0; kw < g.KW; ++kw) {  // lanes whose ow = iw + pw - kw*dw lies in [0, OW)
+      const int64_t off = g.pw - kw * g.dw;
+      const int64_t lo = std::max<int64_t>(0, -off - iw0), hi = std::min(n, g.OW - off - iw0);
+      mask[kw] = lo < hi ? lanes(lo, hi) : 0;
     }
-    return;
+    for (int64_t ih = 0; ih < g.H; ++ih) {
+      typename V::R acc = V::zero();
+      for (int64_t kh = 0; kh < g.KH; ++kh) {
+        const int64_t t = ih + g.ph - kh * g.dh;  // = oh * sh
+        if (t < 0 || t % g.sh || t / g.sh >= g.OH) continue;
+        const T* row = taps + kh * g.KW * ld + (t / g.sh) * g.OW + iw0 + g.pw;
+        for (int64_t kw = 0; kw < g.KW; ++kw)
+          if (mask[kw]) acc = V::add(acc, V::load(mask[kw], row + kw * (ld - g.dw)));
+      }
+      V::store(lanes(0, n), plane + ih * g.W + iw0, acc);
+    }
   }
+}
+#endif
+
+// The adjoint of im2col for one (sample, channel) plane: dx[ih, iw] = sum over the taps (kh, kw) of the
+// column entries that read it. taps[(kh*KW + kw) * ld + l] holds tap (kh, kw) of output pixel l.
+template <class T>
+void col2im_plane(T* plane, const T* taps, int64_t ld, const ConvGeom& g, bool wide) {
+#if defined(LOOM_X86_KERNELS)
+  if (wide && g.sw == 1 && g.KW <= kMaxKW) return col2im_plane_avx512(plane, taps, ld, g);
+#else
+  (void)wide;
 #endif
   std::fill(plane, plane + g.H * g.W, T(0));
   for (int64_t kh = 0; kh < g.KH; ++kh) {
@@ -196,7 +215,7 @@ void im2col(T* cols, const T* x, int64_t B, const ConvGeom& g, const Plan& p, bo
 #pragma omp parallel for collapse(2) schedule(static) if (par && p.K * ld >= kParallelGrain)
   for (int64_t k = 0; k < p.K; ++k)
     for (int64_t b = 0; b < B; ++b)
-      im2col_tap(cols + k * ld + b * p.L, x + b * g.C * p.HW + (k / KK) * p.HW, g, k / g.KW % g.KH, k % g.KW);
+      im2col_tap(cols + k * ld + b * p.L, x + b * g.C * p.HW + (k / KK) * p.HW, g, k / g.KW % g.KH, k % g.KW, p.wide);
 }
 
 // dx[b, c] from the column gradients. Each task owns one (sample, channel) plane, so threads never write
@@ -207,7 +226,7 @@ void col2im(T* dx, const T* cols, int64_t B, const ConvGeom& g, const Plan& p, b
 #pragma omp parallel for collapse(2) schedule(static) if (par && p.K * ld >= kParallelGrain)
   for (int64_t b = 0; b < B; ++b)
     for (int64_t c = 0; c < p.Cg; ++c)
-      col2im_plane(dx + b * g.C * p.HW + c * p.HW, cols + c * KK * ld + b * p.L, ld, g);
+      col2im_plane(dx + b * g.C * p.HW + c * p.HW, cols + c * KK * ld + b * p.L, ld, g, p.wide);
 }
 
 // y[b, oc, :] = obuf[oc, b*L : (b+1)*L] + bias[oc]

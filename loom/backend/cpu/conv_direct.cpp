@@ -16,7 +16,8 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__AVX512F__)
+#include "loom/backend/cpu/isa.h"
+#if defined(LOOM_X86_KERNELS)
 #include <immintrin.h>
 #endif
 
@@ -30,7 +31,8 @@ constexpr int64_t kMaxSampleFloats = int64_t(1) << 16;
 }  // namespace
 
 bool conv_direct_applies(const ConvGeom& g) {
-#if defined(__AVX512F__)
+#if defined(LOOM_X86_KERNELS)
+  if (!has_avx512()) return false;
   const int64_t Hp = g.H + 2 * g.ph, Wp = g.W + 2 * g.pw;  // padded input
   return g.groups == 1 && g.sh == 1 && g.sw == 1 && g.KH * g.KW > 1 && 2 * g.OW >= Wp &&
          g.C * Hp * Wp <= kMaxSampleFloats && g.OC * Hp * Wp <= kMaxSampleFloats;
@@ -40,7 +42,7 @@ bool conv_direct_applies(const ConvGeom& g) {
 #endif
 }
 
-#if defined(__AVX512F__)
+#if defined(LOOM_X86_KERNELS)
 namespace {
 
 constexpr int kRows = 8;  // output rows (channels) per micro-tile
@@ -56,7 +58,7 @@ struct Shifted {
 
 // One micro-tile: rows [8*mb, 8*mb + 8) x pixels [p0, p0 + 48). The 24 accumulators are named variables
 // (GCC kept an array of them on the stack); vectors past P have an all-zero mask, so they read nothing.
-void tile(const Shifted& q, const float* src, float* out, int64_t mb, int64_t p0) {
+LOOM_TARGET_AVX512 void tile_avx512(const Shifted& q, const float* src, float* out, int64_t mb, int64_t p0) {
   __mmask16 mk[kVecs];
   for (int v = 0; v < kVecs; ++v) {
     const int64_t n = std::clamp<int64_t>(q.P - p0 - 16 * v, 0, 16);
@@ -102,9 +104,9 @@ void tile(const Shifted& q, const float* src, float* out, int64_t mb, int64_t p0
   }
 }
 
-void run(const Shifted& q, const float* src, float* out) {
+LOOM_TARGET_AVX512 void run_avx512(const Shifted& q, const float* src, float* out) {
   for (int64_t mb = 0; mb * kRows < q.M; ++mb)
-    for (int64_t p0 = 0; p0 < q.P; p0 += 16 * kVecs) tile(q, src, out, mb, p0);
+    for (int64_t p0 = 0; p0 < q.P; p0 += 16 * kVecs) tile_avx512(q, src, out, mb, p0);
 }
 
 inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
@@ -147,7 +149,7 @@ bool conv2d_direct(float* y, const float* x, const float* w, const float* bias, 
           std::memcpy(pad + c * Hp * Wp + (h + g.ph) * Wp + g.pw, xn + (c * g.H + h) * g.W, size_t(g.W) * sizeof(float));
       src = pad;
     }
-    run(q, src, obuf);
+    run_avx512(q, src, obuf);
     float* yn = y + n * g.OC * L;
     for (int64_t oc = 0; oc < g.OC; ++oc) {
       const float b = bias ? bias[oc] : 0.0f;

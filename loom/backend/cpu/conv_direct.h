@@ -11,7 +11,7 @@ namespace loom::cpu {
 
 // Whether the direct kernel takes this geometry: stride 1, one group, a kernel larger than 1x1, output
 // rows at least half the padded row (the rest of each row is computed and thrown away), a sample small
-// enough to stay in L2, and an AVX-512 build.
+// enough to stay in L2, and a CPU that runs the AVX-512 kernels (cpu::has_avx512()).
 bool conv_direct_applies(const ConvGeom& g);
 
 // y (N, OC, OH, OW) = conv(x, w) + bias (bias may be null). False, touching nothing, if not applicable.

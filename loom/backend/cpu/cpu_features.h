@@ -2,9 +2,10 @@
 // family picks here (the `loom info` "kernels:" lines).
 //   for (const auto& k : loom::cpu::kernel_choices()) std::cout << k.family << ": " << k.kernel << "\n";
 //   if (!loom::cpu::compiled_isa_supported()) ...   // a native build copied to an older CPU
-// Build modes (CMake LOOM_NATIVE): ON compiles every kernel with -march=native (fastest here, runs only on
-// CPUs with this one's instruction sets); OFF compiles for baseline x86-64, and only kernels with their own
-// target attribute and a run-time CPUID check (the AMX bf16 GEMM) use newer instructions.
+// Build modes (CMake LOOM_NATIVE): ON compiles everything with -march=native (fastest here, runs only on
+// CPUs with this one's instruction sets); OFF compiles for baseline x86-64. In both, the hand-written
+// AVX-512 kernels (conv, max_pool, attention, skinny_gemm, int8/Q8_0 GEMMs) carry their own target
+// attribute and are chosen at run time by CPUID (isa.h), as is the AMX bf16 GEMM.
 #pragma once
 #include <string>
 #include <vector>
@@ -14,7 +15,7 @@ namespace loom::cpu {
 struct KernelChoice {
   std::string family;  // "gemm_bf16", "attention", ...
   std::string kernel;  // what runs on this machine
-  std::string why;     // compiled-in / chosen at run time by CPUID, ...
+  std::string why;     // "run time: CPU has avx512f,...", "run time: LOOM_ISA=baseline", "compiled for x86-64", ...
 };
 
 // "avx512", "avx2" or "x86-64" (baseline): the widest instruction set the compiler was allowed to use.

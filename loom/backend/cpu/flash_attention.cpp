@@ -11,7 +11,8 @@
 #include <type_traits>
 #include <vector>
 
-#ifdef __AVX512F__
+#include "loom/backend/cpu/isa.h"
+#if defined(LOOM_X86_KERNELS)
 #include <immintrin.h>
 #endif
 
@@ -45,23 +46,31 @@ inline T exp_or_zero(T x) {
   return x < T(-80) ? T(0) : e;
 }
 
-// kt(d, j) = k(j0 + j, d) for j < nk, zero beyond (so the padded lanes compute harmless zeros).
+#if defined(LOOM_X86_KERNELS)
+// transpose_tile of a full f32 tile: one 16-lane gather per (d, 16 keys) instead of 16 scalar moves (the
+// scalar transposes were ~40% of backward at D = 64, T = 64).
+LOOM_TARGET_AVX512 void transpose_full_tile_avx512(const float* k, int64_t j0, int64_t D, float* kt) {
+  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32(int32_t(D)));
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t jb = 0; jb < kBK; jb += 16)
+      // The masked form with a zero source: the plain one starts from an "undefined" vector that GCC 12's
+      // -Wmaybe-uninitialized reports inside its own header.
+      _mm512_storeu_ps(kt + d * kBK + jb,
+                       _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, k + (j0 + jb) * D + d, 4));
+}
+#endif
+
+// kt(d, j) = k(j0 + j, d) for j < nk, zero beyond (so the padded lanes compute harmless zeros). wide: the
+// AVX-512 gathers may run (cpu::has_avx512(), asked once per kernel call).
 template <class T>
-void transpose_tile(const T* k, int64_t j0, int64_t nk, int64_t D, T* kt) {
-#ifdef __AVX512F__
-  // Full f32 tiles: one 16-lane gather per (d, 16 keys) instead of 16 scalar moves (the scalar transposes
-  // were ~40% of backward at D = 64, T = 64).
+void transpose_tile(const T* k, int64_t j0, int64_t nk, int64_t D, T* kt, bool wide) {
+#if defined(LOOM_X86_KERNELS)
   if constexpr (std::is_same_v<T, float>) {
-    if (nk == kBK && 15 * D < (int64_t(1) << 31)) {
-      const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                             _mm512_set1_epi32(int32_t(D)));
-      for (int64_t d = 0; d < D; ++d)
-        for (int64_t jb = 0; jb < kBK; jb += 16)
-          _mm512_storeu_ps(kt + d * kBK + jb, _mm512_i32gather_ps(idx, k + (j0 + jb) * D + d, 4));
-      return;
-    }
+    if (wide && nk == kBK && 15 * D < (int64_t(1) << 31)) return transpose_full_tile_avx512(k, j0, D, kt);
   }
 #endif
+  (void)wide;
   for (int64_t d = 0; d < D; ++d) {
     T* row = kt + d * kBK;
     for (int64_t j = 0; j < nk; ++j) row[j] = k[(j0 + j) * D + d];
@@ -129,7 +138,7 @@ inline void online_softmax_row(T* sc, T& mx, T& l, T* acc_row, int64_t Dv) {
 
 template <class T>
 void forward_tile(const AttnShape& s, const T* q, const T* k, const T* v, const AttnMask<T>& m, T* out, T* lse,
-                  int64_t bh, int64_t i0, std::vector<T>& buf) {
+                  int64_t bh, int64_t i0, std::vector<T>& buf, bool wide) {
   const int64_t D = s.D, Dv = s.Dv, nq = std::min(kBQ, s.Tq - i0);
   buf.resize(D * kBK + kBQ * kBK + kBQ * Dv);
   T* kt = buf.data();
@@ -148,7 +157,7 @@ void forward_tile(const AttnShape& s, const T* q, const T* k, const T* v, const 
     const int64_t nk = std::min(kBK, jend - j0);
     const int64_t r0 = s.causal ? std::max<int64_t>(0, j0 - i0) : 0;  // rows before r0 see none of the tile
     const int64_t nr = nq - r0;
-    transpose_tile(kb, j0, nk, D, kt);
+    transpose_tile(kb, j0, nk, D, kt, wide);
     // A tile on the causal diagonal: each group of kG rows multiplies only the keys it can see (columns
     // past them keep stale values that mask_scores overwrites with -inf).
     const bool diag = s.causal && j0 + nk - 1 > i0 + r0;
@@ -178,11 +187,11 @@ void forward_tile(const AttnShape& s, const T* q, const T* k, const T* v, const 
   }
 }
 
-#ifdef __AVX512F__
+#if defined(LOOM_X86_KERNELS)
 // forward_one_query for f32 heads of 16 * ND (keys) and 16 * NV (values) floats: q and the running numerators
 // stay in registers (through memory, each key's update waited on the previous one's store: ~10x slower).
 template <int ND, int NV>
-void one_query_f32(const AttnShape& s, const AttnMask<float>& m, int64_t bh, const float* qb, const float* kb,
+LOOM_TARGET_AVX512 void one_query_f32_avx512(const AttnShape& s, const AttnMask<float>& m, int64_t bh, const float* qb, const float* kb,
                    const float* vb, int64_t jend, float* sc, float* o, float* lse) {
   __m512 qv[ND], acc[NV];
 #pragma GCC unroll 8
@@ -197,7 +206,7 @@ void one_query_f32(const AttnShape& s, const AttnMask<float>& m, int64_t bh, con
       __m512 t = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
 #pragma GCC unroll 8
       for (int i = 1; i < ND; ++i) t = _mm512_fmadd_ps(qv[i], _mm512_loadu_ps(kr + 16 * i), t);
-      sc[j] = lane_sum(t);
+      sc[j] = lane_sum_avx512(t);
     }
     mask_scores(s, m, bh, 0, j0, nk, sc);
     // The online softmax rescales the numerators in memory: once a tile, so they go there and back.
@@ -229,10 +238,10 @@ bool one_query_registers(const AttnShape& s, const AttnMask<T>& m, int64_t bh, c
   } else {
     if (s.D != s.Dv || s.D % 16 != 0) return false;
     switch (s.D / 16) {
-      case 1: one_query_f32<1, 1>(s, m, bh, qb, kb, vb, jend, sc, o, lse); return true;
-      case 2: one_query_f32<2, 2>(s, m, bh, qb, kb, vb, jend, sc, o, lse); return true;
-      case 4: one_query_f32<4, 4>(s, m, bh, qb, kb, vb, jend, sc, o, lse); return true;
-      case 8: one_query_f32<8, 8>(s, m, bh, qb, kb, vb, jend, sc, o, lse); return true;
+      case 1: one_query_f32_avx512<1, 1>(s, m, bh, qb, kb, vb, jend, sc, o, lse); return true;
+      case 2: one_query_f32_avx512<2, 2>(s, m, bh, qb, kb, vb, jend, sc, o, lse); return true;
+      case 4: one_query_f32_avx512<4, 4>(s, m, bh, qb, kb, vb, jend, sc, o, lse); return true;
+      case 8: one_query_f32_avx512<8, 8>(s, m, bh, qb, kb, vb, jend, sc, o, lse); return true;
       default: return false;
     }
   }
@@ -244,7 +253,7 @@ bool one_query_registers(const AttnShape& s, const AttnMask<T>& m, int64_t bh, c
 // with every sequence a batched step carries). Same masks, online softmax and result as forward_tile.
 template <class T>
 void forward_one_query(const AttnShape& s, const T* q, const T* k, const T* v, const AttnMask<T>& m, T* out, T* lse,
-                       int64_t bh, std::vector<T>& buf) {
+                       int64_t bh, std::vector<T>& buf, bool wide) {
   const int64_t D = s.D, Dv = s.Dv;
   buf.resize(kBK + Dv);
   T* sc = buf.data();
@@ -256,8 +265,10 @@ void forward_one_query(const AttnShape& s, const T* q, const T* k, const T* v, c
   const T* kb = k + (slots ? s.kv_bh_offset[size_t(bh)] : bh * (s.k_bh_stride ? s.k_bh_stride : s.Tk * D));
   const T* vb = v + (slots ? s.kv_bh_offset[size_t(bh)] : bh * (s.v_bh_stride ? s.v_bh_stride : s.Tk * Dv));
   const int64_t jend = std::min(key_end(s, 0, 1), s.bh_keys.empty() ? s.Tk : s.bh_keys[size_t(bh)]);
-#ifdef __AVX512F__
-  if (one_query_registers(s, m, bh, qb, kb, vb, jend, sc, out + bh * Dv, lse + bh)) return;
+#if defined(LOOM_X86_KERNELS)
+  if (wide && one_query_registers(s, m, bh, qb, kb, vb, jend, sc, out + bh * Dv, lse + bh)) return;
+#else
+  (void)wide;
 #endif
   for (int64_t j0 = 0; j0 < jend; j0 += kBK) {
     const int64_t nk = std::min(kBK, jend - j0);
@@ -287,7 +298,7 @@ void forward_one_query(const AttnShape& s, const T* q, const T* k, const T* v, c
 // One (b, h): key tiles outer (their dk, dv rows accumulate in the tile buffers), query blocks inner.
 template <class T>
 void backward_head(const AttnShape& s, const T* q, const T* k, const T* v, const AttnMask<T>& m, const T* out,
-                   const T* lse, const T* dout, T* dq, T* dk, T* dv, int64_t bh, std::vector<T>& buf) {
+                   const T* lse, const T* dout, T* dq, T* dk, T* dv, int64_t bh, std::vector<T>& buf, bool wide) {
   const int64_t D = s.D, Dv = s.Dv, Tq = s.Tq, Tk = s.Tk;
   buf.resize(D * kBK + Dv * kBK + 2 * kBK * kBK + kBK * D + kBK * Dv + Tq);
   T* kt = buf.data();
@@ -314,8 +325,8 @@ void backward_head(const AttnShape& s, const T* q, const T* k, const T* v, const
   const T scale = T(s.scale);
   for (int64_t j0 = 0; j0 < Tk; j0 += kBK) {
     const int64_t nk = std::min(kBK, Tk - j0);
-    transpose_tile(kb, j0, nk, D, kt);
-    transpose_tile(vb, j0, nk, Dv, vt);
+    transpose_tile(kb, j0, nk, D, kt, wide);
+    transpose_tile(vb, j0, nk, Dv, vt, wide);
     std::fill(gk, gk + kBK * D, T(0));
     std::fill(gv, gv + kBK * Dv, T(0));
     // Under the causal mask only rows i >= j0 see any key of this tile.
@@ -372,14 +383,15 @@ void backward_head(const AttnShape& s, const T* q, const T* k, const T* v, const
 template <class T>
 void flash_attention_forward(const AttnShape& s, const T* q, const T* k, const T* v, const AttnMask<T>& m, T* out, T* lse) {
   const int64_t tiles = (s.Tq + kBQ - 1) / kBQ, tasks = s.BH * tiles;
+  const bool wide = has_avx512();
   // Tasks are (head, query tile) pairs; dynamic because causal tiles near the end do more work.
 #pragma omp parallel if (tasks > 1 && s.BH * s.Tq * s.Tk * s.D > 32768)
   {
     std::vector<T> buf;
 #pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) {
-      if (s.Tq == 1) forward_one_query(s, q, k, v, m, out, lse, t, buf);
-      else forward_tile(s, q, k, v, m, out, lse, t / tiles, (t % tiles) * kBQ, buf);
+      if (s.Tq == 1) forward_one_query(s, q, k, v, m, out, lse, t, buf, wide);
+      else forward_tile(s, q, k, v, m, out, lse, t / tiles, (t % tiles) * kBQ, buf, wide);
     }
   }
 }
@@ -387,11 +399,12 @@ void flash_attention_forward(const AttnShape& s, const T* q, const T* k, const T
 template <class T>
 void flash_attention_backward(const AttnShape& s, const T* q, const T* k, const T* v, const AttnMask<T>& m,
                               const T* out, const T* lse, const T* dout, T* dq, T* dk, T* dv) {
+  const bool wide = has_avx512();
 #pragma omp parallel if (s.BH > 1 && s.BH * s.Tq * s.Tk * s.D > 32768)
   {
     std::vector<T> buf;
 #pragma omp for schedule(dynamic)
-    for (int64_t bh = 0; bh < s.BH; ++bh) backward_head(s, q, k, v, m, out, lse, dout, dq, dk, dv, bh, buf);
+    for (int64_t bh = 0; bh < s.BH; ++bh) backward_head(s, q, k, v, m, out, lse, dout, dq, dk, dv, bh, buf, wide);
   }
 }
 

@@ -5,7 +5,8 @@
 // of four with zero weights. The zero point comes out afterwards as zp * sum_k q[n, k] (precomputed row sums), so
 // the inner loop is the bare product. Output rows of a tile are contiguous in the activation index, which is the
 // layout a convolution wants (out[oc, position]); a Linear's (m, n) output is written element by element. Under 8
-// activation rows a row-by-row kernel runs instead (no panel padding).
+// activation rows a row-by-row kernel runs instead (no panel padding). The VNNI functions carry
+// LOOM_TARGET_AVX512_VNNI and run where cpu::has_avx512_vnni() says so (isa.h); elsewhere int8_gemm_ref does.
 #include "loom/backend/cpu/int8_gemm.h"
 
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -17,13 +18,11 @@
 #include <cstring>
 #include <vector>
 
+#include "loom/backend/cpu/isa.h"
 #include "loom/core/error.h"
 
 namespace loom::quant {
 
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-#define LOOM_INT8_VNNI 1
-#endif
 
 void quantize_int8_row(const float* w, int8_t* q, float* scale, int64_t K) {
   float lo = 0, hi = 0;  // the observer's min/max, widened to hold 0
@@ -95,7 +94,7 @@ void int8_gemm_ref(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, Int8Pa
   }
 }
 
-#ifdef LOOM_INT8_VNNI
+#if defined(LOOM_X86_KERNELS)
 
 namespace {
 
@@ -103,7 +102,7 @@ constexpr int64_t kJB = 64;  // activation rows per panel (four zmm of 16 int32 
 constexpr int kIR = 6;       // weight rows per micro tile
 
 // 16 floats -> 16 int32 in [0, 255] (quantize_u8's rule, vectorised: fma, clamp in float, round to nearest even).
-inline __m512i quantize16(__m512 v, __m512 inv, __m512 zp) {
+LOOM_TARGET_AVX512_VNNI inline __m512i quantize16_vnni(__m512 v, __m512 inv, __m512 zp) {
   v = _mm512_fmadd_ps(v, inv, zp);
   v = _mm512_max_ps(v, _mm512_setzero_ps());  // NaN (first operand) -> 0
   v = _mm512_min_ps(v, _mm512_set1_ps(255.0f));
@@ -112,7 +111,7 @@ inline __m512i quantize16(__m512 v, __m512 inv, __m512 zp) {
 
 // Packs activation rows j0 .. j0 + jn (jn <= 64) of x into dst: K4 groups of 256 bytes, group k4 holding
 // rows' u8 values (k4 * 4 + 0..3) as one dword per row. Rows past jn and k past K are zero.
-void pack_panel(const ConstStridedF32& x, int64_t j0, int64_t jn, int64_t K, const Int8Params& xp, uint8_t* dst,
+LOOM_TARGET_AVX512_VNNI void pack_panel_vnni(const ConstStridedF32& x, int64_t j0, int64_t jn, int64_t K, const Int8Params& xp, uint8_t* dst,
                 std::vector<uint8_t>& rowbuf) {
   const int64_t K4 = (K + 3) / 4;
   const float invs = 1.0f / xp.scale, zps = float(xp.zero_point);
@@ -128,7 +127,7 @@ void pack_panel(const ConstStridedF32& x, int64_t j0, int64_t jn, int64_t K, con
           const int64_t k = k4 * 4 + kk;
           if (k >= K) break;
           const __m512 v = _mm512_maskz_loadu_ps(m, x.p + (j0 + c) + k * x.s1);
-          const __m512i q = _mm512_maskz_mov_epi32(m, quantize16(v, inv, zp));
+          const __m512i q = _mm512_maskz_mov_epi32(m, quantize16_vnni(v, inv, zp));
           packed = _mm512_or_si512(packed, _mm512_slli_epi32(q, 8 * kk));
         }
         _mm512_storeu_si512(dst + k4 * 256 + c * 4, packed);
@@ -145,7 +144,7 @@ void pack_panel(const ConstStridedF32& x, int64_t j0, int64_t jn, int64_t K, con
     int64_t k = 0;
     if (x.s1 == 1) {
       for (; k + 16 <= K; k += 16)
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(row + k), _mm512_cvtepi32_epi8(quantize16(_mm512_loadu_ps(src + k), inv, zp)));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(row + k), _mm512_cvtepi32_epi8(quantize16_vnni(_mm512_loadu_ps(src + k), inv, zp)));
     }
     for (; k < K; ++k) row[k] = quantize_u8(src[k * x.s1], invs, zps);
   }
@@ -158,7 +157,7 @@ void pack_panel(const ConstStridedF32& x, int64_t j0, int64_t jn, int64_t K, con
 // acc[r][c] = sum over k4 of weight row r's dword k4 (s8 x 4) . panel group k4's zmm c (u8 x 4 per lane). The
 // loops over r and c are unrolled completely so the 4 R accumulators live in registers (29 of 32 zmm at R = 6).
 template <int R>
-void micro_tile(const int8_t* a, int64_t lda, const uint8_t* panel, int64_t K4, int32_t* tile /* R x 64 */) {
+LOOM_TARGET_AVX512_VNNI void micro_tile_vnni(const int8_t* a, int64_t lda, const uint8_t* panel, int64_t K4, int32_t* tile /* R x 64 */) {
   __m512i acc[R][4];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
@@ -192,11 +191,11 @@ void micro_tile(const int8_t* a, int64_t lda, const uint8_t* panel, int64_t K4, 
 }
 
 using TileFn = void (*)(const int8_t*, int64_t, const uint8_t*, int64_t, int32_t*);
-constexpr TileFn kTiles[kIR + 1] = {nullptr,           micro_tile<1>, micro_tile<2>, micro_tile<3>,
-                                    micro_tile<4>, micro_tile<5>, micro_tile<6>};
+constexpr TileFn kTiles[kIR + 1] = {nullptr,           micro_tile_vnni<1>, micro_tile_vnni<2>, micro_tile_vnni<3>,
+                                    micro_tile_vnni<4>, micro_tile_vnni<5>, micro_tile_vnni<6>};
 
 // Scales, bias and the zero-point correction for R weight rows x jn activation rows of a tile.
-void store_tile(const int32_t* tile, int R, int64_t n0, int64_t j0, int64_t jn, const StridedF32& y, const Int8Params& xp,
+LOOM_TARGET_AVX512_VNNI void store_tile_vnni(const int32_t* tile, int R, int64_t n0, int64_t j0, int64_t jn, const StridedF32& y, const Int8Params& xp,
                 const Int8Weights& w) {
   for (int r = 0; r < R; ++r) {
     const int64_t n = n0 + r;
@@ -227,7 +226,7 @@ void store_tile(const int32_t* tile, int R, int64_t n0, int64_t j0, int64_t jn, 
 
 // Few activation rows (a Linear on one sample): packing 64-row panels would be mostly padding, so each u8 row is
 // dotted with each weight row directly, 64 bytes per vpdpbusd, up to four activation rows per weight row read.
-void int8_gemm_few_rows(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, Int8Params xp, const Int8Weights& w) {
+LOOM_TARGET_AVX512_VNNI void int8_gemm_few_rows_vnni(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, Int8Params xp, const Int8Weights& w) {
   const int64_t K64 = (K + 63) / 64 * 64;
   const float invs = 1.0f / xp.scale, zps = float(xp.zero_point);
   const __m512 inv = _mm512_set1_ps(invs), zp = _mm512_set1_ps(zps);
@@ -238,7 +237,7 @@ void int8_gemm_few_rows(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, I
     int64_t k = 0;
     if (x.s1 == 1) {
       for (; k + 16 <= K; k += 16)
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(row + k), _mm512_cvtepi32_epi8(quantize16(_mm512_loadu_ps(src + k), inv, zp)));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(row + k), _mm512_cvtepi32_epi8(quantize16_vnni(_mm512_loadu_ps(src + k), inv, zp)));
     }
     for (; k < K; ++k) row[k] = quantize_u8(src[k * x.s1], invs, zps);
   }
@@ -268,16 +267,11 @@ void int8_gemm_few_rows(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, I
   }
 }
 
-}  // namespace
-
-bool int8_gemm_is_vnni() { return true; }
-
-void int8_gemm_batched(StridedF32 y, int64_t y_sb, ConstStridedF32 x, int64_t x_sb, int64_t B, int64_t M, int64_t K,
-                       Int8Params xp, const Int8Weights& w) {
-  if (B == 0 || M == 0 || w.N == 0) return;
+LOOM_TARGET_AVX512_VNNI void int8_gemm_batched_vnni(StridedF32 y, int64_t y_sb, ConstStridedF32 x, int64_t x_sb,
+                                                   int64_t B, int64_t M, int64_t K, Int8Params xp, const Int8Weights& w) {
   if (M < 8) {
     for (int64_t b = 0; b < B; ++b)
-      int8_gemm_few_rows({y.p + b * y_sb, y.s0, y.s1}, {x.p + b * x_sb, x.s0, x.s1}, M, K, xp, w);
+      int8_gemm_few_rows_vnni({y.p + b * y_sb, y.s0, y.s1}, {x.p + b * x_sb, x.s0, x.s1}, M, K, xp, w);
     return;
   }
   const int64_t K4 = (K + 3) / 4, Kp = K4 * 4, N = w.N;
@@ -299,7 +293,7 @@ void int8_gemm_batched(StridedF32 y, int64_t y_sb, ConstStridedF32 x, int64_t x_
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < panels; ++p) {
       const int64_t b = p / per, j0 = (p % per) * kJB;
-      pack_panel({x.p + b * x_sb, x.s0, x.s1}, j0, std::min(kJB, M - j0), K, xp, packed.data() + p * panel_bytes,
+      pack_panel_vnni({x.p + b * x_sb, x.s0, x.s1}, j0, std::min(kJB, M - j0), K, xp, packed.data() + p * panel_bytes,
                  rowbuf);
     }
     const int64_t row_blocks = (N + kIR - 1) / kIR;
@@ -310,22 +304,26 @@ void int8_gemm_batched(StridedF32 y, int64_t y_sb, ConstStridedF32 x, int64_t x_
         const int64_t b = p / per, j0 = (p % per) * kJB, n0 = rb * kIR;
         const int R = int(std::min<int64_t>(kIR, N - n0));
         kTiles[R](a + n0 * Kp, Kp, packed.data() + p * panel_bytes, K4, tile);
-        store_tile(tile, R, n0, j0, std::min(kJB, M - j0), {y.p + b * y_sb, y.s0, y.s1}, xp, w);
+        store_tile_vnni(tile, R, n0, j0, std::min(kJB, M - j0), {y.p + b * y_sb, y.s0, y.s1}, xp, w);
       }
     }
   }
 }
 
-#else
+}  // namespace
 
-bool int8_gemm_is_vnni() { return false; }
+#endif  // LOOM_X86_KERNELS
+
+bool int8_gemm_is_vnni() { return cpu::has_avx512_vnni(); }
 
 void int8_gemm_batched(StridedF32 y, int64_t y_sb, ConstStridedF32 x, int64_t x_sb, int64_t B, int64_t M, int64_t K,
                        Int8Params xp, const Int8Weights& w) {
+  if (B == 0 || M == 0 || w.N == 0) return;
+#if defined(LOOM_X86_KERNELS)
+  if (cpu::has_avx512_vnni()) return int8_gemm_batched_vnni(y, y_sb, x, x_sb, B, M, K, xp, w);
+#endif
   for (int64_t b = 0; b < B; ++b) int8_gemm_ref({y.p + b * y_sb, y.s0, y.s1}, {x.p + b * x_sb, x.s0, x.s1}, M, K, xp, w);
 }
-
-#endif
 
 void int8_gemm(StridedF32 y, ConstStridedF32 x, int64_t M, int64_t K, Int8Params xp, const Int8Weights& w) {
   int8_gemm_batched(y, 0, x, 0, 1, M, K, xp, w);

@@ -7,7 +7,8 @@
 
 #include <algorithm>
 
-#if defined(__AVX512F__)
+#include "loom/backend/cpu/isa.h"
+#if defined(LOOM_X86_KERNELS)
 #include <immintrin.h>
 #endif
 
@@ -20,18 +21,19 @@ bool is_max_pool_2x2(const PoolGeom& g) {
          2 * g.OH <= g.H && 2 * g.OW <= g.W && g.H * g.W < (int64_t(1) << 31);  // int32 index lanes
 }
 
-#if defined(__AVX512F__)
+#if defined(LOOM_X86_KERNELS)
 namespace {
 
 // Folds one tap (values v at plane offsets at) into the running max m and its index i.
-inline void fold(__m512& m, __m512i& i, __m512 v, __m512i at) {
+LOOM_TARGET_AVX512 inline void fold_avx512(__m512& m, __m512i& i, __m512 v, __m512i at) {
   const __mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
   m = _mm512_mask_mov_ps(m, take, v);
   i = _mm512_mask_mov_epi32(i, take, at);
 }
 
 // One output row: r0, r1 are the window's two input rows, ow0.. the outputs, W the input row stride.
-void pool_row(float* y, int64_t* idx, const float* r0, const float* r1, int64_t row_off, int64_t OW, int64_t W) {
+LOOM_TARGET_AVX512 void pool_row_avx512(float* y, int64_t* idx, const float* r0, const float* r1, int64_t row_off,
+                                        int64_t OW, int64_t W) {
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
   const __m512i lane2 = _mm512_slli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 1);
@@ -47,11 +49,11 @@ void pool_row(float* y, int64_t* idx, const float* r0, const float* r1, int64_t 
     const __m512i at = _mm512_add_epi32(_mm512_set1_epi32(int32_t(row_off + c)), lane2);  // tap (0, 0)
     __m512 m = _mm512_set1_ps(-__builtin_inff());
     __m512i i = at;
-    fold(m, i, _mm512_permutex2var_ps(a0, even, a1), at);
-    fold(m, i, _mm512_permutex2var_ps(a0, odd, a1), _mm512_add_epi32(at, one));
+    fold_avx512(m, i, _mm512_permutex2var_ps(a0, even, a1), at);
+    fold_avx512(m, i, _mm512_permutex2var_ps(a0, odd, a1), _mm512_add_epi32(at, one));
     const __m512i at1 = _mm512_add_epi32(at, down);
-    fold(m, i, _mm512_permutex2var_ps(b0, even, b1), at1);
-    fold(m, i, _mm512_permutex2var_ps(b0, odd, b1), _mm512_add_epi32(at1, one));
+    fold_avx512(m, i, _mm512_permutex2var_ps(b0, even, b1), at1);
+    fold_avx512(m, i, _mm512_permutex2var_ps(b0, odd, b1), _mm512_add_epi32(at1, one));
     _mm512_mask_storeu_ps(y + ow0, out, m);
     // Widen to int64 (the maskz forms: GCC 12 warns about the undefined upper half of the plain ones).
     const __m256i i_lo = _mm512_maskz_extracti64x4_epi64(0xF, i, 0), i_hi = _mm512_maskz_extracti64x4_epi64(0xF, i, 1);
@@ -64,7 +66,8 @@ void pool_row(float* y, int64_t* idx, const float* r0, const float* r1, int64_t 
 // written as two whole input rows (even/odd columns interleaved back with one permute each). Returns
 // false if an index is not one of its window's taps (only this file's forward writes them, so that
 // would be a bug; the caller then takes the general scatter).
-bool unpool_row(float* d0, float* d1, const float* g, const int64_t* idx, int64_t row_off, int64_t OW, int64_t W) {
+LOOM_TARGET_AVX512 bool unpool_row_avx512(float* d0, float* d1, const float* g, const int64_t* idx, int64_t row_off,
+                                          int64_t OW, int64_t W) {
   const __m512i lane2 = _mm512_slli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 1);
   const __m512i lo_half = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   const __m512i hi_half = _mm512_add_epi32(lo_half, _mm512_set1_epi32(8));
@@ -96,7 +99,7 @@ bool unpool_row(float* d0, float* d1, const float* g, const int64_t* idx, int64_
 }  // namespace
 
 bool max_pool2d_2x2_backward(float* dx, const float* gy, const int64_t* idx, const PoolGeom& g) {
-  if (!is_max_pool_2x2(g)) return false;
+  if (!is_max_pool_2x2(g) || !has_avx512()) return false;
   const int64_t planes = g.N * g.C, HW = g.H * g.W, L = g.OH * g.OW;
 #pragma omp parallel for schedule(static) if (planes * HW >= kParallelGrain && planes > 1)
   for (int64_t pl = 0; pl < planes; ++pl) {
@@ -106,7 +109,7 @@ bool max_pool2d_2x2_backward(float* dx, const float* gy, const int64_t* idx, con
     bool fast = true;
     for (int64_t oh = 0; oh < g.OH && fast; ++oh) {
       const int64_t row = 2 * oh * g.W;
-      fast = unpool_row(dp + row, dp + row + g.W, gp + oh * g.OW, ip + oh * g.OW, row, g.OW, g.W);
+      fast = unpool_row_avx512(dp + row, dp + row + g.W, gp + oh * g.OW, ip + oh * g.OW, row, g.OW, g.W);
       if (g.W > 2 * g.OW) dp[row + g.W - 1] = dp[row + 2 * g.W - 1] = 0.0f;  // the column no window reads
     }
     if (!fast) {  // not this kernel's indices: the general rule, as pool.cpp applies it
@@ -120,14 +123,14 @@ bool max_pool2d_2x2_backward(float* dx, const float* gy, const int64_t* idx, con
 }
 
 bool max_pool2d_2x2(float* y, int64_t* idx, const float* x, const PoolGeom& g) {
-  if (!is_max_pool_2x2(g)) return false;
+  if (!is_max_pool_2x2(g) || !has_avx512()) return false;
   const int64_t planes = g.N * g.C, HW = g.H * g.W, L = g.OH * g.OW;
 #pragma omp parallel for schedule(static) if (planes * HW >= kParallelGrain && planes > 1)
   for (int64_t pl = 0; pl < planes; ++pl) {
     const float* xp = x + pl * HW;
     for (int64_t oh = 0; oh < g.OH; ++oh) {
       const int64_t row = 2 * oh * g.W;
-      pool_row(y + pl * L + oh * g.OW, idx + pl * L + oh * g.OW, xp + row, xp + row + g.W, row, g.OW, g.W);
+      pool_row_avx512(y + pl * L + oh * g.OW, idx + pl * L + oh * g.OW, xp + row, xp + row + g.W, row, g.OW, g.W);
     }
   }
   return true;

@@ -15,8 +15,8 @@ namespace loom::cpu {
 bool is_max_pool_2x2(const PoolGeom& g);
 
 // y and idx as the general kernel writes them (PyTorch's tap order and NaN rule, int64 offsets within
-// each plane). Returns false, touching nothing, when the shape is not 2x2 / stride 2 or the build has
-// no AVX-512.
+// each plane). Returns false, touching nothing, when the shape is not 2x2 / stride 2 or the CPU does not
+// run the AVX-512 kernels (cpu::has_avx512()).
 bool max_pool2d_2x2(float* y, int64_t* idx, const float* x, const PoolGeom& g);
 
 // dx from gy and the forward's indices: each input pixel gets its window's gradient or 0, written row by

@@ -2,7 +2,9 @@
 // -> int32 lanes): for Q8_0 x Q8_0 the unsigned operand is |w| and the signed one x with w's sign applied
 // (llama.cpp's trick, exact because q is in [-127, 127]); for Q4_0 the nibbles are already unsigned and the
 // -8 offset is a second vpdpbusd of 8 x x subtracted. The int32 lanes are converted to float and accumulated
-// with the product of the two block scales; the eight lanes are summed once per row pair.
+// with the product of the two block scales; the eight lanes are summed once per row pair. The VNNI functions
+// carry LOOM_TARGET_AVX512_VNNI and run where cpu::has_avx512_vnni() says so (isa.h); elsewhere the reference
+// loops do.
 #include "loom/backend/cpu/qgemm.h"
 
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized inside their own inline functions (_mm512_abs_ps,
@@ -15,26 +17,16 @@
 #include <cmath>
 #include <cstring>
 
+#include "loom/backend/cpu/isa.h"
 #include "loom/core/error.h"
 
 namespace loom::quant {
 
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__F16C__)
-#define LOOM_QUANT_VNNI 1
-#endif
+#if defined(LOOM_X86_KERNELS)
 
-static inline float half_to_float(uint16_t h) {
-#ifdef __F16C__
-  return _cvtsh_ss(h);
-#else
-  return fp16_to_fp32(h);
-#endif
-}
+LOOM_TARGET_AVX512_VNNI static inline float half_to_float_vnni(uint16_t h) { return _cvtsh_ss(h); }
 
-void quantize_rows_q8_0(const float* x, BlockQ8_0* y, int64_t M, int64_t K) {
-  LOOM_CHECK(K % QK == 0, "quantize_rows_q8_0: K = ", K, " is not a multiple of ", QK);
-  const int64_t nb = M * K / QK;
-#ifdef LOOM_QUANT_VNNI
+LOOM_TARGET_AVX512_VNNI static void quantize_blocks_q8_0_vnni(const float* x, BlockQ8_0* y, int64_t nb) {
   const __m512 sign_mask = _mm512_set1_ps(-0.0f), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
   for (int64_t b = 0; b < nb; ++b) {
     const float* p = x + b * QK;
@@ -57,13 +49,9 @@ void quantize_rows_q8_0(const float* x, BlockQ8_0* y, int64_t M, int64_t K) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), q[0]);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16), q[1]);
   }
-#else
-  quantize_row_q8_0(x, y, nb * QK);
-#endif
 }
 
-#ifdef LOOM_QUANT_VNNI
-static inline float hsum8(__m256 v) {
+LOOM_TARGET_AVX512_VNNI static inline float hsum8_vnni(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -72,24 +60,26 @@ static inline float hsum8(__m256 v) {
 
 // R activation rows (R = 1..4) against one weight row: acc[r] += the row pair's dot product.
 template <int R>
-static inline void dot_q8_rows(const BlockQ8_0* w, const BlockQ8_0* const* x, int64_t nb, float* out) {
+LOOM_TARGET_AVX512_VNNI static inline void dot_q8_rows_vnni(const BlockQ8_0* w, const BlockQ8_0* const* x, int64_t nb,
+                                                            float* out) {
   __m256 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
     const __m256i aw = _mm256_abs_epi8(wq);
-    const float dw = half_to_float(w[b].d);
+    const float dw = half_to_float_vnni(w[b].d);
     for (int r = 0; r < R; ++r) {
       const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[r][b].qs));
       const __m256i dp = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, _mm256_sign_epi8(xq, wq));
-      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dp), _mm256_set1_ps(dw * half_to_float(x[r][b].d)), acc[r]);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dp), _mm256_set1_ps(dw * half_to_float_vnni(x[r][b].d)), acc[r]);
     }
   }
-  for (int r = 0; r < R; ++r) out[r] = hsum8(acc[r]);
+  for (int r = 0; r < R; ++r) out[r] = hsum8_vnni(acc[r]);
 }
 
 template <int R>
-static inline void dot_q4_rows(const BlockQ4_0* w, const BlockQ8_0* const* x, int64_t nb, float* out) {
+LOOM_TARGET_AVX512_VNNI static inline void dot_q4_rows_vnni(const BlockQ4_0* w, const BlockQ8_0* const* x, int64_t nb,
+                                                            float* out) {
   __m256 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   const __m256i low = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
@@ -98,40 +88,32 @@ static inline void dot_q4_rows(const BlockQ4_0* w, const BlockQ8_0* const* x, in
     // Elements 0..15 are the low nibbles, 16..31 the high ones: x's order.
     const __m256i wq = _mm256_and_si256(
         _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), low);
-    const float dw = half_to_float(w[b].d);
+    const float dw = half_to_float_vnni(w[b].d);
     for (int r = 0; r < R; ++r) {
       const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[r][b].qs));
       const __m256i dp = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), wq, xq),
                                           _mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, xq));
-      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dp), _mm256_set1_ps(dw * half_to_float(x[r][b].d)), acc[r]);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dp), _mm256_set1_ps(dw * half_to_float_vnni(x[r][b].d)), acc[r]);
     }
   }
-  for (int r = 0; r < R; ++r) out[r] = hsum8(acc[r]);
+  for (int r = 0; r < R; ++r) out[r] = hsum8_vnni(acc[r]);
 }
 
 template <int R>
-static inline void dot_rows(QuantFormat f, const void* w, const BlockQ8_0* const* x, int64_t nb, float* out) {
-  if (f == QuantFormat::q8_0) dot_q8_rows<R>(static_cast<const BlockQ8_0*>(w), x, nb, out);
-  else dot_q4_rows<R>(static_cast<const BlockQ4_0*>(w), x, nb, out);
+LOOM_TARGET_AVX512_VNNI static inline void dot_rows_vnni(QuantFormat f, const void* w, const BlockQ8_0* const* x,
+                                                         int64_t nb, float* out) {
+  if (f == QuantFormat::q8_0) dot_q8_rows_vnni<R>(static_cast<const BlockQ8_0*>(w), x, nb, out);
+  else dot_q4_rows_vnni<R>(static_cast<const BlockQ4_0*>(w), x, nb, out);
 }
-#endif
 
-float vec_dot(QuantFormat f, const void* w, const BlockQ8_0* x, int64_t K) {
-  LOOM_CHECK(K % QK == 0, "quant::vec_dot: K = ", K, " is not a multiple of ", QK);
-#ifdef LOOM_QUANT_VNNI
+LOOM_TARGET_AVX512_VNNI static float vec_dot_vnni(QuantFormat f, const void* w, const BlockQ8_0* x, int64_t K) {
   float out;
-  dot_rows<1>(f, w, &x, K / QK, &out);
+  dot_rows_vnni<1>(f, w, &x, K / QK, &out);
   return out;
-#else
-  return f == QuantFormat::q8_0 ? vec_dot_q8_0_q8_0_ref(static_cast<const BlockQ8_0*>(w), x, K)
-                                : vec_dot_q4_0_q8_0_ref(static_cast<const BlockQ4_0*>(w), x, K);
-#endif
 }
 
-void qgemm(QuantFormat f, const void* w, const BlockQ8_0* x, const float* bias, float* y, int64_t M, int64_t N,
-           int64_t K) {
-  LOOM_CHECK(K % QK == 0 && M >= 0 && N >= 0, "quant::qgemm: K = ", K, " must be a multiple of ", QK);
-#ifdef LOOM_QUANT_VNNI
+LOOM_TARGET_AVX512_VNNI static void qgemm_vnni(QuantFormat f, const void* w, const BlockQ8_0* x, const float* bias,
+                                               float* y, int64_t M, int64_t N, int64_t K) {
   const int64_t nb = K / QK;
   const size_t wrow = row_bytes(f, K);
   const auto* wb = static_cast<const uint8_t*>(w);
@@ -151,19 +133,45 @@ void qgemm(QuantFormat f, const void* w, const BlockQ8_0* x, const float* bias, 
       float out[4];
       for (; m + 4 <= m1; m += 4) {
         const BlockQ8_0* xr[4] = {x + m * nb, x + (m + 1) * nb, x + (m + 2) * nb, x + (m + 3) * nb};
-        dot_rows<4>(f, wr, xr, nb, out);
+        dot_rows_vnni<4>(f, wr, xr, nb, out);
         for (int r = 0; r < 4; ++r) y[(m + r) * N + n] = out[r] + bn;
       }
       for (; m < m1; ++m) {
         const BlockQ8_0* xr[1] = {x + m * nb};
-        dot_rows<1>(f, wr, xr, nb, out);
+        dot_rows_vnni<1>(f, wr, xr, nb, out);
         y[m * N + n] = out[0] + bn;
       }
     }
   }
-#else
-  qgemm_ref(f, w, x, bias, y, M, N, K);
+}
+
+#endif  // LOOM_X86_KERNELS
+
+void quantize_rows_q8_0(const float* x, BlockQ8_0* y, int64_t M, int64_t K) {
+  LOOM_CHECK(K % QK == 0, "quantize_rows_q8_0: K = ", K, " is not a multiple of ", QK);
+  const int64_t nb = M * K / QK;
+#if defined(LOOM_X86_KERNELS)
+  if (cpu::has_avx512_vnni()) return quantize_blocks_q8_0_vnni(x, y, nb);
 #endif
+  quantize_row_q8_0(x, y, nb * QK);
+}
+
+float vec_dot(QuantFormat f, const void* w, const BlockQ8_0* x, int64_t K) {
+  LOOM_CHECK(K % QK == 0, "quant::vec_dot: K = ", K, " is not a multiple of ", QK);
+#if defined(LOOM_X86_KERNELS)
+  if (cpu::has_avx512_vnni()) return vec_dot_vnni(f, w, x, K);
+#endif
+  return f == QuantFormat::q8_0 ? vec_dot_q8_0_q8_0_ref(static_cast<const BlockQ8_0*>(w), x, K)
+                                : vec_dot_q4_0_q8_0_ref(static_cast<const BlockQ4_0*>(w), x, K);
+}
+
+void qgemm(QuantFormat f, const void* w, const BlockQ8_0* x, const float* bias, float* y, int64_t M, int64_t N,
+           int64_t K) {
+  LOOM_CHECK(K % QK == 0 && M >= 0 && N >= 0, "quant::qgemm: K = ", K, " must be a multiple of ", QK);
+#if defined(LOOM_X86_KERNELS)
+  if (cpu::has_avx512_vnni()) return qgemm_vnni(f, w, x, bias, y, M, N, K);
+#endif
+  qgemm_ref(f, w, x, bias, y, M, N, K);
 }
 
 void qgemm_ref(QuantFormat f, const void* w, const BlockQ8_0* x, const float* bias, float* y, int64_t M, int64_t N,

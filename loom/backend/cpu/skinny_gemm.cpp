@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "loom/backend/cpu/isa.h"
 #include "loom/backend/cpu/lane_sum.h"
 
 namespace loom::cpu {
@@ -13,11 +14,11 @@ namespace {
 
 constexpr int kMaxGroup = 8;  // rows of A per pass: 2 x 8 accumulators + 8 + 2 operands fit AVX-512's 32 registers
 
+#if defined(LOOM_X86_KERNELS)
 // s0[r] = A[r] . w0 and s1[r] = A[r] . w1 for the R rows of A.
 template <int R>
-inline void dot_two(int64_t K, const float* A, int64_t lda, const float* w0, const float* w1, const float* next0,
-                    const float* next1, float* s0, float* s1) {
-#ifdef __AVX512F__
+LOOM_TARGET_AVX512 inline void dot_two_avx512(int64_t K, const float* A, int64_t lda, const float* w0, const float* w1,
+                                              const float* next0, const float* next1, float* s0, float* s1) {
   __m512 c0[R], c1[R];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
@@ -47,11 +48,16 @@ inline void dot_two(int64_t K, const float* A, int64_t lda, const float* w0, con
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    s0[r] = lane_sum(c0[r]);
-    s1[r] = lane_sum(c1[r]);
+    s0[r] = lane_sum_avx512(c0[r]);
+    s1[r] = lane_sum_avx512(c1[r]);
   }
-#else
-  (void)next0, (void)next1;
+}
+#endif
+
+// The same in plain loops (GCC vectorises them for the build's ISA): CPUs without the AVX-512 kernels.
+template <int R>
+inline void dot_two_plain(int64_t K, const float* A, int64_t lda, const float* w0, const float* w1, float* s0,
+                          float* s1) {
   for (int r = 0; r < R; ++r) {
     const float* a = A + r * lda;
     float t0 = 0, t1 = 0;
@@ -60,20 +66,30 @@ inline void dot_two(int64_t K, const float* A, int64_t lda, const float* w0, con
     s0[r] = t0;
     s1[r] = t1;
   }
-#endif
 }
 
-inline void dot_group(int rows, int64_t K, const float* A, int64_t lda, const float* w0, const float* w1,
+// wide: the AVX-512 kernel (cpu::has_avx512(), asked once per call of skinny_gemm_bt).
+template <int R>
+inline void dot_two(bool wide, int64_t K, const float* A, int64_t lda, const float* w0, const float* w1,
+                    const float* next0, const float* next1, float* s0, float* s1) {
+#if defined(LOOM_X86_KERNELS)
+  if (wide) return dot_two_avx512<R>(K, A, lda, w0, w1, next0, next1, s0, s1);
+#endif
+  (void)next0, (void)next1;
+  dot_two_plain<R>(K, A, lda, w0, w1, s0, s1);
+}
+
+inline void dot_group(bool wide, int rows, int64_t K, const float* A, int64_t lda, const float* w0, const float* w1,
                       const float* next0, const float* next1, float* s0, float* s1) {
   switch (rows) {
-    case 1: return dot_two<1>(K, A, lda, w0, w1, next0, next1, s0, s1);
-    case 2: return dot_two<2>(K, A, lda, w0, w1, next0, next1, s0, s1);
-    case 3: return dot_two<3>(K, A, lda, w0, w1, next0, next1, s0, s1);
-    case 4: return dot_two<4>(K, A, lda, w0, w1, next0, next1, s0, s1);
-    case 5: return dot_two<5>(K, A, lda, w0, w1, next0, next1, s0, s1);
-    case 6: return dot_two<6>(K, A, lda, w0, w1, next0, next1, s0, s1);
-    case 7: return dot_two<7>(K, A, lda, w0, w1, next0, next1, s0, s1);
-    default: return dot_two<8>(K, A, lda, w0, w1, next0, next1, s0, s1);
+    case 1: return dot_two<1>(wide, K, A, lda, w0, w1, next0, next1, s0, s1);
+    case 2: return dot_two<2>(wide, K, A, lda, w0, w1, next0, next1, s0, s1);
+    case 3: return dot_two<3>(wide, K, A, lda, w0, w1, next0, next1, s0, s1);
+    case 4: return dot_two<4>(wide, K, A, lda, w0, w1, next0, next1, s0, s1);
+    case 5: return dot_two<5>(wide, K, A, lda, w0, w1, next0, next1, s0, s1);
+    case 6: return dot_two<6>(wide, K, A, lda, w0, w1, next0, next1, s0, s1);
+    case 7: return dot_two<7>(wide, K, A, lda, w0, w1, next0, next1, s0, s1);
+    default: return dot_two<8>(wide, K, A, lda, w0, w1, next0, next1, s0, s1);
   }
 }
 
@@ -91,6 +107,7 @@ void skinny_gemm_bt(int64_t M, int64_t N, int64_t K, float alpha, const float* A
     }
   };
   const int64_t pairs = (N + 1) / 2;
+  const bool wide = has_avx512();
 #pragma omp parallel for schedule(static) if (N * K >= (int64_t(1) << 18))
   for (int64_t p = 0; p < pairs; ++p) {
     const int64_t n = 2 * p;
@@ -102,7 +119,7 @@ void skinny_gemm_bt(int64_t M, int64_t N, int64_t K, float alpha, const float* A
     float s0[kMaxGroup], s1[kMaxGroup];
     for (int64_t r0 = 0; r0 < M; r0 += per) {
       const int64_t rows = std::min(per, M - r0);
-      dot_group(int(rows), K, A + r0 * lda, lda, w0, w1, r0 == 0 ? next0 : w0, r0 == 0 ? next1 : w1, s0, s1);
+      dot_group(wide, int(rows), K, A + r0 * lda, lda, w0, w1, r0 == 0 ? next0 : w0, r0 == 0 ? next1 : w1, s0, s1);
       store(r0, rows, n, s0);
       if (n + 1 < N) store(r0, rows, n + 1, s1);
     }
