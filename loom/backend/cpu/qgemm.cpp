@@ -4,6 +4,7 @@
 // -8 offset is a second vpdpbusd of 8 x x subtracted. The int32 lanes are converted to float and accumulated
 // with the product of the two block scales; the eight lanes are summed once per row pair.
 #include "loom/backend/cpu/qgemm.h"
+#include "loom/backend/cpu/qgemm_tiles.h"
 
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized inside their own inline functions (_mm512_abs_ps,
 // the reductions); the warning is about the header, not this file.
@@ -132,6 +133,15 @@ void qgemm(QuantFormat f, const void* w, const BlockQ8_0* x, const float* bias, 
            int64_t K) {
   LOOM_CHECK(K % QK == 0 && M >= 0 && N >= 0, "quant::qgemm: K = ", K, " must be a multiple of ", QK);
 #ifdef LOOM_QUANT_VNNI
+  // Prefill (4 rows or more): the tile kernel (qgemm_tiles.h), 1.6-2.2x this loop's speed. Decode (1-3 rows) keeps
+  // this loop: streaming one weight row at a time from memory measured faster than the tiles' four interleaved
+  // rows (lm_head of GPT-2, Q8_0: 10.6 vs 6.9 GB/s on one core).
+  if (M >= 4) {
+    thread_local ActRows rows;  // reused: a prompt's products all have the same activation shape
+    rows.lay_out(x, M, K / QK, f);
+    qgemm_tiles(f, w, rows, bias, y, M, N);
+    return;
+  }
   const int64_t nb = K / QK;
   const size_t wrow = row_bytes(f, K);
   const auto* wb = static_cast<const uint8_t*>(w);
