@@ -6,6 +6,7 @@
 // carry LOOM_TARGET_AVX512_VNNI and run where cpu::has_avx512_vnni() says so (isa.h); elsewhere the reference
 // loops do.
 #include "loom/backend/cpu/qgemm.h"
+#include "loom/backend/cpu/qgemm_tiles.h"
 
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized inside their own inline functions (_mm512_abs_ps,
 // the reductions); the warning is about the header, not this file.
@@ -169,7 +170,17 @@ void qgemm(QuantFormat f, const void* w, const BlockQ8_0* x, const float* bias, 
            int64_t K) {
   LOOM_CHECK(K % QK == 0 && M >= 0 && N >= 0, "quant::qgemm: K = ", K, " must be a multiple of ", QK);
 #if defined(LOOM_X86_KERNELS)
-  if (cpu::has_avx512_vnni()) return qgemm_vnni(f, w, x, bias, y, M, N, K);
+  if (cpu::has_avx512_vnni()) {
+    // Prefill (4 rows or more): the tile kernel (qgemm_tiles.h), 1.4-2.2x this loop's speed. Decode (1-3 rows)
+    // keeps the row loop: streaming one weight row at a time from memory measured faster than the tiles' four
+    // interleaved rows (lm_head of GPT-2, Q8_0, one core: 10.6 vs 6.9 GB/s).
+    if (M >= 4) {
+      thread_local ActRows rows;  // reused: a prompt's products all have the same activation shape
+      rows.lay_out(x, M, K / QK, f);
+      return qgemm_tiles(f, w, rows, bias, y, M, N);
+    }
+    return qgemm_vnni(f, w, x, bias, y, M, N, K);
+  }
 #endif
   qgemm_ref(f, w, x, bias, y, M, N, K);
 }
