@@ -96,8 +96,9 @@ void probe() {
   });
 }
 
-// ---- caching allocator: size classes as loom/core/allocator.cpp (64 bytes below 4 KiB, then four classes per
-// power of two). Every kernel runs on the one stream, so a block freed after the kernels that use it were queued
+// ---- caching allocator: size classes shaped like loom/core/allocator.cpp's (four classes per power of two above
+// 4 KiB) but in 256-byte steps below it, cudaMalloc's own alignment; kept here rather than shared because core's
+// allocator header sits below every layer and this is the only other caller. Every kernel runs on the one stream, so a block freed after the kernels that use it were queued
 // can be handed to later kernels without waiting: stream order keeps them apart.
 size_t size_class(size_t n) {
   if (n <= 4096) return (n + 255) / 256 * 256;
