@@ -9,6 +9,7 @@
 // panels: no barrier inside the product, at the price of each thread packing the shared operand's slice.
 #include "loom/backend/cpu/sgemm_avx512.h"
 
+#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -259,5 +260,12 @@ void sgemm(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, 
 }
 
 #endif
+
+void sgemm_or_blas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (sgemm_avx512_available()) return sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(N), int(K),
+              alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
+}
 
 }  // namespace loom::cpu

@@ -22,4 +22,9 @@ bool sgemm_avx512_available();
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+// sgemm() where available, else OpenBLAS's cblas_sgemm: for the kernels that need a plain product of packed
+// operands (bf16 emulation, per-sample gradients) without CpuBackend::gemm's GEMV and few-row routing.
+void sgemm_or_blas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
 }  // namespace loom::cpu
