@@ -32,9 +32,11 @@ namespace loom::cpu {
 
 namespace {
 
-constexpr int64_t MR = 12, NR = 32;
-constexpr int64_t KC = 256;      // B panel: 256 x 32 floats = 32 KB, in L1 while the A panels pass it
-constexpr int64_t MC = MR * 8;   // A block: 96 x 256 floats = 96 KB, in L2
+constexpr int64_t NR = 32;
+constexpr int64_t KC = 256;  // B panel: 256 x 32 floats = 32 KB, in L1 while the A panels pass it
+// A block: 8 A panels (96 x 256 floats = 96 KB for MR = 12), in L2.
+template <int64_t MR>
+constexpr int64_t MC = MR * 8;
 
 // A grow-only, 64-byte aligned buffer per thread (OpenMP's threads persist, so their buffers are reused).
 float* scratch(int which, int64_t floats) {
@@ -69,6 +71,7 @@ struct Operands {
 };
 
 // alpha * op(A)[i0 .. i0 + mc, k0 .. k0 + kc) as MR-high panels, each k-major (MR values per k), rows past mc zero.
+template <int64_t MR>
 void pack_a(const Operands& o, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* ap) {
   for (int64_t p = 0; p < mc; p += MR) {
     const int64_t rows = std::min(MR, mc - p);
@@ -140,10 +143,12 @@ LOOM_TARGET_AVX512 void pack_b_avx512(const Operands& o, int64_t k0, int64_t kc,
   }
 }
 
-// C tile (MR x NR at c, row stride ldc) = first ? beta * C + A B : C + A B, over kc steps of the packed panels.
-// beta == 0 on the first slice stores without reading C.
-LOOM_TARGET_AVX512 void kernel_avx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, bool first,
-                                      float beta) {
+// C tile (rows x cols of an MR x NR tile at c, row stride ldc) = first ? beta * C + A B : C + A B, over kc steps
+// of the packed panels; beta == 0 on the first slice stores without reading C. A partial tile (C's bottom or
+// right edge) computes the whole tile from the zero-padded panels and stores only its rows, columns masked.
+template <int64_t MR>
+LOOM_TARGET_AVX512 void kernel_avx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
+                                      int64_t rows, int64_t cols, bool first, float beta) {
   __m512 acc[MR][2];
 #pragma GCC unroll 12
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
@@ -158,60 +163,72 @@ LOOM_TARGET_AVX512 void kernel_avx512(int64_t kc, const float* ap, const float* 
     ap += MR;
     bp += NR;
   }
+  const __mmask16 m0 = __mmask16(cols >= 16 ? 0xFFFF : (1u << cols) - 1u);
+  const __mmask16 m1 = __mmask16(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
   if (first && beta == 0.0f) {
 #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) {
-      _mm512_storeu_ps(c + r * ldc, acc[r][0]);
-      _mm512_storeu_ps(c + r * ldc + 16, acc[r][1]);
+      if (r >= rows) break;
+      _mm512_mask_storeu_ps(c + r * ldc, m0, acc[r][0]);
+      _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc[r][1]);
     }
   } else {
     const __m512 vb = _mm512_set1_ps(first ? beta : 1.0f);
 #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) {
-      _mm512_storeu_ps(c + r * ldc, _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + r * ldc), acc[r][0]));
-      _mm512_storeu_ps(c + r * ldc + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + r * ldc + 16), acc[r][1]));
+      if (r >= rows) break;
+      float* cr = c + r * ldc;
+      _mm512_mask_storeu_ps(cr, m0, _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), acc[r][0]));
+      _mm512_mask_storeu_ps(cr + 16, m1, _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), acc[r][1]));
     }
   }
 }
 
-// A partial tile (rows < MR or cols < NR at C's edge): the kernel writes a full tile into a local buffer,
-// then only the valid part reaches C with the same beta rule.
-LOOM_TARGET_AVX512 void edge_tile_avx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
-                                         int64_t rows, int64_t cols, bool first, float beta) {
-  alignas(64) float tile[MR * NR];
-  kernel_avx512(kc, ap, bp, tile, NR, true, 0.0f);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < cols; ++j) {
-      float& dst = c[r * ldc + j];
-      if (!first) dst += tile[r * NR + j];
-      else if (beta == 0.0f) dst = tile[r * NR + j];
-      else dst = beta * dst + tile[r * NR + j];
-    }
-}
-
 // One thread's rectangle of C: rows [i0, i1), columns [j0, j1), all of K.
+template <int64_t MR>
 LOOM_TARGET_AVX512 void region_avx512(const Operands& o, int64_t K, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   const int64_t n = j1 - j0;
   const int64_t n_pad = (n + NR - 1) / NR * NR;
   float* bp = scratch(0, KC * n_pad);
-  float* ap = scratch(1, KC * MC);
+  float* ap = scratch(1, KC * MC<MR>);
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
     const int64_t kc = std::min(KC, K - k0);
     const bool first = k0 == 0;
     pack_b_avx512(o, k0, kc, j0, n, bp);
-    for (int64_t ib = i0; ib < i1; ib += MC) {
-      const int64_t mc = std::min(MC, i1 - ib);
-      pack_a(o, ib, mc, k0, kc, ap);
+    for (int64_t ib = i0; ib < i1; ib += MC<MR>) {
+      const int64_t mc = std::min(MC<MR>, i1 - ib);
+      pack_a<MR>(o, ib, mc, k0, kc, ap);
       for (int64_t jp = 0; jp < n; jp += NR) {
         const int64_t cols = std::min(NR, n - jp);
         const float* b = bp + jp * kc;
-        for (int64_t ip = 0; ip < mc; ip += MR) {
-          const int64_t rows = std::min(MR, mc - ip);
-          float* c = o.C + (ib + ip) * o.ldc + j0 + jp;
-          if (rows == MR && cols == NR) kernel_avx512(kc, ap + ip * kc, b, c, o.ldc, first, o.beta);
-          else edge_tile_avx512(kc, ap + ip * kc, b, c, o.ldc, rows, cols, first, o.beta);
-        }
+        for (int64_t ip = 0; ip < mc; ip += MR)
+          kernel_avx512<MR>(kc, ap + ip * kc, b, o.C + (ib + ip) * o.ldc + j0 + jp, o.ldc, std::min(MR, mc - ip), cols,
+                            first, o.beta);
       }
+    }
+  }
+}
+
+// All of C split into one rectangle per thread. Columns split in whole NR panels when there are at least two
+// per thread (each thread then packs all of A's rows: the cheaper duplicate when N >= M), else rows in whole
+// MR panels.
+template <int64_t MR>
+void product(const Operands& o, int64_t M, int64_t N, int64_t K) {
+  const int threads =
+      omp_in_parallel() || double(M) * double(N) * double(K) < double(1 << 17) ? 1 : omp_get_max_threads();
+  if (threads == 1) return region_avx512<MR>(o, K, 0, M, 0, N);
+  const int64_t col_panels = (N + NR - 1) / NR, row_panels = (M + MR - 1) / MR;
+  const bool by_cols = col_panels >= 2 * threads || col_panels >= row_panels;
+  const int64_t panels = by_cols ? col_panels : row_panels, width = by_cols ? NR : MR, extent = by_cols ? N : M;
+  const int parts = int(std::min<int64_t>(threads, panels));
+#pragma omp parallel num_threads(parts)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t p0 = panels * t / nt, p1 = panels * (t + 1) / nt;
+    const int64_t lo = std::min(extent, p0 * width), hi = std::min(extent, p1 * width);
+    if (lo < hi) {
+      if (by_cols) region_avx512<MR>(o, K, 0, M, lo, hi);
+      else region_avx512<MR>(o, K, lo, hi, 0, N);
     }
   }
 }
@@ -230,25 +247,9 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const
     return;
   }
   const Operands o{ta, tb, A, lda, B, ldb, alpha, beta, C, ldc};
-  const int threads =
-      omp_in_parallel() || double(M) * double(N) * double(K) < double(1 << 17) ? 1 : omp_get_max_threads();
-  if (threads == 1) return region_avx512(o, K, 0, M, 0, N);
-  // One rectangle per thread. Columns split in whole NR panels when there are at least two per thread (each
-  // thread then packs all of A's rows: the cheaper duplicate when N >= M), else rows in whole MR panels.
-  const int64_t col_panels = (N + NR - 1) / NR, row_panels = (M + MR - 1) / MR;
-  const bool by_cols = col_panels >= 2 * threads || col_panels >= row_panels;
-  const int64_t panels = by_cols ? col_panels : row_panels, width = by_cols ? NR : MR, extent = by_cols ? N : M;
-  const int parts = int(std::min<int64_t>(threads, panels));
-#pragma omp parallel num_threads(parts)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t p0 = panels * t / nt, p1 = panels * (t + 1) / nt;
-    const int64_t lo = std::min(extent, p0 * width), hi = std::min(extent, p1 * width);
-    if (lo < hi) {
-      if (by_cols) region_avx512(o, K, 0, M, lo, hi);
-      else region_avx512(o, K, lo, hi, 0, N);
-    }
-  }
+  // 12-high tiles (24 accumulators) unless 8-high ones waste fewer padded rows (M = 64: 8 x 8 against 6 x 12 = 72).
+  if ((M + 7) / 8 * 8 < (M + 11) / 12 * 12) product<8>(o, M, N, K);
+  else product<12>(o, M, N, K);
 }
 
 #else
