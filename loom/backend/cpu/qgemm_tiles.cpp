@@ -56,6 +56,103 @@ LOOM_TARGET_AVX512_VNNI inline const int8_t* act_qs_vnni(const ActRows& a, int64
   return a.qs.data() + (m * a.nb2 + b) * QK;
 }
 
+LOOM_TARGET_AVX512_VNNI inline const int32_t* act_corr_vnni(const ActRows& a, int64_t m, int64_t b) {
+  return a.corr.data() + (m * a.nb2 + b) * (QK / 4);
+}
+
+
+// Lanes 0-7 take element 0 of a 2-float vector, lanes 8-15 element 1: one block scale per 256-bit half.
+LOOM_TARGET_AVX512_VNNI inline __m512 spread2_vnni(__m128 two) {
+  return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                               _mm512_castps128_ps512(two));
+}
+
+// A weight row's blocks b and b + 1 (only b when `one`) as unsigned bytes, and their two scales.
+template <bool Q4>
+LOOM_TARGET_AVX512_VNNI inline __m512i weight_pair_vnni(const uint8_t* row, int64_t b, bool one) {
+  if constexpr (!Q4) {
+    const uint8_t* p = row + b * sizeof(BlockQ8_0) + 2;
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const auto* next = reinterpret_cast<const __m256i*>(p + sizeof(BlockQ8_0));
+    const __m512i v = one ? _mm512_zextsi256_si512(lo)
+                          : _mm512_inserti64x4(_mm512_castsi256_si512(lo), _mm256_loadu_si256(next), 1);
+    return _mm512_xor_si512(v, _mm512_set1_epi8(char(0x80)));  // q + 128 (zero padding meets zero activations)
+  } else {
+    const uint8_t* p = row + b * sizeof(BlockQ4_0) + 2;
+    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const auto* next = reinterpret_cast<const __m128i*>(p + sizeof(BlockQ4_0));
+    const __m128i b1 = one ? _mm_setzero_si128() : _mm_loadu_si128(next);
+    // 128-bit lanes: [b0, b0, b1, b1]; lanes 1 and 3 shifted down 4 bits, then masked: the low nibbles are
+    // elements 0-15 and the high ones 16-31, the activations' order.
+    __m512i v = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(b0), 0xFF00, b1);
+    v = _mm512_mask_srli_epi64(v, 0xCC, v, 4);
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+  }
+}
+
+template <bool Q4>
+LOOM_TARGET_AVX512_VNNI inline __m512 weight_scales_vnni(const uint8_t* row, int64_t b, bool one) {
+  constexpr size_t bb = Q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  uint16_t d0, d1 = 0;
+  std::memcpy(&d0, row + b * bb, 2);
+  if (!one) std::memcpy(&d1, row + (b + 1) * bb, 2);
+  return spread2_vnni(_mm_cvtph_ps(_mm_cvtsi32_si128(int(uint32_t(d0) | uint32_t(d1) << 16))));
+}
+
+// out[i][j] = dot(weight row i, activation row j) over nb blocks.
+template <bool Q4, int RW, int RX>
+LOOM_TARGET_AVX512_VNNI inline void tile_vnni(const uint8_t* const* w, const ActRows& a, int64_t m, float* y,
+                                               int64_t ldy, const float* bias, const int64_t* n) {
+  const int64_t nb = a.nb;
+  __m512 acc[RW][RX];
+  for (int i = 0; i < RW; ++i)
+    for (int j = 0; j < RX; ++j) acc[i][j] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; b += 2) {
+    const bool one = b + 1 == nb;
+    __m512i wv[RW];
+    __m512 ws[RW];
+    for (int i = 0; i < RW; ++i) {
+      wv[i] = weight_pair_vnni<Q4>(w[i], b, one);
+      ws[i] = weight_scales_vnni<Q4>(w[i], b, one);
+    }
+    for (int j = 0; j < RX; ++j) {
+      const __m512i xv = _mm512_loadu_si512(act_qs_vnni(a, m + j, b));
+      const __m512i cv = _mm512_loadu_si512(act_corr_vnni(a, m + j, b));
+      const double* two_scales = reinterpret_cast<const double*>(a.d.data() + (m + j) * a.nb2 + b);
+      const __m512 xs = spread2_vnni(_mm_castpd_ps(_mm_load_sd(two_scales)));
+      for (int i = 0; i < RW; ++i)
+        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv, wv[i], xv)), _mm512_mul_ps(ws[i], xs),
+                                    acc[i][j]);
+    }
+  }
+  for (int i = 0; i < RW; ++i) {
+    const float bn = bias ? bias[n[i]] : 0.0f;
+    for (int j = 0; j < RX; ++j) y[(m + j) * ldy + n[i]] = _mm512_reduce_add_ps(acc[i][j]) + bn;
+  }
+}
+
+
+// ---- Decode (1-3 activation rows): one weight row at a time, streamed from memory once, two blocks per 512-bit
+// vpdpbusd with the unsigned shift undone through the lane start values (corr), scales as one vector product.
+template <bool Q4, int RX>
+LOOM_TARGET_AVX512_VNNI void run_rows_vnni(const uint8_t* w, size_t wrow, const ActRows& a, const float* bias, float* y,
+                                           int64_t N) {
+  const bool parallel = double(RX) * double(N) * double(a.nb) * QK >= 1 << 16;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t n = 0; n < N; ++n) {
+    const uint8_t* wr = w + size_t(n) * wrow;
+    tile_vnni<Q4, 1, RX>(&wr, a, 0, y, N, bias, &n);
+  }
+}
+
+template <bool Q4>
+LOOM_TARGET_AVX512_VNNI void decode_vnni(const uint8_t* w, size_t wrow, const ActRows& a, const float* bias, float* y,
+                                         int64_t M, int64_t N) {
+  if (M == 1) run_rows_vnni<Q4, 1>(w, wrow, a, bias, y, N);
+  else if (M == 2) run_rows_vnni<Q4, 2>(w, wrow, a, bias, y, N);
+  else run_rows_vnni<Q4, 3>(w, wrow, a, bias, y, N);
+}
+
 constexpr int64_t kGroup = 16;  // weight rows per register
 
 // Weight rows n0 .. n0 + 16 (rows >= N as zeros) of a Q8_0 / Q4_0 matrix as unsigned bytes, per block b and
@@ -170,6 +267,7 @@ LOOM_TARGET_AVX512_VNNI void lay_out_vnni(ActRows& a, const BlockQ8_0* x, int of
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.qs.data() + (m * nb2 + b) * QK), q);
       const __m256i s4 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);  // sum of each lane's 4 bytes
       const __m256i c8 = _mm256_mullo_epi32(s4, off);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.corr.data() + (m * nb2 + b) * (QK / 4)), c8);
       const __m128i c4 = _mm_add_epi32(_mm256_castsi256_si128(c8), _mm256_extracti128_si256(c8, 1));
       const __m128i c2 = _mm_add_epi32(c4, _mm_unpackhi_epi64(c4, c4));
       a.bsum[size_t(m * nb2 + b)] = _mm_cvtsi128_si32(_mm_add_epi32(c2, _mm_shuffle_epi32(c2, 1)));
@@ -187,6 +285,7 @@ void ActRows::lay_out(const BlockQ8_0* x, int64_t rows, int64_t nblocks, QuantFo
   qs.assign(size_t(M * nb2 * QK), 0);
   d.assign(size_t(M * nb2), 0.0f);
   bsum.assign(size_t(M * nb2), 0);
+  corr.assign(size_t(M * nb2 * QK / 4), 0);
   lay_out_vnni(*this, x, f == QuantFormat::q8_0 ? 128 : 8);
 }
 
@@ -194,6 +293,11 @@ void qgemm_tiles(QuantFormat f, const void* w, const ActRows& a, const float* bi
   LOOM_CHECK(qgemm_tiles_available(), "quant::qgemm_tiles: this CPU has no AVX-512 VNNI (or LOOM_ISA=baseline)");
   const auto* wb = static_cast<const uint8_t*>(w);
   const size_t wrow = row_bytes(f, a.nb * QK);
+  if (M < 4) {
+    if (f == QuantFormat::q8_0) decode_vnni<false>(wb, wrow, a, bias, y, M, N);
+    else decode_vnni<true>(wb, wrow, a, bias, y, M, N);
+    return;
+  }
   if (f == QuantFormat::q8_0) run_interleaved_vnni<false>(wb, wrow, a, bias, y, M, N);
   else run_interleaved_vnni<true>(wb, wrow, a, bias, y, M, N);
 }

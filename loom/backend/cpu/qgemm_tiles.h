@@ -18,7 +18,7 @@ struct ActRows {
   int64_t M = 0, nb = 0, nb2 = 0;
   std::vector<int8_t> qs;
   std::vector<float> d;
-  std::vector<int32_t> bsum;
+  std::vector<int32_t> bsum, corr;
   void lay_out(const BlockQ8_0* x, int64_t rows, int64_t nblocks, QuantFormat f);
 };
 
