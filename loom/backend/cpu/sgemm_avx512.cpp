@@ -105,10 +105,28 @@ LOOM_TARGET_AVX512 inline void store_4x8_kmajor_avx512(const __m256* r, float* d
 template <int64_t MR>
 LOOM_TARGET_AVX512 void pack_a_avx512(const Operands& o, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* ap) {
   const __m256 va = _mm256_set1_ps(o.alpha);
+  if (o.ta) {
+    // A stored (K, M): each k's row segment [i0, i0 + mc) is contiguous and is read once, whole, for all the
+    // block's panels (a panel at a time would re-fetch every cache line of a large A^T from L3 twice).
+    const int64_t full = mc / MR * MR;
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = o.A + (k0 + k) * o.lda + i0;
+      for (int64_t p = 0; p < full; p += MR) {
+        float* dst = ap + p * kc + k * MR;
+        _mm256_storeu_ps(dst, _mm256_mul_ps(va, _mm256_loadu_ps(src + p)));
+        if constexpr (MR == 12) _mm_storeu_ps(dst + 8, _mm_mul_ps(_mm256_castps256_ps128(va), _mm_loadu_ps(src + p + 8)));
+      }
+      if (full < mc) {
+        float* dst = ap + full * kc + k * MR;
+        for (int64_t r = 0; r < MR; ++r) dst[r] = full + r < mc ? o.alpha * src[full + r] : 0.0f;
+      }
+    }
+    return;
+  }
   for (int64_t p = 0; p < mc; p += MR) {
     const int64_t rows = std::min(MR, mc - p);
     float* dst = ap + p * kc;
-    if (!o.ta) {  // A (M, K): row i is contiguous in k
+    {  // A (M, K): row i is contiguous in k
       int64_t k = 0;
       if (rows == MR) {
         const float* src = o.A + (i0 + p) * o.lda + k0;
@@ -125,11 +143,6 @@ LOOM_TARGET_AVX512 void pack_a_avx512(const Operands& o, int64_t i0, int64_t mc,
       for (int64_t r = 0; r < rows; ++r) {
         const float* src = o.A + (i0 + p + r) * o.lda + k0;
         for (int64_t kk = k; kk < kc; ++kk) dst[kk * MR + r] = o.alpha * src[kk];
-      }
-    } else {  // A stored (K, M): for each k the panel's rows are contiguous
-      for (int64_t k = 0; k < kc; ++k) {
-        const float* src = o.A + (k0 + k) * o.lda + i0 + p;
-        for (int64_t r = 0; r < rows; ++r) dst[k * MR + r] = o.alpha * src[r];
       }
     }
     for (int64_t r = rows; r < MR; ++r)
