@@ -68,3 +68,8 @@ if [ -x "$BUILD/loom" ] && command -v mpirun >/dev/null && "$BUILD/loom" info 2>
   bash "$HERE/dist_bench.sh" "$BUILD" 2 300 2 | grep '^{' > "$OUT/dist.jsonl" || true
 fi
 cat "$OUT"/*.jsonl | $PY "$HERE/report.py"
+if [ "${2:-}" != quick ]; then
+  # Issue 12's method for the ratios that count: PyTorch 3 runs, loom 2, interleaved, best against best.
+  echo "== W1-W5 best of runs (bench/workloads.sh: PyTorch 3 runs, loom 2, every run listed)"
+  bash "$HERE/workloads.sh" "$BUILD" "$THREADS"
+fi
