@@ -13,6 +13,7 @@
 #include <omp.h>
 
 #include "loom/backend/cpu/conv_direct.h"
+#include "loom/backend/cpu/conv_winograd.h"
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/backend/cpu/isa.h"
 #if defined(LOOM_X86_KERNELS)
@@ -279,8 +280,18 @@ void for_chunks(const ConvGeom& g, const Plan& p, F chunk, Fin finish) {
   }
 }
 
+// Where Winograd F(2x2, 3x3) (conv_winograd.cpp) replaces the direct forward / im2col + GEMM input gradient.
+// RULE_PLACEHOLDER
+bool winograd_forward_wins(const ConvGeom& g) { return false && has_avx512() && g.C >= 4 && conv_winograd_supports(g); }
+bool winograd_input_grad_wins(const ConvGeom& g) { return false && has_avx512() && g.OC >= 4 && conv_winograd_supports(g); }
+
 template <class T>
 void forward(Backend& be, Tensor& out, const Tensor& x, const Tensor& w, const Tensor* bias, const ConvGeom& g) {
+  if constexpr (std::is_same_v<T, float>) {  // 3x3 stride 1 with enough channels: Winograd (see above)
+    if (winograd_forward_wins(g) &&
+        conv2d_winograd(out.data<float>(), x.data<float>(), w.data<float>(), bias ? bias->data<float>() : nullptr, g))
+      return;
+  }
   if constexpr (std::is_same_v<T, float>) {  // stride-1 float32 on small planes: no im2col (conv_direct.cpp)
     if (conv2d_direct(out.data<float>(), x.data<float>(), w.data<float>(), bias ? bias->data<float>() : nullptr, g))
       return;
@@ -332,8 +343,8 @@ void add_bias_grad(double* acc, const T* gout, int64_t nb, int64_t OC, int64_t L
 }
 
 template <class T>
-void backward(Backend& be, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& gout, const Tensor& x, const Tensor& w,
-              const ConvGeom& g) {
+void backward_im2col(Backend& be, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& gout, const Tensor& x,
+                     const Tensor& w, const ConvGeom& g) {
   const Plan p = make_plan(g, sizeof(T));
   const T* pg = gout.data<T>();
   T* pdx = dx ? dx->data<T>() : nullptr;
@@ -405,6 +416,19 @@ void backward(Backend& be, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& gou
       pdw[i] = s;
     }
   });
+}
+
+template <class T>
+void backward(Backend& be, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& gout, const Tensor& x, const Tensor& w,
+              const ConvGeom& g) {
+  if constexpr (std::is_same_v<T, float>) {  // dx by Winograd where it wins; dW and db stay im2col + GEMM
+    if (dx && winograd_input_grad_wins(g) &&
+        conv2d_winograd_input_grad(dx->data<float>(), gout.data<float>(), w.data<float>(), g)) {
+      if (dw || db) backward_im2col<T>(be, nullptr, dw, db, gout, x, w, g);
+      return;
+    }
+  }
+  backward_im2col<T>(be, dx, dw, db, gout, x, w, g);
 }
 
 }  // namespace
