@@ -22,14 +22,16 @@
 
 #include <algorithm>
 #include <cstring>
-#include <memory>
 #include <vector>
+
+#include <omp.h>
 
 #include "loom/backend/cpu/isa.h"
 #if defined(LOOM_X86_KERNELS)
 #include <immintrin.h>
 #endif
 #include "loom/backend/cpu/loop.h"
+#include "loom/core/tensor.h"
 
 namespace loom::cpu {
 
@@ -44,14 +46,18 @@ constexpr int kRows = 8;                               // output channels per AV
 constexpr int kVecs = 3;                               // 16-tile vectors per micro-tile
 constexpr int64_t kSlack = 64;  // floats after the padded planes: the AVX-512 input rows read past a row's end
 
+inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
+
 struct Plan {
   int64_t TH, TW, P;  // tile rows and columns of one sample, P = TH * TW
   int64_t Hq, Wq;     // a zero-bordered input plane: 2*TH + 2 rows of 2*TW + 2 floats
-  int64_t B, T;       // samples per chunk; tile slots per chunk (B * P rounded up to 16)
+  int64_t B, T;       // samples per chunk; row pitch of V and M: B * P rounded up to 16, plus 16 slots that the
+                      // AVX-512 input transform's unmasked stores may spill into
   int64_t OCB;        // blocks of kRows output channels
+  int64_t VK, MK;     // distance between the 16 planes k of V (C rows of T) and of M (OC or kRows rows of T)
 };
 
-Plan make_plan(const ConvGeom& g) {
+Plan make_plan(const ConvGeom& g, bool wide) {
   Plan p;
   p.TH = (g.OH + 1) / 2;
   p.TW = (g.OW + 1) / 2;
@@ -60,14 +66,23 @@ Plan make_plan(const ConvGeom& g) {
   p.Wq = 2 * p.TW + 2;
   const int64_t fit = std::max<int64_t>(1, kMaxChunkFloats / (16 * g.C * p.P));
   p.B = std::clamp<int64_t>((kTargetTiles + p.P - 1) / p.P, 1, std::min(fit, std::max<int64_t>(g.N, 1)));
-  p.T = (p.B * p.P + 15) / 16 * 16;
+  p.T = (p.B * p.P + 15) / 16 * 16 + 16;
   p.OCB = (g.OC + kRows - 1) / kRows;
+  // One cache line more than the planes' size: with W2's sizes the planes were 20 KB apart, a multiple of
+  // 4 KB, so the 16 stores of one tile (one per plane) all fell in the same L1 set (8 ways) and evicted each other.
+  p.VK = g.C * p.T + 16;
+  p.MK = (wide ? kRows : g.OC) * p.T + 16;
   return p;
 }
 
 // U[k][oc][c] = (G g G^T)[k / 4][k % 4] for the 3x3 kernel g = w[oc, c], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
-std::vector<float> transform_weights(const float* w, int64_t OC, int64_t C) {
-  std::vector<float> u(static_cast<size_t>(16 * OC * C));
+// packed: the AVX-512 micro-kernel's layout instead, u[k][oc / 8][c][oc % 8], zero past OC (16 * OCB * C * 8).
+void transform_weights(float* u, const float* w, int64_t OC, int64_t C, bool packed) {
+  const int64_t OCB = (OC + kRows - 1) / kRows;
+  if (packed) std::fill(u, u + 16 * OCB * C * kRows, 0.0f);
+  auto at = [&](int64_t k, int64_t oc, int64_t c) {
+    return packed ? ((k * OCB + oc / kRows) * C + c) * kRows + oc % kRows : (k * OC + oc) * C + c;
+  };
   for (int64_t oc = 0; oc < OC; ++oc)
     for (int64_t c = 0; c < C; ++c) {
       const float* k = w + (oc * C + c) * 9;
@@ -80,10 +95,9 @@ std::vector<float> transform_weights(const float* w, int64_t OC, int64_t C) {
       }
       for (int i = 0; i < 4; ++i) {
         const double r[4] = {q[i][0], 0.5 * (q[i][0] + q[i][1] + q[i][2]), 0.5 * (q[i][0] - q[i][1] + q[i][2]), q[i][2]};
-        for (int j = 0; j < 4; ++j) u[size_t(((4 * i + j) * OC + oc) * C + c)] = float(r[j]);
+        for (int j = 0; j < 4; ++j) u[at(4 * i + j, oc, c)] = float(r[j]);
       }
     }
-  return u;
 }
 
 // The interiors of sample xn's zero-bordered planes. The borders stay zero: each thread zeroes its buffer
@@ -147,16 +161,16 @@ void chunk_plain(float* y, const float* x, const float* u, const float* bias, co
   for (int64_t b = 0; b < nb; ++b) {
     pad_sample(pad, x + (n0 + b) * g.C * g.H * g.W, g, p);
     for (int64_t c = 0; c < g.C; ++c)
-      input_tiles_plain(v + c * p.T + b * p.P, g.C * p.T, pad + c * p.Hq * p.Wq, p);
+      input_tiles_plain(v + c * p.T + b * p.P, p.VK, pad + c * p.Hq * p.Wq, p);
   }
   // Inside the parallel region OpenBLAS (its OpenMP build) runs each of these single-threaded.
   for (int64_t k = 0; k < 16; ++k)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(g.OC), int(nb * p.P), int(g.C), 1.0f,
-                u + k * g.OC * g.C, int(g.C), v + k * g.C * p.T, int(p.T), 0.0f, m + k * g.OC * p.T, int(p.T));
+                u + k * g.OC * g.C, int(g.C), v + k * p.VK, int(p.T), 0.0f, m + k * p.MK, int(p.T));
   const int64_t L = g.OH * g.OW;
   for (int64_t b = 0; b < nb; ++b)
     for (int64_t oc = 0; oc < g.OC; ++oc)
-      output_tiles_plain(y + ((n0 + b) * g.OC + oc) * L, m + oc * p.T + b * p.P, g.OC * p.T, bias ? bias[oc] : 0.0f,
+      output_tiles_plain(y + ((n0 + b) * g.OC + oc) * L, m + oc * p.T + b * p.P, p.MK, bias ? bias[oc] : 0.0f,
                          g, p);
 }
 
@@ -168,15 +182,15 @@ inline __mmask16 first_lanes(int64_t n) { return __mmask16((1u << std::clamp<int
 // input_tiles_plain for up to 16 tiles of a tile row at once. The four rows of the tiles are combined whole
 // (B^T on rows), then each combined row is split into its even and odd columns twice, from column 0 and from
 // column 2 (E, O, E1, O1: columns 2tw, 2tw+1, 2tw+2, 2tw+3 of tile tw in lane tw), and combined again
-// (B on columns). Loads are unmasked: the lanes past the last tile read the next row or kSlack and are never
-// stored.
+// (B on columns). Loads and stores are unmasked (masked stores are slow on Zen 4: they took most of this
+// loop's time): lanes past the last tile read the next row or kSlack, and their values land in the slots of
+// the next tile row or sample, written afterwards, or in the 16 spare slots at the end of each row of V.
 LOOM_TARGET_AVX512 void input_tiles_avx512(float* v, int64_t ldk, const float* plane, const Plan& p) {
   const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   for (int64_t th = 0; th < p.TH; ++th)
     for (int64_t tw0 = 0; tw0 < p.TW; tw0 += 16) {
       const float* r = plane + 2 * th * p.Wq + 2 * tw0;
-      const __mmask16 mk = first_lanes(p.TW - tw0);
       __m512 x[4][4];  // [row][columns 0-15, 16-31, 2-17, 18-33]
       for (int i = 0; i < 4; ++i) {
         const float* ri = r + i * p.Wq;
@@ -196,10 +210,10 @@ LOOM_TARGET_AVX512 void input_tiles_avx512(float* v, int64_t ldk, const float* p
       for (int i = 0; i < 4; ++i) {
         const __m512 E = _mm512_permutex2var_ps(u[i][0], ev, u[i][1]), O = _mm512_permutex2var_ps(u[i][0], od, u[i][1]);
         const __m512 E1 = _mm512_permutex2var_ps(u[i][2], ev, u[i][3]), O1 = _mm512_permutex2var_ps(u[i][2], od, u[i][3]);
-        _mm512_mask_storeu_ps(o + (4 * i + 0) * ldk, mk, _mm512_sub_ps(E, E1));
-        _mm512_mask_storeu_ps(o + (4 * i + 1) * ldk, mk, _mm512_add_ps(O, E1));
-        _mm512_mask_storeu_ps(o + (4 * i + 2) * ldk, mk, _mm512_sub_ps(E1, O));
-        _mm512_mask_storeu_ps(o + (4 * i + 3) * ldk, mk, _mm512_sub_ps(O, O1));
+        _mm512_storeu_ps(o + (4 * i + 0) * ldk, _mm512_sub_ps(E, E1));
+        _mm512_storeu_ps(o + (4 * i + 1) * ldk, _mm512_add_ps(O, E1));
+        _mm512_storeu_ps(o + (4 * i + 2) * ldk, _mm512_sub_ps(E1, O));
+        _mm512_storeu_ps(o + (4 * i + 3) * ldk, _mm512_sub_ps(O, O1));
       }
     }
 }
@@ -237,13 +251,19 @@ LOOM_TARGET_AVX512 void gemm_tile_avx512(const float* a, const float* v, int64_t
                                      {c40, c41, c42}, {c50, c51, c52}, {c60, c61, c62}, {c70, c71, c72}};
   for (int r = 0; r < kRows; ++r) {
     float* o = m + r * ldm;
-    _mm512_mask_storeu_ps(o, m0, rows[r][0]);
-    _mm512_mask_storeu_ps(o + 16, m1, rows[r][1]);
-    _mm512_mask_storeu_ps(o + 32, m2, rows[r][2]);
+    if (n >= 16 * kVecs) {  // a full tile: plain stores (masked ones are slow on Zen 4)
+      _mm512_storeu_ps(o, rows[r][0]);
+      _mm512_storeu_ps(o + 16, rows[r][1]);
+      _mm512_storeu_ps(o + 32, rows[r][2]);
+    } else {
+      _mm512_mask_storeu_ps(o, m0, rows[r][0]);
+      _mm512_mask_storeu_ps(o + 16, m1, rows[r][1]);
+      _mm512_mask_storeu_ps(o + 32, m2, rows[r][2]);
+    }
   }
 }
 
-// gemm_tile_avx512 for the last tiles of a chunk, n <= 16 * V < 48: a narrower tile, so a chunk of 98 slots
+// gemm_tile_avx512 for the last tiles of a chunk, n <= 16 * V <= 32: a narrower tile, so a chunk of 98 slots
 // costs 112 lanes of FMAs, not 144. 8 or 16 accumulators leave GCC enough registers to keep the array in them.
 template <int V>
 LOOM_TARGET_AVX512 void gemm_edge_avx512(const float* a, const float* v, int64_t C, int64_t ldv, float* m,
@@ -265,8 +285,18 @@ LOOM_TARGET_AVX512 void gemm_edge_avx512(const float* a, const float* v, int64_t
     for (int j = 0; j < V; ++j) _mm512_mask_storeu_ps(m + r * ldm + 16 * j, mk[j], acc[r][j]);
 }
 
+// n <= 16 output values at y, the first store of a row (first) or a later one. A plain store (masked ones are
+// slow on Zen 4) when all 16 lanes are values, or, for a row's first store, when the plane has room for 16:
+// the lanes past the row's end then land in the rest of this row or the next, both written afterwards. Masked
+// otherwise: a later block's spill would reach the next row's start, already written, and at the plane's end
+// the next plane may be written already.
+LOOM_TARGET_AVX512 inline void store_row_avx512(float* y, int64_t n, int64_t room, bool first, __m512 v) {
+  if (n >= 16 || (first && room >= 16)) _mm512_storeu_ps(y, v);
+  else _mm512_mask_storeu_ps(y, first_lanes(n), v);
+}
+
 // output_tiles_plain for up to 16 tiles of a tile row at once: the two output values of each tile row are
-// interleaved back into pixel order (lane tw of y_i0, y_i1 -> columns 2tw, 2tw+1) and stored masked to OW.
+// interleaved back into pixel order (lane tw of y_i0, y_i1 -> columns 2tw, 2tw+1).
 LOOM_TARGET_AVX512 void output_tiles_avx512(float* y, const float* m, int64_t ldk, float bias, const ConvGeom& g,
                                             const Plan& p) {
   const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
@@ -283,18 +313,23 @@ LOOM_TARGET_AVX512 void output_tiles_avx512(float* y, const float* m, int64_t ld
         s[i][0] = _mm512_add_ps(_mm512_add_ps(a, b), c);
         s[i][1] = _mm512_sub_ps(_mm512_sub_ps(b, c), d);
       }
-      const int64_t left = g.OW - 2 * tw0;
-      const __mmask16 mlo = first_lanes(left), mhi = first_lanes(left - 16);
-      float* row = y + 2 * th * g.OW + 2 * tw0;
+      const int64_t left = g.OW - 2 * tw0, at = 2 * th * g.OW + 2 * tw0, room = g.OH * g.OW - at;
+      float* row = y + at;
       const __m512 y00 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[0][0], s[1][0]), s[2][0]), bv);
       const __m512 y01 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[0][1], s[1][1]), s[2][1]), bv);
-      _mm512_mask_storeu_ps(row, mlo, _mm512_permutex2var_ps(y00, lo, y01));
-      _mm512_mask_storeu_ps(row + 16, mhi, _mm512_permutex2var_ps(y00, hi, y01));
+      const bool first = tw0 == 0;
+      store_row_avx512(row, std::min<int64_t>(left, 16), room, first, _mm512_permutex2var_ps(y00, lo, y01));
+      if (left > 16)
+        store_row_avx512(row + 16, std::min<int64_t>(left - 16, 16), room - 16, first,
+                         _mm512_permutex2var_ps(y00, hi, y01));
       if (2 * th + 1 >= g.OH) continue;  // the outside half of the last tile row
       const __m512 y10 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[1][0], s[2][0]), s[3][0]), bv);
       const __m512 y11 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[1][1], s[2][1]), s[3][1]), bv);
-      _mm512_mask_storeu_ps(row + g.OW, mlo, _mm512_permutex2var_ps(y10, lo, y11));
-      _mm512_mask_storeu_ps(row + g.OW + 16, mhi, _mm512_permutex2var_ps(y10, hi, y11));
+      store_row_avx512(row + g.OW, std::min<int64_t>(left, 16), room - g.OW, first,
+                       _mm512_permutex2var_ps(y10, lo, y11));
+      if (left > 16)
+        store_row_avx512(row + g.OW + 16, std::min<int64_t>(left - 16, 16), room - g.OW - 16, first,
+                         _mm512_permutex2var_ps(y10, hi, y11));
     }
 }
 
@@ -305,16 +340,16 @@ LOOM_TARGET_AVX512 void chunk_avx512(float* y, const float* x, const float* ua, 
   for (int64_t b = 0; b < nb; ++b) {
     pad_sample(pad, x + (n0 + b) * g.C * g.H * g.W, g, p);
     for (int64_t c = 0; c < g.C; ++c)
-      input_tiles_avx512(v + c * p.T + b * p.P, g.C * p.T, pad + c * p.Hq * p.Wq, p);
+      input_tiles_avx512(v + c * p.T + b * p.P, p.VK, pad + c * p.Hq * p.Wq, p);
   }
   const int64_t n = nb * p.P, L = g.OH * g.OW;
   for (int64_t ocb = 0; ocb < p.OCB; ++ocb) {
     for (int64_t k = 0; k < 16; ++k) {
       const float* a = ua + (k * p.OCB + ocb) * g.C * kRows;
-      const float* vk = v + k * g.C * p.T;
-      float* mk = m + k * kRows * p.T;
+      const float* vk = v + k * p.VK;
+      float* mk = m + k * p.MK;
       int64_t t0 = 0;
-      for (; t0 + 16 * kVecs <= n; t0 += 16 * kVecs) gemm_tile_avx512(a, vk + t0, g.C, p.T, mk + t0, p.T, n - t0);
+      for (; n - t0 > 32; t0 += 16 * kVecs) gemm_tile_avx512(a, vk + t0, g.C, p.T, mk + t0, p.T, n - t0);
       if (n - t0 > 16) gemm_edge_avx512<2>(a, vk + t0, g.C, p.T, mk + t0, p.T, n - t0);
       else if (n > t0) gemm_edge_avx512<1>(a, vk + t0, g.C, p.T, mk + t0, p.T, n - t0);
     }
@@ -322,7 +357,7 @@ LOOM_TARGET_AVX512 void chunk_avx512(float* y, const float* x, const float* ua, 
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t oc = ocb * kRows + r;
       for (int64_t b = 0; b < nb; ++b)
-        output_tiles_avx512(y + ((n0 + b) * g.OC + oc) * L, m + r * p.T + b * p.P, kRows * p.T,
+        output_tiles_avx512(y + ((n0 + b) * g.OC + oc) * L, m + r * p.T + b * p.P, p.MK,
                             bias ? bias[oc] : 0.0f, g, p);
     }
   }
@@ -342,38 +377,38 @@ bool conv_winograd_supports(const ConvGeom& g) {
 bool conv2d_winograd(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g) {
   if (!conv_winograd_supports(g)) return false;
   if (g.N == 0) return true;
-  const Plan p = make_plan(g);
   bool wide = false;
 #if defined(LOOM_X86_KERNELS)
   wide = has_avx512();
 #endif
-  std::vector<float> u = transform_weights(w, g.OC, g.C);
-  if (wide) {  // repack by blocks of kRows output channels for the micro-kernel
-    std::vector<float> ua(static_cast<size_t>(16 * p.OCB * g.C * kRows), 0.0f);
-    for (int64_t k = 0; k < 16; ++k)
-      for (int64_t oc = 0; oc < g.OC; ++oc)
-        for (int64_t c = 0; c < g.C; ++c)
-          ua[size_t(((k * p.OCB + oc / kRows) * g.C + c) * kRows + oc % kRows)] = u[size_t((k * g.OC + oc) * g.C + c)];
-    u = std::move(ua);
-  }
+  const Plan p = make_plan(g, wide);
   const int64_t chunks = (g.N + p.B - 1) / p.B, work = g.N * p.P * 16 * g.C * g.OC;
-  const int64_t pad_floats = g.C * p.Hq * p.Wq + kSlack, v_floats = 16 * g.C * p.T;
-  const int64_t m_floats = 16 * (wide ? kRows : g.OC) * p.T;
-#pragma omp parallel if (chunks > 1 && work >= kParallelGrain)
+  const int threads = chunks > 1 && work >= kParallelGrain ? int(std::min<int64_t>(chunks, get_num_threads())) : 1;
+  // Scratch from loom's caching allocator, not std::vector: fresh pages on every call (the chunk buffers are
+  // past malloc's mmap threshold) cost a fifth of the time in page faults. Per thread: padded planes (+
+  // kSlack), V[k][c][slot] (16 x C x T), M (16 x OC x T plain; 16 x 8 x T for one block of output channels).
+  const int64_t nu = 16 * (wide ? p.OCB * kRows : g.OC) * g.C;
+  const int64_t pad_floats = round16(g.C * p.Hq * p.Wq + kSlack), v_floats = 16 * p.VK;
+  const int64_t m_floats = 16 * p.MK, per = pad_floats + v_floats + m_floats;
+  Tensor scratch = make_tensor({round16(nu) + threads * per}, DType::f32);
+  float* u = scratch.data<float>();
+  transform_weights(u, w, g.OC, g.C, wide);
+#pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    std::vector<float> pad(static_cast<size_t>(pad_floats), 0.0f);
-    // V and M need no zeroing: every slot a GEMM or output transform reads was written first.
-    std::unique_ptr<float[]> v(new float[size_t(v_floats)]), m(new float[size_t(m_floats)]);
+    float* pad = u + round16(nu) + omp_get_thread_num() * per;
+    float* v = pad + pad_floats;
+    float* m = v + v_floats;
+    std::fill(pad, pad + pad_floats, 0.0f);  // the borders; V and M are written before they are read
 #pragma omp for schedule(static)
     for (int64_t ci = 0; ci < chunks; ++ci) {
       const int64_t n0 = ci * p.B, nb = std::min(p.B, g.N - n0);
 #if defined(LOOM_X86_KERNELS)
       if (wide) {
-        chunk_avx512(y, x, u.data(), bias, g, p, n0, nb, pad.data(), v.get(), m.get());
+        chunk_avx512(y, x, u, bias, g, p, n0, nb, pad, v, m);
         continue;
       }
 #endif
-      chunk_plain(y, x, u.data(), bias, g, p, n0, nb, pad.data(), v.get(), m.get());
+      chunk_plain(y, x, u, bias, g, p, n0, nb, pad, v, m);
     }
   }
   return true;
