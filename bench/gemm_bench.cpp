@@ -8,6 +8,7 @@
 
 #include "bench_util.h"
 #include "loom/backend/cpu/gemm_bf16.h"
+#include "loom/backend/cpu/isa.h"
 #include "loom/loom.h"
 
 using namespace loom;
@@ -20,6 +21,39 @@ int main(int argc, char** argv) {
     Tensor c;
     const double s = bench::best_seconds(n >= 2048 ? 3 : 8, [&] { c = mm(a, b); });
     std::printf("{\"bench\":\"gemm\",\"impl\":\"loom\",\"n\":%lld,\"gflops\":%.1f}\n", (long long)n, 2.0 * n * n * n / s / 1e9);
+  }
+  // loom's AVX-512 sgemm against OpenBLAS (what the backend runs with the AVX-512 kernels switched off) on
+  // square sizes and the workloads' layer shapes, interleaved, best of each.
+  {
+    struct Shape { const char* name; bool ta, tb; int64_t M, N, K; };
+    const Shape shapes[] = {{"sq512", false, false, 512, 512, 512}, {"sq1024", false, false, 1024, 1024, 1024},
+                            {"w1_fc1_fwd", false, true, 64, 512, 784}, {"w1_fc1_dx", false, false, 64, 784, 512},
+                            {"w1_fc1_dw", true, false, 512, 784, 64}, {"w1_fc2_fwd", false, true, 64, 256, 512},
+                            {"w3_qkv_fwd", false, true, 2048, 384, 128}, {"w3_mlp_dw", true, false, 512, 128, 2048},
+                            {"w5_qkv_fwd", false, true, 256, 2304, 768}, {"w5_mlp_dx", false, false, 256, 768, 3072},
+                            {"gpt2_prompt_fc", false, true, 128, 3072, 768}};
+    for (const Shape& sh : shapes) {
+      Tensor a = randn({sh.ta ? sh.K : sh.M, sh.ta ? sh.M : sh.K}), b = randn({sh.tb ? sh.N : sh.K, sh.tb ? sh.K : sh.N});
+      Tensor c = zeros({sh.M, sh.N});
+      Backend& be = backend_for(a);
+      const double flops = 2.0 * double(sh.M) * double(sh.N) * double(sh.K);
+      const int reps = flops > 1e9 ? 5 : 20;
+      double s_loom = 1e30, s_blas = 1e30;
+      auto run = [&] {
+        be.gemm(sh.ta, sh.tb, sh.M, sh.N, sh.K, 1.0, a.data<float>(), a.size(1), b.data<float>(), b.size(1), 0.0,
+                c.data<float>(), sh.N, DType::f32);
+      };
+      for (int r = 0; r < reps; ++r) {
+        cpu::force_baseline_for_testing(true);
+        s_blas = std::min(s_blas, bench::best_seconds(1, run));
+        cpu::force_baseline_for_testing(false);
+        s_loom = std::min(s_loom, bench::best_seconds(1, run));
+      }
+      std::printf("{\"bench\":\"sgemm_kernel\",\"shape\":\"%s\",\"M\":%lld,\"N\":%lld,\"K\":%lld,\"loom_gflops\":%.1f,"
+                  "\"openblas_gflops\":%.1f,\"ratio\":%.2f}\n",
+                  sh.name, (long long)sh.M, (long long)sh.N, (long long)sh.K, flops / s_loom / 1e9, flops / s_blas / 1e9,
+                  s_blas / s_loom);
+    }
   }
   // Linear layer (rows x in -> out): forward M=rows N=out K=in; dX M=rows N=in K=out; dW M=out N=in K=rows.
   struct Lin { const char* name; int64_t rows, in, out; };

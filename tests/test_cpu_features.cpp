@@ -48,7 +48,7 @@ TEST(CpuFeatures, KernelChoicesFollowTheRunTimeCheck) {
     ADD_FAILURE() << "no kernel_choices() line for " << family;
     return KernelChoice{};
   };
-  for (const char* family : {"conv", "max_pool", "attention", "skinny_gemm"}) {
+  for (const char* family : {"conv", "max_pool", "attention", "skinny_gemm", "gemm"}) {
     const KernelChoice k = find(family);
     EXPECT_EQ(k.kernel.find("AVX-512") != std::string::npos, has_avx512()) << family << ": " << k.kernel;
     EXPECT_EQ(k.why, "run time: " + isa_reason(false)) << family;

@@ -43,7 +43,9 @@ std::vector<KernelChoice> kernel_choices() {
   std::vector<KernelChoice> out;
   out.push_back({"gemm_bf16", bf16_kernel_name(bf16_kernel()),
                  "chosen at run time (CPUID amx_bf16 + Linux tile permission; LOOM_BF16_KERNEL=convert forces sgemm)"});
-  out.push_back({"gemm", "OpenBLAS sgemm/dgemm", "OpenBLAS picks its own kernel for this CPU at run time"});
+  out.push_back({"gemm", wide ? "loom's AVX-512 sgemm (12x32 tiles, packed panels); OpenBLAS dgemm for float64"
+                              : "OpenBLAS sgemm/dgemm (OpenBLAS picks its kernel table for this CPU)",
+                 why});
   out.push_back({"skinny_gemm", wide ? "AVX-512 row dots (2..16 rows x W^T)" : "plain loops (2..16 rows x W^T)", why});
   out.push_back({"attention", wide ? "tiled, AVX-512 gathers for key tiles, decode rows in registers"
                                    : "tiled, scalar key-tile transposes", why});

@@ -1,9 +1,11 @@
-// GEMM through OpenBLAS: its Sapphire Rapids / SkylakeX kernels reach the machine's FMA ceiling, which
-// a hand-written kernel here would only match (bench/gemm compares them). Row-major throughout.
+// The float GEMM entry: GEMV and few-row shapes to their streaming kernels, the rest to loom's AVX-512 sgemm
+// where the CPU has AVX-512 (sgemm_avx512.h says why not OpenBLAS's there), else OpenBLAS; float64 to
+// OpenBLAS. Row-major throughout.
 #include <cblas.h>
 
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/backend/cpu/gemm_bf16.h"
+#include "loom/backend/cpu/sgemm_avx512.h"
 #include "loom/backend/cpu/skinny_gemm.h"
 
 namespace loom::cpu {
@@ -44,6 +46,9 @@ void CpuBackend::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double 
     // A few rows times W^T (a decode step of several sequences): W streamed once instead of packed per call.
     skinny_gemm_bt(M, N, K, float(alpha), static_cast<const float*>(A), lda, static_cast<const float*>(B), ldb,
                    float(beta), static_cast<float*>(C), ldc);
+  } else if (dt == DType::f32 && sgemm_avx512_available()) {
+    sgemm(ta, tb, M, N, K, float(alpha), static_cast<const float*>(A), lda, static_cast<const float*>(B), ldb,
+          float(beta), static_cast<float*>(C), ldc);
   } else if (dt == DType::f32) {
     cblas_sgemm(CblasRowMajor, TA, TB, int(M), int(N), int(K), float(alpha), static_cast<const float*>(A), int(lda),
                 static_cast<const float*>(B), int(ldb), float(beta), static_cast<float*>(C), int(ldc));

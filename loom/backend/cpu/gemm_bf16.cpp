@@ -6,8 +6,8 @@
 // the products, and it dominates at small K or when A must be transposed (then C^T is computed instead
 // when that transposes the smaller operand).
 #include "loom/backend/cpu/gemm_bf16.h"
+#include "loom/backend/cpu/sgemm_avx512.h"
 
-#include <cblas.h>
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -76,8 +76,8 @@ void gemm_convert(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
 #pragma omp parallel for schedule(static) if (br * bc > 65536)
   for (int64_t i = 0; i < br; ++i)
     for (int64_t j = 0; j < bc; ++j) b[size_t(i * bc + j)] = bf16_value(B[i * ldb + j]);
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(N), int(K),
-              alpha, a.data(), int(std::max<int64_t>(ac, 1)), b.data(), int(std::max<int64_t>(bc, 1)), beta, C, int(ldc));
+  sgemm_or_blas(ta, tb, M, N, K, alpha, a.data(), std::max<int64_t>(ac, 1), b.data(), std::max<int64_t>(bc, 1), beta, C,
+                ldc);
 }
 
 // ---- AMX kernel

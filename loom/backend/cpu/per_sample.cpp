@@ -1,5 +1,5 @@
 // Backend::per_sample_gemm / unfold2d on the CPU, for DP-SGD's per-sample gradients (privacy/per_sample.cpp).
-#include <cblas.h>
+#include "loom/backend/cpu/sgemm_avx512.h"
 
 #include <algorithm>
 
@@ -23,8 +23,7 @@ void CpuBackend::per_sample_gemm(Tensor& c, const Tensor& a, bool ta, const Tens
   const int64_t as = a.size(1) * a.size(2), bs = b.size(1) * b.size(2);
 #pragma omp parallel for schedule(static)
   for (int64_t s = 0; s < n; ++s)
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(p), int(k),
-                1.0f, ap + s * as, int(a.size(2)), bp + s * bs, int(b.size(2)), 0.0f, cp + s * m * p, int(p));
+    sgemm_or_blas(ta, tb, m, p, k, 1.0f, ap + s * as, a.size(2), bp + s * bs, b.size(2), 0.0f, cp + s * m * p, p);
 }
 
 void CpuBackend::unfold2d(Tensor& cols, const Tensor& x, const ConvGeom& g) {

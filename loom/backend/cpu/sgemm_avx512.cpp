@@ -1,0 +1,272 @@
+// The blocked AVX-512 sgemm of sgemm_avx512.h. The structure is Goto's / BLIS's:
+//   for each KC-deep slice of K:   pack op(B)[slice, region columns] into NR-wide panels (k-major, zero-padded)
+//     for each MC-high block of rows:   pack alpha * op(A)[rows, slice] into MR-high panels (k-major, zero-padded)
+//       for each B panel (stays in L1), for each A panel (the block stays in L2): the MR x NR micro-kernel
+// The micro-kernel holds an MR x 32 tile of C in 2 * MR zmm registers and per k does 2 loads of B and MR
+// broadcasts of A for 2 * MR FMAs; with MR = 12 that is 24 accumulators, enough independent chains for two FMA
+// pipes of latency 4. Packing puts transposes, strides and alpha in one place, so the kernel sees one layout.
+// Threads split C into one rectangle each (columns when there are enough, else rows) and pack their own
+// panels: no barrier inside the product, at the price of each thread packing the shared operand's slice.
+#include "loom/backend/cpu/sgemm_avx512.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "loom/backend/cpu/isa.h"
+#include "loom/core/error.h"
+
+#if defined(LOOM_X86_KERNELS)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 headers (see qgemm.cpp)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#endif
+
+namespace loom::cpu {
+
+#if defined(LOOM_X86_KERNELS)
+
+namespace {
+
+constexpr int64_t NR = 32;
+constexpr int64_t KC = 256;  // B panel: 256 x 32 floats = 32 KB, in L1 while the A panels pass it
+// A block: 8 A panels (96 x 256 floats = 96 KB for MR = 12), in L2.
+template <int64_t MR>
+constexpr int64_t MC = MR * 8;
+
+// A grow-only, 64-byte aligned buffer per thread (OpenMP's threads persist, so their buffers are reused).
+float* scratch(int which, int64_t floats) {
+  struct Buf {
+    float* p = nullptr;
+    int64_t n = 0;
+    ~Buf() { std::free(p); }
+  };
+  thread_local Buf bufs[2];
+  Buf& b = bufs[which];
+  if (b.n < floats) {
+    std::free(b.p);
+    b.n = (floats + 15) / 16 * 16;
+    b.p = static_cast<float*>(std::aligned_alloc(64, size_t(b.n) * sizeof(float)));
+    if (!b.p) {
+      b.n = 0;
+      throw std::bad_alloc();
+    }
+  }
+  return b.p;
+}
+
+struct Operands {
+  bool ta, tb;
+  const float* A;
+  int64_t lda;
+  const float* B;
+  int64_t ldb;
+  float alpha, beta;
+  float* C;
+  int64_t ldc;
+};
+
+// alpha * op(A)[i0 .. i0 + mc, k0 .. k0 + kc) as MR-high panels, each k-major (MR values per k), rows past mc zero.
+template <int64_t MR>
+void pack_a(const Operands& o, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* ap) {
+  for (int64_t p = 0; p < mc; p += MR) {
+    const int64_t rows = std::min(MR, mc - p);
+    float* dst = ap + p * kc;
+    if (!o.ta) {  // A (M, K): row i is contiguous in k
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* src = o.A + (i0 + p + r) * o.lda + k0;
+        for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = o.alpha * src[k];
+      }
+    } else {  // A stored (K, M): for each k the panel's rows are contiguous
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = o.A + (k0 + k) * o.lda + i0 + p;
+        for (int64_t r = 0; r < rows; ++r) dst[k * MR + r] = o.alpha * src[r];
+      }
+    }
+    for (int64_t r = rows; r < MR; ++r)
+      for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = 0.0f;
+  }
+}
+
+// A 16 x 16 block transpose, dst[j * ldd + i] = src[i * lds + j]: per group of 4 rows, unpack + shuffle give
+// vectors holding one column of those 4 rows in each 128-bit lane; then a 4 x 4 exchange of 128-bit lanes
+// between the groups assembles whole columns.
+LOOM_TARGET_AVX512 void transpose16_avx512(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m512 u[4][4];  // u[g][c], lane l: column 4l + c of rows 4g .. 4g + 3
+  for (int g = 0; g < 4; ++g) {
+    const float* s = src + 4 * g * lds;
+    const __m512 r0 = _mm512_loadu_ps(s), r1 = _mm512_loadu_ps(s + lds), r2 = _mm512_loadu_ps(s + 2 * lds),
+                 r3 = _mm512_loadu_ps(s + 3 * lds);
+    const __m512 t0 = _mm512_unpacklo_ps(r0, r1), t1 = _mm512_unpackhi_ps(r0, r1);
+    const __m512 t2 = _mm512_unpacklo_ps(r2, r3), t3 = _mm512_unpackhi_ps(r2, r3);
+    u[g][0] = _mm512_shuffle_ps(t0, t2, 0x44);
+    u[g][1] = _mm512_shuffle_ps(t0, t2, 0xEE);
+    u[g][2] = _mm512_shuffle_ps(t1, t3, 0x44);
+    u[g][3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[0][c], u[1][c], 0x44), v1 = _mm512_shuffle_f32x4(u[0][c], u[1][c], 0xEE);
+    const __m512 v2 = _mm512_shuffle_f32x4(u[2][c], u[3][c], 0x44), v3 = _mm512_shuffle_f32x4(u[2][c], u[3][c], 0xEE);
+    _mm512_storeu_ps(dst + (0 + c) * ldd, _mm512_shuffle_f32x4(v0, v2, 0x88));
+    _mm512_storeu_ps(dst + (4 + c) * ldd, _mm512_shuffle_f32x4(v0, v2, 0xDD));
+    _mm512_storeu_ps(dst + (8 + c) * ldd, _mm512_shuffle_f32x4(v1, v3, 0x88));
+    _mm512_storeu_ps(dst + (12 + c) * ldd, _mm512_shuffle_f32x4(v1, v3, 0xDD));
+  }
+}
+
+// op(B)[k0 .. k0 + kc, j0 .. j0 + nc) as NR-wide panels, each k-major (NR values per k), columns past nc zero.
+LOOM_TARGET_AVX512 void pack_b_avx512(const Operands& o, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* bp) {
+  for (int64_t p = 0; p < nc; p += NR) {
+    const int64_t cols = std::min(NR, nc - p);
+    float* dst = bp + p * kc;
+    if (!o.tb) {  // B (K, N): each k's NR values are contiguous
+      const __mmask16 m0 = __mmask16(cols >= 16 ? 0xFFFF : (1u << cols) - 1u);
+      const __mmask16 m1 = __mmask16(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = o.B + (k0 + k) * o.ldb + j0 + p;
+        _mm512_store_ps(dst + k * NR, _mm512_maskz_loadu_ps(m0, src));
+        _mm512_store_ps(dst + k * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+      }
+    } else {  // B stored (N, K) (a Linear's weight): transpose 16 x 16 blocks into the panel
+      int64_t k = 0;
+      if (cols == NR)
+        for (; k + 16 <= kc; k += 16)
+          for (int64_t h = 0; h < NR; h += 16)
+            transpose16_avx512(o.B + (j0 + p + h) * o.ldb + k0 + k, o.ldb, dst + k * NR + h, NR);
+      for (; k < kc; ++k)
+        for (int64_t j = 0; j < NR; ++j) dst[k * NR + j] = j < cols ? o.B[(j0 + p + j) * o.ldb + k0 + k] : 0.0f;
+    }
+  }
+}
+
+// C tile (rows x cols of an MR x NR tile at c, row stride ldc) = first ? beta * C + A B : C + A B, over kc steps
+// of the packed panels; beta == 0 on the first slice stores without reading C. A partial tile (C's bottom or
+// right edge) computes the whole tile from the zero-padded panels and stores only its rows, columns masked.
+template <int64_t MR>
+LOOM_TARGET_AVX512 void kernel_avx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
+                                      int64_t rows, int64_t cols, bool first, float beta) {
+  __m512 acc[MR][2];
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      const __m512 a = _mm512_set1_ps(ap[r]);
+      acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+    }
+    ap += MR;
+    bp += NR;
+  }
+  const __mmask16 m0 = __mmask16(cols >= 16 ? 0xFFFF : (1u << cols) - 1u);
+  const __mmask16 m1 = __mmask16(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
+  if (first && beta == 0.0f) {
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      if (r >= rows) break;
+      _mm512_mask_storeu_ps(c + r * ldc, m0, acc[r][0]);
+      _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc[r][1]);
+    }
+  } else {
+    const __m512 vb = _mm512_set1_ps(first ? beta : 1.0f);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      if (r >= rows) break;
+      float* cr = c + r * ldc;
+      _mm512_mask_storeu_ps(cr, m0, _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), acc[r][0]));
+      _mm512_mask_storeu_ps(cr + 16, m1, _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), acc[r][1]));
+    }
+  }
+}
+
+// One thread's rectangle of C: rows [i0, i1), columns [j0, j1), all of K.
+template <int64_t MR>
+LOOM_TARGET_AVX512 void region_avx512(const Operands& o, int64_t K, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  const int64_t n = j1 - j0;
+  const int64_t n_pad = (n + NR - 1) / NR * NR;
+  float* bp = scratch(0, KC * n_pad);
+  float* ap = scratch(1, KC * MC<MR>);
+  for (int64_t k0 = 0; k0 < K; k0 += KC) {
+    const int64_t kc = std::min(KC, K - k0);
+    const bool first = k0 == 0;
+    pack_b_avx512(o, k0, kc, j0, n, bp);
+    for (int64_t ib = i0; ib < i1; ib += MC<MR>) {
+      const int64_t mc = std::min(MC<MR>, i1 - ib);
+      pack_a<MR>(o, ib, mc, k0, kc, ap);
+      for (int64_t jp = 0; jp < n; jp += NR) {
+        const int64_t cols = std::min(NR, n - jp);
+        const float* b = bp + jp * kc;
+        for (int64_t ip = 0; ip < mc; ip += MR)
+          kernel_avx512<MR>(kc, ap + ip * kc, b, o.C + (ib + ip) * o.ldc + j0 + jp, o.ldc, std::min(MR, mc - ip), cols,
+                            first, o.beta);
+      }
+    }
+  }
+}
+
+// All of C split into one rectangle per thread. Columns split in whole NR panels when there are at least two
+// per thread (each thread then packs all of A's rows: the cheaper duplicate when N >= M), else rows in whole
+// MR panels.
+template <int64_t MR>
+void product(const Operands& o, int64_t M, int64_t N, int64_t K) {
+  const int threads =
+      omp_in_parallel() || double(M) * double(N) * double(K) < double(1 << 17) ? 1 : omp_get_max_threads();
+  if (threads == 1) return region_avx512<MR>(o, K, 0, M, 0, N);
+  const int64_t col_panels = (N + NR - 1) / NR, row_panels = (M + MR - 1) / MR;
+  const bool by_cols = col_panels >= 2 * threads || col_panels >= row_panels;
+  const int64_t panels = by_cols ? col_panels : row_panels, width = by_cols ? NR : MR, extent = by_cols ? N : M;
+  const int parts = int(std::min<int64_t>(threads, panels));
+#pragma omp parallel num_threads(parts)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t p0 = panels * t / nt, p1 = panels * (t + 1) / nt;
+    const int64_t lo = std::min(extent, p0 * width), hi = std::min(extent, p1 * width);
+    if (lo < hi) {
+      if (by_cols) region_avx512<MR>(o, K, 0, M, lo, hi);
+      else region_avx512<MR>(o, K, lo, hi, 0, N);
+    }
+  }
+}
+
+}  // namespace
+
+bool sgemm_avx512_available() { return has_avx512(); }
+
+void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  LOOM_CHECK(sgemm_avx512_available(), "cpu::sgemm: this CPU has no AVX-512 (or LOOM_ISA=baseline)");
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {  // C = beta * C (beta == 0 writes zeros without reading)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+  const Operands o{ta, tb, A, lda, B, ldb, alpha, beta, C, ldc};
+  // 12-high tiles (24 accumulators) unless 8-high ones waste fewer padded rows (M = 64: 8 x 8 against 6 x 12 = 72).
+  if ((M + 7) / 8 * 8 < (M + 11) / 12 * 12) product<8>(o, M, N, K);
+  else product<12>(o, M, N, K);
+}
+
+#else
+
+bool sgemm_avx512_available() { return false; }
+void sgemm(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float, float*,
+           int64_t) {
+  LOOM_FAIL("cpu::sgemm: this build has no AVX-512 kernels (not x86-64)");
+}
+
+#endif
+
+void sgemm_or_blas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (sgemm_avx512_available()) return sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(N), int(K),
+              alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
+}
+
+}  // namespace loom::cpu
