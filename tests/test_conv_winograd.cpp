@@ -183,10 +183,11 @@ TEST(ConvWinograd, RefusesOtherGeometriesTouchingNothing) {
 }
 
 // Through the backend's dispatch (conv.cpp picks Winograd, the direct kernel or im2col + GEMM by shape): W2's
-// conv2 and a padded layer, forward and all three gradients.
+// conv2 (Winograd forward, im2col dx) and two padded layers (direct forward and Winograd dx; Winograd both),
+// forward and all three gradients.
 TEST(ConvWinograd, BackendConvMatchesReference) {
   both_paths([] {
-    for (const ConvGeom& g : {geom(64, 32, 13, 13, 64, 0, 0), geom(4, 16, 14, 14, 24, 1, 1)}) {
+    for (const ConvGeom& g : {geom(64, 32, 13, 13, 64, 0, 0), geom(4, 16, 14, 14, 24, 1, 1), geom(4, 16, 10, 10, 32, 1, 1)}) {
       SCOPED_TRACE(name(g));
       const auto x = random_values(g.N * g.C * g.H * g.W, 6), w = random_values(g.OC * g.C * 9, 7);
       const auto b = random_values(g.OC, 8), gy = random_values(g.N * g.OC * g.OH * g.OW, 9);

@@ -5,6 +5,8 @@
 // The forward GEMM yields (OC, B*L), which one pass scatters into NCHW while adding the bias.
 // Backward uses the same layout: gout gathered to (OC, B*L); dW += gout_cols x cols^T (one long inner
 // dimension); dcols = W^T x gout_cols, then col2im adds the columns back into dx.
+// In front of it: Winograd F(2x2, 3x3) (conv_winograd.cpp) for the 3x3 stride-1 float32 shapes where it
+// measured faster (forward and dx; the rule below), then the direct forward (conv_direct.cpp).
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -282,19 +284,25 @@ void for_chunks(const ConvGeom& g, const Plan& p, F chunk, Fin finish) {
 
 // Where Winograd F(2x2, 3x3) (conv_winograd.cpp) replaces the direct forward / the im2col + GEMM input
 // gradient: the shapes where it measured faster (bench/conv_winograd_bench, one thread, CPU time, best of 30,
-// 2026-12-03, batch 64 unless noted; time of the kernel it replaces / Winograd's):
-//   forward   C->OC on HxW:  32->64 13x13 (W2's conv2) 1.55-1.60x, 16->32 14x14 pad 1 1.30x, 32->64 20x20 pad 1
-//             (batch 16) 1.55x, 64->128 8x8 pad 1 1.54x; but 16->16 0.87x, 8->64 0.95x, 32->8 0.74x,
-//             4->32 0.69x, 1->32 (W2's conv1) 0.57x: the transforms cost per input and per output channel
-//             while the saving is per pair, so both sides need enough channels.
-//   input gradient (dx, same shapes): 1.58x, 2.16x, 2.52x, 2.26x, 16->16 1.71x, 32->8 2.36x, 32->4 2.46x;
-//             but 8->64 0.93x, 4->32 0.69x, 1->32 0.59x: the gradient's convolution has C output channels.
+// 2026-12-03, loom's AVX-512 sgemm under im2col, batch 64 unless noted; time of the kernel it replaces /
+// Winograd's):
+//   forward   C->OC on HxW:  32->64 13x13 (W2's conv2) 1.46x, 16->32 14x14 pad 1 1.28x, 32->64 20x20 pad 1
+//             (batch 16) 1.56x, 64->128 8x8 pad 1 1.51x; but 16->16 0.87x, 8->64 1.00x, 8->16 0.77x,
+//             32->8 0.68x, 4->32 0.69x, 1->32 (W2's conv1) 0.53x: the transforms cost per input and per
+//             output channel while the saving is per pair, so both sides need enough channels.
+//   input gradient (dx, a convolution with C output channels, padded by 2 - pad): 16->32 pad 1 1.39x,
+//             32->64 20x20 pad 1 1.49x, 64->128 pad 1 1.41x, 16->16 1.16x, 32->8 1.69x, 32->4 1.90x; but
+//             W2's conv2 (32->64, no padding) 0.97-1.01x, 8->16 0.95x, 8->64 0.68x, 4->32 0.50x, 1->32 0.48x.
+//             Without padding its grid grows by 2 tiles' worth per axis (13x13 outputs in 7x7 tiles here),
+//             which eats the gain when OC > C makes the GEMM part of im2col's cost small.
 // Only with AVX-512: the plain path (plain transforms + sgemm) was slower than im2col + GEMM for W2's dx
 // (0.81x under LOOM_ISA=baseline) and is kept as the fallback of conv2d_winograd itself, not dispatched.
 bool winograd_forward_wins(const ConvGeom& g) {
   return has_avx512() && g.C >= 16 && g.OC >= 32 && conv_winograd_supports(g);
 }
-bool winograd_input_grad_wins(const ConvGeom& g) { return has_avx512() && g.C >= 16 && conv_winograd_supports(g); }
+bool winograd_input_grad_wins(const ConvGeom& g) {
+  return has_avx512() && g.C >= 16 && (g.OC <= g.C || g.ph + g.pw > 0) && conv_winograd_supports(g);
+}
 
 template <class T>
 void forward(Backend& be, Tensor& out, const Tensor& x, const Tensor& w, const Tensor* bias, const ConvGeom& g) {

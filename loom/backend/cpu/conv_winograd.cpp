@@ -41,7 +41,7 @@ namespace {
 // 9 full 16-lane vectors), small enough that V (16 x C x tiles floats) stays in L2 while the 16 GEMMs
 // read it once per block of output channels.
 constexpr int64_t kTargetTiles = 144;
-constexpr int64_t kMaxChunkFloats = int64_t(1) << 17;  // V of one chunk, and one sample's padded planes: 512 KB
+constexpr int64_t kMaxChunkFloats = int64_t(1) << 18;  // V of one chunk, and one sample's padded planes: 1 MB
 constexpr int kRows = 8;                               // output channels per AVX-512 micro-tile
 constexpr int kVecs = 3;                               // 16-tile vectors per micro-tile
 constexpr int64_t kSlack = 64;  // floats after the padded planes: the AVX-512 input rows read past a row's end
