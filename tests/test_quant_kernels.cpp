@@ -50,8 +50,8 @@ TEST(QuantKernels, ActivationQuantizerIsBitExact) {
 
 TEST(QuantKernels, QgemmMatchesReference) {
   for (QuantFormat f : {QuantFormat::q8_0, QuantFormat::q4_0})
-    for (int64_t M : {1, 2, 3, 4, 5, 8, 9, 70})
-      for (auto [N, K] : {std::pair<int64_t, int64_t>{1, 32}, {7, 64}, {33, 96}, {65, 768}}) {
+    for (int64_t M : {1, 2, 3, 4, 5, 8, 9, 13, 16, 70})
+      for (auto [N, K] : {std::pair<int64_t, int64_t>{1, 32}, {7, 64}, {16, 64}, {33, 96}, {48, 160}, {65, 768}}) {
         std::vector<float> w = random_buffer(N * K, 1), x = random_buffer(M * K, 2), bias = random_buffer(N, 3);
         auto wq = quantize_matrix(f, w, N, K);
         std::vector<BlockQ8_0> xq(M * K / 32);

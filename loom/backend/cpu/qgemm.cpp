@@ -1,10 +1,9 @@
-// The quantized GEMM kernels. On AVX-512 VNNI CPUs one 32-value block pair is one 256-bit vpdpbusd (u8 x s8
-// -> int32 lanes): for Q8_0 x Q8_0 the unsigned operand is |w| and the signed one x with w's sign applied
-// (llama.cpp's trick, exact because q is in [-127, 127]); for Q4_0 the nibbles are already unsigned and the
-// -8 offset is a second vpdpbusd of 8 x x subtracted. The int32 lanes are converted to float and accumulated
-// with the product of the two block scales; the eight lanes are summed once per row pair. The VNNI functions
-// carry LOOM_TARGET_AVX512_VNNI and run where cpu::has_avx512_vnni() says so (isa.h); elsewhere the reference
-// loops do.
+// The quantized GEMM entry points and the activation quantizer. On AVX-512 VNNI CPUs qgemm runs the kernels of
+// qgemm_tiles.cpp; vec_dot (one row pair) keeps a 256-bit vpdpbusd per block pair here: for Q8_0 x Q8_0 the
+// unsigned operand is |w| and the signed one x with w's sign applied (exact because q is in [-127, 127]); for
+// Q4_0 the nibbles are already unsigned and the -8 offset is a second vpdpbusd of 8 x x subtracted. The VNNI
+// functions carry LOOM_TARGET_AVX512_VNNI and run where cpu::has_avx512_vnni() says so (isa.h); elsewhere the
+// reference loops do.
 #include "loom/backend/cpu/qgemm.h"
 #include "loom/backend/cpu/qgemm_tiles.h"
 
@@ -12,9 +11,7 @@
 // the reductions); the warning is about the header, not this file.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
-#include <omp.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -113,39 +110,6 @@ LOOM_TARGET_AVX512_VNNI static float vec_dot_vnni(QuantFormat f, const void* w, 
   return out;
 }
 
-LOOM_TARGET_AVX512_VNNI static void qgemm_vnni(QuantFormat f, const void* w, const BlockQ8_0* x, const float* bias,
-                                               float* y, int64_t M, int64_t N, int64_t K) {
-  const int64_t nb = K / QK;
-  const size_t wrow = row_bytes(f, K);
-  const auto* wb = static_cast<const uint8_t*>(w);
-  // Small products stay on one thread: waking the pool costs more than the work.
-  const bool parallel = double(M) * double(N) * double(K) >= 1 << 16;
-  // Activation rows go in chunks that stay in L2 (64 rows of K = 3072 are ~200 KB) while every weight row
-  // passes over them once; without the chunking a long prompt would re-stream all of x for each weight row.
-  constexpr int64_t MB = 64;
-#pragma omp parallel if (parallel)
-  for (int64_t m0 = 0; m0 < M; m0 += MB) {
-    const int64_t m1 = std::min(M, m0 + MB);
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < N; ++n) {
-      const void* wr = wb + size_t(n) * wrow;
-      const float bn = bias ? bias[n] : 0.0f;
-      int64_t m = m0;
-      float out[4];
-      for (; m + 4 <= m1; m += 4) {
-        const BlockQ8_0* xr[4] = {x + m * nb, x + (m + 1) * nb, x + (m + 2) * nb, x + (m + 3) * nb};
-        dot_rows_vnni<4>(f, wr, xr, nb, out);
-        for (int r = 0; r < 4; ++r) y[(m + r) * N + n] = out[r] + bn;
-      }
-      for (; m < m1; ++m) {
-        const BlockQ8_0* xr[1] = {x + m * nb};
-        dot_rows_vnni<1>(f, wr, xr, nb, out);
-        y[m * N + n] = out[0] + bn;
-      }
-    }
-  }
-}
-
 #endif  // LOOM_X86_KERNELS
 
 void quantize_rows_q8_0(const float* x, BlockQ8_0* y, int64_t M, int64_t K) {
@@ -171,15 +135,11 @@ void qgemm(QuantFormat f, const void* w, const BlockQ8_0* x, const float* bias, 
   LOOM_CHECK(K % QK == 0 && M >= 0 && N >= 0, "quant::qgemm: K = ", K, " must be a multiple of ", QK);
 #if defined(LOOM_X86_KERNELS)
   if (cpu::has_avx512_vnni()) {
-    // Prefill (4 rows or more): the tile kernel (qgemm_tiles.h), 1.4-2.2x this loop's speed. Decode (1-3 rows)
-    // keeps the row loop: streaming one weight row at a time from memory measured faster than the tiles' four
-    // interleaved rows (lm_head of GPT-2, Q8_0, one core: 10.6 vs 6.9 GB/s).
-    if (M >= 4) {
-      thread_local ActRows rows;  // reused: a prompt's products all have the same activation shape
-      rows.lay_out(x, M, K / QK, f);
-      return qgemm_tiles(f, w, rows, bias, y, M, N);
-    }
-    return qgemm_vnni(f, w, x, bias, y, M, N, K);
+    // qgemm_tiles.h: 16 weight rows per register for prefill (4 rows or more), one streamed weight row at a
+    // time with two blocks per 512-bit product for decode.
+    thread_local ActRows rows;  // reused: a prompt's products all have the same activation shape
+    rows.lay_out(x, M, K / QK, f);
+    return qgemm_tiles(f, w, rows, bias, y, M, N);
   }
 #endif
   qgemm_ref(f, w, x, bias, y, M, N, K);

@@ -1,4 +1,4 @@
-// The AVX-512 VNNI tile kernel of quant::qgemm (qgemm_tiles.cpp says why it is laid out this way).
+// The AVX-512 VNNI prefill kernel of quant::qgemm (qgemm_tiles.cpp says why it is laid out this way).
 //   quant::ActRows a;
 //   a.lay_out(xq, M, K / 32, quant::QuantFormat::q4_0);   // Q8_0 activation rows, once per product
 //   quant::qgemm_tiles(quant::QuantFormat::q4_0, w, a, bias, y, M, N);
@@ -11,15 +11,14 @@
 
 namespace loom::quant {
 
-// Q8_0 activation rows laid out for the tiles: each row's quants back to back (padded to an even number of
-// blocks so two blocks are one 64-byte load), their scales as floats, and per 4-byte lane the start value of
-// the int32 accumulator, -offset * (sum of the lane's four quants), offset being what makes the weight format's
-// bytes unsigned (Q8_0: 128, Q4_0: 8).
+// Q8_0 activation rows laid out for the kernel: each row's quants back to back (padded to an even number of
+// blocks), their scales as floats, and per block the start value of the int32 accumulator, -offset * (sum of
+// the block's quants), offset being what makes the weight format's bytes unsigned (Q8_0: 128, Q4_0: 8).
 struct ActRows {
   int64_t M = 0, nb = 0, nb2 = 0;
   std::vector<int8_t> qs;
-  std::vector<int32_t> corr;
   std::vector<float> d;
+  std::vector<int32_t> bsum, corr;
   void lay_out(const BlockQ8_0* x, int64_t rows, int64_t nblocks, QuantFormat f);
 };
 

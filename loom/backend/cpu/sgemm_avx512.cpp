@@ -70,21 +70,79 @@ struct Operands {
   int64_t ldc;
 };
 
+// Rows r[0..8) (8 values of k each) stored k-major: dst[k * ld + i] = r[i][k] (an 8 x 8 transpose: unpack,
+// shuffle, then 128-bit halves exchanged).
+LOOM_TARGET_AVX512 inline void store_8x8_kmajor_avx512(const __m256* r, float* dst, int64_t ld) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s[8] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                       _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE),
+                       _mm256_shuffle_ps(t4, t6, 0x44), _mm256_shuffle_ps(t4, t6, 0xEE),
+                       _mm256_shuffle_ps(t5, t7, 0x44), _mm256_shuffle_ps(t5, t7, 0xEE)};
+  for (int c = 0; c < 4; ++c) {  // s[c]: rows 0-3 of k = c (low half) and c + 4 (high half); s[c + 4]: rows 4-7
+    _mm256_storeu_ps(dst + c * ld, _mm256_permute2f128_ps(s[c], s[c + 4], 0x20));
+    _mm256_storeu_ps(dst + (c + 4) * ld, _mm256_permute2f128_ps(s[c], s[c + 4], 0x31));
+  }
+}
+
+// The same for 4 rows: dst[k * ld + i] = r[i][k], i < 4, k < 8.
+LOOM_TARGET_AVX512 inline void store_4x8_kmajor_avx512(const __m256* r, float* dst, int64_t ld) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 s[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                       _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
+  for (int c = 0; c < 4; ++c) {
+    _mm_storeu_ps(dst + c * ld, _mm256_castps256_ps128(s[c]));
+    _mm_storeu_ps(dst + (c + 4) * ld, _mm256_extractf128_ps(s[c], 1));
+  }
+}
+
 // alpha * op(A)[i0 .. i0 + mc, k0 .. k0 + kc) as MR-high panels, each k-major (MR values per k), rows past mc zero.
+// A row-major A (the common case: activations times a weight) is read 8 values of k at a time from each row
+// and transposed in registers: the scalar scatter it replaces cost a quarter of the products at N = 128.
 template <int64_t MR>
-void pack_a(const Operands& o, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* ap) {
+LOOM_TARGET_AVX512 void pack_a_avx512(const Operands& o, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* ap) {
+  const __m256 va = _mm256_set1_ps(o.alpha);
+  if (o.ta) {
+    // A stored (K, M): each k's row segment [i0, i0 + mc) is contiguous and is read once, whole, for all the
+    // block's panels (a panel at a time would re-fetch every cache line of a large A^T from L3 twice).
+    const int64_t full = mc / MR * MR;
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = o.A + (k0 + k) * o.lda + i0;
+      for (int64_t p = 0; p < full; p += MR) {
+        float* dst = ap + p * kc + k * MR;
+        _mm256_storeu_ps(dst, _mm256_mul_ps(va, _mm256_loadu_ps(src + p)));
+        if constexpr (MR == 12) _mm_storeu_ps(dst + 8, _mm_mul_ps(_mm256_castps256_ps128(va), _mm_loadu_ps(src + p + 8)));
+      }
+      if (full < mc) {
+        float* dst = ap + full * kc + k * MR;
+        for (int64_t r = 0; r < MR; ++r) dst[r] = full + r < mc ? o.alpha * src[full + r] : 0.0f;
+      }
+    }
+    return;
+  }
   for (int64_t p = 0; p < mc; p += MR) {
     const int64_t rows = std::min(MR, mc - p);
     float* dst = ap + p * kc;
-    if (!o.ta) {  // A (M, K): row i is contiguous in k
+    {  // A (M, K): row i is contiguous in k
+      int64_t k = 0;
+      if (rows == MR) {
+        const float* src = o.A + (i0 + p) * o.lda + k0;
+        for (; k + 8 <= kc; k += 8) {
+          __m256 r[8];
+          for (int i = 0; i < 8; ++i) r[i] = _mm256_mul_ps(va, _mm256_loadu_ps(src + i * o.lda + k));
+          store_8x8_kmajor_avx512(r, dst + k * MR, MR);
+          if constexpr (MR == 12) {
+            for (int i = 0; i < 4; ++i) r[i] = _mm256_mul_ps(va, _mm256_loadu_ps(src + (8 + i) * o.lda + k));
+            store_4x8_kmajor_avx512(r, dst + k * MR + 8, MR);
+          }
+        }
+      }
       for (int64_t r = 0; r < rows; ++r) {
         const float* src = o.A + (i0 + p + r) * o.lda + k0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = o.alpha * src[k];
-      }
-    } else {  // A stored (K, M): for each k the panel's rows are contiguous
-      for (int64_t k = 0; k < kc; ++k) {
-        const float* src = o.A + (k0 + k) * o.lda + i0 + p;
-        for (int64_t r = 0; r < rows; ++r) dst[k * MR + r] = o.alpha * src[r];
+        for (int64_t kk = k; kk < kc; ++kk) dst[kk * MR + r] = o.alpha * src[kk];
       }
     }
     for (int64_t r = rows; r < MR; ++r)
@@ -197,7 +255,7 @@ LOOM_TARGET_AVX512 void region_avx512(const Operands& o, int64_t K, int64_t i0, 
     pack_b_avx512(o, k0, kc, j0, n, bp);
     for (int64_t ib = i0; ib < i1; ib += MC<MR>) {
       const int64_t mc = std::min(MC<MR>, i1 - ib);
-      pack_a<MR>(o, ib, mc, k0, kc, ap);
+      pack_a_avx512<MR>(o, ib, mc, k0, kc, ap);
       for (int64_t jp = 0; jp < n; jp += NR) {
         const int64_t cols = std::min(NR, n - jp);
         const float* b = bp + jp * kc;
