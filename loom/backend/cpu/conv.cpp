@@ -284,17 +284,18 @@ void for_chunks(const ConvGeom& g, const Plan& p, F chunk, Fin finish) {
 
 // Where Winograd F(2x2, 3x3) (conv_winograd.cpp) replaces the direct forward / the im2col + GEMM input
 // gradient: the shapes where it measured faster (bench/conv_winograd_bench, one thread, CPU time, best of 30,
-// 2026-12-03, loom's AVX-512 sgemm under im2col, batch 64 unless noted; time of the kernel it replaces /
-// Winograd's):
-//   forward   C->OC on HxW:  32->64 13x13 (W2's conv2) 1.46x, 16->32 14x14 pad 1 1.28x, 32->64 20x20 pad 1
-//             (batch 16) 1.56x, 64->128 8x8 pad 1 1.51x; but 16->16 0.87x, 8->64 1.00x, 8->16 0.77x,
-//             32->8 0.68x, 4->32 0.69x, 1->32 (W2's conv1) 0.53x: the transforms cost per input and per
-//             output channel while the saving is per pair, so both sides need enough channels.
-//   input gradient (dx, a convolution with C output channels, padded by 2 - pad): 16->32 pad 1 1.39x,
-//             32->64 20x20 pad 1 1.49x, 64->128 pad 1 1.41x, 16->16 1.16x, 32->8 1.69x, 32->4 1.90x; but
-//             W2's conv2 (32->64, no padding) 0.97-1.01x, 8->16 0.95x, 8->64 0.68x, 4->32 0.50x, 1->32 0.48x.
-//             Without padding its grid grows by 2 tiles' worth per axis (13x13 outputs in 7x7 tiles here),
-//             which eats the gain when OC > C makes the GEMM part of im2col's cost small.
+// two runs on 2026-12-03 with loom's AVX-512 sgemm under im2col (main at 775ee5d and d6c3d21), batch 64 unless
+// noted; time of the kernel it replaces / Winograd's):
+//   forward   C->OC on HxW:  32->64 13x13 (W2's conv2) 1.30-1.46x, 16->32 14x14 pad 1 1.26-1.28x, 32->64
+//             20x20 pad 1 (batch 16) 1.30-1.56x, 64->128 8x8 pad 1 1.51-1.79x; but 16->16 0.87-0.88x, 8->64
+//             0.99-1.00x, 8->16 0.77-0.78x, 32->8 0.68-0.69x, 4->32 0.69-0.70x, 1->32 (W2's conv1) 0.50-0.53x:
+//             the transforms cost per input and per output channel while the saving is per pair, so both
+//             sides need enough channels.
+//   input gradient (dx, a convolution with C output channels, padded by 2 - pad): 16->32 pad 1 1.39-1.45x,
+//             32->64 20x20 pad 1 1.49-1.65x, 64->128 pad 1 1.07-1.41x, 16->16 1.16-1.24x, 32->8 1.69-1.90x,
+//             32->4 1.90-2.22x; but W2's conv2 (32->64, no padding) 0.97x in both runs, 8->16 0.95-0.99x, 8->64
+//             0.68-0.69x, 4->32 0.50-0.51x, 1->32 0.45-0.48x. Without padding its grid grows by 2 pixels per
+//             axis (13x13 outputs in 7x7 tiles here), which eats the gain when OC > C leaves im2col little to do.
 // Only with AVX-512: the plain path (plain transforms + sgemm) was slower than im2col + GEMM for W2's dx
 // (0.81x under LOOM_ISA=baseline) and is kept as the fallback of conv2d_winograd itself, not dispatched.
 bool winograd_forward_wins(const ConvGeom& g) {
