@@ -4,7 +4,7 @@
 // CpuBackend::conv2d / conv2d_backward (dx only), i.e. whatever conv.cpp dispatches to: run this on a build
 // whose dispatch does not pick Winograd to see im2col, and with LOOM_ISA=baseline for the plain paths. One thread, process CPU time (the time slices
 // spent descheduled on a shared machine do not count), best of REPS, the contenders interleaved rep by rep.
-//   conv_winograd_bench [REPS]      one JSON line per (shape, pass)
+//   conv_winograd_bench [REPS [SHAPE]]      one JSON line per (shape, pass); SHAPE: only labels containing it
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -43,7 +43,10 @@ std::vector<float> randv(int64_t n, uint32_t seed) {
   return v;
 }
 
+std::string g_only;  // SHAPE argument: run only the shapes whose label contains it
+
 void bench_shape(const std::string& label, const ConvGeom& g, int reps) {
+  if (label.find(g_only) == std::string::npos) return;
   const auto x = randv(g.N * g.C * g.H * g.W, 1), w = randv(g.OC * g.C * 9, 2), b = randv(g.OC, 3);
   const auto gy = randv(g.N * g.OC * g.OH * g.OW, 4);
   std::vector<float> y(size_t(g.N * g.OC * g.OH * g.OW)), dx(x.size());
@@ -83,6 +86,7 @@ ConvGeom geom(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t pa
 
 int main(int argc, char** argv) {
   const int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 30;
+  if (argc > 2) g_only = argv[2];
   set_num_threads(1);
   bench_shape("w2_conv2_64x32x13x13_to_64", geom(64, 32, 13, 13, 64, 0), reps);
   bench_shape("w2_conv1_64x1x28x28_to_32", geom(64, 1, 28, 28, 32, 0), reps);
