@@ -1,6 +1,6 @@
 // The kernels that choose their AVX-512 or plain path at run time (backend/cpu/isa.h), each run both ways in
 // one process (the test hook cpu::force_baseline_for_testing) and held to the plain reference loops: conv
-// (direct kernel, masked im2col rows, col2im gather), 2x2 max pooling, flash attention (gathered key tiles,
+// (Winograd, direct kernel, masked im2col rows, col2im gather), 2x2 max pooling, flash attention (gathered key tiles,
 // register-resident decode rows), skinny_gemm_bt, the Q8_0/Q4_0 kernels and the int8 GEMM. Uses only loom's
 // core and backend layers, so scripts/check_portable.sh also builds it against a LOOM_NATIVE=OFF libloom_backend.
 #include <gtest/gtest.h>
@@ -155,6 +155,8 @@ TEST(IsaDispatch, ConvBothPaths) {
     conv_matches_reference<float>(conv_geom(3, 3, 12, 13, 4, 3, 2, 1), 5);
     // Enough samples for the per-thread split.
     conv_matches_reference<float>(conv_geom(9, 8, 13, 13, 16, 3, 1, 0), 6);
+    // 3x3 with 16 -> 32 channels: Winograd forward and input gradient where AVX-512 runs (conv_winograd.cpp).
+    conv_matches_reference<float>(conv_geom(2, 16, 10, 10, 32, 3, 1, 1), 7);
   });
 }
 

@@ -5,6 +5,8 @@
 // The forward GEMM yields (OC, B*L), which one pass scatters into NCHW while adding the bias.
 // Backward uses the same layout: gout gathered to (OC, B*L); dW += gout_cols x cols^T (one long inner
 // dimension); dcols = W^T x gout_cols, then col2im adds the columns back into dx.
+// In front of it: Winograd F(2x2, 3x3) (conv_winograd.cpp) for the 3x3 stride-1 float32 shapes where it
+// measured faster (forward and dx; the rule below), then the direct forward (conv_direct.cpp).
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -13,6 +15,7 @@
 #include <omp.h>
 
 #include "loom/backend/cpu/conv_direct.h"
+#include "loom/backend/cpu/conv_winograd.h"
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/backend/cpu/isa.h"
 #if defined(LOOM_X86_KERNELS)
@@ -279,8 +282,36 @@ void for_chunks(const ConvGeom& g, const Plan& p, F chunk, Fin finish) {
   }
 }
 
+// Where Winograd F(2x2, 3x3) (conv_winograd.cpp) replaces the direct forward / the im2col + GEMM input
+// gradient: the shapes where it measured faster (bench/conv_winograd_bench, one thread, CPU time, best of 30,
+// two runs on 2026-12-03 with loom's AVX-512 sgemm under im2col (main at 775ee5d and d6c3d21), batch 64 unless
+// noted; time of the kernel it replaces / Winograd's):
+//   forward   C->OC on HxW:  32->64 13x13 (W2's conv2) 1.30-1.46x, 16->32 14x14 pad 1 1.26-1.28x, 32->64
+//             20x20 pad 1 (batch 16) 1.30-1.56x, 64->128 8x8 pad 1 1.51-1.79x; but 16->16 0.87-0.88x, 8->64
+//             0.99-1.00x, 8->16 0.77-0.78x, 32->8 0.68-0.69x, 4->32 0.69-0.70x, 1->32 (W2's conv1) 0.50-0.53x:
+//             the transforms cost per input and per output channel while the saving is per pair, so both
+//             sides need enough channels.
+//   input gradient (dx, a convolution with C output channels, padded by 2 - pad): 16->32 pad 1 1.39-1.45x,
+//             32->64 20x20 pad 1 1.49-1.65x, 64->128 pad 1 1.07-1.41x, 16->16 1.16-1.24x, 32->8 1.69-1.90x,
+//             32->4 1.90-2.22x; but W2's conv2 (32->64, no padding) 0.97x in both runs, 8->16 0.95-0.99x, 8->64
+//             0.68-0.69x, 4->32 0.50-0.51x, 1->32 0.45-0.48x. Without padding its grid grows by 2 pixels per
+//             axis (13x13 outputs in 7x7 tiles here), which eats the gain when OC > C leaves im2col little to do.
+// Only with AVX-512: the plain path (plain transforms + sgemm) was slower than im2col + GEMM for W2's dx
+// (0.81x under LOOM_ISA=baseline) and is kept as the fallback of conv2d_winograd itself, not dispatched.
+bool winograd_forward_wins(const ConvGeom& g) {
+  return has_avx512() && g.C >= 16 && g.OC >= 32 && conv_winograd_supports(g);
+}
+bool winograd_input_grad_wins(const ConvGeom& g) {
+  return has_avx512() && g.C >= 16 && (g.OC <= g.C || g.ph + g.pw > 0) && conv_winograd_supports(g);
+}
+
 template <class T>
 void forward(Backend& be, Tensor& out, const Tensor& x, const Tensor& w, const Tensor* bias, const ConvGeom& g) {
+  if constexpr (std::is_same_v<T, float>) {  // 3x3 stride 1 with enough channels: Winograd (see above)
+    if (winograd_forward_wins(g) &&
+        conv2d_winograd(out.data<float>(), x.data<float>(), w.data<float>(), bias ? bias->data<float>() : nullptr, g))
+      return;
+  }
   if constexpr (std::is_same_v<T, float>) {  // stride-1 float32 on small planes: no im2col (conv_direct.cpp)
     if (conv2d_direct(out.data<float>(), x.data<float>(), w.data<float>(), bias ? bias->data<float>() : nullptr, g))
       return;
@@ -332,8 +363,8 @@ void add_bias_grad(double* acc, const T* gout, int64_t nb, int64_t OC, int64_t L
 }
 
 template <class T>
-void backward(Backend& be, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& gout, const Tensor& x, const Tensor& w,
-              const ConvGeom& g) {
+void backward_im2col(Backend& be, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& gout, const Tensor& x,
+                     const Tensor& w, const ConvGeom& g) {
   const Plan p = make_plan(g, sizeof(T));
   const T* pg = gout.data<T>();
   T* pdx = dx ? dx->data<T>() : nullptr;
@@ -405,6 +436,19 @@ void backward(Backend& be, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& gou
       pdw[i] = s;
     }
   });
+}
+
+template <class T>
+void backward(Backend& be, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& gout, const Tensor& x, const Tensor& w,
+              const ConvGeom& g) {
+  if constexpr (std::is_same_v<T, float>) {  // dx by Winograd where it wins; dW and db stay im2col + GEMM
+    if (dx && winograd_input_grad_wins(g) &&
+        conv2d_winograd_input_grad(dx->data<float>(), gout.data<float>(), w.data<float>(), g)) {
+      if (dw || db) backward_im2col<T>(be, nullptr, dw, db, gout, x, w, g);
+      return;
+    }
+  }
+  backward_im2col<T>(be, dx, dw, db, gout, x, w, g);
 }
 
 }  // namespace

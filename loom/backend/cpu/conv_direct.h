@@ -1,6 +1,6 @@
 // Direct AVX-512 forward convolution for stride-1 float32 convolutions on small planes (the 3x3 layers of
-// small CNNs), without im2col. conv.cpp tries it first and falls back to im2col + GEMM when it returns
-// false; the backward pass stays im2col + GEMM.
+// small CNNs), without im2col. conv.cpp tries it after Winograd (conv_winograd.h, for the 3x3 shapes it won)
+// and falls back to im2col + GEMM when it returns false; the backward pass stays im2col + GEMM.
 //   if (!conv2d_direct(y, x, w, bias, g)) { /* im2col + GEMM */ }
 #pragma once
 #include <cstdint>

@@ -50,7 +50,9 @@ std::vector<KernelChoice> kernel_choices() {
   out.push_back({"attention", wide ? "tiled, AVX-512 gathers for key tiles, decode rows in registers"
                                    : "tiled, scalar key-tile transposes", why});
   out.push_back({"conv",
-                 wide ? "direct AVX-512 forward for stride-1 f32 on small planes, else im2col + GEMM (masked im2col rows)"
+                 wide ? "Winograd F(2x2,3x3) AVX-512 for 3x3 stride-1 f32 with enough channels (forward; input gradient "
+                        "where measured faster), direct AVX-512 forward for other stride-1 f32 on small planes, else "
+                        "im2col + GEMM (masked im2col rows)"
                       : "im2col + GEMM, plain im2col rows",
                  why});
   out.push_back({"max_pool", wide ? "AVX-512 kernel for 2x2 / stride 2 f32, else direct loops" : "direct loops", why});
