@@ -6,13 +6,11 @@
 #include <set>
 
 #include "loom/autograd/grad_mode.h"
-#include "loom/backend/backend.h"
 #include "loom/core/error.h"
 #include "loom/core/quant_blocks.h"
 #include "loom/models/gpt_quant.h"
 #include "loom/nn/skip_init.h"
 #include "loom/ops/creation.h"
-#include "loom/quant/quantized_linear.h"
 
 namespace loom::runtime {
 
@@ -152,6 +150,8 @@ GGUFModel load_gguf_gpt(const std::string& path) {
     nn::SkipInitGuard skip;
     gpt = std::make_shared<models::GPT>(cfg);
   }
+  // Quantized and tied: token_embd's blocks load into the head (lm_head.weight_q is "output.weight", read from
+  // token_embd below), and wte reads its rows from there (quant::QuantizedEmbedding), so no f32 table is made.
   if (fmt) models::quantize_gpt(*gpt, *fmt, /*fill=*/false);
 
   // Each weight goes from the mapped file straight into the model's own tensor, and its file pages are handed back
@@ -160,7 +160,6 @@ GGUFModel load_gguf_gpt(const std::string& path) {
   std::set<std::string> used;
   const nn::StateDict have = gpt->state_dict();
   for (const auto& [name, param] : have.items()) {
-    if (fmt && cfg.tie_word_embeddings && name == "wte.weight") continue;  // the head's blocks, dequantized below
     std::string gname = gguf_gpt2_name(name);
     if (cfg.tie_word_embeddings && gname == "output.weight") gname = "token_embd.weight";
     const io::GGUFTensorInfo* t = f.tensor(gname);
@@ -193,16 +192,9 @@ GGUFModel load_gguf_gpt(const std::string& path) {
   }
   // Every tensor of the file must be used: an extra one means a layout this loader does not understand (llama.cpp
   // refuses such files too), and running without it would silently compute something else.
-  if (fmt && cfg.tie_word_embeddings) used.insert("token_embd.weight");
   for (const auto& t : f.tensors)
     LOOM_CHECK(used.count(t.name), path, ": GGUF tensor '", t.name, "' is not part of a ", cfg.n_layer,
                "-layer gpt2 model (extra or misnamed tensor)");
-  if (fmt && cfg.tie_word_embeddings) {
-    // Dequantized straight into wte (what dequantized_weight() computes, without its (V, C) temporary).
-    const auto& head = static_cast<quant::QuantizedLinear&>(*gpt->lm_head);
-    Tensor wte = gpt->wte->weight;
-    backend_for(head.weight_q).dequantize_rows(wte, head.weight_q, head.format);
-  }
   gpt->eval();
 
   // The tokenizer: llama.cpp's "gpt2" vocabulary is GPT-2's byte-level BPE, tokens in its byte-to-unicode spelling.
