@@ -368,8 +368,8 @@ Tensor GPT::decode_slots(SlotDecodeState& state, std::span<const int64_t> rows, 
 
 Tensor GPT::lm_head_weight() const {
   const Tensor& w = cfg.tie_word_embeddings ? wte->weight : lm_head->weight;
-  LOOM_CHECK(w.defined(), "GPT: the LM head has no f32 weight: the model is quantized (its head is ", lm_head ? lm_head->name() : "absent",
-             "); call lm_head, or run the f32 model");
+  LOOM_CHECK(w.defined(), "GPT: the LM head has no f32 weight: the model is quantized (its head is ",
+             lm_head ? lm_head->name() : "absent", "); call lm_head, or run the f32 model");
   return w;
 }
 
