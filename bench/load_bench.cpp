@@ -1,6 +1,6 @@
 // Model loading: wall time and peak memory of `loom generate`'s load (runtime::load_run) for a GPT-2 124M.
 //   load_bench make DIR        random GPT-2 124M (seed 1): DIR/hf (model.safetensors, config.json, tokenizer/),
-//                              DIR/gpt2_f32.gguf, DIR/gpt2_q8_0.gguf
+//                              DIR/gpt2_f32.gguf, DIR/gpt2_q8_0.gguf, DIR/gpt2_q4_0.gguf
 //   load_bench load PATH       load PATH once as `loom generate --checkpoint PATH` does; print the load's seconds,
 //                              the process's peak RSS and the file's size
 // Run one load per process: peak RSS (getrusage's ru_maxrss) never goes down, so a second load in the same
@@ -42,7 +42,7 @@ int make(const std::string& dir) {
   gpt.save(dir + "/hf");
   const text::BPETokenizer tok = text::BPETokenizer::gpt2();
   runtime::save_run_tokenizer(tok, dir + "/hf");  // load_run wants the tokenizer beside the weights
-  for (const char* t : {"f32", "q8_0"})
+  for (const char* t : {"f32", "q8_0", "q4_0"})
     export_::save_gpt_gguf(gpt, tok, dir + "/gpt2_" + t + ".gguf", {.type = export_::parse_gguf_type(t)});
   std::printf("{\"bench\": \"load_make\", \"dir\": \"%s\"}\n", dir.c_str());
   return 0;

@@ -43,6 +43,7 @@
 #include "loom/core/quant_blocks.h"
 #include "loom/quant/int8_layers.h"
 #include "loom/quant/quantize_dynamic.h"
+#include "loom/quant/quantized_embedding.h"
 #include "loom/quant/quantized_linear.h"
 #include "loom/compress/prune.h"
 #include "loom/compress/prune_masks.h"

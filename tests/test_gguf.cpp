@@ -12,6 +12,7 @@
 #include "loom/io/gguf.h"
 #include "loom/loom.h"
 #include "loom/models/gpt_quant.h"
+#include "loom/quant/quantized_embedding.h"
 #include "loom/quant/quantized_linear.h"
 #include "loom/runtime/gguf_gpt.h"
 #include "support/scratch.h"
@@ -263,6 +264,25 @@ TEST(GGUFGpt, QuantizedExportKeepsGgmlBlocksByteForByte) {
       EXPECT_EQ(g.data(*g.tensor(ti.name)), f.data(ti)) << ti.name;
     }
   }
+}
+
+// A q8_0 / q4_0 file of a tied GPT loads without an f32 (V, C) token table: wte reads the head's blocks
+// (quant::QuantizedEmbedding). An untied one keeps its f32 input table beside the quantized head.
+TEST(GGUFGpt, QuantizedTiedLoadHoldsNoFloatTable) {
+  for (auto type : {GGMLType::q8_0, GGMLType::q4_0})
+    for (bool tied : {true, false}) {
+      Tiny t = tiny_gpt(tied);
+      const std::string path = test::scratch(std::string("table_") + io::ggml_type_name(type) + ".gguf").string();
+      export_::save_gpt_gguf(*t.gpt, t.tok, path, {.type = type});
+      runtime::GGUFModel m = runtime::load_gguf_gpt(path);
+      const std::string what = std::string(io::ggml_type_name(type)) + (tied ? " tied" : " untied");
+      std::vector<std::string> tables;
+      for (const auto& list : {m.model->named_parameters(), m.model->named_buffers()})
+        for (const auto& [k, v] : list)
+          if (v.defined() && v.dtype() == DType::f32 && v.shape() == Shape{300, 64}) tables.push_back(k);
+      EXPECT_EQ(tables, tied ? std::vector<std::string>{} : std::vector<std::string>{"wte.weight"}) << what;
+      EXPECT_EQ(dynamic_cast<quant::QuantizedEmbedding*>(m.model->wte.get()) != nullptr, tied) << what;
+    }
 }
 
 TEST(GGUFGpt, F16IsWithinHalfPrecision) {

@@ -48,7 +48,7 @@ Tensor logits_from_embeddings(models::LanguageModel& m, const Tensor& e) {
     // GPT::hidden without its lookup: the same blocks over token + position embeddings.
     Tensor x = (e + (*g->wpe)(arange(t))).unsqueeze(0);
     for (auto& blk : g->blocks) x = (*blk)(x);
-    h = linear((*g->ln_f)(x), g->lm_head_weight());
+    h = g->lm_head ? (*g->lm_head)((*g->ln_f)(x)) : linear((*g->ln_f)(x), g->lm_head_weight());  // as GPT::forward
   } else if (auto* l = dynamic_cast<models::LSTMLM*>(&m)) {
     h = (*l->out)((*l->rnn)(e.unsqueeze(0)));
   } else {

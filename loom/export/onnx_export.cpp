@@ -212,6 +212,18 @@ Graph onnx_graph(const models::GPT& gpt, const OnnxExportOptions& o) {
   for (const auto& [k, v] : o.metadata) g.metadata(k, v);
   g.metadata("loom.context", std::to_string(c.n_positions));
   g.input("input_ids", ElemType::i64, {Dim::named("batch"), Dim::named("sequence")});
+  // A quantized GPT is refused up front, naming its first quantized layer: its tied wte has no f32 table to read.
+  for (size_t i = 0; i < gpt.blocks.size(); ++i) {
+    const auto& blk = *gpt.blocks[i];
+    const std::string b = "h." + std::to_string(i);
+    for (const auto& [l, n] : {std::pair{blk.attn->c_attn.get(), ".attn.c_attn"}, {blk.attn->c_proj.get(), ".attn.c_proj"},
+                               {blk.mlp->c_fc.get(), ".mlp.c_fc"}, {blk.mlp->c_proj.get(), ".mlp.c_proj"}})
+      require_exact(*l, b + n);
+  }
+  if (gpt.lm_head) require_exact(*gpt.lm_head, "lm_head");
+  const nn::Embedding& wte_layer = *gpt.wte;
+  LOOM_CHECK(typeid(wte_layer) == typeid(nn::Embedding), "ONNX export: layer 'wte' is a ", wte_layer.name(),
+             ", which the ONNX graphs do not express; export the f32 run it was quantized from");
 
   // Embeddings: wte rows of the ids, plus wpe's first `sequence` rows (a Slice whose end is the ids' dim 1).
   const std::string wte = g.initializer("wte.weight", gpt.wte->weight);

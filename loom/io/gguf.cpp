@@ -282,8 +282,9 @@ std::string_view GGUFFile::bytes() const {
 
 std::string_view GGUFFile::data(const GGUFTensorInfo& t) const { return bytes().substr(data_start + t.offset, t.bytes); }
 
-void GGUFFile::release(const GGUFTensorInfo& t) const {
-  if (mapped) mapped->release(data_start + t.offset, t.bytes);
+void GGUFFile::release(const GGUFTensorInfo& t, uint64_t from, uint64_t n) const {
+  if (!mapped || from >= t.bytes) return;
+  mapped->release(data_start + t.offset + from, std::min(n, t.bytes - from));
 }
 
 namespace {

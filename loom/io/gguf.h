@@ -79,7 +79,8 @@ struct GGUFFile {
   std::string_view bytes() const;
   // After a loader has copied tensor t out: hands t's mapped pages back to the kernel (the load then holds about one
   // tensor of the file at a time, not all of it); nothing for a file in memory. data(t) stays readable.
-  void release(const GGUFTensorInfo& t) const;
+  // [from, from + n) of t's bytes only: a loader copying a large tensor in pieces releases each piece as it goes.
+  void release(const GGUFTensorInfo& t, uint64_t from = 0, uint64_t n = UINT64_MAX) const;
 
   const GGUFValue* find(const std::string& key) const;  // nullptr when absent
   const GGUFValue& value(const std::string& key) const;  // throws naming the file and the missing key

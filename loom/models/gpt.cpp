@@ -300,8 +300,9 @@ std::unique_ptr<DecodeState> GPT::start_decoding(int64_t batch, int64_t max_len)
   st->batch = batch;
   st->max_len = max_len;
   const int64_t D = cfg.n_embd / cfg.n_head;
-  const DType dt = wte->weight.dtype();
-  const Device dev = wte->weight.device();  // the cache lives where the model does (a GPU model decodes there)
+  // wpe, not wte: a quantized tied model's wte holds no f32 table (quant/quantized_embedding.h).
+  const DType dt = wpe->weight.dtype();
+  const Device dev = wpe->weight.device();  // the cache lives where the model does (a GPU model decodes there)
   for (int64_t i = 0; i < cfg.n_layer; ++i) {
     st->k.push_back(make_tensor({batch, cfg.n_head, max_len, D}, dt, dev));
     st->v.push_back(make_tensor({batch, cfg.n_head, max_len, D}, dt, dev));
@@ -335,7 +336,7 @@ std::unique_ptr<SlotDecodeState> GPT::start_slots(int64_t slots, int64_t max_len
   st->lengths.assign(size_t(slots), 0);
   st->max_len = max_len;
   const int64_t D = cfg.n_embd / cfg.n_head;
-  const DType dt = wte->weight.dtype();
+  const DType dt = wpe->weight.dtype();
   // Zeroed, not just allocated: a decode step reads every row up to the longest length and masks the rest,
   // and a masked key's weight (exactly 0) times a never-written value that happens to be NaN would be NaN.
   for (int64_t i = 0; i < cfg.n_layer; ++i) {
@@ -363,6 +364,13 @@ Tensor GPT::decode_slots(SlotDecodeState& state, std::span<const int64_t> rows, 
   Tensor last = (*ln_f)(x.select(1, t - 1));  // (n, C)
   if (lm_head) return (*lm_head)(last);  // a quantized model's head (models/gpt_quant.h)
   return linear(last, lm_head_weight());
+}
+
+Tensor GPT::lm_head_weight() const {
+  const Tensor& w = cfg.tie_word_embeddings ? wte->weight : lm_head->weight;
+  LOOM_CHECK(w.defined(), "GPT: the LM head has no f32 weight: the model is quantized (its head is ",
+             lm_head ? lm_head->name() : "absent", "); call lm_head, or run the f32 model");
+  return w;
 }
 
 void GPT::save(const std::string& dir, const io::Metadata& extra) const { save_gpt_hf(*this, dir, extra); }

@@ -118,15 +118,18 @@ class GPT : public LanguageModel {
   // r = initializer_range (0.02),
   // biases zero, LayerNorms one/zero.
   void reset_parameters();
-  // The LM head's weight (V, C): wte's when tied.
-  Tensor lm_head_weight() const { return cfg.tie_word_embeddings ? wte->weight : lm_head->weight; }
+  // The LM head's f32 weight (V, C): wte's when tied. A quantized model has none (its lm_head holds blocks):
+  // an error naming that.
+  Tensor lm_head_weight() const;
 
   GPTConfig cfg;
   std::shared_ptr<nn::Embedding> wte, wpe;
   std::shared_ptr<nn::Dropout> drop;
   std::shared_ptr<nn::ModuleList> h;
   std::shared_ptr<nn::LayerNorm> ln_f;
-  std::shared_ptr<nn::Linear> lm_head;  // null when tied
+  // null when tied, except in a quantized model (gpt_quant.h): the head then holds the blocks, and wte is a
+  // quant::QuantizedEmbedding reading them.
+  std::shared_ptr<nn::Linear> lm_head;
   std::vector<std::shared_ptr<GPTBlock>> blocks;  // the same modules as h, typed
 
  private:

@@ -6,6 +6,7 @@
 #include "loom/core/error.h"
 #include "loom/io/run_file.h"
 #include "loom/nn/skip_init.h"
+#include "loom/quant/quantized_embedding.h"
 #include "loom/quant/quantized_linear.h"
 
 namespace loom::models {
@@ -48,9 +49,10 @@ void quantize_gpt(GPT& gpt, QuantFormat f, bool fill) {
            : std::make_shared<QuantizedLinear>(
                  nn::LinearOptions{.in = gpt.cfg.n_embd, .out = gpt.cfg.vocab_size, .bias = false}, f);
   gpt.lm_head = gpt.register_module("lm_head", head);
-  // The embedding now reads what the head holds, so quantizing twice or reloading gives the same model.
-  if (gpt.cfg.tie_word_embeddings && fill)
-    gpt.wte->weight.copy_(static_cast<QuantizedLinear&>(*head).dequantized_weight());
+  // Tied: the input lookup reads the head's blocks, dequantizing only the rows a forward needs, so the model holds
+  // no f32 (V, C) table and reloading or quantizing twice gives the same model.
+  if (gpt.cfg.tie_word_embeddings)
+    gpt.wte = gpt.register_module("wte", quant::QuantizedEmbedding::tied_to(static_cast<QuantizedLinear&>(*head)));
 }
 
 void save_quantized_gpt(const GPT& gpt, QuantFormat f, const std::string& dir, const io::Metadata& extra,
@@ -58,10 +60,8 @@ void save_quantized_gpt(const GPT& gpt, QuantFormat f, const std::string& dir, c
   fs::create_directories(dir);
   std::vector<std::pair<std::string, Tensor>> tensors;
   const nn::StateDict sd = gpt.state_dict();  // items() refers into it: keep it alive
-  for (auto& [name, t] : sd.items()) {
-    if (gpt.cfg.tie_word_embeddings && name == "wte.weight") continue;  // stored as lm_head.weight_q
-    tensors.emplace_back(name, t);
-  }
+  // A tied embedding has no tensor of its own (quant::QuantizedEmbedding reads lm_head.weight_q).
+  for (auto& [name, t] : sd.items()) tensors.emplace_back(name, t);
   nlohmann::json config = gpt.config();
   if (source_config.is_object())
     for (auto& [k, v] : source_config.items())
@@ -82,7 +82,7 @@ std::shared_ptr<GPT> load_quantized_gpt(const std::string& dir, const nlohmann::
   const QuantFormat f = quant::parse_format(q["format"].get<std::string>());
   std::shared_ptr<GPT> gpt;
   {
-    // No random init: every tensor is loaded below (missing ones are refused; a tied wte comes from the head).
+    // No random init: every tensor is loaded below (missing ones are refused; a tied wte reads the head's blocks).
     nn::SkipInitGuard skip;
     gpt = std::make_shared<GPT>(GPTConfig::from_json(config));
   }
@@ -91,15 +91,10 @@ std::shared_ptr<GPT> load_quantized_gpt(const std::string& dir, const nlohmann::
   nn::StateDict sd;
   for (auto& [name, t] : file.tensors) sd.insert(name, t);
   const nn::LoadResult r = gpt->load_state_dict(sd, false);
-  for (const auto& k : r.missing_keys)
-    LOOM_CHECK(gpt->cfg.tie_word_embeddings && k == "wte.weight", "load_quantized_gpt: ", dir,
-               "/model.safetensors has no tensor '", k, "'");
+  LOOM_CHECK(r.missing_keys.empty(), "load_quantized_gpt: ", dir, "/model.safetensors has no tensor '",
+             r.missing_keys.front(), "'");
   LOOM_CHECK(r.unexpected_keys.empty(), "load_quantized_gpt: ", dir, "/model.safetensors has unexpected tensor '",
              r.unexpected_keys.front(), "' (written for another architecture or format?)");
-  if (gpt->cfg.tie_word_embeddings) {
-    NoGradGuard no_grad;
-    gpt->wte->weight.copy_(static_cast<QuantizedLinear&>(*gpt->lm_head).dequantized_weight());
-  }
   gpt->eval();
   return gpt;
 }

@@ -6,8 +6,10 @@
 //
 // Folder: config.json is the GPT's config plus {"quantization": {"format": "q8_0"}}; model.safetensors holds
 // the state dict with each quantized weight as a U8 tensor `<name>.weight_q` (out, in / 32 * block bytes), in
-// loom's (out, in) orientation. A tied embedding is stored once, as the head's blocks: the embedding table
-// is their dequantization (what ggml's get_rows on a quantized token_embd gives).
+// loom's (out, in) orientation. A tied embedding is stored once, as the head's blocks, and the model holds it once
+// too: wte becomes a quant::QuantizedEmbedding that dequantizes the rows it looks up from the head's blocks (what
+// ggml's get_rows on a quantized token_embd gives), so no f32 (vocab, n_embd) table exists. An untied model keeps
+// its f32 wte (only the head is quantized).
 #pragma once
 #include <string>
 

@@ -1,18 +1,22 @@
 #include "loom/runtime/gguf_gpt.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <optional>
 #include <set>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "loom/autograd/grad_mode.h"
-#include "loom/backend/backend.h"
 #include "loom/core/error.h"
 #include "loom/core/quant_blocks.h"
+#include "loom/io/mapped_file.h"
 #include "loom/models/gpt_quant.h"
 #include "loom/nn/skip_init.h"
 #include "loom/ops/creation.h"
-#include "loom/quant/quantized_linear.h"
 
 namespace loom::runtime {
 
@@ -76,12 +80,25 @@ std::string gguf_gpt2_name(const std::string& loom_name) {
 
 namespace {
 
+// Copies t's bytes to dst in 1 MiB pieces, handing each piece's file pages back once copied: the load then holds
+// one piece of the file beside the model, not its largest tensor (a GPT-2 q8_0 token table is 41 MB, ~30% of the
+// file, and it is the last one a tied model reads; 8 MiB pieces still left the peak 10 MB above the loaded model).
+void copy_releasing(const io::GGUFFile& f, const io::GGUFTensorInfo& t, void* dst) {
+  const std::string_view d = f.data(t);
+  constexpr size_t kPiece = size_t(1) << 20;
+  for (size_t at = 0; at < d.size(); at += kPiece) {
+    const size_t n = std::min(kPiece, d.size() - at);
+    std::memcpy(static_cast<char*>(dst) + at, d.data() + at, n);
+    f.release(t, at, n);
+  }
+}
+
 // t's values as f32, written to out (t.elements() floats): copied, widened from f16, or dequantized row by row.
 void gguf_floats_into(const io::GGUFFile& f, const io::GGUFTensorInfo& t, float* out) {
   const std::string_view d = f.data(t);
   const uint64_t n = t.elements();
   switch (t.type) {
-    case GGMLType::f32: std::memcpy(out, d.data(), n * 4); break;
+    case GGMLType::f32: copy_releasing(f, t, out); break;
     case GGMLType::f16:
       for (uint64_t i = 0; i < n; ++i) {
         uint16_t h;
@@ -99,6 +116,58 @@ void gguf_floats_into(const io::GGUFFile& f, const io::GGUFTensorInfo& t, float*
   }
 }
 
+// f's value of `key`, to move strings out of (f.value throws naming the file and the key when it is absent).
+io::GGUFValue& value_to_take(io::GGUFFile& f, const std::string& key) {
+  f.value(key);
+  for (auto& [k, v] : f.kv)
+    if (k == key) return v;
+  LOOM_FAIL(f.path, ": GGUF key ", key, " not found");
+}
+
+// The tokenizer: llama.cpp's "gpt2" vocabulary is GPT-2's byte-level BPE, tokens in its byte-to-unicode spelling.
+// Built before the model, its strings moved out of the parsed file; the file's vocabulary arrays (~150k parsed
+// values, ~13 MB for GPT-2) are then dropped and their heap pages handed back, so they are gone by the time the model
+// is allocated: a q8_0 GPT-2 file is only 130 MB, and they and the tokenizer would otherwise sit on top of it.
+std::shared_ptr<text::BPETokenizer> take_tokenizer(io::GGUFFile& f, int64_t vocab_size) {
+  const std::string& path = f.path;
+  const std::string model = f.value("tokenizer.ggml.model").as_string("tokenizer.ggml.model");
+  LOOM_CHECK(model == "gpt2", path, ": tokenizer.ggml.model is '", model,
+             "'; loom reads only GPT-2-style byte-level BPE vocabularies ('gpt2')");
+  io::GGUFValue& toks = value_to_take(f, "tokenizer.ggml.tokens");
+  const io::GGUFValue& merges = f.value("tokenizer.ggml.merges");
+  LOOM_CHECK(toks.type == io::GGUFType::array && toks.elem == io::GGUFType::string, path,
+             ": tokenizer.ggml.tokens must be an array of strings");
+  LOOM_CHECK(merges.type == io::GGUFType::array && merges.elem == io::GGUFType::string, path,
+             ": tokenizer.ggml.merges must be an array of strings");
+  LOOM_CHECK(int64_t(toks.items.size()) == vocab_size, path, ": tokenizer.ggml.tokens has ", toks.items.size(),
+             " tokens but token_embd.weight has ", vocab_size, " rows");
+  std::vector<std::string> tokens;
+  tokens.reserve(toks.items.size());
+  for (auto& t : toks.items) tokens.push_back(std::move(t.s));
+  std::vector<std::pair<std::string, std::string>> pairs;
+  pairs.reserve(merges.items.size());
+  for (const auto& m : merges.items) {
+    const size_t sp = m.s.find(' ');
+    LOOM_CHECK(sp != std::string::npos && sp > 0 && sp + 1 < m.s.size(), path, ": tokenizer.ggml.merges entry '", m.s,
+               "' is not two tokens separated by a space");
+    pairs.emplace_back(m.s.substr(0, sp), m.s.substr(sp + 1));
+  }
+  std::shared_ptr<text::BPETokenizer> tok;
+  try {
+    tok = std::make_shared<text::BPETokenizer>(std::move(tokens), std::move(pairs));
+  } catch (const Error& e) {
+    LOOM_FAIL(path, ": the GGUF vocabulary is not a byte-level BPE loom can use: ", e.what());
+  }
+  std::erase_if(f.kv, [](const auto& kv) {
+    return kv.first == "tokenizer.ggml.tokens" || kv.first == "tokenizer.ggml.merges" ||
+           kv.first == "tokenizer.ggml.token_type";
+  });
+#if defined(__GLIBC__)
+  ::malloc_trim(0);  // glibc keeps freed small blocks in its heap; this returns their whole pages to the kernel
+#endif
+  return tok;
+}
+
 }  // namespace
 
 std::vector<float> gguf_tensor_floats(const io::GGUFFile& f, const io::GGUFTensorInfo& t) {
@@ -108,7 +177,7 @@ std::vector<float> gguf_tensor_floats(const io::GGUFFile& f, const io::GGUFTenso
 }
 
 GGUFModel load_gguf_gpt(const std::string& path) {
-  const io::GGUFFile f = io::load_gguf(path);
+  io::GGUFFile f = io::load_gguf(path);
   const std::string arch = f.value("general.architecture").as_string("general.architecture");
   LOOM_CHECK(arch == "gpt2", path, ": GGUF architecture is '", arch, "'; loom loads only 'gpt2' (GPT-2) models");
 
@@ -133,6 +202,11 @@ GGUFModel load_gguf_gpt(const std::string& path) {
     LOOM_FAIL(path, ": the gpt2 hyperparameters in the GGUF metadata are not a valid GPT: ", e.what());
   }
 
+  GGUFModel out;
+  out.tokenizer = take_tokenizer(f, cfg.vocab_size);
+  // The header (metadata, ~2 MB of vocabulary for GPT-2) has been read; its file pages go back like a tensor's.
+  if (f.mapped) f.mapped->release(0, f.data_start);
+
   // The block Linears decide the model: all q8_0 (or all q4_0) -> a quantized GPT holding the file's blocks.
   std::optional<GGMLType> common;
   bool same = true;
@@ -152,6 +226,8 @@ GGUFModel load_gguf_gpt(const std::string& path) {
     nn::SkipInitGuard skip;
     gpt = std::make_shared<models::GPT>(cfg);
   }
+  // Quantized and tied: token_embd's blocks load into the head (lm_head.weight_q is "output.weight", read from
+  // token_embd below), and wte reads its rows from there (quant::QuantizedEmbedding), so no f32 table is made.
   if (fmt) models::quantize_gpt(*gpt, *fmt, /*fill=*/false);
 
   // Each weight goes from the mapped file straight into the model's own tensor, and its file pages are handed back
@@ -160,7 +236,6 @@ GGUFModel load_gguf_gpt(const std::string& path) {
   std::set<std::string> used;
   const nn::StateDict have = gpt->state_dict();
   for (const auto& [name, param] : have.items()) {
-    if (fmt && cfg.tie_word_embeddings && name == "wte.weight") continue;  // the head's blocks, dequantized below
     std::string gname = gguf_gpt2_name(name);
     if (cfg.tie_word_embeddings && gname == "output.weight") gname = "token_embd.weight";
     const io::GGUFTensorInfo* t = f.tensor(gname);
@@ -178,7 +253,7 @@ GGUFModel load_gguf_gpt(const std::string& path) {
       const std::string_view d = f.data(*t);
       LOOM_CHECK(d.size() == size_t(dst.numel()), path, ": GGUF tensor '", gname, "' holds ", d.size(),
                  " bytes of blocks, loom's ", name, " needs ", dst.numel());
-      std::memcpy(dst.data<uint8_t>(), d.data(), d.size());
+      copy_releasing(f, *t, dst.data<uint8_t>());
     } else if (blocks) {
       // A float (or other-format) head in a quantized file: quantize its rows as loom quantize would.
       const std::vector<float> x = gguf_tensor_floats(f, *t);
@@ -193,47 +268,11 @@ GGUFModel load_gguf_gpt(const std::string& path) {
   }
   // Every tensor of the file must be used: an extra one means a layout this loader does not understand (llama.cpp
   // refuses such files too), and running without it would silently compute something else.
-  if (fmt && cfg.tie_word_embeddings) used.insert("token_embd.weight");
   for (const auto& t : f.tensors)
     LOOM_CHECK(used.count(t.name), path, ": GGUF tensor '", t.name, "' is not part of a ", cfg.n_layer,
                "-layer gpt2 model (extra or misnamed tensor)");
-  if (fmt && cfg.tie_word_embeddings) {
-    // Dequantized straight into wte (what dequantized_weight() computes, without its (V, C) temporary).
-    const auto& head = static_cast<quant::QuantizedLinear&>(*gpt->lm_head);
-    Tensor wte = gpt->wte->weight;
-    backend_for(head.weight_q).dequantize_rows(wte, head.weight_q, head.format);
-  }
   gpt->eval();
 
-  // The tokenizer: llama.cpp's "gpt2" vocabulary is GPT-2's byte-level BPE, tokens in its byte-to-unicode spelling.
-  const std::string model = f.value("tokenizer.ggml.model").as_string("tokenizer.ggml.model");
-  LOOM_CHECK(model == "gpt2", path, ": tokenizer.ggml.model is '", model,
-             "'; loom reads only GPT-2-style byte-level BPE vocabularies ('gpt2')");
-  const io::GGUFValue& toks = f.value("tokenizer.ggml.tokens");
-  const io::GGUFValue& merges = f.value("tokenizer.ggml.merges");
-  LOOM_CHECK(toks.type == io::GGUFType::array && toks.elem == io::GGUFType::string, path,
-             ": tokenizer.ggml.tokens must be an array of strings");
-  LOOM_CHECK(merges.type == io::GGUFType::array && merges.elem == io::GGUFType::string, path,
-             ": tokenizer.ggml.merges must be an array of strings");
-  LOOM_CHECK(int64_t(toks.items.size()) == cfg.vocab_size, path, ": tokenizer.ggml.tokens has ", toks.items.size(),
-             " tokens but token_embd.weight has ", cfg.vocab_size, " rows");
-  std::vector<std::string> tokens;
-  tokens.reserve(toks.items.size());
-  for (const auto& t : toks.items) tokens.push_back(t.s);
-  std::vector<std::pair<std::string, std::string>> pairs;
-  pairs.reserve(merges.items.size());
-  for (const auto& m : merges.items) {
-    const size_t sp = m.s.find(' ');
-    LOOM_CHECK(sp != std::string::npos && sp > 0 && sp + 1 < m.s.size(), path, ": tokenizer.ggml.merges entry '", m.s,
-               "' is not two tokens separated by a space");
-    pairs.emplace_back(m.s.substr(0, sp), m.s.substr(sp + 1));
-  }
-  GGUFModel out;
-  try {
-    out.tokenizer = std::make_shared<text::BPETokenizer>(std::move(tokens), std::move(pairs));
-  } catch (const Error& e) {
-    LOOM_FAIL(path, ": the GGUF vocabulary is not a byte-level BPE loom can use: ", e.what());
-  }
   out.model = gpt;
   out.type = same && common ? io::ggml_type_name(*common) : "mixed";
   out.config = gpt->config();
