@@ -10,17 +10,13 @@
 #include "loom/backend/cpu/reference.h"
 #include "loom/backend/cpu/skinny_gemm.h"
 #include "loom/loom.h"
+#include "support/random_buffer.h"
 
 using namespace loom;
 
 namespace {
 
-// Fills a buffer with seeded normal values (through loom's RNG, so the test is reproducible).
-std::vector<float> random_buffer(int64_t n, uint64_t seed) {
-  manual_seed(seed);
-  Tensor t = randn({n});
-  return std::vector<float>(t.data<float>(), t.data<float>() + n);
-}
+using loom::test::random_buffer;
 
 struct Case {
   int M, N, K;

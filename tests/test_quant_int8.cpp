@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "loom/loom.h"
+#include "support/random_buffer.h"
 #include "loom/backend/cpu/int8_gemm.h"
 #include "loom/quant/int8_layers.h"
 #include "loom/quant/quantize_dynamic.h"
@@ -20,13 +21,7 @@ using namespace loom::quant;
 
 namespace {
 
-std::vector<float> random_buffer(int64_t n, uint64_t seed, float scale = 1, float shift = 0) {
-  manual_seed(seed);
-  Tensor t = randn({n});
-  std::vector<float> v(t.data<float>(), t.data<float>() + n);
-  for (float& f : v) f = f * scale + shift;
-  return v;
-}
+using loom::test::random_buffer;
 
 // A random int8 weight matrix (N, K) as the kernels take it: values, positive per-row scales, row sums.
 struct RandomInt8Weights {

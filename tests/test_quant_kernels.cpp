@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "loom/loom.h"
+#include "support/random_buffer.h"
 #include "loom/backend/cpu/qgemm.h"
 #include "loom/quant/quantized_linear.h"
 
@@ -17,11 +18,7 @@ using namespace loom::quant;
 
 namespace {
 
-std::vector<float> random_buffer(int64_t n, uint64_t seed) {
-  manual_seed(seed);
-  Tensor t = randn({n});
-  return std::vector<float>(t.data<float>(), t.data<float>() + n);
-}
+using loom::test::random_buffer;
 
 std::vector<uint8_t> quantize_matrix(QuantFormat f, const std::vector<float>& w, int64_t N, int64_t K) {
   std::vector<uint8_t> out(N * row_bytes(f, K));

@@ -12,16 +12,13 @@
 #include "loom/backend/cpu/reference.h"
 #include "loom/backend/cpu/sgemm_avx512.h"
 #include "loom/loom.h"
+#include "support/random_buffer.h"
 
 using namespace loom;
 
 namespace {
 
-std::vector<float> random_buffer(int64_t n, uint64_t seed) {
-  manual_seed(seed);
-  Tensor t = randn({n});
-  return std::vector<float>(t.data<float>(), t.data<float>() + n);
-}
+using loom::test::random_buffer;
 
 // Runs cpu::sgemm (through_backend: CpuBackend::gemm) and the reference on one case and compares.
 void check(int64_t M, int64_t N, int64_t K, bool ta, bool tb, int pad, float alpha, float beta, bool through_backend) {
