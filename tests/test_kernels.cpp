@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "loom/backend/cpu/isa.h"
 #include "loom/backend/cpu/reference.h"
 #include "loom/backend/cpu/vec_math.h"
 #include "loom/loom.h"
@@ -249,6 +250,48 @@ TEST(KernelReference, VectorisedOpsSpecialValues) {
   EXPECT_NEAR(rv[0], 1 / (1 + std::exp(1.0)), 1e-7);
   EXPECT_EQ(rv[1], 0.0);
   for (int k = 3; k < 9; ++k) EXPECT_TRUE(std::isnan(rv[size_t(k)])) << k;
+}
+
+// The exact GELU and its gradient (both vectorised through verfc): relative error against libm in double,
+// including the negative tail where GELU is tiny (a 1 + erf form would lose every digit there), and the
+// gradient kernel reached through autograd on a contiguous run long enough for the vector body.
+TEST(KernelReference, GeluAndGradientKeepRelativeAccuracyInTheTail) {
+  std::vector<float> v;
+  for (int i = -120000; i <= 120000; ++i) v.push_back(float(i) * 1e-4f);  // [-12, 12], odd length
+  // Both paths: the AVX-512 kernels (gelu_avx512.h, where the CPU has them) and vec_math.h's portable loop.
+  for (bool baseline : {false, true}) {
+    SCOPED_TRACE(baseline ? "portable loop" : "AVX-512 kernel where available");
+    cpu::force_baseline_for_testing(baseline);
+    Tensor x = tensor(v).requires_grad_(true);
+    Tensor y = gelu(x);
+    y.backward(ones_like(y));
+    const std::vector<double> xs = x.tolist(), ys = y.tolist(), gs = x.grad().tolist();
+    double worst_y = 0, worst_g = 0;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const double a = xs[i], cdf = 0.5 * std::erfc(-a / std::sqrt(2.0)), pdf = std::exp(-0.5 * a * a) / std::sqrt(2 * M_PI);
+      if (a != 0) worst_y = std::max(worst_y, std::abs(ys[i] - a * cdf) / std::abs(a * cdf));
+      // The gradient crosses zero near x = -0.75 (Phi + x phi cancels there): bound it against its parts.
+      worst_g = std::max(worst_g, std::abs(gs[i] - (cdf + a * pdf)) / (cdf + std::abs(a) * pdf));
+    }
+    EXPECT_LT(worst_y, 1e-6);  // x = -12: GELU ~ -1e-32, still ~6 correct digits (measured 4e-7)
+    EXPECT_LT(worst_g, 1e-6);
+    // Specials and a short ragged length (the masked tail of the kernel), forward and backward.
+    const float inf = std::numeric_limits<float>::infinity();
+    Tensor s = tensor({0.0f, std::nanf(""), inf, -40.0f, 40.0f, -0.5f, 3.0f}).requires_grad_(true);
+    Tensor ys2 = gelu(s);
+    ys2.backward(ones_like(ys2));
+    const std::vector<double> sy = ys2.tolist(), sg = s.grad().tolist();
+    EXPECT_EQ(sy[0], 0.0);
+    EXPECT_TRUE(std::isnan(sy[1]) && std::isnan(sg[1]));
+    EXPECT_EQ(sy[2], double(inf));
+    EXPECT_EQ(sy[3], 0.0);
+    EXPECT_EQ(sg[3], 0.0);
+    EXPECT_EQ(sy[4], 40.0);
+    EXPECT_EQ(sg[4], 1.0);
+    EXPECT_NEAR(sy[5], -0.5 * 0.5 * std::erfc(0.5 / std::sqrt(2.0)), 1e-7);
+    EXPECT_NEAR(sg[6], 0.5 * std::erfc(-3 / std::sqrt(2.0)) + 3 * std::exp(-4.5) / std::sqrt(2 * M_PI), 1e-6);
+  }
+  cpu::force_baseline_for_testing(false);
 }
 
 // Softmax and its backward on long rows (vectorised paths, odd lengths) against double-precision loops.

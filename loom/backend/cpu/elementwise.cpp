@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "loom/backend/cpu/cpu_backend.h"
+#include "loom/backend/cpu/gelu_avx512.h"
+#include "loom/backend/cpu/isa.h"
 #include "loom/backend/cpu/loop.h"
 #include "loom/backend/cpu/vec_math.h"
 #include "loom/core/dispatch.h"
@@ -117,6 +119,20 @@ static inline T gelu_tanh(T x) {
   return T(0.5) * x * (T(1) + vtanh(k * (x + c * x * x * x)));
 }
 
+// The AVX-512 GELU kernels (gelu_avx512.h) take the common case: f32, every operand contiguous with out's shape.
+static bool gelu_kernel_applies(const Tensor& out, std::initializer_list<const Tensor*> ins) {
+  if (!has_avx512() || out.dtype() != DType::f32 || !out.is_contiguous()) return false;
+  for (const Tensor* t : ins)
+    if (t->dtype() != DType::f32 || !t->is_contiguous() || t->shape() != out.shape()) return false;
+  return true;
+}
+
+template <class F>
+static void split_range(int64_t n, F&& f) {
+  if (n < kParallelGrain) f(int64_t(0), n);
+  else parallel_blocks(n, f);
+}
+
 void CpuBackend::unary(UnaryOp op, Tensor& out, const Tensor& x, double a, double b) {
   LOOM_CHECK(out.dtype() == x.dtype() || op == UnaryOp::LogicalNot, "unary kernel: dtype mismatch ", out.dtype(),
              " vs ", x.dtype());
@@ -140,6 +156,12 @@ void CpuBackend::unary(UnaryOp op, Tensor& out, const Tensor& x, double a, doubl
     });
     return;
   }
+  if (op == UnaryOp::Gelu && gelu_kernel_applies(out, {&x})) {
+    float* y = out.data<float>();
+    const float* xv = x.data<float>();
+    split_range(out.numel(), [&](int64_t b0, int64_t e0) { gelu_avx512(y + b0, xv + b0, e0 - b0); });
+    return;
+  }
   dispatch_float(x.dtype(), "unary", [&]<class T>() {
     const T ta = T(a), tb = T(b);
     switch (op) {
@@ -155,7 +177,7 @@ void CpuBackend::unary(UnaryOp op, Tensor& out, const Tensor& x, double a, doubl
       case UnaryOp::Tanh: return map1<T, T>(out, x, [](T v) { return vtanh(v); });
       case UnaryOp::Sigmoid: return map1<T, T>(out, x, [](T v) { return vsigmoid(v); });
       case UnaryOp::Relu: return map1<T, T>(out, x, [](T v) { return (v > T(0) || v != v) ? v : T(0); });  // NaN stays NaN
-      case UnaryOp::Gelu: return map1<T, T>(out, x, [](T v) { return T(0.5) * v * (T(1) + std::erf(v * T(0.7071067811865476))); });
+      case UnaryOp::Gelu: return map1<T, T>(out, x, [](T v) __attribute__((always_inline)) { return vgelu(v); });
       case UnaryOp::GeluTanh: return map1<T, T>(out, x, [](T v) { return gelu_tanh(v); });
       case UnaryOp::Silu: return map1<T, T>(out, x, [](T v) { return v * vsigmoid(v); });
       case UnaryOp::Sign: return map1<T, T>(out, x, [](T v) { return T((T(0) < v) - (v < T(0))); });
@@ -220,6 +242,12 @@ void CpuBackend::binary(BinaryOp op, Tensor& out, const Tensor& a, const Tensor&
     });
     return;
   }
+  if (op == BinaryOp::GeluBackward && gelu_kernel_applies(out, {&a, &b})) {
+    float* dx = out.data<float>();
+    const float *g = a.data<float>(), *xv = b.data<float>();
+    split_range(out.numel(), [&](int64_t b0, int64_t e0) { gelu_backward_avx512(dx + b0, g + b0, xv + b0, e0 - b0); });
+    return;
+  }
   dispatch_float(a.dtype(), "binary", [&]<class T>() {
     const T ts = T(s), tt = T(t);
     switch (op) {
@@ -236,11 +264,8 @@ void CpuBackend::binary(BinaryOp op, Tensor& out, const Tensor& a, const Tensor&
       case BinaryOp::SigmoidBackwardOut: return map2<T, T, T>(out, a, b, [](T g, T y) { return g * y * (T(1) - y); });
       case BinaryOp::TanhBackwardOut: return map2<T, T, T>(out, a, b, [](T g, T y) { return g * (T(1) - y * y); });
       case BinaryOp::GeluBackward:
-        return map2<T, T, T>(out, a, b, [](T g, T x) {
-          const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.7071067811865476)));
-          const T pdf = std::exp(T(-0.5) * x * x) * T(0.3989422804014327);
-          return g * (cdf + x * pdf);
-        });
+        // always_inline: with vgelu_grad's body in it GCC would keep the lambda out of line, one call per value.
+        return map2<T, T, T>(out, a, b, [](T g, T x) __attribute__((always_inline)) { return g * vgelu_grad(x); });
       case BinaryOp::GeluTanhBackward:
         return map2<T, T, T>(out, a, b, [](T g, T x) {
           const T k = T(0.7978845608028654), c = T(0.044715);
