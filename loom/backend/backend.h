@@ -82,6 +82,14 @@ class Backend {
   // ---- matrix products: C(M,N) = alpha * op(A) op(B) + beta * C, row-major, contiguous rows.
   virtual void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const void* A,
                     int64_t lda, const void* B, int64_t ldb, double beta, void* C, int64_t ldc, DType dt) = 0;
+  // C(M,N) = op(A) op(B) + bias (bias[j] added to every row), f32, with the bias folded into the product (no
+  // pass over C to broadcast it first). Returns false, touching nothing, where this backend has no such path
+  // for these operands; the caller then broadcasts the bias into C and accumulates a gemm on top.
+  virtual bool gemm_bias_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                             const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc) {
+    (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb, (void)bias, (void)C, (void)ldc;
+    return false;
+  }
   // The same for f32 matrices whose products run in bfloat16 (autocast): each operand element is rounded to
   // bf16 (nearest even), products are accumulated in f32, C stays f32.
   virtual void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const float* A,

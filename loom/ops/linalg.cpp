@@ -53,6 +53,17 @@ void gemm_into(Tensor& out, const Tensor& a, const Tensor& b, double beta = 0.0,
                           out.raw_data(), std::max<int64_t>(N, 1), out.dtype());
 }
 
+// out = a b + bias through the backend's fused path (f32, no autocast, contiguous bias); false where it has
+// none, with out untouched.
+bool gemm_bias_into(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias) {
+  if (out.dtype() != DType::f32 || bias.dtype() != DType::f32 || !bias.is_contiguous()) return false;
+  GemmArg A = as_gemm_arg(a), B = as_gemm_arg(b);
+  const int64_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1];
+  return backend_for(out).gemm_bias_f32(A.trans, B.trans, M, N, K, static_cast<const float*>(A.t.raw_data()), A.ld,
+                                        static_cast<const float*>(B.t.raw_data()), B.ld, static_cast<const float*>(bias.raw_data()),
+                                        static_cast<float*>(out.raw_data()), std::max<int64_t>(N, 1));
+}
+
 // The precision a node's forward used, for its backward closure.
 DType product_dtype(bool bf16) { return bf16 ? DType::bf16 : DType::f32; }
 
@@ -145,8 +156,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   const bool bf16 = use_bf16(x.dtype());
   if (bias.defined()) {
     LOOM_CHECK(bias.dim() == 1 && bias.shape()[0] == out_f, "linear: bias must have shape [", out_f, "], got ", bias.shape());
-    backend_for(y).copy(y, bias);  // broadcast the bias into every row, then GEMM accumulates on top (bias stays f32)
-    gemm_into(y, x2, w.t(), 1.0, bf16);
+    if (bf16 || !gemm_bias_into(y, x2, w.t(), bias)) {
+      backend_for(y).copy(y, bias);  // broadcast the bias into every row, then GEMM accumulates on top (bias stays f32)
+      gemm_into(y, x2, w.t(), 1.0, bf16);
+    }
   } else {
     gemm_into(y, x2, w.t(), 0.0, bf16);
   }

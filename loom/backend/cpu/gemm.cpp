@@ -60,6 +60,15 @@ void CpuBackend::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double 
   }
 }
 
+// The products that gemm() gives to loom's sgemm take their bias in its first store; GEMVs, the few-row
+// products and non-AVX-512 CPUs say no (linear() then broadcasts the bias and accumulates).
+bool CpuBackend::gemm_bias_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                               const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc) {
+  if (M <= 1 || N <= 1 || K <= 0 || (!ta && tb && M <= kSkinnyMaxRows) || !sgemm_avx512_available()) return false;
+  sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, bias);
+  return true;
+}
+
 // AMX tiles where the CPU has them, else bf16-rounded copies through sgemm (gemm_bf16.cpp).
 void CpuBackend::gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const float* A, int64_t lda,
                            const float* B, int64_t ldb, double beta, float* C, int64_t ldc) {

@@ -68,6 +68,7 @@ struct Operands {
   float alpha, beta;
   float* C;
   int64_t ldc;
+  const float* bias;  // null, or N values added to every row of C
 };
 
 // Rows r[0..8) (8 values of k each) stored k-major: dst[k * ld + i] = r[i][k] (an 8 x 8 transpose: unpack,
@@ -202,14 +203,23 @@ LOOM_TARGET_AVX512 void pack_b_avx512(const Operands& o, int64_t k0, int64_t kc,
 }
 
 // C tile (rows x cols of an MR x NR tile at c, row stride ldc) = first ? beta * C + A B : C + A B, over kc steps
-// of the packed panels; beta == 0 on the first slice stores without reading C. A partial tile (C's bottom or
-// right edge) computes the whole tile from the zero-padded panels and stores only its rows, columns masked.
+// of the packed panels; beta == 0 on the first slice stores without reading C. bias (first slice only; null
+// for none) holds the tile's cols bias values, added to every row: the accumulators start from it, so a
+// Linear's bias costs no pass over C. A partial tile (C's bottom or right edge) computes the whole tile from the
+// zero-padded panels and stores only its rows, columns masked.
 template <int64_t MR>
 LOOM_TARGET_AVX512 void kernel_avx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
-                                      int64_t rows, int64_t cols, bool first, float beta) {
+                                      int64_t rows, int64_t cols, bool first, float beta, const float* bias) {
+  const __mmask16 m0 = __mmask16(cols >= 16 ? 0xFFFF : (1u << cols) - 1u);
+  const __mmask16 m1 = __mmask16(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
+  const __m512 init0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  const __m512 init1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
   __m512 acc[MR][2];
 #pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int r = 0; r < MR; ++r) {
+    acc[r][0] = init0;
+    acc[r][1] = init1;
+  }
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
 #pragma GCC unroll 12
@@ -221,8 +231,6 @@ LOOM_TARGET_AVX512 void kernel_avx512(int64_t kc, const float* ap, const float* 
     ap += MR;
     bp += NR;
   }
-  const __mmask16 m0 = __mmask16(cols >= 16 ? 0xFFFF : (1u << cols) - 1u);
-  const __mmask16 m1 = __mmask16(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
   if (first && beta == 0.0f) {
 #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) {
@@ -261,7 +269,7 @@ LOOM_TARGET_AVX512 void region_avx512(const Operands& o, int64_t K, int64_t i0, 
         const float* b = bp + jp * kc;
         for (int64_t ip = 0; ip < mc; ip += MR)
           kernel_avx512<MR>(kc, ap + ip * kc, b, o.C + (ib + ip) * o.ldc + j0 + jp, o.ldc, std::min(MR, mc - ip), cols,
-                            first, o.beta);
+                            first, o.beta, first && o.bias ? o.bias + j0 + jp : nullptr);
       }
     }
   }
@@ -301,15 +309,16 @@ void product(const Operands& o, int64_t M, int64_t N, int64_t K) {
 bool sgemm_avx512_available() { return has_avx512(); }
 
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias) {
   LOOM_CHECK(sgemm_avx512_available(), "cpu::sgemm: this CPU has no AVX-512 (or LOOM_ISA=baseline)");
   if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.0f) {  // C = beta * C (beta == 0 writes zeros without reading)
+  if (K <= 0 || alpha == 0.0f) {  // C = beta * C + bias (beta == 0 writes without reading)
     for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+      for (int64_t j = 0; j < N; ++j)
+        C[i * ldc + j] = (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]) + (bias ? bias[j] : 0.0f);
     return;
   }
-  const Operands o{ta, tb, A, lda, B, ldb, alpha, beta, C, ldc};
+  const Operands o{ta, tb, A, lda, B, ldb, alpha, beta, C, ldc, bias};
   // 12-high tiles (24 accumulators) unless 8-high ones waste fewer padded rows (M = 64: 8 x 8 against 6 x 12 = 72).
   if ((M + 7) / 8 * 8 < (M + 11) / 12 * 12) product<8>(o, M, N, K);
   else product<12>(o, M, N, K);
@@ -319,7 +328,7 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const
 
 bool sgemm_avx512_available() { return false; }
 void sgemm(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float, float*,
-           int64_t) {
+           int64_t, const float*) {
   LOOM_FAIL("cpu::sgemm: this build has no AVX-512 kernels (not x86-64)");
 }
 

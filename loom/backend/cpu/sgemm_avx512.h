@@ -15,12 +15,13 @@ namespace loom::cpu {
 // Whether the AVX-512 kernel runs here (isa.h: has_avx512(), so LOOM_ISA=baseline turns it off).
 bool sgemm_avx512_available();
 
-// C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C; op(X) = X^T when its flag is set. Leading
-// dimensions as BLAS's row-major ones. beta == 0 never reads C (it may hold NaN), as sgemm does not. Parallel
-// over C's columns or rows (OpenMP) when the product is big enough and the caller is not already parallel.
+// C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C [+ bias]; op(X) = X^T when its flag is set. Leading
+// dimensions as BLAS's row-major ones. beta == 0 never reads C (it may hold NaN), as sgemm does not. bias (N
+// values, or null) is added to every row of C, folded into the product's first store. Parallel over C's columns
+// or rows (OpenMP) when the product is big enough and the caller is not already parallel.
 // Requires sgemm_avx512_available().
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias = nullptr);
 
 // sgemm() where available, else OpenBLAS's cblas_sgemm: for the kernels that need a plain product of packed
 // operands (bf16 emulation, per-sample gradients) without CpuBackend::gemm's GEMV and few-row routing.
