@@ -39,6 +39,7 @@
 #include "loom/io/mapped_file.h"
 #include "loom/io/run_file_plain.h"
 #include "loom/io/safetensors_layout.h"
+#include "loom/io/run_safetensors.h"
 #include "loom/text/utf8_check.h"
 #include "loom/core/quant_blocks.h"
 #include "loom/quant/int8_layers.h"
