@@ -3,9 +3,13 @@
 //                              DIR/gpt2_f32.gguf, DIR/gpt2_q8_0.gguf, DIR/gpt2_q4_0.gguf
 //   load_bench load PATH       load PATH once as `loom generate --checkpoint PATH` does; print the load's seconds,
 //                              the process's peak RSS and the file's size
+//   load_bench floor           the part of a load's peak that is not the model: the process before loading and
+//                              GPT-2's tokenizer (what every GPT-2 run folder and GGUF file builds), resident and peak
 // Run one load per process: peak RSS (getrusage's ru_maxrss) never goes down, so a second load in the same
 // process would measure the first. Prints one JSON object per line.
+#include <malloc.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -59,6 +63,26 @@ int load(const std::string& path) {
   return 0;
 }
 
+double rss_mb() {  // resident now (VmRSS), where ru_maxrss is the high-water mark
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  long pages = 0, resident = 0;
+  if (f) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return double(resident) * double(::sysconf(_SC_PAGESIZE)) / 1048576.0;
+}
+
+int floor() {
+  const double process = rss_mb();
+  const auto tok = std::make_shared<text::BPETokenizer>(text::BPETokenizer::gpt2());
+  ::malloc_trim(0);
+  std::printf("{\"bench\": \"load_floor\", \"process_mb\": %.1f, \"with_tokenizer_mb\": %.1f, "
+              "\"peak_rss_mb\": %.1f, \"vocab\": %lld}\n",
+              process, rss_mb(), peak_rss_mb(), (long long)tok->vocab_size());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -66,7 +90,8 @@ int main(int argc, char** argv) {
     const std::string cmd = argc > 2 ? argv[1] : "";
     if (cmd == "make") return make(argv[2]);
     if (cmd == "load") return load(argv[2]);
-    std::fprintf(stderr, "usage: load_bench make DIR | load_bench load PATH\n");
+    if (argc == 2 && std::string(argv[1]) == "floor") return floor();
+    std::fprintf(stderr, "usage: load_bench make DIR | load_bench load PATH | load_bench floor\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "load_bench: %s\n", e.what());
