@@ -55,6 +55,7 @@
 #include "loom/trust/load.h"
 #include "loom/trust/manifest.h"
 #include "loom/trust/seal.h"
+#include "loom/trust/sha256.h"
 #include "loom/trust/sign.h"
 #include "loom/train/confusion_png.h"
 #include "loom/explain/attribution.h"

@@ -16,6 +16,7 @@
 #include "loom/trust/keys.h"
 #include "loom/trust/load.h"
 #include "loom/trust/manifest.h"
+#include "loom/trust/sha256.h"
 #include "loom/trust/sign.h"
 #include "support/scratch.h"
 
@@ -243,4 +244,31 @@ TEST(RunLoadStream, StreamedFileIsTakenInFileOrderOnly) {
   EXPECT_THROW(f.copy(es[0], buf0.data()), Error);  // going back is not: those bytes were hashed already
   EXPECT_THROW((void)f.in_place(es[1]), Error);      // nor reading a hashed file in place
   EXPECT_NO_THROW(f.finish());                       // what was hashed is the whole, unchanged file
+}
+
+TEST(Sha256, ExtensionsMatchPortableForEveryLengthAndSplit) {
+  // FIPS 180-4's examples, through whichever path this CPU takes.
+  EXPECT_EQ(trust::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(trust::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(trust::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  if (!trust::Sha256::accelerated())
+    std::printf("skipped: the SHA-extension path (this CPU has no SHA-NI, or LOOM_ISA=baseline); portable only\n");
+  std::string data(1000, '\0');
+  uint32_t x = 12345;
+  for (char& c : data) c = char((x = x * 1103515245u + 12345u) >> 24);
+  for (size_t len : {0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129, 1000}) {
+    const std::string_view v(data.data(), len);
+    trust::Sha256::force_portable_for_testing(true);
+    trust::Sha256 portable;
+    portable.update(v.data(), v.size());
+    const std::string want = portable.hex();
+    trust::Sha256::force_portable_for_testing(false);
+    EXPECT_EQ(trust::sha256_hex(v), want) << len;
+    for (size_t cut : {size_t(1), size_t(7), size_t(64), size_t(100)}) {  // fed in pieces of every alignment
+      trust::Sha256 h;
+      for (size_t at = 0; at < len; at += cut) h.update(v.data() + at, std::min(cut, len - at));
+      EXPECT_EQ(h.hex(), want) << len << " in pieces of " << cut;
+    }
+  }
 }

@@ -2,8 +2,6 @@
 // from deep inside loaders that take only a path; it changes what loads, never what a loaded model computes.
 #include "loom/trust/load.h"
 
-#include <sodium.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +16,7 @@
 #include "loom/trust/keys.h"
 #include "loom/trust/manifest.h"
 #include "loom/trust/seal.h"
+#include "loom/trust/sha256.h"
 #include "loom/trust/sign.h"
 #include "loom/trust/sodium_init.h"
 
@@ -122,24 +121,15 @@ std::string checked_manifest_text(const LoadPolicy& p, const std::string& path, 
 class ManifestDigest final : public io::RunFileDigest {
  public:
   ManifestDigest(std::string dir, std::string rel, std::string want)
-      : dir_(std::move(dir)), rel_(std::move(rel)), want_(std::move(want)) {
-    ensure_sodium();
-    crypto_hash_sha256_init(&st_);
-  }
-  void update(const void* bytes, size_t n) override {
-    crypto_hash_sha256_update(&st_, static_cast<const unsigned char*>(bytes), n);
-  }
+      : dir_(std::move(dir)), rel_(std::move(rel)), want_(std::move(want)) {}
+  void update(const void* bytes, size_t n) override { h_.update(bytes, n); }
   void finish() override {
-    unsigned char h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&st_, h);
-    char hex[2 * crypto_hash_sha256_BYTES + 1];
-    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-    if (want_ != hex) fail_changed(dir_, rel_);
+    if (h_.hex() != want_) fail_changed(dir_, rel_);
   }
 
  private:
   std::string dir_, rel_, want_;
-  crypto_hash_sha256_state st_{};
+  Sha256 h_;
 };
 
 // Plain files need nothing; encrypted ones the whole-file read (the AEAD tag covers the whole ciphertext and nothing
