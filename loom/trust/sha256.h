@@ -1,6 +1,6 @@
 // Streaming SHA-256 for manifests (trust/manifest.h) and for files hashed as they are loaded (trust/load.cpp): the
 // CPU's SHA extensions when it has them (x86 SHA-NI: AMD Zen, Intel Ice Lake and later), else libsodium's portable
-// code. Same digests either way; the extensions hash ~4x faster, which is most of a manifest-checked load's time.
+// code. Same digests; the extensions hash ~7x faster here (~1.5 vs ~0.2 GB/s), most of a checked load's hash time.
 //   trust::Sha256 h;  h.update(bytes.data(), bytes.size());  ...  std::string hex = h.hex();
 #pragma once
 #include <array>
