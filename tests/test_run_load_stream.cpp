@@ -272,3 +272,29 @@ TEST(Sha256, ExtensionsMatchPortableForEveryLengthAndSplit) {
     }
   }
 }
+
+TEST(RunLoadStream, GGUFInACheckedRunIsVerifiedNotMappedUnchecked) {
+  trust::set_load_policy({});
+  const fs::path dir = test::scratch("gguf_run");
+  fs::create_directories(dir);
+  const fs::path path = dir / "model.gguf";
+  const text::BPETokenizer tok = text::train_bpe("the cat sat on the mat; the dog sat on the log. ", {.vocab_size = 280});
+  export_::save_gpt_gguf(*tiny_gpt(true, 80), tok, path.string(), {.type = io::GGMLType::q8_0});
+  const Tensor want = logits(*runtime::load_gguf_gpt(path.string()).model);
+  trust::write_manifest(dir.string());
+  ASSERT_FALSE(io::run_file_is_plain(path.string()));
+  EXPECT_TRUE(equal(logits(*runtime::load_gguf_gpt(path.string()).model), want));
+  flip_byte(path, false);
+  const std::string err = load_error([&] { runtime::load_gguf_gpt(path.string()); });
+  EXPECT_NE(err.find("does not match its manifest"), std::string::npos) << err;
+  EXPECT_EQ(err, whole_read_error(path));
+  // A required signature covers GGUF files too: an unsigned run is refused.
+  const std::string keys = test::scratch("gguf_key").string();
+  trust::keygen_signing(keys);
+  trust::LoadPolicy signed_policy;
+  signed_policy.require_signature = keys + ".pub";
+  trust::set_load_policy(signed_policy);
+  const std::string unsigned_err = load_error([&] { runtime::load_gguf_gpt(path.string()); });
+  EXPECT_NE(unsigned_err.find("a signature is required"), std::string::npos) << unsigned_err;
+  trust::set_load_policy({});
+}
