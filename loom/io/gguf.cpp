@@ -1,5 +1,7 @@
 #include "loom/io/gguf.h"
 #include "loom/io/mapped_file.h"
+#include "loom/io/run_file.h"
+#include "loom/io/run_file_plain.h"
 
 #include <algorithm>
 #include <bit>
@@ -393,6 +395,10 @@ GGUFFile parse_gguf(std::string bytes, const std::string& name) {
 
 GGUFFile load_gguf(const std::string& path) {
   LOOM_CHECK(std::ifstream(path, std::ios::binary).good(), path, ": cannot open the GGUF file (does it exist?)");
+  // A GGUF inside a checked run (a manifest beside it, a required signature, encrypted) goes through the run-file
+  // reader like every other run file (run_file.h): read whole and verified before a byte is parsed. Only a plain
+  // file is mapped unchecked.
+  if (!run_file_is_plain(path)) return parse_gguf(read_run_file(path), path);
   GGUFFile f;
   f.path = path;
   f.mapped = std::make_shared<const MappedFile>(path);

@@ -11,12 +11,14 @@ namespace loom::io {
 namespace {
 std::atomic<RunFileReader> g_reader{nullptr};
 std::atomic<RunFilePlainCheck> g_plain{nullptr};
+std::atomic<RunFileStreamCheck> g_stream{nullptr};
 std::atomic<RunFileSealer> g_sealer{nullptr};
 }
 
-// A new reader drops the old reader's plain check: it vouched only for what the old reader would do.
+// A new reader drops the old reader's plain and stream checks: they vouched only for what the old reader would do.
 void set_run_file_reader(RunFileReader reader) {
   g_plain.store(nullptr);
+  g_stream.store(nullptr);
   g_reader.store(reader);
 }
 RunFileReader run_file_reader() { return g_reader.load(); }
@@ -29,6 +31,14 @@ bool run_file_is_plain(const std::string& path) {
   if (!g_reader.load()) return true;
   const RunFilePlainCheck c = g_plain.load();
   return c && c(path);
+}
+
+void set_run_file_stream_check(RunFileStreamCheck check) { g_stream.store(check); }
+
+RunFileAccess run_file_access(const std::string& path) {
+  if (!g_reader.load()) return {};
+  if (const RunFileStreamCheck s = g_stream.load()) return s(path);
+  return {.route = run_file_is_plain(path) ? RunFileRoute::plain : RunFileRoute::whole, .digest = nullptr};
 }
 
 std::string read_run_file(const std::string& path) {

@@ -1,9 +1,15 @@
-// Whether a run file may bypass the installed run-file reader (run_file.h) and be read straight from disk: true when
-// the reader would hand back the file's own bytes unchecked (no manifest to check, no signature required, not
-// encrypted). Large loaders then map the file and copy tensor by tensor (near one copy of the weights at peak)
-// instead of holding the whole file in a string while they parse it. loom::trust installs the check with its reader.
-//   if (io::run_file_is_plain(path)) { io::MappedFile m(path); ... } else { parse(io::read_run_file(path)); }
+// How a run file may be read without the installed run-file reader (run_file.h) handing over the whole file as a
+// string: large loaders then map the file and copy tensor by tensor (near one copy of the weights at peak).
+//   plain    the reader would hand back the file's own bytes unchecked (no manifest, no signature required, not
+//            encrypted): map and copy.
+//   streamed the reader would only compare the file with a hash (a manifest, perhaps signed): map and copy, feeding
+//            the digest with every byte as copied, and call finish() before the model is used.
+//   whole    the reader must see the whole file (decryption, or a reader that installed no stream check).
+//   io::RunFileAccess a = io::run_file_access(path);   // io/run_safetensors.h does all of this for safetensors
+//   if (a.route == io::RunFileRoute::whole) parse(io::read_run_file(path)); else { map, copy, a.digest->update(...) }
 #pragma once
+#include <cstddef>
+#include <memory>
 #include <string>
 
 namespace loom::io {
@@ -15,5 +21,31 @@ void set_run_file_plain_check(RunFilePlainCheck check);
 
 // True when no reader is installed, or the installed reader's check says `path` needs none of its work.
 bool run_file_is_plain(const std::string& path);
+
+// What the reader's check would compute over a file's bytes, fed in file order, each byte once. finish() throws the
+// same loom::Error the reader throws for the same file when the bytes differ from what the run lists (naming the
+// changed file or tensor); it returns normally only when every byte matched.
+class RunFileDigest {
+ public:
+  virtual ~RunFileDigest() = default;
+  virtual void update(const void* bytes, size_t n) = 0;
+  virtual void finish() = 0;
+};
+
+enum class RunFileRoute { plain, streamed, whole };
+struct RunFileAccess {
+  RunFileRoute route = RunFileRoute::plain;
+  std::unique_ptr<RunFileDigest> digest;  // set only for streamed
+};
+
+// Installed with the reader (loom::trust): decides the route for `path` and, for streamed, makes the digest. It may
+// throw what the reader would throw before reading any data (a required signature missing or wrong, a file the
+// manifest does not list).
+using RunFileStreamCheck = RunFileAccess (*)(const std::string& path);
+void set_run_file_stream_check(RunFileStreamCheck check);
+
+// The route for `path`: plain without a reader; else the installed stream check's answer; else plain when the
+// plain check says so, whole otherwise.
+RunFileAccess run_file_access(const std::string& path);
 
 }  // namespace loom::io

@@ -303,6 +303,10 @@ SafetensorsLayout parse_safetensors_layout(std::string_view bytes, const std::st
   return layout(bytes.size(), [&](uint64_t off, void* dst, size_t n) { std::memcpy(dst, bytes.data() + off, n); }, name);
 }
 
+SafetensorsLayout parse_safetensors_layout(uint64_t size, const SafetensorsSource& read, const std::string& name) {
+  return layout(size, read, name);
+}
+
 const Tensor* SafetensorsFile::find(const std::string& name) const {
   for (const auto& [n, t] : tensors)
     if (n == name) return &t;

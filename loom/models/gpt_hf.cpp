@@ -13,9 +13,8 @@
 #include "loom/autograd/grad_mode.h"
 #include "loom/core/error.h"
 #include "loom/io/json_fields.h"
-#include "loom/io/mapped_file.h"
 #include "loom/io/run_file.h"
-#include "loom/io/run_file_plain.h"
+#include "loom/io/run_safetensors.h"
 #include "loom/io/safetensors.h"
 #include "loom/io/safetensors_layout.h"
 #include "loom/nn/skip_init.h"
@@ -188,43 +187,38 @@ std::shared_ptr<GPT> load_gpt_hf(const std::string& dir) {
   }
   const std::string path = st_path.string();
   Tensor lm_head;
-  if (io::run_file_is_plain(path)) {
-    // The fast path: map the file and copy tensor by tensor, handing each tensor's file pages back once copied, so
-    // the load holds the model plus about one tensor, never the whole file besides. Copying (rather than aliasing
-    // the mapping) also gives every weight loom's 64-byte alignment whatever the file's offsets are.
-    const io::MappedFile map(path);
-    const io::SafetensorsLayout layout = io::parse_safetensors_layout(map.bytes(), path);
+  // Mapped and copied tensor by tensor (io/run_safetensors.h), each tensor's file pages handed back once copied, so
+  // the load holds the model plus about one tensor, never the whole file besides; under a manifest every byte is
+  // hashed as it is copied and the load fails before returning if any differs. Copying (rather than aliasing the
+  // mapping) also gives every weight loom's 64-byte alignment whatever the file's offsets are. Encrypted runs come
+  // decrypted in memory through the same code.
+  io::load_run_safetensors_into(path, [&](io::RunSafetensors& file) {
+    const io::SafetensorsLayout& layout = file.layout();
     std::vector<std::pair<std::string, Shape>> names;
     for (const auto& e : layout.entries) names.emplace_back(e.name, e.shape);
-    const std::vector<Placement> places = place(*model, names, path);
+    const std::vector<Placement> places = place(*model, names, path);  // every name and shape before any copy
     size_t k = 0;
     for (const auto& e : layout.entries) {
       if (k < places.size() && places[k].raw == e.name) {
         const Placement& p = places[k++];
-        const std::string_view bytes = map.bytes().substr(e.begin, e.end - e.begin);
         const bool direct = !p.tied_head && p.param.dtype() == e.dtype && p.param.is_contiguous();
         if (direct && !p.transpose) {
-          std::memcpy(p.param.raw_data(), bytes.data(), bytes.size());  // same dtype and layout: one copy
-          io::check_safetensors_bools(p.param, e.name, path);
-        } else if (direct && e.dtype == DType::f32) {
-          transpose_f32_into(bytes.data(), p.param.data<float>(), e.shape[0], e.shape[1]);
+          file.copy(e, p.param.raw_data());  // same dtype and layout: one copy
+        } else if (direct && e.dtype == DType::f32 && file.route() != io::RunFileRoute::streamed) {
+          transpose_f32_into(file.in_place(e).data(), p.param.data<float>(), e.shape[0], e.shape[1]);
         } else {
+          // A hashed file is never read in place: its bytes are copied (and hashed) first, then transposed.
           Tensor src = make_tensor(e.shape, e.dtype);
-          std::memcpy(src.raw_data(), bytes.data(), bytes.size());
-          io::check_safetensors_bools(src, e.name, path);
-          fill(p, src, lm_head);
+          file.copy(e, src.raw_data());
+          if (direct && e.dtype == DType::f32)
+            transpose_f32_into(static_cast<const char*>(src.raw_data()), p.param.data<float>(), e.shape[0], e.shape[1]);
+          else
+            fill(p, src, lm_head);
         }
       }
-      map.release(e.begin, e.end - e.begin);
+      file.release(e);
     }
-  } else {
-    // A manifest-checked, signed or encrypted run: the checks and the decryption need the whole file in memory.
-    const io::SafetensorsFile file = io::load_run_safetensors(path);
-    std::vector<std::pair<std::string, Shape>> names;
-    for (const auto& [raw, t] : file.tensors) names.emplace_back(raw, t.shape());
-    const std::vector<Placement> places = place(*model, names, path);
-    for (const Placement& p : places) fill(p, *file.find(p.raw), lm_head);
-  }
+  });
   if (lm_head.defined()) {
     const Tensor& wte = model->wte->weight;
     LOOM_CHECK(lm_head.shape() == wte.shape() &&

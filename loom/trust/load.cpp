@@ -16,6 +16,7 @@
 #include "loom/trust/keys.h"
 #include "loom/trust/manifest.h"
 #include "loom/trust/seal.h"
+#include "loom/trust/sha256.h"
 #include "loom/trust/sign.h"
 #include "loom/trust/sodium_init.h"
 
@@ -26,10 +27,12 @@ namespace fs = std::filesystem;
 namespace {
 std::mutex g_mu;
 bool is_plain(const std::string& path);
+io::RunFileAccess stream_check(const std::string& path);
 
 void install() {
   io::set_run_file_reader(&read_run_file);
   io::set_run_file_plain_check(&is_plain);
+  io::set_run_file_stream_check(&stream_check);
 }
 
 // Loaders below trust (models, text) read run files through io::read_run_file: route them here. Installed when
@@ -62,17 +65,22 @@ std::pair<std::string, std::string> run_of(const std::string& path) {
   return {dir, rel};
 }
 
+// The file's first bytes, enough to tell an encrypted file by its magic.
+std::string read_head(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string head(kEncMagic.size(), '\0');
+  in.read(head.data(), std::streamsize(head.size()));
+  head.resize(size_t(in.gcount()));
+  return head;
+}
+
 // What read_run_file would return unchanged and unchecked: no signature asked for, no manifest to check (or
 // checking skipped), and not encrypted (its first bytes are not the encryption magic).
 bool is_plain(const std::string& path) {
   const LoadPolicy p = load_policy();
   if (!p.require_signature.empty()) return false;
   if (!p.skip_verify && fs::exists(fs::path(run_of(path).first) / kManifestFile)) return false;
-  std::ifstream in(path, std::ios::binary);
-  std::string head(kEncMagic.size(), '\0');
-  in.read(head.data(), std::streamsize(head.size()));
-  head.resize(size_t(in.gcount()));
-  return !is_encrypted(head);
+  return !is_encrypted(read_head(path));
 }
 
 std::string join(const std::string& dir, const std::vector<std::string>& problems) {
@@ -81,6 +89,61 @@ std::string join(const std::string& dir, const std::vector<std::string>& problem
   for (const auto& p : problems) s << "\n  " << p;
   s << "\n(set LOOM_SKIP_VERIFY=1 or pass --skip-verify to load it anyway)";
   return s.str();
+}
+
+// The error for a file whose bytes do not hash to its manifest entry: the changed tensors by name when the manifest
+// lists them (verify_manifest re-reads the file; this is the failure path only).
+[[noreturn]] void fail_changed(const std::string& dir, const std::string& rel) {
+  std::vector<std::string> mine;
+  for (auto& line : verify_manifest(dir))
+    if (line.starts_with(rel + ":")) mine.push_back(line);
+  if (mine.empty()) mine.push_back(rel + ": changed");
+  throw Error(join(dir, mine));
+}
+
+// The signature check read_run_file makes first. Returns the manifest text it verified, so the caller parses that
+// very text.
+std::string checked_manifest_text(const LoadPolicy& p, const std::string& path, const std::string& dir,
+                                  const std::string& rel) {
+  const fs::path mp = fs::path(dir) / kManifestFile;
+  if (!p.require_signature.empty())
+    LOOM_CHECK(fs::exists(fs::path(dir) / kSignatureFile), path, ": a signature is required (--require-signature) "
+               "but ", dir, " has no ", kSignatureFile);
+  LOOM_CHECK(fs::exists(mp), dir, ": no ", kManifestFile, " to check ", rel, " against");
+  std::string text = read_all(mp.string());
+  if (!p.require_signature.empty())
+    LOOM_CHECK(manifest_text_signature_ok(dir, text, p.require_signature), dir, ": the signature does not verify with ",
+               p.require_signature, " (signed by another key, or the manifest changed)");
+  return text;
+}
+
+// SHA-256 of the bytes as a loader copies them, compared with the manifest's entry at the end.
+class ManifestDigest final : public io::RunFileDigest {
+ public:
+  ManifestDigest(std::string dir, std::string rel, std::string want)
+      : dir_(std::move(dir)), rel_(std::move(rel)), want_(std::move(want)) {}
+  void update(const void* bytes, size_t n) override { h_.update(bytes, n); }
+  void finish() override {
+    if (h_.hex() != want_) fail_changed(dir_, rel_);
+  }
+
+ private:
+  std::string dir_, rel_, want_;
+  Sha256 h_;
+};
+
+// Plain files need nothing; encrypted ones the whole-file read (the AEAD tag covers the whole ciphertext and nothing
+// of it may be used before it verifies); a file that only has to match its manifest (signed or not) is streamed.
+io::RunFileAccess stream_check(const std::string& path) {
+  if (is_plain(path)) return {};
+  if (is_encrypted(read_head(path))) return {.route = io::RunFileRoute::whole, .digest = nullptr};
+  const LoadPolicy p = load_policy();
+  const auto [dir, rel] = run_of(path);
+  const fs::path mp = fs::path(dir) / kManifestFile;
+  const Manifest m = parse_manifest(checked_manifest_text(p, path, dir, rel), mp.string());
+  auto it = m.files.find(rel);
+  LOOM_CHECK(it != m.files.end(), path, ": not listed in ", mp.string(), " (added after the manifest was made)");
+  return {.route = io::RunFileRoute::streamed, .digest = std::make_unique<ManifestDigest>(dir, rel, it->second)};
 }
 }  // namespace
 
@@ -107,27 +170,16 @@ void check_run(const std::string& dir) {
 std::string read_run_file(const std::string& path) {
   const LoadPolicy p = load_policy();
   const auto [dir, rel] = run_of(path);
-  if (!p.require_signature.empty()) {
-    LOOM_CHECK(fs::exists(fs::path(dir) / kSignatureFile), path, ": a signature is required (--require-signature) "
-               "but ", dir, " has no ", kSignatureFile);
-    LOOM_CHECK(manifest_signature_ok(dir, p.require_signature), dir, ": the signature does not verify with ",
-               p.require_signature, " (signed by another key, or the manifest changed)");
-  }
-  std::string bytes = read_all(path);
   const bool must_check = !p.require_signature.empty() || (!p.skip_verify && fs::exists(fs::path(dir) / kManifestFile));
+  std::string manifest_text;
+  if (must_check) manifest_text = checked_manifest_text(p, path, dir, rel);  // the signature first, before any data
+  std::string bytes = read_all(path);
   if (must_check) {
     const fs::path mp = fs::path(dir) / kManifestFile;
-    LOOM_CHECK(fs::exists(mp), dir, ": no ", kManifestFile, " to check ", rel, " against");
-    const Manifest m = parse_manifest(read_all(mp.string()), mp.string());
+    const Manifest m = parse_manifest(manifest_text, mp.string());
     auto it = m.files.find(rel);
     LOOM_CHECK(it != m.files.end(), path, ": not listed in ", mp.string(), " (added after the manifest was made)");
-    if (sha256_hex(bytes) != it->second) {
-      std::vector<std::string> mine;
-      for (auto& line : verify_manifest(dir))
-        if (line.starts_with(rel + ":")) mine.push_back(line);
-      if (mine.empty()) mine.push_back(rel + ": changed");
-      throw Error(join(dir, mine));
-    }
+    if (sha256_hex(bytes) != it->second) fail_changed(dir, rel);
   }
   if (is_encrypted(bytes)) {
     // A file of the run this process is writing encrypted (a resume reading its checkpoint): the run's own key.

@@ -13,6 +13,7 @@
 #include "loom/core/error.h"
 #include "loom/io/safetensors.h"
 #include "loom/trust/encrypt.h"
+#include "loom/trust/sha256.h"
 #include "loom/trust/sodium_init.h"
 
 namespace loom::trust {
@@ -21,12 +22,9 @@ namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
 std::string sha256_hex(std::string_view bytes) {
-  ensure_sodium();
-  unsigned char h[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-  char hex[2 * crypto_hash_sha256_BYTES + 1];
-  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-  return hex;
+  Sha256 h;  // the CPU's SHA extensions when present (trust/sha256.h)
+  h.update(bytes.data(), bytes.size());
+  return h.hex();
 }
 
 std::string read_all(const std::string& path) {

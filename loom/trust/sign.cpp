@@ -32,10 +32,16 @@ void sign_run(const std::string& dir, const std::string& secret_key_file) {
 }
 
 bool manifest_signature_ok(const std::string& dir, const std::string& public_key_file) {
+  const fs::path mp = fs::path(dir) / kManifestFile;
+  if (!fs::exists(mp)) return false;
+  return manifest_text_signature_ok(dir, read_all(mp.string()), public_key_file);
+}
+
+bool manifest_text_signature_ok(const std::string& dir, const std::string& text, const std::string& public_key_file) {
   const auto pk = read_key(public_key_file, KeyKind::SignPublic);
-  const fs::path mp = fs::path(dir) / kManifestFile, sp = fs::path(dir) / kSignatureFile;
-  if (!fs::exists(mp) || !fs::exists(sp)) return false;
-  const std::string text = read_all(mp.string()), sigtext = read_all(sp.string());
+  const fs::path sp = fs::path(dir) / kSignatureFile;
+  if (!fs::exists(sp)) return false;
+  const std::string sigtext = read_all(sp.string());
   const size_t nl = sigtext.find('\n');
   if (nl == std::string::npos || sigtext.substr(0, nl) != kSigHeader) return false;
   std::string hex = sigtext.substr(nl + 1);

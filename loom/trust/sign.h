@@ -15,5 +15,8 @@ void sign_run(const std::string& dir, const std::string& secret_key_file);
 std::vector<std::string> verify_run(const std::string& dir, const std::string& public_key_file);
 // Whether DIR's manifest.json carries a valid signature by this key (no file hashes checked).
 bool manifest_signature_ok(const std::string& dir, const std::string& public_key_file);
+// The same for manifest text already read (a loader that parses the text it checked, so the two cannot differ).
+bool manifest_text_signature_ok(const std::string& dir, const std::string& manifest_text,
+                                const std::string& public_key_file);
 
 }  // namespace loom::trust
