@@ -29,10 +29,18 @@ inline void gemm_block(int64_t K, const T* A, int64_t ars, int64_t aks, const T*
     for (int j = 0; j < NC; ++j) C[r * ldc + j] = c[r][j];
 }
 
+// Row blocks hold 16 vectors of C: 4 rows of a 64-float panel, 8 of a 32-float one, 16 of a 16-float one. (A
+// narrow panel in 4-row blocks kept 8 or 4 accumulators: too few chains for two FMA pipes of latency 4, and as
+// many loads as FMAs; attention's products with a 32-wide head are such panels.)
 template <class T, int NC>
 inline void gemm_columns(int64_t M, int64_t K, const T* A, int64_t ars, int64_t aks, const T* B, int64_t ldb, T* C,
                          int64_t ldc, bool accumulate) {
+  constexpr int kRegsPerRow = int(NC * sizeof(T) / 64) > 0 ? int(NC * sizeof(T) / 64) : 1;
+  constexpr int kRows = 16 / kRegsPerRow;
   int64_t r = 0;
+  if constexpr (kRows > 4)
+    for (; r + kRows <= M; r += kRows)
+      gemm_block<T, kRows, NC>(K, A + r * ars, ars, aks, B, ldb, C + r * ldc, ldc, accumulate);
   for (; r + 4 <= M; r += 4) gemm_block<T, 4, NC>(K, A + r * ars, ars, aks, B, ldb, C + r * ldc, ldc, accumulate);
   for (; r < M; ++r) gemm_block<T, 1, NC>(K, A + r * ars, ars, aks, B, ldb, C + r * ldc, ldc, accumulate);
 }
