@@ -30,14 +30,14 @@ inline RowMasks row_masks(int64_t n) {  // n = outputs in this step, 1..16
           __mmask16((1u << n) - 1)};
 }
 
-LOOM_TARGET_AVX512 inline void fold(__m512& m, __m512i& t, __m512 v, int tap) {
+LOOM_TARGET_AVX512 inline void fold_avx512(__m512& m, __m512i& t, __m512 v, int tap) {
   const __mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
   m = _mm512_mask_mov_ps(m, take, v);
   t = _mm512_mask_mov_epi32(t, take, _mm512_set1_epi32(tap));
 }
 
 // One output row from input rows r0, r1.
-LOOM_TARGET_AVX512 void relu_pool_row(float* y, uint8_t* taps, const float* r0, const float* r1, int64_t OW) {
+LOOM_TARGET_AVX512 void relu_pool_row_avx512(float* y, uint8_t* taps, const float* r0, const float* r1, int64_t OW) {
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
   for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
@@ -47,10 +47,10 @@ LOOM_TARGET_AVX512 void relu_pool_row(float* y, uint8_t* taps, const float* r0, 
     const __m512 b0 = _mm512_maskz_loadu_ps(k.lo, r1 + c), b1 = _mm512_maskz_loadu_ps(k.hi, r1 + c + 16);
     __m512 m = _mm512_set1_ps(-__builtin_inff());
     __m512i t = _mm512_setzero_si512();
-    fold(m, t, _mm512_permutex2var_ps(a0, even, a1), 0);
-    fold(m, t, _mm512_permutex2var_ps(a0, odd, a1), 1);
-    fold(m, t, _mm512_permutex2var_ps(b0, even, b1), 2);
-    fold(m, t, _mm512_permutex2var_ps(b0, odd, b1), 3);
+    fold_avx512(m, t, _mm512_permutex2var_ps(a0, even, a1), 0);
+    fold_avx512(m, t, _mm512_permutex2var_ps(a0, odd, a1), 1);
+    fold_avx512(m, t, _mm512_permutex2var_ps(b0, even, b1), 2);
+    fold_avx512(m, t, _mm512_permutex2var_ps(b0, odd, b1), 3);
     const __mmask16 pos = _mm512_cmp_ps_mask(m, _mm512_setzero_ps(), _CMP_GT_OQ);
     const __mmask16 keep = pos | _mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q);  // relu: > 0 or NaN stays, else +0
     _mm512_mask_storeu_ps(y + ow0, k.out, _mm512_maskz_mov_ps(keep, m));
@@ -60,13 +60,14 @@ LOOM_TARGET_AVX512 void relu_pool_row(float* y, uint8_t* taps, const float* r0, 
 }
 
 // The gradient of one output row, written as its two whole input rows d0, d1.
-LOOM_TARGET_AVX512 void relu_unpool_row(float* d0, float* d1, const float* g, const uint8_t* taps, int64_t OW) {
+LOOM_TARGET_AVX512 void relu_unpool_row_avx512(float* d0, float* d1, const float* g, const uint8_t* taps, int64_t OW) {
   const __m512i lo_half = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   const __m512i hi_half = _mm512_add_epi32(lo_half, _mm512_set1_epi32(8));
   for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
     const RowMasks k = row_masks(std::min<int64_t>(16, OW - ow0));
     const __m512 gv = _mm512_maskz_loadu_ps(k.out, g + ow0);  // lanes past the row hold 0
-    const __m512i t = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k.out, taps + ow0));
+    // The maskz form: GCC 12 warns about the undefined source of the plain one in portable builds.
+    const __m512i t = _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_maskz_loadu_epi8(k.out, taps + ow0));
     const __m512 e0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(t, _mm512_set1_epi32(0)), gv);
     const __m512 o0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(t, _mm512_set1_epi32(1)), gv);
     const __m512 e1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(t, _mm512_set1_epi32(2)), gv);
@@ -89,7 +90,7 @@ bool relu_max_pool2d_2x2(float* y, uint8_t* taps, const float* x, const PoolGeom
     const float* xp = x + pl * HW;
     for (int64_t oh = 0; oh < g.OH; ++oh) {
       const float* r0 = xp + 2 * oh * g.W;
-      relu_pool_row(y + pl * L + oh * g.OW, taps + pl * L + oh * g.OW, r0, r0 + g.W, g.OW);
+      relu_pool_row_avx512(y + pl * L + oh * g.OW, taps + pl * L + oh * g.OW, r0, r0 + g.W, g.OW);
     }
   }
   return true;
@@ -103,7 +104,7 @@ bool relu_max_pool2d_2x2_backward(float* dx, const float* gy, const uint8_t* tap
     float* dp = dx + pl * HW;
     for (int64_t oh = 0; oh < g.OH; ++oh) {
       float* d0 = dp + 2 * oh * g.W;
-      relu_unpool_row(d0, d0 + g.W, gy + pl * L + oh * g.OW, taps + pl * L + oh * g.OW, g.OW);
+      relu_unpool_row_avx512(d0, d0 + g.W, gy + pl * L + oh * g.OW, taps + pl * L + oh * g.OW, g.OW);
       if (g.W > 2 * g.OW) d0[g.W - 1] = d0[2 * g.W - 1] = 0.0f;  // the column no window reads
     }
     std::fill(dp + 2 * g.OH * g.W, dp + HW, 0.0f);  // the row no window reads
