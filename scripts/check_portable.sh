@@ -28,7 +28,7 @@ objdump -d --no-show-raw-insn "$OUT/libloom_backend.a" | awk '
   /%zmm/ { zmm[obj]++ }
   /vpdpbusd/ { vnni[obj]++ }
   END {
-    n = split("conv.cpp.o conv_direct.cpp.o conv_winograd.cpp.o sgemm_avx512.cpp.o max_pool_2x2.cpp.o flash_attention.cpp.o skinny_gemm.cpp.o qgemm.cpp.o qgemm_tiles.cpp.o int8_gemm.cpp.o", want, " ")
+    n = split("conv.cpp.o conv_direct.cpp.o conv_winograd.cpp.o sgemm_avx512.cpp.o max_pool_2x2.cpp.o relu_max_pool_2x2.cpp.o flash_attention.cpp.o skinny_gemm.cpp.o qgemm.cpp.o qgemm_tiles.cpp.o int8_gemm.cpp.o", want, " ")
     bad = 0
     for (i = 1; i <= n; i++) {
       w = want[i]; v = (w == "qgemm.cpp.o" || w == "qgemm_tiles.cpp.o" || w == "int8_gemm.cpp.o")

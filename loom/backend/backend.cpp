@@ -21,6 +21,10 @@ Backend* g_backends[kDeviceTypeCount] = {};
 const bool g_cuda_hook = (set_device_initializer(DeviceType::CUDA, [](int index) { cuda::device(index); }), true);
 }  // namespace
 
+// No fused relu + max-pool kernel unless a backend brings one: the op composes the two instead.
+bool Backend::relu_max_pool2d_2x2(Tensor&, Tensor&, const Tensor&, const PoolGeom&) { return false; }
+bool Backend::relu_max_pool2d_2x2_backward(Tensor&, const Tensor&, const Tensor&, const PoolGeom&) { return false; }
+
 Backend& backend_for(Device d) {
   static cpu::CpuBackend cpu_backend;
   if (d.type == DeviceType::CPU) return cpu_backend;

@@ -104,6 +104,12 @@ class Backend {
                                const Tensor& w, const ConvGeom& g) = 0;
   virtual void max_pool2d(Tensor& out, Tensor& indices, const Tensor& x, const PoolGeom& g) = 0;
   virtual void max_pool2d_backward(Tensor& dx, const Tensor& gout, const Tensor& indices, const PoolGeom& g) = 0;
+  // Optional fusion: out = max_pool2d(relu(x)) for 2x2 / stride 2 windows, with taps (u8, out's shape) naming
+  // each window's winning tap (kh * 2 + kw) or 4 where relu zeroes the gradient (output <= 0 or NaN); the
+  // backward writes all of dx from gout and taps. Returns false, touching nothing, where the backend has no
+  // such kernel (this default, another geometry or dtype): the op then composes relu and max_pool2d.
+  virtual bool relu_max_pool2d_2x2(Tensor& out, Tensor& taps, const Tensor& x, const PoolGeom& g);
+  virtual bool relu_max_pool2d_2x2_backward(Tensor& dx, const Tensor& gout, const Tensor& taps, const PoolGeom& g);
   virtual void avg_pool2d(Tensor& out, const Tensor& x, const PoolGeom& g) = 0;
   virtual void avg_pool2d_backward(Tensor& dx, const Tensor& gout, const PoolGeom& g) = 0;
   virtual void adaptive_avg_pool2d(Tensor& out, const Tensor& x, const PoolGeom& g) = 0;

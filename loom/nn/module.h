@@ -121,6 +121,8 @@ class Module {
   // The pre-hooks' ids, oldest first, and a hook by id (nullptr when absent): its owner recovers its own callable
   // with target<T>(), as torch finds its pruning hooks by isinstance.
   std::vector<int64_t> forward_pre_hook_ids() const;
+  // True when any forward or pre-hook is registered (containers then call the module itself, never fuse it).
+  bool has_forward_hooks() const { return !hooks_.empty() || !pre_hooks_.empty(); }
   ForwardPreHook* forward_pre_hook(int64_t id);
 
   // ---- printing

@@ -34,6 +34,13 @@ Tensor MaxPool2d::forward(const Tensor& x) {
   return pool_any(*this, x, [&](const Tensor& t) { return max_pool2d(t, a); });
 }
 
+Tensor MaxPool2d::forward_relu(const Tensor& x) {
+  const Pool2dArgs a{.kernel_size = options.kernel_size.arr(), .stride = options.stride.arr(),
+                     .padding = options.padding.arr(), .dilation = options.dilation.arr(),
+                     .ceil_mode = options.ceil_mode};
+  return pool_any(*this, x, [&](const Tensor& t) { return relu_max_pool2d(t, a); });
+}
+
 std::string MaxPool2d::extra_repr() const {
   const auto& o = options;
   return "kernel_size=" + o.kernel_size.compact() + ", stride=" + o.stride.compact() +

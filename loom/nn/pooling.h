@@ -20,6 +20,8 @@ class MaxPool2d : public Module {
  public:
   explicit MaxPool2d(const MaxPool2dOptions& o);
   Tensor forward(const Tensor& x) override;
+  // forward(relu(x)) as one fused op (loom::relu_max_pool2d): Sequential runs a ReLU -> MaxPool2d pair so.
+  Tensor forward_relu(const Tensor& x);
   std::string extra_repr() const override;
   MaxPool2dOptions options;  // stride resolved (never 0)
 };

@@ -8,6 +8,7 @@
 
 #include "loom/autograd/function.h"
 #include "loom/backend/backend.h"
+#include "loom/ops/elementwise.h"
 #include "loom/ops/shape.h"
 
 namespace loom {
@@ -176,6 +177,22 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const Pool2dA
 }
 
 Tensor max_pool2d(const Tensor& x, const Pool2dArgs& a) { return max_pool2d_with_indices(x, a).first; }
+
+Tensor relu_max_pool2d(const Tensor& x, const Pool2dArgs& a) {
+  const PoolGeom g = pool_geom("relu_max_pool2d", x, a, true);
+  Backend& be = backend_for(x);
+  Tensor y = make_tensor({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device());
+  Tensor taps = make_tensor(y.shape(), DType::u8, x.device());
+  if (!be.relu_max_pool2d_2x2(y, taps, dense(x), g)) return max_pool2d(relu(x), a);
+  if (needs_grad({x}))
+    record("ReluMaxPool2d", {y}, {x}, [st = save(taps, "relu_max_pool2d"), g, dt = x.dtype(), dev = x.device()](const G& grads) {
+      Tensor dx = make_tensor({g.N, g.C, g.H, g.W}, dt, dev);
+      LOOM_CHECK(backend_for(dx).relu_max_pool2d_2x2_backward(dx, grads[0].contiguous(), st.get(), g),
+                 "relu_max_pool2d: backend ", backend_for(dx).name(), " ran the fused forward but has no backward");
+      return G{dx};
+    });
+  return y;
+}
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dArgs& a) {
   const PoolGeom g = pool_geom("avg_pool2d", x, a, false);

@@ -31,6 +31,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, co
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, const Conv1dArgs& a = {});
 Tensor max_pool2d(const Tensor& x, const Pool2dArgs& a = {});
 std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const Pool2dArgs& a = {});
+// max_pool2d(relu(x), a) as one autograd node where the backend has a fused kernel (CPU: float32 2x2 / stride 2
+// windows, no padding); the same composition otherwise. Values and gradients are identical either way.
+Tensor relu_max_pool2d(const Tensor& x, const Pool2dArgs& a = {});
 Tensor avg_pool2d(const Tensor& x, const Pool2dArgs& a = {});
 Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
 

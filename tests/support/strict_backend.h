@@ -43,6 +43,8 @@ class StrictBackend final : public Backend {
                        const ConvGeom& g) override;
   void max_pool2d(Tensor& out, Tensor& indices, const Tensor& x, const PoolGeom& g) override;
   void max_pool2d_backward(Tensor& dx, const Tensor& gout, const Tensor& indices, const PoolGeom& g) override;
+  bool relu_max_pool2d_2x2(Tensor& out, Tensor& taps, const Tensor& x, const PoolGeom& g) override;
+  bool relu_max_pool2d_2x2_backward(Tensor& dx, const Tensor& gout, const Tensor& taps, const PoolGeom& g) override;
   void avg_pool2d(Tensor& out, const Tensor& x, const PoolGeom& g) override;
   void avg_pool2d_backward(Tensor& dx, const Tensor& gout, const PoolGeom& g) override;
   void adaptive_avg_pool2d(Tensor& out, const Tensor& x, const PoolGeom& g) override;

@@ -12,6 +12,7 @@
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/backend/cpu/loop.h"
 #include "loom/backend/cpu/max_pool_2x2.h"
+#include "loom/backend/cpu/relu_max_pool_2x2.h"
 #include "loom/core/dispatch.h"
 
 namespace loom::cpu {
@@ -241,6 +242,15 @@ void CpuBackend::max_pool2d_backward(Tensor& dx, const Tensor& gout, const Tenso
       if (max_pool2d_2x2_backward(dx.data<float>(), gout.data<float>(), indices.data<int64_t>(), g)) return;
     max_backward(dx.data<T>(), gout.data<T>(), indices.data<int64_t>(), g);
   });
+}
+
+bool CpuBackend::relu_max_pool2d_2x2(Tensor& out, Tensor& taps, const Tensor& x, const PoolGeom& g) {
+  return x.dtype() == DType::f32 && cpu::relu_max_pool2d_2x2(out.data<float>(), taps.data<uint8_t>(), x.data<float>(), g);
+}
+
+bool CpuBackend::relu_max_pool2d_2x2_backward(Tensor& dx, const Tensor& gout, const Tensor& taps, const PoolGeom& g) {
+  return dx.dtype() == DType::f32 &&
+         cpu::relu_max_pool2d_2x2_backward(dx.data<float>(), gout.data<float>(), taps.data<uint8_t>(), g);
 }
 
 void CpuBackend::avg_pool2d(Tensor& out, const Tensor& x, const PoolGeom& g) {
