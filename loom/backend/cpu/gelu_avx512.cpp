@@ -1,6 +1,7 @@
 // AVX-512 GELU forward and backward (gelu_avx512.h): 16 values per step, the ragged end under a mask.
 #include "loom/backend/cpu/gelu_avx512.h"
 
+#include "loom/backend/cpu/exp_avx512.h"
 #include "loom/backend/cpu/isa.h"
 #include "loom/core/error.h"
 
@@ -15,25 +16,6 @@ namespace loom::cpu {
 #if defined(LOOM_X86_KERNELS)
 
 namespace {
-
-// e^x: n = round(x / ln 2), r = x - n ln 2 (Cody-Waite, two constants), e^r by vec_math.h's degree-6 polynomial,
-// times 2^n by vscalefps (exact, with overflow to inf and gradual underflow to 0). The clamp keeps r finite for
-// x = +-inf and keeps NaN (min/max return their second operand when one is NaN).
-LOOM_TARGET_AVX512 inline __m512 exp_avx512(__m512 x) {
-  x = _mm512_max_ps(_mm512_set1_ps(-110.0f), _mm512_min_ps(_mm512_set1_ps(89.0f), x));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);
-}
 
 // Phi(x) and phi(x) as vec_math.h's normal_cdf_pdf computes them (see there for the why of each step). x is
 // clamped to +-15 first, past which Phi is 0 or 1 and phi 0 in float; NaN stays NaN.
