@@ -19,35 +19,16 @@
 #include "loom/trust/sha256.h"
 #include "loom/trust/sign.h"
 #include "support/scratch.h"
+#include "support/tiny_gpt.h"
 
 using namespace loom;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::shared_ptr<models::GPT> tiny_gpt(bool tied, uint64_t seed) {
-  manual_seed(seed);
-  auto gpt = std::make_shared<models::GPT>(models::GPTConfig{.vocab_size = 300, .n_positions = 16, .n_embd = 64,
-                                                            .n_layer = 2, .n_head = 2, .tie_word_embeddings = tied});
-  gpt->eval();
-  return gpt;
-}
-
-Tensor logits(models::LanguageModel& g) {
-  manual_seed(9);
-  NoGradGuard ng;
-  return g(randint(0, 90, {2, 10}));
-}
-
-void expect_same_weights(const nn::Module& a, const nn::Module& b) {
-  const nn::StateDict sa = a.state_dict(), sb = b.state_dict();
-  ASSERT_EQ(sa.items().size(), sb.items().size());
-  for (const auto& [name, t] : sa.items()) {
-    const Tensor* u = sb.find(name);
-    ASSERT_TRUE(u) << name;
-    EXPECT_TRUE(equal(t, *u)) << name;
-  }
-}
+using loom::test::expect_same_weights;
+using loom::test::logits;
+using loom::test::tiny_gpt;
 
 // A quantized GPT saved as `loom quantize` saves it; returns the folder.
 fs::path quantized_run(const std::string& name, quant::QuantFormat f, bool tied, uint64_t seed) {
