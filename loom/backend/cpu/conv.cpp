@@ -15,6 +15,7 @@
 #include <omp.h>
 
 #include "loom/backend/cpu/conv_direct.h"
+#include "loom/backend/cpu/conv_wgrad_direct.h"
 #include "loom/backend/cpu/conv_winograd.h"
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/backend/cpu/isa.h"
@@ -441,12 +442,16 @@ void backward_im2col(Backend& be, Tensor* dx, Tensor* dw, Tensor* db, const Tens
 template <class T>
 void backward(Backend& be, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& gout, const Tensor& x, const Tensor& w,
               const ConvGeom& g) {
-  if constexpr (std::is_same_v<T, float>) {  // dx by Winograd where it wins; dW and db stay im2col + GEMM
+  if constexpr (std::is_same_v<T, float>) {
+    // dW and db directly where the layer has few input taps (conv_wgrad_direct.cpp); dx by Winograd where it
+    // wins (see above), else im2col + GEMM.
+    if (dw && conv2d_direct_weight_grad(dw->data<float>(), db ? db->data<float>() : nullptr, gout.data<float>(),
+                                        x.data<float>(), g))
+      dw = nullptr, db = nullptr;
     if (dx && winograd_input_grad_wins(g) &&
-        conv2d_winograd_input_grad(dx->data<float>(), gout.data<float>(), w.data<float>(), g)) {
-      if (dw || db) backward_im2col<T>(be, nullptr, dw, db, gout, x, w, g);
-      return;
-    }
+        conv2d_winograd_input_grad(dx->data<float>(), gout.data<float>(), w.data<float>(), g))
+      dx = nullptr;
+    if (!dx && !dw && !db) return;
   }
   backward_im2col<T>(be, dx, dw, db, gout, x, w, g);
 }
