@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
                             {"w1_fc1_fwd", false, true, 64, 512, 784}, {"w1_fc1_dx", false, false, 64, 784, 512},
                             {"w1_fc1_dw", true, false, 512, 784, 64}, {"w1_fc2_fwd", false, true, 64, 256, 512},
                             {"w3_qkv_fwd", false, true, 2048, 384, 128}, {"w3_mlp_dw", true, false, 512, 128, 2048},
+                            {"w3_fc2_fwd", false, true, 2048, 128, 512}, {"w3_fc1_dx", false, false, 2048, 128, 512},
+                            {"w3_fc2_dx", false, false, 2048, 512, 128}, {"w3_proj_dw", true, false, 128, 128, 2048},
                             {"w5_qkv_fwd", false, true, 256, 2304, 768}, {"w5_mlp_dx", false, false, 256, 768, 3072},
                             {"gpt2_prompt_fc", false, true, 128, 3072, 768}};
     for (const Shape& sh : shapes) {
