@@ -110,6 +110,32 @@ int main(int argc, char** argv) {
     opt.step();
   });
   report("step", fwd, step);
+  // The step as nn::Sequential runs it: ReLU + pool fused, and the first conv fused with them.
+  auto forward_fused = [&] {
+    const Pool2dArgs p2{.kernel_size = {2, 2}};
+    Tensor h = conv2d_relu_max_pool2d(x, w1, b1, {}, p2);
+    h = relu_max_pool2d(conv2d(h, w2, b2), p2);
+    return linear(relu(linear(h.reshape({B, 1600}), w3, b3)), w4, b4);
+  };
+  const double fwd_fused = best(reps, [&] {
+    NoGradGuard ng;
+    forward_fused();
+  });
+  const double step_fused = best(reps, [&] {
+    opt.zero_grad();
+    cross_entropy(forward_fused(), target).backward();
+    opt.step();
+  });
+  report("step_fused", fwd_fused, step_fused);
+  const double step_pool = best(reps, [&] {  // only ReLU + pool fused: what Sequential ran before
+    opt.zero_grad();
+    const Pool2dArgs p2{.kernel_size = {2, 2}};
+    Tensor h = relu_max_pool2d(conv2d(x, w1, b1), p2);
+    h = relu_max_pool2d(conv2d(h, w2, b2), p2);
+    cross_entropy(linear(relu(linear(h.reshape({B, 1600}), w3, b3)), w4, b4), target).backward();
+    opt.step();
+  });
+  report("step_relu_pool_fused", fwd_fused, step_pool);
   const double adam = best(reps, [&] { opt.step(); });
   report("adam_step", adam, adam);
   std::printf("{\"bench\":\"cnn_step\",\"impl\":\"loom\",\"op\":\"train_samples_per_s\",\"value\":%.0f}\n", B / step);

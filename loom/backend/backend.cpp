@@ -24,6 +24,14 @@ const bool g_cuda_hook = (set_device_initializer(DeviceType::CUDA, [](int index)
 // No fused relu + max-pool kernel unless a backend brings one: the op composes the two instead.
 bool Backend::relu_max_pool2d_2x2(Tensor&, Tensor&, const Tensor&, const PoolGeom&) { return false; }
 bool Backend::relu_max_pool2d_2x2_backward(Tensor&, const Tensor&, const Tensor&, const PoolGeom&) { return false; }
+bool Backend::conv2d_relu_max_pool2d(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor*, const ConvGeom&,
+                                     const PoolGeom&) {
+  return false;
+}
+bool Backend::conv2d_relu_max_pool2d_weight_grad(Tensor&, Tensor*, const Tensor&, const Tensor&, const Tensor&,
+                                                 const ConvGeom&, const PoolGeom&) {
+  return false;
+}
 
 Backend& backend_for(Device d) {
   static cpu::CpuBackend cpu_backend;

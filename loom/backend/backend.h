@@ -110,6 +110,14 @@ class Backend {
   // such kernel (this default, another geometry or dtype): the op then composes relu and max_pool2d.
   virtual bool relu_max_pool2d_2x2(Tensor& out, Tensor& taps, const Tensor& x, const PoolGeom& g);
   virtual bool relu_max_pool2d_2x2_backward(Tensor& dx, const Tensor& gout, const Tensor& taps, const PoolGeom& g);
+  // Optional fusion of a convolution into the above: out, taps = relu_max_pool2d_2x2 of conv2d(x, w) + bias
+  // (pool geometry pg over the convolution's output), without the convolution's output in memory; and its
+  // weight and bias gradients (db may be null) from the pool's output gradient. For an input that needs no
+  // gradient (a network's first layer). False, touching nothing, where the backend has no such kernel.
+  virtual bool conv2d_relu_max_pool2d(Tensor& out, Tensor& taps, const Tensor& x, const Tensor& w, const Tensor* bias,
+                                      const ConvGeom& cg, const PoolGeom& pg);
+  virtual bool conv2d_relu_max_pool2d_weight_grad(Tensor& dw, Tensor* db, const Tensor& gout, const Tensor& taps,
+                                                  const Tensor& x, const ConvGeom& cg, const PoolGeom& pg);
   virtual void avg_pool2d(Tensor& out, const Tensor& x, const PoolGeom& g) = 0;
   virtual void avg_pool2d_backward(Tensor& dx, const Tensor& gout, const PoolGeom& g) = 0;
   virtual void adaptive_avg_pool2d(Tensor& out, const Tensor& x, const PoolGeom& g) = 0;

@@ -83,14 +83,19 @@ int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
   return (in + 2 * p - d * (k - 1) - 1) / s + 1;  // the caller checked that the kernel fits
 }
 
-// Forward and backward of a checked 4-d convolution.
-Tensor conv2d_checked(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArgs& a) {
+ConvGeom conv_geom(const Tensor& x, const Tensor& w, const Conv2dArgs& a) {
   ConvGeom g{.N = x.shape()[0], .C = x.shape()[1], .H = x.shape()[2], .W = x.shape()[3],
              .OC = w.shape()[0], .KH = w.shape()[2], .KW = w.shape()[3], .OH = 0, .OW = 0,
              .sh = a.stride[0], .sw = a.stride[1], .ph = a.padding[0], .pw = a.padding[1],
              .dh = a.dilation[0], .dw = a.dilation[1], .groups = a.groups};
   g.OH = conv_out(g.H, g.KH, g.sh, g.ph, g.dh);
   g.OW = conv_out(g.W, g.KW, g.sw, g.pw, g.dw);
+  return g;
+}
+
+// Forward and backward of a checked 4-d convolution.
+Tensor conv2d_checked(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArgs& a) {
+  const ConvGeom g = conv_geom(x, w, a);
   Tensor xc = dense(x), wc = dense(w), bc = dense(b);
   Tensor y = make_tensor({g.N, g.OC, g.OH, g.OW}, x.dtype(), x.device());
   backend_for(x).conv2d(y, xc, wc, bc.defined() ? &bc : nullptr, g);
@@ -120,16 +125,23 @@ int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ce
   return o;
 }
 
+PoolGeom pool_geom_of(const char* op, const Shape& shape, const Pool2dArgs& a, bool is_max);
+
 PoolGeom pool_geom(const char* op, const Tensor& x, const Pool2dArgs& a, bool is_max) {
   LOOM_CHECK(x.defined(), op, ": the input tensor is undefined");
   LOOM_CHECK(x.dim() == 4, op, ": expected input (N, C, H, W) with 4 dims, got shape ", x.shape());
   check_float(op, x, "input");
+  return pool_geom_of(op, x.shape(), a, is_max);
+}
+
+// The geometry of pooling a (N, C, H, W) input of this shape (pool_geom checked rank and dtype).
+PoolGeom pool_geom_of(const char* op, const Shape& shape, const Pool2dArgs& a, bool is_max) {
   const auto& k = a.kernel_size;
   const auto s = a.stride[0] == 0 && a.stride[1] == 0 ? a.kernel_size : a.stride;
   const auto& p = a.padding;
   const auto& d = a.dilation;
-  LOOM_CHECK(x.shape()[1] >= 1 && x.shape()[2] >= 1 && x.shape()[3] >= 1, op,
-             ": expected non-empty C, H and W, got input shape ", x.shape());
+  LOOM_CHECK(shape[1] >= 1 && shape[2] >= 1 && shape[3] >= 1, op,
+             ": expected non-empty C, H and W, got input shape ", shape);
   LOOM_CHECK(k[0] >= 1 && k[1] >= 1, op, ": kernel_size must be positive, got ", dims_str(k.data(), 2));
   LOOM_CHECK(s[0] >= 1 && s[1] >= 1, op, ": stride must be positive, got ", dims_str(s.data(), 2));
   LOOM_CHECK(d[0] >= 1 && d[1] >= 1, op, ": dilation must be positive, got ", dims_str(d.data(), 2));
@@ -137,12 +149,12 @@ PoolGeom pool_geom(const char* op, const Tensor& x, const Pool2dArgs& a, bool is
              dims_str(d.data(), 2));
   LOOM_CHECK(p[0] >= 0 && p[1] >= 0 && p[0] <= k[0] / 2 && p[1] <= k[1] / 2, op, ": padding ", dims_str(p.data(), 2),
              " must be non-negative and at most half of kernel_size ", dims_str(k.data(), 2));
-  PoolGeom g{.N = x.shape()[0], .C = x.shape()[1], .H = x.shape()[2], .W = x.shape()[3], .OH = 0, .OW = 0,
+  PoolGeom g{.N = shape[0], .C = shape[1], .H = shape[2], .W = shape[3], .OH = 0, .OW = 0,
              .KH = k[0], .KW = k[1], .sh = s[0], .sw = s[1], .ph = p[0], .pw = p[1], .dh = d[0], .dw = d[1],
              .count_include_pad = a.count_include_pad};
   g.OH = pool_out(g.H, g.KH, g.sh, g.ph, g.dh, a.ceil_mode);
   g.OW = pool_out(g.W, g.KW, g.sw, g.pw, g.dw, a.ceil_mode);
-  LOOM_CHECK(g.OH >= 1 && g.OW >= 1, op, ": input ", x.shape(), " is too small for kernel_size ", dims_str(k.data(), 2),
+  LOOM_CHECK(g.OH >= 1 && g.OW >= 1, op, ": input ", shape, " is too small for kernel_size ", dims_str(k.data(), 2),
              " (dilation ", dims_str(d.data(), 2), ", padding ", dims_str(p.data(), 2), "): output would be ", g.OH,
              "x", g.OW);
   return g;
@@ -191,6 +203,35 @@ Tensor relu_max_pool2d(const Tensor& x, const Pool2dArgs& a) {
                  "relu_max_pool2d: backend ", backend_for(dx).name(), " ran the fused forward but has no backward");
       return G{dx};
     });
+  return y;
+}
+
+Tensor conv2d_relu_max_pool2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArgs& ca,
+                              const Pool2dArgs& pa) {
+  check_conv("conv2d", 2, x, w, b, ca.stride.data(), ca.padding.data(), ca.dilation.data(), ca.groups);
+  const auto composed = [&] { return relu_max_pool2d(conv2d_checked(x, w, b, ca), pa); };
+  if (needs_grad({x})) return composed();  // the fused backward computes no input gradient
+  const ConvGeom cg = conv_geom(x, w, ca);
+  const PoolGeom pg = pool_geom_of("relu_max_pool2d", Shape{cg.N, cg.OC, cg.OH, cg.OW}, pa, true);
+  Backend& be = backend_for(x);
+  Tensor xc = dense(x), wc = dense(w), bc = dense(b);
+  Tensor y = make_tensor({pg.N, pg.C, pg.OH, pg.OW}, x.dtype(), x.device());
+  Tensor taps = make_tensor(y.shape(), DType::u8, x.device());
+  if (!be.conv2d_relu_max_pool2d(y, taps, xc, wc, bc.defined() ? &bc : nullptr, cg, pg)) return composed();
+  if (needs_grad({w, b})) {
+    const bool gw = w.requires_grad(), gb = b.defined() && b.requires_grad();
+    record("Conv2dReluMaxPool2d", {y}, {x, w, b},
+           [sx = save(xc, "conv2d_relu_max_pool2d"), st = save(taps, "conv2d_relu_max_pool2d"), cg, pg, gw, gb,
+            wshape = w.shape(), dt = x.dtype(), dev = x.device()](const G& grads) {
+             Tensor dw = make_tensor(wshape, dt, dev);  // computed even when only db is wanted: a few hundred floats
+             Tensor db = gb ? make_tensor({cg.OC}, dt, dev) : Tensor();
+             LOOM_CHECK(backend_for(dw).conv2d_relu_max_pool2d_weight_grad(dw, gb ? &db : nullptr, grads[0].contiguous(),
+                                                                          st.get(), sx.get(), cg, pg),
+                        "conv2d_relu_max_pool2d: backend ", backend_for(dw).name(),
+                        " ran the fused forward but has no backward");
+             return G{Tensor(), gw ? dw : Tensor(), db};
+           });
+  }
   return y;
 }
 

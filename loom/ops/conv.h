@@ -34,6 +34,12 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const Pool2dA
 // max_pool2d(relu(x), a) as one autograd node where the backend has a fused kernel (CPU: float32 2x2 / stride 2
 // windows, no padding); the same composition otherwise. Values and gradients are identical either way.
 Tensor relu_max_pool2d(const Tensor& x, const Pool2dArgs& a = {});
+// relu_max_pool2d(conv2d(x, w, b, ca), pa) as one autograd node where the backend has a fused kernel (CPU: the
+// direct float32 convolution of a layer with few input taps and a 2x2 / stride 2 pool) and x needs no gradient
+// (a network's first layer): the convolution's output never goes to memory. The composition otherwise; the same
+// values either way, gradients equal up to float summation order.
+Tensor conv2d_relu_max_pool2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArgs& ca,
+                              const Pool2dArgs& pa);
 Tensor avg_pool2d(const Tensor& x, const Pool2dArgs& a = {});
 Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
 

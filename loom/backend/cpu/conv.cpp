@@ -462,6 +462,21 @@ void CpuBackend::conv2d(Tensor& out, const Tensor& x, const Tensor& w, const Ten
   dispatch_float(x.dtype(), "conv2d", [&]<class T>() { forward<T>(*this, out, x, w, bias, g); });
 }
 
+bool CpuBackend::conv2d_relu_max_pool2d(Tensor& out, Tensor& taps, const Tensor& x, const Tensor& w, const Tensor* bias,
+                                        const ConvGeom& cg, const PoolGeom& pg) {
+  // Only where the unfused chain would take the same kernels (Winograd forward instead: not fused).
+  if (x.dtype() != DType::f32 || winograd_forward_wins(cg) || !conv_direct_wgrad_applies(cg)) return false;
+  return conv2d_direct_relu_max_pool(out.data<float>(), taps.data<uint8_t>(), x.data<float>(), w.data<float>(),
+                                     bias ? bias->data<float>() : nullptr, cg, pg);
+}
+
+bool CpuBackend::conv2d_relu_max_pool2d_weight_grad(Tensor& dw, Tensor* db, const Tensor& gout, const Tensor& taps,
+                                                    const Tensor& x, const ConvGeom& cg, const PoolGeom& pg) {
+  return dw.dtype() == DType::f32 &&
+         conv2d_direct_weight_grad_relu_max_pool(dw.data<float>(), db ? db->data<float>() : nullptr,
+                                                 gout.data<float>(), taps.data<uint8_t>(), x.data<float>(), cg, pg);
+}
+
 void CpuBackend::conv2d_backward(Tensor* dx, Tensor* dw, Tensor* db, const Tensor& gout, const Tensor& x,
                                  const Tensor& w, const ConvGeom& g) {
   dispatch_float(gout.dtype(), "conv2d_backward", [&]<class T>() { backward<T>(*this, dx, dw, db, gout, x, w, g); });

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "loom/backend/cpu/isa.h"
+#include "loom/backend/cpu/max_pool_2x2.h"
+#include "loom/backend/cpu/relu_max_pool_2x2.h"
 #if defined(LOOM_X86_KERNELS)
 #include <immintrin.h>
 #endif
@@ -112,22 +114,23 @@ LOOM_TARGET_AVX512 void run_avx512(const Shifted& q, const float* src, float* ou
 inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 
 // Per-thread scratch: a padded copy of the sample's planes (borders zeroed once, interiors rewritten per
-// sample) and the output on the padded pitch. Runs body(n, pad, obuf) for every sample, samples spread
-// over the threads.
+// sample), the output on the padded pitch and `extra` floats for the caller's epilogue. Runs
+// body(n, pad, obuf, extra) for every sample, samples spread over the threads.
 template <class F>
-void for_samples(int64_t N, int64_t pad_floats, int64_t out_floats, int64_t work, F body) {
+void for_samples(int64_t N, int64_t pad_floats, int64_t out_floats, int64_t extra_floats, int64_t work, F body) {
 #pragma omp parallel if (N > 1 && work >= kParallelGrain)
   {
-    std::vector<float> pad(size_t(pad_floats), 0.0f), obuf(static_cast<size_t>(out_floats));
+    std::vector<float> pad(size_t(pad_floats), 0.0f), obuf(static_cast<size_t>(out_floats)),
+        extra(static_cast<size_t>(extra_floats));
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < N; ++n) body(n, pad.data(), obuf.data());
+    for (int64_t n = 0; n < N; ++n) body(n, pad.data(), obuf.data(), extra.data());
   }
 }
 
-}  // namespace
-
-bool conv2d_direct(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g) {
-  if (!conv_direct_applies(g)) return false;
+// The direct convolution of every sample, then epilogue(n, obuf, pitch, extra): obuf holds sample n's output
+// channel oc, row oh at obuf[oc * ldo + oh * pitch + ow] (columns ow >= OW are scratch), without the bias.
+template <class E>
+void direct_samples(const float* x, const float* w, const ConvGeom& g, int64_t extra_floats, E epilogue) {
   const int64_t Hp = g.H + 2 * g.ph, Wp = g.W + 2 * g.pw, T = g.KH * g.KW, K = g.C * T;
   const bool padded = g.ph > 0 || g.pw > 0;
   const int64_t blocks = (g.OC + kRows - 1) / kRows;
@@ -140,26 +143,58 @@ bool conv2d_direct(float* y, const float* x, const float* w, const float* bias, 
   const int64_t P = (g.OH - 1) * Wp + g.OW, ldo = round16(P);
   const Shifted q{.M = g.OC, .I = g.C, .T = T, .ps = Hp * Wp, .P = P, .ldo = ldo, .a = a.data(), .off = off.data()};
   const int64_t L = g.OH * g.OW;
-  for_samples(g.N, padded ? g.C * Hp * Wp : 0, g.OC * ldo, g.N * g.OC * L * K, [&](int64_t n, float* pad, float* obuf) {
-    const float* xn = x + n * g.C * g.H * g.W;
-    const float* src = xn;
-    if (padded) {
-      for (int64_t c = 0; c < g.C; ++c)
-        for (int64_t h = 0; h < g.H; ++h)
-          std::memcpy(pad + c * Hp * Wp + (h + g.ph) * Wp + g.pw, xn + (c * g.H + h) * g.W, size_t(g.W) * sizeof(float));
-      src = pad;
-    }
-    run_avx512(q, src, obuf);
-    float* yn = y + n * g.OC * L;
-    for (int64_t oc = 0; oc < g.OC; ++oc) {
-      const float b = bias ? bias[oc] : 0.0f;
-      for (int64_t oh = 0; oh < g.OH; ++oh) {
-        const float* s = obuf + oc * ldo + oh * Wp;
-        float* d = yn + oc * L + oh * g.OW;
+  for_samples(g.N, padded ? g.C * Hp * Wp : 0, g.OC * ldo, extra_floats, g.N * g.OC * L * K,
+              [&](int64_t n, float* pad, float* obuf, float* extra) {
+                const float* xn = x + n * g.C * g.H * g.W;
+                const float* src = xn;
+                if (padded) {
+                  for (int64_t c = 0; c < g.C; ++c)
+                    for (int64_t h = 0; h < g.H; ++h)
+                      std::memcpy(pad + c * Hp * Wp + (h + g.ph) * Wp + g.pw, xn + (c * g.H + h) * g.W,
+                                  size_t(g.W) * sizeof(float));
+                  src = pad;
+                }
+                run_avx512(q, src, obuf);
+                epilogue(n, static_cast<const float*>(obuf), ldo, Wp, extra);
+              });
+}
+
+// dst (OC, OH, OW) = obuf's valid columns + bias.
+void add_bias_dense(float* dst, const float* obuf, int64_t ldo, int64_t pitch, const float* bias, const ConvGeom& g) {
+  const int64_t L = g.OH * g.OW;
+  for (int64_t oc = 0; oc < g.OC; ++oc) {
+    const float b = bias ? bias[oc] : 0.0f;
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      const float* s = obuf + oc * ldo + oh * pitch;
+      float* d = dst + oc * L + oh * g.OW;
 #pragma omp simd
-        for (int64_t ow = 0; ow < g.OW; ++ow) d[ow] = s[ow] + b;
-      }
+      for (int64_t ow = 0; ow < g.OW; ++ow) d[ow] = s[ow] + b;
     }
+  }
+}
+
+}  // namespace
+
+bool conv2d_direct(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g) {
+  if (!conv_direct_applies(g)) return false;
+  const int64_t L = g.OH * g.OW;
+  direct_samples(x, w, g, 0, [&](int64_t n, const float* obuf, int64_t ldo, int64_t pitch, float*) {
+    add_bias_dense(y + n * g.OC * L, obuf, ldo, pitch, bias, g);
+  });
+  return true;
+}
+
+bool conv2d_direct_relu_max_pool(float* y, uint8_t* taps, const float* x, const float* w, const float* bias,
+                                 const ConvGeom& g, const PoolGeom& pg) {
+  if (!conv_direct_applies(g) || !is_max_pool_2x2(pg) || pg.N != g.N || pg.C != g.OC || pg.H != g.OH ||
+      pg.W != g.OW)
+    return false;
+  PoolGeom one = pg;  // the pool of one sample
+  one.N = 1;
+  const int64_t L = g.OH * g.OW, PL = pg.OH * pg.OW;
+  direct_samples(x, w, g, g.OC * L, [&](int64_t n, const float* obuf, int64_t ldo, int64_t pitch, float* dense) {
+    add_bias_dense(dense, obuf, ldo, pitch, bias, g);  // this sample's activation, hot in L2
+    relu_max_pool2d_2x2(y + n * g.OC * PL, taps + n * g.OC * PL, dense, one);
   });
   return true;
 }
@@ -167,6 +202,10 @@ bool conv2d_direct(float* y, const float* x, const float* w, const float* bias, 
 #else
 
 bool conv2d_direct(float*, const float*, const float*, const float*, const ConvGeom&) { return false; }
+bool conv2d_direct_relu_max_pool(float*, uint8_t*, const float*, const float*, const float*, const ConvGeom&,
+                                 const PoolGeom&) {
+  return false;
+}
 
 #endif
 

@@ -17,4 +17,12 @@ bool conv_direct_applies(const ConvGeom& g);
 // y (N, OC, OH, OW) = conv(x, w) + bias (bias may be null). False, touching nothing, if not applicable.
 bool conv2d_direct(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g);
 
+// y, taps (N, OC, OH/2, OW/2) = relu_max_pool2d_2x2 (relu_max_pool_2x2.h) of conv(x, w) + bias, one sample at a
+// time: each sample's activation lives only in a per-thread buffer (hot in L2), never in memory as a whole
+// (5.5 MB for the seed CNN's first layer, written once and read back by the pool). Same values and taps as the
+// two kernels run one after the other. False, touching nothing, unless conv_direct_applies(g) and pg is a 2x2 /
+// stride 2 pool of exactly that output (cpu::is_max_pool_2x2).
+bool conv2d_direct_relu_max_pool(float* y, uint8_t* taps, const float* x, const float* w, const float* bias,
+                                 const ConvGeom& g, const PoolGeom& pg);
+
 }  // namespace loom::cpu

@@ -19,6 +19,8 @@
 
 #include "loom/backend/cpu/isa.h"
 #include "loom/backend/cpu/loop.h"
+#include "loom/backend/cpu/max_pool_2x2.h"
+#include "loom/backend/cpu/relu_max_pool_2x2.h"
 #if defined(LOOM_X86_KERNELS)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 headers (see qgemm.cpp)
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -48,6 +50,7 @@ namespace {
 
 constexpr int kMaxGroup = 12;                     // taps per pass: 2 x 12 accumulators + 2 bias sums
 constexpr int64_t kChunkFloats = int64_t(1) << 15;  // input floats per chunk of samples (128 KB, in L2)
+constexpr int64_t kDenseChunkFloats = int64_t(1) << 16;  // rebuilt gout floats per chunk (256 KB, in L2)
 
 struct Rows {
   int64_t OH, OW, Wp;    // output rows and their length; row pitch of the (padded) input
@@ -103,10 +106,11 @@ constexpr auto pair_table(std::integer_sequence<int, I...>) {
 }
 constexpr auto kPairFns = pair_table(std::make_integer_sequence<int, kMaxGroup>{});
 
-}  // namespace
-
-bool conv2d_direct_weight_grad(float* dw, float* db, const float* gout, const float* x, const ConvGeom& g) {
-  if (!conv_direct_wgrad_applies(g) || (!dw && !db)) return false;
+// dw and db over all samples; gout_chunk(n0, ns, buf) returns the gout of samples [n0, n0 + ns) (NCHW). With
+// dense_chunk > 0, chunks hold at most that many samples and buf has room for their gout, so a caller can build
+// it chunk by chunk in a per-thread buffer instead of reading it from memory; with 0, buf is null.
+template <class GoutChunk>
+void weight_grad(float* dw, float* db, const float* x, const ConvGeom& g, int64_t dense_chunk, GoutChunk gout_chunk) {
   const int64_t Hp = g.H + 2 * g.ph, Wp = g.W + 2 * g.pw, T = g.KH * g.KW, J = g.C * T, L = g.OH * g.OW;
   const bool padded = g.ph > 0 || g.pw > 0;
   // Tap j = (c, kh, kw) of output pixel (oh, ow) reads the input at oh * Wp + ow + off[j].
@@ -119,7 +123,8 @@ bool conv2d_direct_weight_grad(float* dw, float* db, const float* gout, const fl
   const int64_t nv = (g.OW + 15) / 16;
   const Rows r{.OH = g.OH, .OW = g.OW, .Wp = Wp, .gs = g.OC * L, .xs = g.C * Hp * Wp, .nv = nv,
                .last = __mmask16((1u << (g.OW - 16 * (nv - 1))) - 1)};
-  const int64_t chunk = std::clamp<int64_t>(kChunkFloats / r.xs, 1, g.N);
+  const int64_t chunk =
+      std::clamp<int64_t>(dense_chunk > 0 ? std::min(kChunkFloats / r.xs, dense_chunk) : kChunkFloats / r.xs, 1, g.N);
   const int nt = g.N > 1 && g.N * g.OC * L * J >= kParallelGrain * 8 ? std::min<int>(get_num_threads(), int(g.N)) : 1;
   const int64_t per = g.OC * J + g.OC;  // one thread's dw and db sums
   std::vector<double> acc(size_t(nt * per), 0.0);
@@ -129,6 +134,7 @@ bool conv2d_direct_weight_grad(float* dw, float* db, const float* gout, const fl
     double* dacc = acc.data() + t * per;
     double* bacc = dacc + g.OC * J;
     std::vector<float> pad(padded ? size_t(chunk * r.xs) : 0, 0.0f);  // borders stay zero
+    std::vector<float> buf(dense_chunk > 0 ? size_t(chunk * r.gs) : 0);
     std::vector<double> spare(size_t(kMaxGroup + 1));                 // the missing partner of an odd OC
     const int64_t begin = g.N * t / nt, end = g.N * (t + 1) / nt;
     for (int64_t n0 = begin; n0 < end; n0 += chunk) {
@@ -141,9 +147,10 @@ bool conv2d_direct_weight_grad(float* dw, float* db, const float* gout, const fl
                         size_t(g.W) * sizeof(float));
         src = pad.data();
       }
+      const float* gn = gout_chunk(n0, ns, dense_chunk > 0 ? buf.data() : nullptr);
       for (int64_t oc = 0; oc < g.OC; oc += 2) {
         const bool two = oc + 1 < g.OC;
-        const float* g0 = gout + n0 * r.gs + oc * L;
+        const float* g0 = gn + oc * L;
         const float* g1 = two ? g0 + L : g0;
         for (int64_t j0 = 0; j0 < J; j0 += gsize) {
           const int64_t nc = std::min(gsize, J - j0);
@@ -166,12 +173,39 @@ bool conv2d_direct_weight_grad(float* dw, float* db, const float* gout, const fl
       for (int t = 0; t < nt; ++t) s += acc[size_t(t * per + g.OC * J + oc)];
       db[oc] = float(s);
     }
+}
+
+}  // namespace
+
+bool conv2d_direct_weight_grad(float* dw, float* db, const float* gout, const float* x, const ConvGeom& g) {
+  if (!conv_direct_wgrad_applies(g) || (!dw && !db)) return false;
+  weight_grad(dw, db, x, g, 0, [&](int64_t n0, int64_t, float*) { return gout + n0 * g.OC * g.OH * g.OW; });
+  return true;
+}
+
+bool conv2d_direct_weight_grad_relu_max_pool(float* dw, float* db, const float* gy, const uint8_t* taps,
+                                             const float* x, const ConvGeom& g, const PoolGeom& pg) {
+  if (!conv_direct_wgrad_applies(g) || (!dw && !db) || !is_max_pool_2x2(pg) || pg.N != g.N || pg.C != g.OC ||
+      pg.H != g.OH || pg.W != g.OW)
+    return false;
+  const int64_t L = g.OH * g.OW, PL = pg.OH * pg.OW;
+  const int64_t dense_chunk = std::max<int64_t>(1, kDenseChunkFloats / (g.OC * L));
+  weight_grad(dw, db, x, g, dense_chunk, [&](int64_t n0, int64_t ns, float* buf) {
+    PoolGeom some = pg;
+    some.N = ns;
+    relu_max_pool2d_2x2_backward(buf, gy + n0 * g.OC * PL, taps + n0 * g.OC * PL, some);
+    return static_cast<const float*>(buf);
+  });
   return true;
 }
 
 #else
 
 bool conv2d_direct_weight_grad(float*, float*, const float*, const float*, const ConvGeom&) { return false; }
+bool conv2d_direct_weight_grad_relu_max_pool(float*, float*, const float*, const uint8_t*, const float*, const ConvGeom&,
+                                             const PoolGeom&) {
+  return false;
+}
 
 #endif
 

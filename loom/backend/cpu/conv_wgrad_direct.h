@@ -25,4 +25,11 @@ void set_direct_wgrad_enabled(bool on);
 // either may be null. Overwrites both. False, touching nothing, if not applicable.
 bool conv2d_direct_weight_grad(float* dw, float* db, const float* gout, const float* x, const ConvGeom& g);
 
+// The same for a convolution followed by ReLU and a 2x2 / stride 2 max pool (conv_direct.h's
+// conv2d_direct_relu_max_pool), from the pool's output gradient gy and its taps: the convolution's output
+// gradient is rebuilt a few samples at a time in a per-thread buffer (relu_max_pool2d_2x2_backward), never
+// written to memory as a whole. False, touching nothing, unless both kernels take their geometries.
+bool conv2d_direct_weight_grad_relu_max_pool(float* dw, float* db, const float* gy, const uint8_t* taps,
+                                             const float* x, const ConvGeom& g, const PoolGeom& pg);
+
 }  // namespace loom::cpu

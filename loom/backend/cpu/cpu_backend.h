@@ -32,6 +32,10 @@ class CpuBackend final : public Backend {
   void max_pool2d_backward(Tensor& dx, const Tensor& gout, const Tensor& indices, const PoolGeom& g) override;
   bool relu_max_pool2d_2x2(Tensor& out, Tensor& taps, const Tensor& x, const PoolGeom& g) override;
   bool relu_max_pool2d_2x2_backward(Tensor& dx, const Tensor& gout, const Tensor& taps, const PoolGeom& g) override;
+  bool conv2d_relu_max_pool2d(Tensor& out, Tensor& taps, const Tensor& x, const Tensor& w, const Tensor* bias,
+                              const ConvGeom& cg, const PoolGeom& pg) override;
+  bool conv2d_relu_max_pool2d_weight_grad(Tensor& dw, Tensor* db, const Tensor& gout, const Tensor& taps,
+                                          const Tensor& x, const ConvGeom& cg, const PoolGeom& pg) override;
   void avg_pool2d(Tensor& out, const Tensor& x, const PoolGeom& g) override;
   void avg_pool2d_backward(Tensor& dx, const Tensor& gout, const PoolGeom& g) override;
   void adaptive_avg_pool2d(Tensor& out, const Tensor& x, const PoolGeom& g) override;
