@@ -79,12 +79,14 @@ void gemm_packed(int64_t M, const float* A, int64_t lda, const PackedWeights& B,
                  int64_t ldc, const float* bias) {
   const float* d = B.data.data<float>();
   const int64_t panels = (B.N + kPanel - 1) / kPanel;
-  for (int64_t m0 = 0; m0 < M; m0 += kRows) {
-    const TileFn fn = kTiles[std::min<int64_t>(kRows, M - m0)];
-    for (int64_t p = 0; p < panels; ++p)
-      fn(B.K, A + m0 * lda, lda, d + p * B.K * kPanel, accumulate, bias ? bias + p * kPanel : nullptr,
-         C + m0 * ldc + p * kPanel, ldc, std::min(kPanel, B.N - p * kPanel));
-  }
+  // Panels outside, row tiles inside: each panel (K x 32 floats, 32 KB for K = 256) is read from L2/L3 once and
+  // reused from L1 by every row tile, while A (the few rows of a recurrent step) stays in L1 throughout. Row
+  // tiles outside read all of B once per tile: W4's 1 MB recurrent weight, 4 times a step, from L3.
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t m0 = 0; m0 < M; m0 += kRows)
+      kTiles[std::min<int64_t>(kRows, M - m0)](B.K, A + m0 * lda, lda, d + p * B.K * kPanel, accumulate,
+                                               bias ? bias + p * kPanel : nullptr, C + m0 * ldc + p * kPanel, ldc,
+                                               std::min(kPanel, B.N - p * kPanel));
 }
 
 void gemm_packed_rows(int64_t M, const float* A, int64_t lda, const PackedWeights& B, bool accumulate, float* C,
