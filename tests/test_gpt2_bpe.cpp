@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "loom/io/run_file.h"
 #include "loom/loom.h"
 #include "support/run_command.h"
 #include "support/scratch.h"
@@ -271,6 +272,57 @@ TEST(GPT2BPE, RanksAreKeyedLikeTheJavaScriptObject) {
   const Reference ref = node_encode(text, true, dir.string());
   EXPECT_EQ(tiny.encode(text), ref.whole);
   EXPECT_EQ(tiny.decode(tiny.encode(text)), text);
+}
+
+TEST(GPT2BPE, CompactTablesHoldTheFilesExactly) {
+  // The tokenizer keeps its strings in one buffer each, a hash of ids into it and merges as id pairs; every
+  // entry of the files must come back out unchanged, and a varied text (unicode, special-token spellings,
+  // long words) must encode as the JavaScript encoder does.
+  const std::string dir = reference_dir();
+  const BPETokenizer tok = BPETokenizer::gpt2();
+  const auto enc = nlohmann::json::parse(io::read_run_file((fs::path(dir) / "encoder.json").string()));
+  ASSERT_EQ(int64_t(enc.size()), tok.vocab_size());
+  size_t wrong = 0;
+  for (const auto& [t, id] : enc.items()) {
+    if (tok.token_to_id(t) != id.get<int64_t>() || tok.id_to_token(id.get<int64_t>()) != t) ++wrong;
+  }
+  EXPECT_EQ(wrong, 0u);
+  EXPECT_EQ(tok.token_to_id("Ġthe"), 262);
+  EXPECT_EQ(tok.token_to_id("no such token"), -1);
+  EXPECT_EQ(tok.token_to_id(""), -1);
+  const auto merges = tok.merges();
+  const std::vector<std::string> bpe_lines = split_lines(io::read_run_file((fs::path(dir) / "vocab.bpe").string()));
+  size_t m = 0;
+  for (size_t i = 1; i < bpe_lines.size(); ++i) {
+    if (bpe_lines[i].empty()) continue;
+    ASSERT_LT(m, merges.size());
+    EXPECT_EQ(merges[m].first + " " + merges[m].second, bpe_lines[i]) << "merge " << m;
+    ++m;
+  }
+  EXPECT_EQ(m, merges.size());
+  const std::string text =
+      "<|endoftext|>The quick brown fox\u2014na\u00efve caf\u00e9s, \u4e2d\u6587\u5b57, \u0436\u0443\u043a, "
+      "\U0001f600\U0001f44d\U0001f3fd!<|endoftext|> antidisestablishmentarianism 1234567 it's   \t\n\n"
+      "\u0915\u093f\u0924\u093e\u092c \u0627\u0644\u0639\u0631\u0628\u064a\u0629 <|endoftext|><|endoftext|>";
+  EXPECT_EQ(tok.encode(text), node_encode(text, true).whole);
+  EXPECT_EQ(tok.decode(tok.encode(text)), text);
+}
+
+TEST(GPT2BPE, ARepeatedMergeLineTakesItsLastRank) {
+  // Encoder.js assigns ranks into an object, so a pair listed twice keeps the later line's rank: here (b, c)
+  // at rank 1 beats (a, b) at rank 2, and "abc" becomes a + bc (the first line's rank would give ab + c).
+  const BPETokenizer gpt2 = BPETokenizer::gpt2();
+  std::vector<std::string> tokens;
+  for (int64_t id = 0; id < 256; ++id) tokens.push_back(gpt2.id_to_token(id));
+  tokens.insert(tokens.end(), {"ab", "bc"});
+  const BPETokenizer tiny(tokens, {{"a", "b"}, {"b", "c"}, {"a", "b"}});
+  const fs::path d = scratch("repeated");
+  tiny.save(d.string());
+  fs::copy_file(fs::path(reference_dir()) / "Encoder.js", d / "Encoder.js", fs::copy_options::overwrite_existing);
+  const std::string text = "abc ab bc abcabc";
+  EXPECT_EQ(tiny.encode("abc"), (std::vector<int64_t>{tiny.token_to_id("a"), 257}));
+  EXPECT_EQ(tiny.encode(text), node_encode(text, true, d.string()).whole);
+  EXPECT_EQ(tiny.merges().size(), 3u);
 }
 
 TEST(BPETraining, DeterministicRoundTripsAndReloads) {

@@ -2,6 +2,7 @@
 #include "loom/io/json_fields.h"
 #include "loom/io/run_file.h"
 
+#include <bit>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
@@ -17,48 +18,119 @@ namespace loom::text {
 
 namespace fs = std::filesystem;
 
-BPETokenizer::BPETokenizer(std::vector<std::string> tokens, std::vector<std::pair<std::string, std::string>> merges)
-    : tokens_(std::move(tokens)), merges_(std::move(merges)) {
-  LOOM_CHECK(tokens_.size() < size_t(std::numeric_limits<int32_t>::max()), "BPETokenizer: too many tokens");
-  bytes_.reserve(tokens_.size());
-  ids_.reserve(tokens_.size());
-  for (size_t id = 0; id < tokens_.size(); ++id) {
-    auto raw = bpe_chars_to_bytes(tokens_[id]);
-    LOOM_CHECK(raw && !raw->empty(), "BPETokenizer: token ", id, " (\"", tokens_[id],
+namespace {
+
+size_t table_size(size_t n) {  // a power of two at least twice n, so probes stay short
+  size_t cap = 16;
+  while (cap < 2 * n) cap *= 2;
+  return cap;
+}
+
+uint64_t mix(uint64_t k) { return k * 0x9E3779B97F4A7C15ull; }
+
+}  // namespace
+
+void BPETokenizer::StringTable::push(std::string_view s) {
+  LOOM_CHECK(text.size() + s.size() < size_t(std::numeric_limits<uint32_t>::max()),
+             "BPETokenizer: the vocabulary's strings exceed 4 GiB");
+  text.append(s);
+  off.push_back(uint32_t(text.size()));
+}
+
+int32_t BPETokenizer::find_id(std::string_view token) const {
+  const size_t mask = id_slots_.size() - 1;
+  for (size_t i = std::hash<std::string_view>{}(token) & mask;; i = (i + 1) & mask) {
+    const int32_t id = id_slots_[i];
+    if (id < 0) return -1;
+    if (tokens_[size_t(id)] == token) return id;
+  }
+}
+
+const BPETokenizer::Merge* BPETokenizer::find_merge(int32_t a, int32_t b) const {
+  const uint64_t key = pair_key(a, b);
+  const int shift = 64 - std::countr_zero(merge_slots_.size());
+  const size_t mask = merge_slots_.size() - 1;
+  for (size_t i = size_t(mix(key) >> shift);; i = (i + 1) & mask) {
+    const MergeSlot& s = merge_slots_[i];
+    if (s.key == key) return &s.m;
+    if (s.key == kNoPair) return nullptr;
+  }
+}
+
+BPETokenizer::BPETokenizer(std::vector<std::string> tokens, std::vector<std::pair<std::string, std::string>> merges) {
+  LOOM_CHECK(tokens.size() < size_t(std::numeric_limits<int32_t>::max()), "BPETokenizer: too many tokens");
+  size_t chars = 0;
+  for (const auto& t : tokens) chars += t.size();
+  tokens_.text.reserve(chars);
+  tokens_.off.reserve(tokens.size() + 1);
+  bytes_.text.reserve(chars);
+  bytes_.off.reserve(tokens.size() + 1);
+  id_slots_.assign(table_size(tokens.size()), -1);
+  const size_t id_mask = id_slots_.size() - 1;
+  for (size_t id = 0; id < tokens.size(); ++id) {
+    auto raw = bpe_chars_to_bytes(tokens[id]);
+    LOOM_CHECK(raw && !raw->empty(), "BPETokenizer: token ", id, " (\"", tokens[id],
                "\") is empty or has a character outside GPT-2's byte table");
-    bytes_.push_back(std::move(*raw));
-    LOOM_CHECK(ids_.emplace(tokens_[id], int32_t(id)).second, "BPETokenizer: token \"", tokens_[id],
-               "\" appears twice (ids ", ids_[tokens_[id]], " and ", id, ")");
+    bytes_.push(*raw);
+    const int32_t dup = find_id(tokens[id]);
+    LOOM_CHECK(dup < 0, "BPETokenizer: token \"", tokens[id], "\" appears twice (ids ", dup, " and ", id, ")");
+    tokens_.push(tokens[id]);
+    size_t i = std::hash<std::string_view>{}(std::string_view(tokens[id])) & id_mask;
+    while (id_slots_[i] >= 0) i = (i + 1) & id_mask;
+    id_slots_[i] = int32_t(id);
   }
   for (int b = 0; b < 256; ++b) {
     const std::string t = bytes_to_bpe_chars(std::string(1, char(b)));
-    auto it = ids_.find(t);
-    LOOM_CHECK(it != ids_.end(), "BPETokenizer: the vocabulary lacks the single-byte token for byte ", b,
-               " (\"", t, "\"); byte-level BPE needs all 256");
-    byte_id_[b] = it->second;
+    byte_id_[b] = find_id(t);
+    LOOM_CHECK(byte_id_[b] >= 0, "BPETokenizer: the vocabulary lacks the single-byte token for byte ", b, " (\"", t,
+               "\"); byte-level BPE needs all 256");
   }
   // The reference encoder looks ranks up in a JavaScript object keyed by String([a, b]) == a + "," + b, so a
   // pair whose key spells another merge's key (",\"" + "\"" vs "\"" + ",\"", both "\",,\"") takes that
   // merge's rank, and a later merge line with the same key overrides an earlier one. Every split of a key at
   // a comma is therefore a pair that merges at that key's rank. A split whose concatenation is not a token
   // would make the JavaScript encoder emit an undefined id; it is left unmerged here instead.
-  std::unordered_map<std::string, int32_t> key_rank;
-  for (size_t r = 0; r < merges_.size(); ++r) {
-    const auto& [a, b] = merges_[r];
-    LOOM_CHECK(ids_.count(a) && ids_.count(b) && ids_.count(a + b), "BPETokenizer: merge ", r, " (\"", a,
-               "\" \"", b, "\") joins tokens that are not all in the vocabulary");
-    key_rank[a + "," + b] = int32_t(r);
+  merges_.reserve(merges.size());
+  std::unordered_map<std::string, int32_t> key_rank;  // only the few keys with a comma in a token need it
+  std::vector<std::pair<uint64_t, Merge>> pairs;
+  pairs.reserve(merges.size());
+  for (size_t r = 0; r < merges.size(); ++r) {
+    const auto& [a, b] = merges[r];
+    const int32_t x = find_id(a), y = find_id(b), xy = find_id(a + b);
+    LOOM_CHECK(x >= 0 && y >= 0 && xy >= 0, "BPETokenizer: merge ", r, " (\"", a, "\" \"", b,
+               "\") joins tokens that are not all in the vocabulary");
+    merges_.emplace_back(x, y);
+    if (a.find(',') == std::string::npos && b.find(',') == std::string::npos)
+      pairs.push_back({pair_key(x, y), {int32_t(r), xy}});  // its key splits at one comma only: (a, b)
+    else
+      key_rank[a + "," + b] = int32_t(r);
   }
-  pair_merge_.reserve(key_rank.size());
   for (const auto& [key, rank] : key_rank) {
     for (size_t i = 1; i + 1 < key.size(); ++i) {
       if (key[i] != ',') continue;
-      auto x = ids_.find(key.substr(0, i)), y = ids_.find(key.substr(i + 1));
-      auto xy = ids_.find(key.substr(0, i) + key.substr(i + 1));
-      if (x != ids_.end() && y != ids_.end() && xy != ids_.end())
-        pair_merge_[pair_key(x->second, y->second)] = {rank, xy->second};
+      const int32_t x = find_id(std::string_view(key).substr(0, i)), y = find_id(std::string_view(key).substr(i + 1));
+      const int32_t xy = find_id(key.substr(0, i) + key.substr(i + 1));
+      if (x >= 0 && y >= 0 && xy >= 0) pairs.push_back({pair_key(x, y), {rank, xy}});
     }
   }
+  // A pair (x, y) comes from the one key x + "," + y, and a comma-free pair's key has one comma, so comma keys
+  // and comma-free merges never give the same pair. Only a repeated merge line does; JavaScript's last
+  // assignment wins, and the later line has the higher rank.
+  merge_slots_.assign(table_size(pairs.size()), MergeSlot{});
+  const int shift = 64 - std::countr_zero(merge_slots_.size());
+  const size_t mask = merge_slots_.size() - 1;
+  for (const auto& [key, m] : pairs) {
+    size_t i = size_t(mix(key) >> shift);
+    while (merge_slots_[i].key != kNoPair && merge_slots_[i].key != key) i = (i + 1) & mask;
+    if (merge_slots_[i].key == kNoPair || merge_slots_[i].m.rank < m.rank) merge_slots_[i] = {key, m};
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> BPETokenizer::merges() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(merges_.size());
+  for (const auto& [a, b] : merges_) out.emplace_back(tokens_[size_t(a)], tokens_[size_t(b)]);
+  return out;
 }
 
 std::vector<int32_t> BPETokenizer::bpe(std::string_view piece) const {
@@ -72,10 +144,8 @@ std::vector<int32_t> BPETokenizer::bpe(std::string_view piece) const {
     size_t best = 0;
     bool found = false;
     for (size_t i = 0; i + 1 < syms.size(); ++i) {
-      auto it = pair_merge_.find(pair_key(syms[i], syms[i + 1]));
-      if (it != pair_merge_.end() && it->second.rank <= best_rank) {
-        best_rank = it->second.rank, result = it->second.result, best = i, found = true;
-      }
+      const Merge* m = find_merge(syms[i], syms[i + 1]);
+      if (m && m->rank <= best_rank) best_rank = m->rank, result = m->result, best = i, found = true;
     }
     if (!found) break;
     const int32_t first = syms[best], second = syms[best + 1];
@@ -135,15 +205,12 @@ std::string BPETokenizer::decode_bytes(std::span<const int64_t> ids) const {
 
 std::string BPETokenizer::decode(std::span<const int64_t> ids) const { return sanitize_utf8(decode_bytes(ids)); }
 
-int64_t BPETokenizer::token_to_id(const std::string& token) const {
-  auto it = ids_.find(token);
-  return it == ids_.end() ? -1 : it->second;
-}
+int64_t BPETokenizer::token_to_id(const std::string& token) const { return find_id(token); }
 
-const std::string& BPETokenizer::id_to_token(int64_t id) const {
+std::string BPETokenizer::id_to_token(int64_t id) const {
   LOOM_CHECK(id >= 0 && id < vocab_size(), "BPETokenizer: id ", id, " is outside the vocabulary of ",
              vocab_size(), " tokens");
-  return tokens_[size_t(id)];
+  return std::string(tokens_[size_t(id)]);
 }
 
 namespace {
@@ -157,11 +224,11 @@ void BPETokenizer::save(const std::string& dir) const {
   fs::create_directories(dir, ec);
   LOOM_CHECK(!ec, "BPETokenizer::save: cannot create directory ", dir, ": ", ec.message());
   nlohmann::ordered_json enc = nlohmann::ordered_json::object();
-  for (size_t id = 0; id < tokens_.size(); ++id) enc[tokens_[id]] = id;
+  for (size_t id = 0; id < tokens_.size(); ++id) enc[std::string(tokens_[id])] = id;
   // ASCII-escaped, as GPT-2's own encoder.json is.
   write_text(fs::path(dir) / "encoder.json", enc.dump(-1, ' ', true));
   std::string bpe = "#version: 0.2\n";
-  for (const auto& [a, b] : merges_) bpe += a + " " + b + "\n";
+  for (const auto& [a, b] : merges_) bpe.append(tokens_[size_t(a)]).append(" ").append(tokens_[size_t(b)]).append("\n");
   write_text(fs::path(dir) / "vocab.bpe", bpe);
 }
 

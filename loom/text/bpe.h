@@ -40,8 +40,9 @@ class BPETokenizer : public Tokenizer {
 
   // -1 when `token` (in table spelling, e.g. "<|endoftext|>" or "Ġthe") is not in the vocabulary.
   int64_t token_to_id(const std::string& token) const;
-  const std::string& id_to_token(int64_t id) const;
-  const std::vector<std::pair<std::string, std::string>>& merges() const { return merges_; }
+  std::string id_to_token(int64_t id) const;
+  // The merges in rank order, spelled out (built on each call: the tokenizer keeps them as id pairs).
+  std::vector<std::pair<std::string, std::string>> merges() const;
   // The BPE of one pre-token's bytes (no pre-tokenisation), e.g. " world" -> {995}.
   std::vector<int32_t> bpe(std::string_view piece) const;
 
@@ -50,12 +51,28 @@ class BPETokenizer : public Tokenizer {
     int32_t rank, result;
   };
   static uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
+  static constexpr uint64_t kNoPair = ~uint64_t(0);  // no id pair has its top bit set
+  // Strings back to back in one buffer (string i = text[off[i], off[i+1])): a 50k vocabulary in two
+  // allocations instead of 50k std::strings, which is most of what a loaded q4_0 GPT-2 holds beside its blocks.
+  struct StringTable {
+    std::string text;
+    std::vector<uint32_t> off{0};
+    void push(std::string_view s);
+    std::string_view operator[](size_t i) const { return {text.data() + off[i], off[i + 1] - off[i]}; }
+    size_t size() const { return off.size() - 1; }
+  };
+  struct MergeSlot {
+    uint64_t key = kNoPair;
+    Merge m{};
+  };
+  int32_t find_id(std::string_view token) const;
+  const Merge* find_merge(int32_t a, int32_t b) const;
 
-  std::vector<std::string> tokens_;        // id -> table spelling
-  std::vector<std::string> bytes_;         // id -> raw bytes
-  std::unordered_map<std::string, int32_t> ids_;
-  std::vector<std::pair<std::string, std::string>> merges_;
-  std::unordered_map<uint64_t, Merge> pair_merge_;
+  StringTable tokens_;                              // id -> table spelling
+  StringTable bytes_;                               // id -> raw bytes
+  std::vector<int32_t> id_slots_;                   // open addressing on tokens_ spellings: id, or -1 if empty
+  std::vector<std::pair<int32_t, int32_t>> merges_; // rank -> the ids it joins
+  std::vector<MergeSlot> merge_slots_;              // open addressing on pair_key: (a, b) -> rank, result
   int32_t byte_id_[256];
   // Pre-token -> ids, shared by copies (same vocabulary, same answers) and guarded for DataLoader workers.
   struct Cache {
