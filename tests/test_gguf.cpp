@@ -235,6 +235,31 @@ TEST(GGUFGpt, F32ExportHasLlamaCppKeysAndReloadsToIdenticalLogits) {
   }
 }
 
+TEST(GGUFGpt, EncryptedFileLoadsThroughLoadRun) {
+  // Encrypted at rest its first bytes are the encryption magic, not "GGUF": load_run must still take it as a
+  // GGUF (decrypted with the policy's key) rather than fall through to the folder loaders.
+  Tiny t = tiny_gpt(true);
+  const auto dir = test::scratch("enc_gguf");
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "model.gguf").string();
+  export_::save_gpt_gguf(*t.gpt, t.tok, path);
+  const std::string key = test::scratch("enc_gguf.key").string();
+  trust::keygen_symmetric(key);
+  trust::encrypt_run(dir.string(), key);
+  ASSERT_FALSE(io::is_gguf_file(path));
+  expect_error([&] { runtime::load_run(path); }, "model.gguf");
+  trust::LoadPolicy keyed;
+  keyed.key_file = key;
+  trust::set_load_policy(keyed);
+  runtime::Run run = runtime::load_run(path);
+  trust::set_load_policy({});
+  EXPECT_EQ(run.kind, runtime::Run::Kind::language_model);
+  auto* gpt = dynamic_cast<models::GPT*>(run.lm.get());
+  ASSERT_TRUE(gpt);
+  EXPECT_EQ((logits(*gpt) - logits(*t.gpt)).abs().max().item(), 0.0);
+  EXPECT_EQ(run.tokenizer->encode("the cat sat"), t.tok.encode("the cat sat"));
+}
+
 TEST(GGUFGpt, QuantizedExportKeepsGgmlBlocksByteForByte) {
   for (auto [type, fmt] : {std::pair{GGMLType::q8_0, quant::QuantFormat::q8_0}, {GGMLType::q4_0, quant::QuantFormat::q4_0}}) {
     Tiny t = tiny_gpt();

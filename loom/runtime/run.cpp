@@ -4,6 +4,7 @@
 #include <malloc.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,7 @@
 #include "loom/io/run_file.h"
 #include "loom/runtime/gguf_gpt.h"
 #include "loom/text/bpe.h"
+#include "loom/trust/encrypt.h"
 
 namespace loom::runtime {
 
@@ -55,12 +57,25 @@ int64_t end_of_text_token(const text::Tokenizer& tok) {
   return -1;
 }
 
+namespace {
+
+// A GGUF file encrypted at rest (trust::encrypt_run) starts with the encryption magic, not "GGUF"; by its name it
+// still goes to the GGUF loader, whose reader decrypts it under the load policy's key (or says that a key is needed).
+bool is_encrypted_gguf(const std::string& path) {
+  if (fs::path(path).extension() != ".gguf") return false;
+  std::ifstream in(path, std::ios::binary);
+  std::string head(trust::kEncMagic.size(), '\0');
+  return in && in.read(head.data(), std::streamsize(head.size())) && head == trust::kEncMagic;
+}
+
+}  // namespace
+
 Run load_run(const std::string& dir, const LoadRunOptions& o) {
   Run run;
   run.path = dir;
   run.id = fs::path(dir).lexically_normal().filename().string();
   if (run.id.empty()) run.id = fs::path(dir).lexically_normal().parent_path().filename().string();
-  if (fs::is_regular_file(dir) && io::is_gguf_file(dir)) {  // a GGUF GPT-2 (gguf_gpt.h)
+  if (fs::is_regular_file(dir) && (io::is_gguf_file(dir) || is_encrypted_gguf(dir))) {  // a GGUF GPT-2 (gguf_gpt.h)
     GGUFModel m = load_gguf_gpt(dir);
     run.kind = Run::Kind::language_model;
     run.config = m.config;
