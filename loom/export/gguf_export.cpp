@@ -108,9 +108,10 @@ io::GGUFBuilder gpt_gguf(const models::GPT& gpt, const text::BPETokenizer& tok, 
       types.push_back(kTokenUnused);
     }
   }
+  const auto pairs = tok.merges();  // spelled out on each call: once here
   std::vector<std::string> merges;
-  merges.reserve(tok.merges().size());
-  for (const auto& [a, z] : tok.merges()) merges.push_back(a + " " + z);
+  merges.reserve(pairs.size());
+  for (const auto& [a, z] : pairs) merges.push_back(a + " " + z);
   b.set("tokenizer.ggml.model", GGUFValue::string("gpt2"));
   b.set("tokenizer.ggml.pre", GGUFValue::string("gpt-2"));
   b.set("tokenizer.ggml.tokens", GGUFValue::strings(tokens));
