@@ -1,23 +1,14 @@
 // GPT-2 BPE encode speed: CPU seconds to encode a text with a fresh tokenizer (its pre-token cache cold, as
 // for any new text) and to run bpe() on every pre-token with no cache at all (the merge loop alone).
 //   bpe_bench FILE [ROUNDS]     prints one JSON object; run it under `perf stat -e task-clock` or compare cpu_s
+#include <algorithm>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <sstream>
 
+#include "bench_util.h"
 #include "loom/text/bpe.h"
 #include "loom/text/pretokenize.h"
-
-namespace {
-
-double cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -37,15 +28,15 @@ int main(int argc, char** argv) {
   size_t ids = 0, bpe_ids = 0;
   for (int r = 0; r < rounds; ++r) {
     const auto tok = loom::text::BPETokenizer::gpt2();  // a fresh cache each round
-    double t0 = cpu_seconds();
+    double t0 = loom::bench::cpu_seconds();
     ids = tok.encode(text).size();
-    encode_s = std::min(encode_s, cpu_seconds() - t0);
+    encode_s = std::min(encode_s, loom::bench::cpu_seconds() - t0);
     std::vector<std::string_view> pieces;
     loom::text::gpt2_pretokenize_valid(text, pieces);
-    t0 = cpu_seconds();
+    t0 = loom::bench::cpu_seconds();
     bpe_ids = 0;
     for (std::string_view p : pieces) bpe_ids += tok.bpe(p).size();
-    bpe_s = std::min(bpe_s, cpu_seconds() - t0);
+    bpe_s = std::min(bpe_s, loom::bench::cpu_seconds() - t0);
   }
   std::printf("{\"bench\": \"bpe_encode\", \"bytes\": %zu, \"ids\": %zu, \"encode_cpu_s\": %.4f, \"bpe_ids\": %zu, "
               "\"bpe_uncached_cpu_s\": %.4f}\n",

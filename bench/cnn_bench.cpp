@@ -20,11 +20,7 @@ static bool g_cpu_clock = false;
 template <class F>
 static double best(int reps, F&& f) {
   if (!g_cpu_clock) return bench::best_seconds(reps, f);
-  auto now = [] {
-    timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-  };
+  const auto now = bench::cpu_seconds;
   f();
   double b = 1e30;
   for (int i = 0; i < reps; ++i) {
@@ -100,42 +96,29 @@ int main(int argc, char** argv) {
     h = max_pool2d(relu(conv2d(h, w2, b2)), {.kernel_size = {2, 2}});
     return linear(relu(linear(h.reshape({B, 1600}), w3, b3)), w4, b4);
   };
-  const double fwd = best(reps, [&] {
-    NoGradGuard ng;
-    forward();
-  });
-  const double step = best(reps, [&] {
-    opt.zero_grad();
-    cross_entropy(forward(), target).backward();
-    opt.step();
-  });
-  report("step", fwd, step);
-  // The step as nn::Sequential runs it: ReLU + pool fused, and the first conv fused with them.
-  auto forward_fused = [&] {
-    const Pool2dArgs p2{.kernel_size = {2, 2}};
-    Tensor h = conv2d_relu_max_pool2d(x, w1, b1, {}, p2);
+  // One forward without gradients and one training step (forward, cross-entropy, backward, Adam) of a chain.
+  auto time_chain = [&](const char* name, const std::function<Tensor()>& fwd_fn) {
+    const double f = best(reps, [&] {
+      NoGradGuard ng;
+      fwd_fn();
+    });
+    const double st = best(reps, [&] {
+      opt.zero_grad();
+      cross_entropy(fwd_fn(), target).backward();
+      opt.step();
+    });
+    report(name, f, st);
+    return st;
+  };
+  const double step = time_chain("step", forward);
+  // As nn::Sequential runs the net: ReLU + pool fused, and the first conv fused with them; then only the first.
+  const Pool2dArgs p2{.kernel_size = {2, 2}};
+  const auto head = [&](Tensor h) {
     h = relu_max_pool2d(conv2d(h, w2, b2), p2);
     return linear(relu(linear(h.reshape({B, 1600}), w3, b3)), w4, b4);
   };
-  const double fwd_fused = best(reps, [&] {
-    NoGradGuard ng;
-    forward_fused();
-  });
-  const double step_fused = best(reps, [&] {
-    opt.zero_grad();
-    cross_entropy(forward_fused(), target).backward();
-    opt.step();
-  });
-  report("step_fused", fwd_fused, step_fused);
-  const double step_pool = best(reps, [&] {  // only ReLU + pool fused: what Sequential ran before
-    opt.zero_grad();
-    const Pool2dArgs p2{.kernel_size = {2, 2}};
-    Tensor h = relu_max_pool2d(conv2d(x, w1, b1), p2);
-    h = relu_max_pool2d(conv2d(h, w2, b2), p2);
-    cross_entropy(linear(relu(linear(h.reshape({B, 1600}), w3, b3)), w4, b4), target).backward();
-    opt.step();
-  });
-  report("step_relu_pool_fused", fwd_fused, step_pool);
+  time_chain("step_fused", [&] { return head(conv2d_relu_max_pool2d(x, w1, b1, {}, p2)); });
+  time_chain("step_relu_pool_fused", [&] { return head(relu_max_pool2d(conv2d(x, w1, b1), p2)); });
   const double adam = best(reps, [&] { opt.step(); });
   report("adam_step", adam, adam);
   std::printf("{\"bench\":\"cnn_step\",\"impl\":\"loom\",\"op\":\"train_samples_per_s\",\"value\":%.0f}\n", B / step);

@@ -13,16 +13,11 @@
 #include "loom/backend/cpu/conv_wgrad_direct.h"
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/loom.h"
+#include "bench_util.h"
 
 using namespace loom;
 
 namespace {
-
-double cpu_now() {
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
 
 Tensor rand_tensor(Shape s, uint32_t seed) {
   Tensor t = make_tensor(std::move(s), DType::f32);
@@ -43,9 +38,9 @@ void bench_shape(const char* label, int64_t N, int64_t C, int64_t HW, int64_t OC
   for (int r = 0; r < reps + 1; ++r)  // the first round warms up
     for (int direct = 1; direct >= 0; --direct) {
       cpu::set_direct_wgrad_enabled(direct == 1);
-      const double t0 = cpu_now();
+      const double t0 = bench::cpu_seconds();
       be.conv2d_backward(nullptr, &dw, &db, gy, x, w, g);
-      if (r > 0) best[direct] = std::min(best[direct], cpu_now() - t0);
+      if (r > 0) best[direct] = std::min(best[direct], bench::cpu_seconds() - t0);
     }
   cpu::set_direct_wgrad_enabled(true);
   std::printf("{\"bench\":\"conv_wgrad\",\"shape\":\"%s\",\"direct_applies\":%s,\"im2col_us\":%.1f,\"direct_us\":%.1f,"

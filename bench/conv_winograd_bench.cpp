@@ -17,22 +17,17 @@
 #include "loom/backend/cpu/conv_winograd.h"
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/loom.h"
+#include "bench_util.h"
 
 using namespace loom;
 
 namespace {
 
-double cpu_now() {
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
-
 template <class F>
 double once(F&& f) {
-  const double t0 = cpu_now();
+  const double t0 = bench::cpu_seconds();
   f();
-  return cpu_now() - t0;
+  return bench::cpu_seconds() - t0;
 }
 
 std::vector<float> randv(int64_t n, uint32_t seed) {
