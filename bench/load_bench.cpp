@@ -83,10 +83,11 @@ int load(const std::string& path) {
   const double before = peak_rss_mb(), t0 = now();
   const runtime::Run r = runtime::load_run(path);
   const double s = now() - t0;
-  std::printf("{\"bench\": \"load\", \"path\": \"%s\", \"seconds\": %.3f, \"peak_rss_mb\": %.0f, "
-              "\"rss_before_mb\": %.0f, \"rss_after_mb\": %.0f, \"file_mb\": %.0f, \"params\": %lld}\n",
+  std::printf("{\"bench\": \"load\", \"path\": \"%s\", \"seconds\": %.3f, \"peak_rss_mb\": %.1f, "
+              "\"rss_before_mb\": %.1f, \"rss_after_mb\": %.1f, \"file_mb\": %.1f, \"peak_over_file\": %.3f, "
+              "\"params\": %lld}\n",
               path.c_str(), s, peak_rss_mb(), before, rss_mb(), double(bytes_of(path)) / 1048576.0,
-              (long long)r.lm->num_parameters());
+              peak_rss_mb() / (double(bytes_of(path)) / 1048576.0), (long long)r.lm->num_parameters());
   return 0;
 }
 

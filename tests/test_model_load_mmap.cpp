@@ -188,3 +188,31 @@ TEST(MappedFile, ErrorsNameTheFile) {
   test::write_file(empty, "");
   EXPECT_EQ(io::MappedFile(empty.string()).bytes().size(), 0u);
 }
+
+// read() goes through a 1 MiB buffer with pread: ranges across the buffer's size come back byte for byte, a range
+// past the end is refused, and a file cut short under a live mapping gives an error naming it (not a SIGBUS, as
+// touching the mapping's lost pages would).
+TEST(MappedFile, ReadCopiesRangesAndNamesAShortFile) {
+  std::string bytes(3 * (1 << 20) + 123, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = char((i * 2654435761u) >> 13);
+  const fs::path p = test::scratch("read.bin");
+  test::write_file(p, bytes);
+  io::MappedFile m(p.string());
+  for (auto [off, n] : std::vector<std::pair<size_t, size_t>>{{0, bytes.size()}, {7, (1 << 20) + 9}, {1 << 20, 1},
+                                                              {bytes.size() - 5, 5}, {100, 0}}) {
+    std::string out(n, '\0');
+    m.read(off, out.data(), n);
+    EXPECT_EQ(out, bytes.substr(off, n)) << off << " " << n;
+  }
+  std::string out(8, '\0');
+  EXPECT_THROW(m.read(bytes.size() - 4, out.data(), 8), Error);
+  fs::resize_file(p, 1000);
+  try {
+    std::string rest(4096, '\0');
+    m.read(2000, rest.data(), rest.size());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("read.bin"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("shorter"), std::string::npos) << e.what();
+  }
+}

@@ -303,4 +303,25 @@ TEST(LoadRun, ChecksMetadataFamiliesAndNonFiniteWeights) {
       << r.nonfinite;
   EXPECT_EQ(runtime::nonfinite_weights(models::make_model("mlp", {.channels = 1, .height = 28, .width = 28,
                                                                   .num_classes = 10})->state_dict()), "");
+  // The check sums each 1M-value chunk and counts only where the sum is not finite: finite values whose float sum
+  // overflows are not reported, +inf and -inf (a NaN sum) both are, and so is one NaN past the first chunk, in f64
+  // and bf16 as in f32.
+  {
+    nn::StateDict sd;
+    sd.insert("huge", full({4}, 3e38f));
+    Tensor inf_pair = zeros({3}), late_nan = zeros({(int64_t(1) << 20) + 5}), d = zeros({2}, {.dtype = DType::f64});
+    Tensor b = zeros({4}, {.dtype = DType::bf16});
+    NoGradGuard ng;
+    inf_pair.narrow(0, 0, 1).fill_(INFINITY);
+    inf_pair.narrow(0, 2, 1).fill_(-INFINITY);
+    late_nan.narrow(0, (int64_t(1) << 20) + 3, 1).fill_(std::nan(""));
+    d.narrow(0, 1, 1).fill_(std::nan(""));
+    b.narrow(0, 0, 2).fill_(INFINITY);
+    EXPECT_EQ(runtime::nonfinite_weights(sd), "");
+    sd.insert("inf_pair", inf_pair);
+    sd.insert("late_nan", late_nan);
+    sd.insert("d", d);
+    sd.insert("b", b);
+    EXPECT_EQ(runtime::nonfinite_weights(sd), "6 NaN/inf weight value(s) in 4 tensor(s), first 'inf_pair' (2 of 3)");
+  }
 }

@@ -38,11 +38,32 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     // Loaders walk the tensors front to back: ask for generous read-ahead.
     ::madvise(base_, size_, MADV_SEQUENTIAL);
   }
-  ::close(fd);
+  fd_ = fd;
 }
 
 MappedFile::~MappedFile() {
   if (base_) ::munmap(base_, size_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void MappedFile::read(uint64_t offset, void* dst, size_t n) const {
+  LOOM_CHECK(offset <= size_ && n <= size_ - offset, path_, ": read of ", n, " bytes at ", offset, " is past the end (",
+             size_, " bytes)");
+  constexpr size_t kBuffer = size_t(1) << 20;
+  if (!buffer_) buffer_ = std::make_unique<char[]>(kBuffer);
+  char* out = static_cast<char*>(dst);
+  while (n > 0) {
+    const size_t want = std::min(n, kBuffer);
+    for (size_t got = 0; got < want;) {
+      const ssize_t r = ::pread(fd_, buffer_.get() + got, want - got, off_t(offset + got));
+      if (r < 0 && errno == EINTR) continue;
+      LOOM_CHECK(r > 0, path_, ": cannot read ", want - got, " bytes at ", offset + got, " (",
+                 r < 0 ? std::strerror(errno) : "the file became shorter while loading", ")");
+      got += size_t(r);
+    }
+    std::memcpy(out, buffer_.get(), want);
+    out += want, offset += want, n -= want;
+  }
 }
 
 void MappedFile::release(uint64_t offset, uint64_t n) const {

@@ -72,9 +72,11 @@ void RunSafetensors::copy(const SafetensorsEntry& e, void* dst) {
   char* out = static_cast<char*>(dst);
   for (uint64_t at = e.begin; at < e.end; at += kPiece) {
     const uint64_t n = std::min(kPiece, e.end - at);
-    std::memcpy(out + (at - e.begin), b.data() + at, size_t(n));
+    if (map_)
+      map_->read(at, out + (at - e.begin), size_t(n));  // pread: no file pages resident (mapped_file.h)
+    else
+      std::memcpy(out + (at - e.begin), b.data() + at, size_t(n));
     if (access_.route == RunFileRoute::streamed) access_.digest->update(out + (at - e.begin), size_t(n));
-    if (map_) map_->release(at, n);
   }
   if (access_.route == RunFileRoute::streamed) hashed_ = e.end;
   if (e.dtype == DType::boolean)

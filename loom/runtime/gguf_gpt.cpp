@@ -80,17 +80,16 @@ std::string gguf_gpt2_name(const std::string& loom_name) {
 
 namespace {
 
-// Copies t's bytes to dst in 1 MiB pieces, handing each piece's file pages back once copied: the load then holds
-// one piece of the file beside the model, not its largest tensor (a GPT-2 q8_0 token table is 41 MB, ~30% of the
-// file, and it is the last one a tied model reads; 8 MiB pieces still left the peak 10 MB above the loaded model).
-void copy_releasing(const io::GGUFFile& f, const io::GGUFTensorInfo& t, void* dst) {
-  const std::string_view d = f.data(t);
-  constexpr size_t kPiece = size_t(1) << 20;
-  for (size_t at = 0; at < d.size(); at += kPiece) {
-    const size_t n = std::min(kPiece, d.size() - at);
-    std::memcpy(static_cast<char*>(dst) + at, d.data() + at, n);
-    f.release(t, at, n);
+// Copies t's bytes to dst. A mapped file is read with pread (io::MappedFile::read), so none of its pages become
+// resident: the load holds the model and nothing of the file (copying through the mapping in 1 MiB pieces that were
+// handed back still left the peak ~3 MiB above the loaded model, the kernel faulting the file in large folios).
+void copy_out(const io::GGUFFile& f, const io::GGUFTensorInfo& t, void* dst) {
+  if (f.mapped) {
+    f.mapped->read(f.data_start + t.offset, dst, size_t(t.bytes));
+    return;
   }
+  const std::string_view d = f.data(t);
+  std::memcpy(dst, d.data(), d.size());
 }
 
 // t's values as f32, written to out (t.elements() floats): copied, widened from f16, or dequantized row by row.
@@ -98,7 +97,7 @@ void gguf_floats_into(const io::GGUFFile& f, const io::GGUFTensorInfo& t, float*
   const std::string_view d = f.data(t);
   const uint64_t n = t.elements();
   switch (t.type) {
-    case GGMLType::f32: copy_releasing(f, t, out); break;
+    case GGMLType::f32: copy_out(f, t, out); break;
     case GGMLType::f16:
       for (uint64_t i = 0; i < n; ++i) {
         uint16_t h;
@@ -253,7 +252,7 @@ GGUFModel load_gguf_gpt(const std::string& path) {
       const std::string_view d = f.data(*t);
       LOOM_CHECK(d.size() == size_t(dst.numel()), path, ": GGUF tensor '", gname, "' holds ", d.size(),
                  " bytes of blocks, loom's ", name, " needs ", dst.numel());
-      copy_releasing(f, *t, dst.data<uint8_t>());
+      copy_out(f, *t, dst.data<uint8_t>());
     } else if (blocks) {
       // A float (or other-format) head in a quantized file: quantize its rows as loom quantize would.
       const std::vector<float> x = gguf_tensor_floats(f, *t);
