@@ -130,3 +130,51 @@ TEST(Gemv, LinearOnOneRowMatchesBatchedRow) {
     for (size_t j = 0; j < got.size(); ++j) ASSERT_NEAR(got[j], want[j], 1e-4 * (1 + std::abs(want[j]))) << j;
   }
 }
+
+// loom's one-row GEMV (gemv_bt, what gemm and the fused-bias linear take for one row times W^T): 8-row blocks and
+// the rows after the last block, K below, at and past a 16-lane vector (the masked tail), a bias or none, beta == 0
+// over a NaN-filled y (never read) or not, and N * K on both sides of the parallel threshold, at 1 and 2 threads.
+TEST(Gemv, RowKernelMatchesReference) {
+  const int threads = get_num_threads();
+  for (int t : {1, 2}) {
+    set_num_threads(t);
+    for (auto [N, K] : {std::pair{1, 1}, {7, 15}, {8, 16}, {9, 17}, {63, 100}, {1000, 96}, {2304, 768}, {131, 770}}) {
+      const int64_t ldw = K + 3;
+      const std::vector<float> x = random_buffer(K, 7), W = random_buffer(N * ldw, 8), bias = random_buffer(N, 9),
+                               y0 = random_buffer(N, 10);
+      for (bool with_bias : {false, true})
+        for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {-0.5f, 0.75f}}) {
+          std::vector<float> y = y0;
+          if (beta == 0.0f)
+            for (float& v : y) v = std::numeric_limits<float>::quiet_NaN();
+          if (!cpu::gemv_bt(N, K, alpha, x.data(), W.data(), ldw, beta, with_bias ? bias.data() : nullptr, y.data()))
+            GTEST_SKIP() << "skipped: no AVX-512 (gemm takes OpenBLAS's sgemv)";
+          for (int64_t n = 0; n < N; ++n) {
+            double dot = 0;
+            for (int64_t k = 0; k < K; ++k) dot += double(W[size_t(n * ldw + k)]) * x[size_t(k)];
+            const double want = alpha * dot + (with_bias ? bias[size_t(n)] : 0.0) + (beta == 0.0f ? 0.0 : beta * y0[size_t(n)]);
+            ASSERT_NEAR(y[size_t(n)], want, 1e-5 * (1 + std::abs(want)) * std::sqrt(double(K)))
+                << "threads=" << t << " N=" << N << " K=" << K << " bias=" << with_bias << " beta=" << beta << " row " << n;
+          }
+        }
+    }
+  }
+  set_num_threads(threads);
+}
+
+// A decode-sized linear with a bias (the fused gemm_bias_f32 path for one row) equals that row of the batched one
+// (sgemm with the bias in its first store), and one row with no bias equals the batched row too.
+TEST(Gemv, FusedBiasRowMatchesBatchedLinear) {
+  manual_seed(12);
+  Tensor W = randn({1000, 200}), b = randn({1000}), x = randn({3, 200});
+  Tensor full = linear(x, W, b), full_nb = linear(x, W);
+  for (int64_t i = 0; i < 3; ++i) {
+    auto got = linear(x.narrow(0, i, 1), W, b).tolist(), want = full.narrow(0, i, 1).tolist();
+    auto got_nb = linear(x.narrow(0, i, 1), W).tolist(), want_nb = full_nb.narrow(0, i, 1).tolist();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t j = 0; j < got.size(); ++j) {
+      ASSERT_NEAR(got[j], want[j], 1e-4 * (1 + std::abs(want[j]))) << j;
+      ASSERT_NEAR(got_nb[j], want_nb[j], 1e-4 * (1 + std::abs(want_nb[j]))) << j;
+    }
+  }
+}

@@ -39,7 +39,11 @@ void CpuBackend::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double 
                       const void* B, int64_t ldb, double beta, void* C, int64_t ldc, DType dt) {
   if (M == 0 || N == 0) return;
   const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-  if (dt == DType::f32 && K > 0 && (M == 1 || N == 1)) {
+  if (dt == DType::f32 && K > 0 && !ta && tb && M == 1 &&
+      gemv_bt(N, K, float(alpha), static_cast<const float*>(A), static_cast<const float*>(B), ldb, float(beta),
+              nullptr, static_cast<float*>(C))) {
+    // one row through a linear layer (a decode step): loom's GEMV (skinny_gemm.h)
+  } else if (dt == DType::f32 && K > 0 && (M == 1 || N == 1)) {
     gemv_f32(ta, tb, M, N, K, float(alpha), static_cast<const float*>(A), lda, static_cast<const float*>(B), ldb,
              float(beta), static_cast<float*>(C), ldc);
   } else if (dt == DType::f32 && K > 0 && !ta && tb && M <= kSkinnyMaxRows) {
@@ -60,10 +64,12 @@ void CpuBackend::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double 
   }
 }
 
-// The products that gemm() gives to loom's sgemm take their bias in its first store; GEMVs, the few-row
-// products and non-AVX-512 CPUs say no (linear() then broadcasts the bias and accumulates).
+// The products that gemm() gives to loom's sgemm take their bias in its first store, and so does a single row times
+// W^T (gemv_bt, a decode step's linear layers); other GEMVs, the few-row products and non-AVX-512 CPUs say no
+// (linear() then broadcasts the bias and accumulates).
 bool CpuBackend::gemm_bias_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                                const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc) {
+  if (M == 1 && !ta && tb && K > 0 && gemv_bt(N, K, 1.0f, A, B, ldb, 0.0f, bias, C)) return true;
   if (M <= 1 || N <= 1 || K <= 0 || (!ta && tb && M <= kSkinnyMaxRows) || !sgemm_avx512_available()) return false;
   sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, bias);
   return true;

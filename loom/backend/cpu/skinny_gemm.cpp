@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include <omp.h>
+
 #include "loom/backend/cpu/isa.h"
 #include "loom/backend/cpu/lane_sum.h"
 
@@ -93,7 +95,69 @@ inline void dot_group(bool wide, int rows, int64_t K, const float* A, int64_t ld
   }
 }
 
+#if defined(LOOM_X86_KERNELS)
+// y[n] = alpha * W[n] . x (+ bias[n], + beta * y[n]) for rows [n0, n1): eight rows of W at a time, one accumulator
+// each (8 independent FMA chains, 8 streams of W), no software prefetch. Measured on GPT-2's decode (2 threads, f32,
+// interleaved runs): 8 rows x 1 accumulator ran ~3-5% faster than 4 rows x 2, and the pair kernel above with its
+// prefetches ~10% slower than OpenBLAS's sgemv, which this beats by 10-15%.
+LOOM_TARGET_AVX512 void gemv_rows_avx512(int64_t n0, int64_t n1, int64_t K, float alpha, const float* x, const float* W,
+                                         int64_t ldw, float beta, const float* bias, float* y) {
+  auto store = [&](int64_t n, float dot) {
+    float v = alpha * dot;
+    if (bias) v += bias[n];
+    y[n] = beta == 0.0f ? v : v + beta * y[n];  // beta == 0 never reads y
+  };
+  const __mmask16 tail = __mmask16((1u << (K % 16)) - 1u);
+  const int64_t K16 = K - K % 16;
+  int64_t n = n0;
+  for (; n + 8 <= n1; n += 8) {
+    const float* w = W + n * ldw;
+    __m512 a[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r) a[r] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K16; k += 16) {
+      const __m512 xk = _mm512_loadu_ps(x + k);
+#pragma GCC unroll 8
+      for (int r = 0; r < 8; ++r) a[r] = _mm512_fmadd_ps(_mm512_loadu_ps(w + r * ldw + k), xk, a[r]);
+    }
+    if (tail) {  // masked lanes load as 0 and touch no memory
+      const __m512 xk = _mm512_maskz_loadu_ps(tail, x + K16);
+#pragma GCC unroll 8
+      for (int r = 0; r < 8; ++r) a[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + r * ldw + K16), xk, a[r]);
+    }
+    for (int r = 0; r < 8; ++r) store(n + r, lane_sum_avx512(a[r]));
+  }
+  for (; n < n1; ++n) {
+    const float* w = W + n * ldw;
+    __m512 a = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K16; k += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(w + k), _mm512_loadu_ps(x + k), a);
+    if (tail) a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + K16), _mm512_maskz_loadu_ps(tail, x + K16), a);
+    store(n, lane_sum_avx512(a));
+  }
+}
+#endif
+
 }  // namespace
+
+bool gemv_bt(int64_t N, int64_t K, float alpha, const float* x, const float* W, int64_t ldw, float beta,
+             const float* bias, float* y) {
+#if defined(LOOM_X86_KERNELS)
+  if (N <= 0 || K <= 0 || !has_avx512()) return false;
+  // Equal halves of 8-row blocks, one per thread, in one parallel region: dynamic chunks of 64-256 rows measured
+  // 3-14% slower (the threads share the memory bus, so equal halves finish together).
+  const int64_t blocks = (N + 7) / 8;
+#pragma omp parallel if (N * K >= (int64_t(1) << 16))
+  {
+    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
+    gemv_rows_avx512(std::min(N, 8 * b0), std::min(N, 8 * b1), K, alpha, x, W, ldw, beta, bias, y);
+  }
+  return true;
+#else
+  (void)N, (void)K, (void)alpha, (void)x, (void)W, (void)ldw, (void)beta, (void)bias, (void)y;
+  return false;
+#endif
+}
 
 void skinny_gemm_bt(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* W,
                     int64_t ldw, float beta, float* C, int64_t ldc) {

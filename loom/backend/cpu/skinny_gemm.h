@@ -16,4 +16,10 @@ constexpr int64_t kSkinnyMaxRows = 16;
 void skinny_gemm_bt(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* W,
                     int64_t ldw, float beta, float* C, int64_t ldc);
 
+// y (N) = alpha * W (N, K) x + bias + beta * y, W row-major with row stride ldw, bias optional (nullptr): one decode
+// row through a linear layer, W streamed once by all threads (equal halves). beta == 0 never reads y. Returns false,
+// with y untouched, where the CPU lacks the AVX-512 kernel (gemm then takes OpenBLAS's sgemv).
+bool gemv_bt(int64_t N, int64_t K, float alpha, const float* x, const float* W, int64_t ldw, float beta,
+             const float* bias, float* y);
+
 }  // namespace loom::cpu
