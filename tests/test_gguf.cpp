@@ -205,7 +205,7 @@ TEST(GGUFGpt, F32ExportHasLlamaCppKeysAndReloadsToIdenticalLogits) {
     export_::save_gpt_gguf(*t.gpt, t.tok, path);
     const io::GGUFFile f = io::load_gguf(path);
     EXPECT_EQ(f.value("general.architecture").as_string(""), "gpt2");
-    EXPECT_EQ(f.value("general.alignment").as_uint(""), 32u);
+    EXPECT_EQ(f.value("general.alignment").as_uint(""), 64u);
     EXPECT_EQ(f.value("gpt2.context_length").as_uint(""), 32u);
     EXPECT_EQ(f.value("gpt2.embedding_length").as_uint(""), 64u);
     EXPECT_EQ(f.value("gpt2.block_count").as_uint(""), 2u);

@@ -5,7 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
+#include "loom/export/gguf_export.h"
+#include "loom/io/gguf.h"
 #include "loom/io/mapped_file.h"
 #include "loom/io/run_file_plain.h"
 #include "loom/loom.h"
@@ -133,6 +137,62 @@ TEST(MappedLoad, GGUFQ8LoadsTheFileBlocksAndOutlivesTheFile) {
   EXPECT_TRUE(equal(logits(g), before));
   fs::remove(path);
   EXPECT_TRUE(equal(logits(g), before));
+}
+
+// An f32 GGUF loom exported (general.alignment 64) is used in place: every f32 weight is the mapped file's bytes,
+// the logits are the source model's, a write to a weight changes the model and never the file, the model outlives
+// its file, and dropping the model unmaps the file. A 32-aligned file of the same model (llama.cpp's default) loads
+// to the same logits whatever it could not take in place.
+namespace {
+bool maps_file(const std::string& path) {
+  std::ifstream in("/proc/self/maps");  // a size-0 /proc file: read as a stream
+  const std::string maps((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_FALSE(maps.empty());
+  return maps.find(fs::path(path).filename().string()) != std::string::npos;
+}
+}  // namespace
+
+TEST(MappedLoad, GGUFF32WeightsAreUsedInPlaceAndWritesStayPrivate) {
+  auto gpt = tiny_gpt(false, 9);
+  const text::BPETokenizer tok = text::train_bpe("the cat sat on the mat; the dog sat on the log. ", {.vocab_size = 280});
+  const std::string path = test::scratch("tiny_f32_in_place.gguf").string();
+  export_::save_gpt_gguf(*gpt, tok, path);
+  const Tensor want = logits(*gpt);
+  {
+    runtime::GGUFModel m = runtime::load_gguf_gpt(path);
+    auto& g = static_cast<models::GPT&>(*m.model);
+    int64_t f32_bytes = 0;
+    const nn::StateDict sd = g.state_dict();  // items() refers into it
+    for (const auto& [name, t] : sd.items()) f32_bytes += t.numel() * 4;
+    EXPECT_EQ(m.in_place_bytes, f32_bytes);
+    EXPECT_TRUE(maps_file(path));
+    EXPECT_TRUE(equal(logits(g), want));
+
+    const std::string file_before = data::read_file(path);
+    Tensor w = g.state_dict().at("h.0.mlp.c_fc.weight");
+    {
+      NoGradGuard ng;
+      w.narrow(0, 0, 1).fill_(0.5);
+    }
+    EXPECT_EQ(g.state_dict().at("h.0.mlp.c_fc.weight").narrow(0, 0, 1).sum().item(), 0.5 * double(w.size(1)));
+    EXPECT_FALSE(equal(logits(g), want));
+    EXPECT_EQ(data::read_file(path), file_before);  // the write went to a private copy of the page
+    const runtime::GGUFModel fresh = runtime::load_gguf_gpt(path);
+    EXPECT_TRUE(equal(logits(static_cast<models::GPT&>(*fresh.model)), want));
+
+    const Tensor edited = logits(g);
+    fs::remove(path);
+    EXPECT_TRUE(equal(logits(g), edited));
+  }
+  EXPECT_FALSE(maps_file(path));  // the last model using the mapping is gone, and so is the mapping
+
+  io::GGUFBuilder b = export_::gpt_gguf(*gpt, tok);
+  b.alignment = 32;
+  b.set("general.alignment", io::GGUFValue::uint32(32));
+  const std::string path32 = test::scratch("tiny_f32_align32.gguf").string();
+  b.save(path32);
+  const runtime::GGUFModel m32 = runtime::load_gguf_gpt(path32);
+  EXPECT_TRUE(equal(logits(static_cast<models::GPT&>(*m32.model)), want));
 }
 
 TEST(MappedLoad, TrustChecksStillRunOnManifestAndEncryptedRuns) {

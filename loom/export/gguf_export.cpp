@@ -82,6 +82,9 @@ io::GGUFBuilder gpt_gguf(const models::GPT& gpt, const text::BPETokenizer& tok, 
              " tokens but the model only ", c.vocab_size);
 
   io::GGUFBuilder b;
+  // 64, not ggml's default 32: every tensor then starts on a cache line, and loom's loader uses f32 weights in place
+  // only there (Storage's alignment). llama.cpp reads general.alignment.
+  b.alignment = 64;
   b.set("general.architecture", GGUFValue::string("gpt2"));
   b.set("general.name", GGUFValue::string(o.name));
   b.set("general.alignment", GGUFValue::uint32(uint32_t(b.alignment)));

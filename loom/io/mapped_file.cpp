@@ -24,11 +24,12 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   }
   size_ = size_t(st.st_size);
   if (size_ > 0) {
-    // Read-only and MAP_PRIVATE: the loader cannot change the file through the mapping. The mapping keeps the file's
+    // MAP_PRIVATE: nothing done through the mapping reaches the file. Writable, so that weights used in place (data_at)
+    // behave as any tensor when written: the kernel copies the page on the first write. The mapping keeps the file's
     // pages reachable after close, and after the file is unlinked or renamed over (how loom replaces files). A file
     // rewritten in place by another process while mapped may show the new bytes in pages not read yet; loom never
     // writes in place (temp file + rename).
-    base_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    base_ = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (base_ == MAP_FAILED) {
       const int e = errno;
       ::close(fd);

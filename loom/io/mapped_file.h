@@ -19,6 +19,10 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
 
   std::string_view bytes() const { return {static_cast<const char*>(base_), size_}; }
+  // The mapping at offset, writable: its pages are private copy-on-write, so a write changes this process's copy of
+  // the page, never the file. For weights used in place (runtime/gguf_gpt.cpp); never release() such a range, which
+  // would drop the writes.
+  char* data_at(uint64_t offset) const { return static_cast<char*>(base_) + offset; }
   const std::string& path() const { return path_; }
   // Drops this process's copies of the pages inside [offset, offset + n) (MADV_DONTNEED): the data stays readable
   // (touching it again re-reads the file), it just no longer counts against the process's memory. Partial pages at

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <set>
 
@@ -11,6 +13,8 @@
 #endif
 
 #include "loom/autograd/grad_mode.h"
+#include "loom/core/allocator.h"
+#include "loom/core/tensor_impl.h"
 #include "loom/core/error.h"
 #include "loom/core/quant_blocks.h"
 #include "loom/io/mapped_file.h"
@@ -79,6 +83,40 @@ std::string gguf_gpt2_name(const std::string& loom_name) {
 }
 
 namespace {
+
+// ---- f32 weights used in place in the mapped file (load_gguf_gpt) ----
+// Storage's free function takes no context, so the mappings that storages point into are kept here, by address,
+// until the storage frees (a model dropped, or a weight replaced): then the mapping goes when its last user does.
+std::mutex g_in_place_mu;
+std::unordered_map<void*, std::shared_ptr<const io::MappedFile>>& in_place_files() {
+  static auto* files = new std::unordered_map<void*, std::shared_ptr<const io::MappedFile>>();  // outlives statics
+  return *files;
+}
+
+void release_in_place(void* p, size_t) {
+  std::lock_guard<std::mutex> lock(g_in_place_mu);
+  in_place_files().erase(p);
+}
+
+// Makes param's storage the file's own bytes of t when that is exact: an f32 tensor of a mapped (plain) file that
+// starts on a 64-byte boundary (Storage's alignment), and a contiguous f32 parameter that owns all of its storage.
+// The block the model's constructor made (never touched: SkipInitGuard) goes back to the allocator.
+bool use_in_place(const io::GGUFFile& f, const io::GGUFTensorInfo& t, const Tensor& param) {
+  if (!f.mapped || t.type != io::GGMLType::f32 || param.dtype() != DType::f32 || !param.is_contiguous() ||
+      param.impl()->offset != 0 || !is_host(param.device()))
+    return false;
+  Storage& s = *param.impl()->storage;
+  char* p = f.mapped->data_at(f.data_start + t.offset);
+  if (s.nbytes != t.bytes || reinterpret_cast<uintptr_t>(p) % 64 != 0 || s.release == &release_in_place) return false;
+  {
+    std::lock_guard<std::mutex> lock(g_in_place_mu);
+    in_place_files()[p] = f.mapped;
+  }
+  s.release(s.data, s.nbytes);
+  s.data = p;
+  s.release = &release_in_place;
+  return true;
+}
 
 // Copies t's bytes to dst. A mapped file is read with pread (io::MappedFile::read), so none of its pages become
 // resident: the load holds the model and nothing of the file (copying through the mapping in 1 MiB pieces that were
@@ -259,6 +297,10 @@ GGUFModel load_gguf_gpt(const std::string& path) {
       const int64_t in = want[1];
       for (int64_t r = 0; r < want[0]; ++r)
         quant::quantize_row(*fmt, x.data() + r * in, dst.data<uint8_t>() + r * param.size(1), in);
+    } else if (use_in_place(f, *t, dst)) {
+      out.in_place_bytes += int64_t(t->bytes);
+      used.insert(gname);
+      continue;  // its pages are the weight now: never released
     } else {
       gguf_floats_into(f, *t, dst.data<float>());
     }
@@ -271,6 +313,9 @@ GGUFModel load_gguf_gpt(const std::string& path) {
     LOOM_CHECK(used.count(t.name), path, ": GGUF tensor '", t.name, "' is not part of a ", cfg.n_layer,
                "-layer gpt2 model (extra or misnamed tensor)");
   gpt->eval();
+  // The f32 blocks the constructor made for weights now used in place went to the allocator's cache untouched; a
+  // model that reads its weights from the file will not ask for blocks that size again.
+  if (out.in_place_bytes > 0) cpu_empty_cache();
 
   out.model = gpt;
   out.type = same && common ? io::ggml_type_name(*common) : "mixed";
