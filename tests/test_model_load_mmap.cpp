@@ -114,6 +114,7 @@ TEST(MappedLoad, GGUFQ8LoadsTheFileBlocksAndOutlivesTheFile) {
   export_::save_gpt_gguf(*gpt, tok, path, {.type = io::GGMLType::q8_0});
   const runtime::GGUFModel m = runtime::load_gguf_gpt(path);
   auto& g = static_cast<models::GPT&>(*m.model);
+  EXPECT_EQ(m.in_place_bytes, 0);  // a quantized file is copied whole (load_gguf_gpt: all f32 or nothing in place)
 
   // The whole-file read (no mapping) of the same file is the reference: blocks byte for byte, floats bit for bit.
   const io::GGUFFile ref = io::parse_gguf(data::read_file(path), path);

@@ -272,6 +272,11 @@ GGUFModel load_gguf_gpt(const std::string& path) {
   NoGradGuard no_grad;
   std::set<std::string> used;
   const nn::StateDict have = gpt->state_dict();
+  // All or nothing: used in place only when every tensor of the file is f32. A fault on a mapped weight maps the
+  // file's large folios around it, so small f32 tensors in place between copied (and released) blocks brought
+  // those blocks' pages back: a q8_0 GPT-2's load peaked 64 MiB higher.
+  const bool in_place = f.mapped && std::all_of(f.tensors.begin(), f.tensors.end(),
+                                                [](const io::GGUFTensorInfo& t) { return t.type == io::GGMLType::f32; });
   for (const auto& [name, param] : have.items()) {
     std::string gname = gguf_gpt2_name(name);
     if (cfg.tie_word_embeddings && gname == "output.weight") gname = "token_embd.weight";
@@ -297,7 +302,7 @@ GGUFModel load_gguf_gpt(const std::string& path) {
       const int64_t in = want[1];
       for (int64_t r = 0; r < want[0]; ++r)
         quant::quantize_row(*fmt, x.data() + r * in, dst.data<uint8_t>() + r * param.size(1), in);
-    } else if (use_in_place(f, *t, dst)) {
+    } else if (in_place && use_in_place(f, *t, dst)) {
       out.in_place_bytes += int64_t(t->bytes);
       used.insert(gname);
       continue;  // its pages are the weight now: never released

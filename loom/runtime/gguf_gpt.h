@@ -34,12 +34,12 @@ struct GGUFModel {
 
 // Throws loom::Error naming the file and the problem: not gpt2, missing keys or tensors, wrong shapes,
 // unsupported tensor types, a tokenizer that is not GPT-2-style BPE.
-// A plain (unchecked, unencrypted) file is mapped, and its f32 tensors that start on a 64-byte boundary (every one
-// in a file loom exports, whose general.alignment is 64) become the model's weights where they lie, as llama.cpp
-// uses its mapped file: no copy and no fresh memory to fault in. The mapping is private, so a write to such a weight
-// (fine-tuning the loaded model) changes a copy of its page, never the file; the model keeps the mapping alive, and
-// keeps working after the file is deleted or renamed over. Other tensors, and every tensor of a checked file, are
-// copied.
+// A plain (unchecked, unencrypted) file is mapped, and when all its tensors are f32, those that start on a 64-byte
+// boundary (every one in a file loom exports, whose general.alignment is 64) become the model's weights where they
+// lie, as llama.cpp uses its mapped file: no copy and no fresh memory to fault in. The mapping is private, so a write
+// to such a weight (fine-tuning the loaded model) changes a copy of its page, never the file; the model keeps the
+// mapping alive, and keeps working after the file is deleted or renamed over. Other tensors, those of quantized or
+// f16 files, and every tensor of a checked file are copied.
 GGUFModel load_gguf_gpt(const std::string& path);
 
 // The f32 values of a GGUF tensor of any type loom reads (f16 widened, q8_0/q4_0 dequantized).
