@@ -85,17 +85,23 @@ std::string gguf_gpt2_name(const std::string& loom_name) {
 namespace {
 
 // ---- f32 weights used in place in the mapped file (load_gguf_gpt) ----
-// Storage's free function takes no context, so the mappings that storages point into are kept here, by address,
-// until the storage frees (a model dropped, or a weight replaced): then the mapping goes when its last user does.
+// Storage's free function takes no context, so the mappings that storages point into are kept here, by address and
+// with a count of the storages at that address (two parameters may read one file tensor), until the last of them
+// frees (a model dropped, or a weight replaced): then the mapping goes when its last user does.
+struct InPlaceFile {
+  std::shared_ptr<const io::MappedFile> file;
+  int storages = 0;
+};
 std::mutex g_in_place_mu;
-std::unordered_map<void*, std::shared_ptr<const io::MappedFile>>& in_place_files() {
-  static auto* files = new std::unordered_map<void*, std::shared_ptr<const io::MappedFile>>();  // outlives statics
+std::unordered_map<void*, InPlaceFile>& in_place_files() {
+  static auto* files = new std::unordered_map<void*, InPlaceFile>();  // outlives statics
   return *files;
 }
 
 void release_in_place(void* p, size_t) {
   std::lock_guard<std::mutex> lock(g_in_place_mu);
-  in_place_files().erase(p);
+  auto it = in_place_files().find(p);
+  if (it != in_place_files().end() && --it->second.storages == 0) in_place_files().erase(it);
 }
 
 // Makes param's storage the file's own bytes of t when that is exact: an f32 tensor of a mapped (plain) file that
@@ -110,7 +116,9 @@ bool use_in_place(const io::GGUFFile& f, const io::GGUFTensorInfo& t, const Tens
   if (s.nbytes != t.bytes || reinterpret_cast<uintptr_t>(p) % 64 != 0 || s.release == &release_in_place) return false;
   {
     std::lock_guard<std::mutex> lock(g_in_place_mu);
-    in_place_files()[p] = f.mapped;
+    InPlaceFile& e = in_place_files()[p];
+    e.file = f.mapped;
+    ++e.storages;
   }
   s.release(s.data, s.nbytes);
   s.data = p;
