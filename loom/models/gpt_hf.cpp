@@ -143,14 +143,12 @@ std::vector<Placement> place(const GPT& model, const std::vector<std::pair<std::
 // HF's Conv1D (in, out) f32 weight, straight from the file's bytes (any alignment) into loom's (out, in) parameter,
 // through 32x32 tiles so both sides are read and written a cache line at a time (the generic strided copy_ of a
 // transposed view took ~17% of a GPT-2 124M load). Each tile's rows are memcpy'd in: the file's offsets need not
-// be 4-byte aligned. Threads take strips of 32 output rows (disjoint pages of dst): most of this load's time is the
-// first touch of the model's fresh pages, which the threads then take in parallel.
+// be 4-byte aligned.
 void transpose_f32_into(const char* src, float* dst, int64_t rows, int64_t cols) {
   constexpr int64_t B = 32;
-#pragma omp parallel for schedule(static) if (rows * cols >= (int64_t(1) << 14))
-  for (int64_t c0 = 0; c0 < cols; c0 += B)
-    for (int64_t r0 = 0; r0 < rows; r0 += B) {
-      float tile[B][B];
+  float tile[B][B];
+  for (int64_t r0 = 0; r0 < rows; r0 += B)
+    for (int64_t c0 = 0; c0 < cols; c0 += B) {
       const int64_t nr = std::min(B, rows - r0), nc = std::min(B, cols - c0);
       for (int64_t r = 0; r < nr; ++r)
         std::memcpy(tile[r], src + size_t((r0 + r) * cols + c0) * 4, size_t(nc) * 4);
