@@ -37,6 +37,7 @@
 #include "loom/io/run_file.h"
 #include "loom/io/gguf.h"
 #include "loom/io/mapped_file.h"
+#include "loom/io/mapped_weights.h"
 #include "loom/io/run_file_plain.h"
 #include "loom/io/safetensors_layout.h"
 #include "loom/io/run_safetensors.h"

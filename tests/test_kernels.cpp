@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "loom/backend/cpu/isa.h"
 #include "loom/backend/cpu/reference.h"
@@ -322,4 +323,49 @@ TEST(KernelReference, SoftmaxBackwardMatchesNaiveOnLongRows) {
       }
     }
   }
+}
+
+// The CPU copy's transposed path (32x32 tiles split over the threads: `x.t().contiguous()`, attention's K^T, HF
+// Conv1D weights on load) against the view's own stride arithmetic: 2-D and batched transposes, sizes that are not
+// multiples of 32, a row stride wider than the rows (a narrowed source), outer dims permuted too, every element size
+// the path takes, on 1 and 2 threads. Values are small integers, exact in every dtype, so equality is exact.
+TEST(KernelReference, TransposedCopyMatchesStrideArithmetic) {
+  const int threads0 = get_num_threads();
+  struct Case {
+    Shape base;
+    std::function<Tensor(const Tensor&)> view;
+  };
+  const std::vector<Case> cases = {
+      {{129, 67}, [](const Tensor& b) { return b.t(); }},
+      {{2048, 33}, [](const Tensor& b) { return b.t(); }},
+      {{200, 100}, [](const Tensor& b) { return b.narrow(1, 3, 60).t(); }},  // ld 100 > 60 rows out
+      {{3, 5, 67, 41}, [](const Tensor& b) { return b.transpose(2, 3); }},
+      {{3, 5, 67, 41}, [](const Tensor& b) { return b.permute({1, 0, 3, 2}); }},
+      {{2, 64, 4, 32}, [](const Tensor& b) { return b.permute({0, 2, 3, 1}); }},  // attention's K^T: (B,T,H,D)->(B,H,D,T)
+  };
+  for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::i32, DType::i64})
+    for (int threads : {1, 2})
+      for (const Case& c : cases) {
+        set_num_threads(threads);
+        const int64_t n = numel(c.base);
+        std::vector<double> vals(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) vals[size_t(i)] = double(i % 251);
+        const Tensor base = tensor(vals, c.base).to(dt);
+        const Tensor v = c.view(base);
+        const Tensor out = v.contiguous();
+        ASSERT_TRUE(out.is_contiguous());
+        ASSERT_EQ(out.shape(), v.shape());
+        const std::vector<double> got = out.to(DType::f64).tolist();
+        std::vector<int64_t> idx(size_t(v.dim()), 0);
+        for (int64_t k = 0; k < v.numel(); ++k) {
+          int64_t off = v.offset();
+          for (int64_t d = 0; d < v.dim(); ++d) off += idx[size_t(d)] * v.stride(d);
+          ASSERT_EQ(got[size_t(k)], vals[size_t(off)]) << "dtype " << int(dt) << " threads " << threads << " at " << k;
+          for (int64_t d = v.dim() - 1; d >= 0; --d) {
+            if (++idx[size_t(d)] < v.size(d)) break;
+            idx[size_t(d)] = 0;
+          }
+        }
+      }
+  set_num_threads(threads0);
 }

@@ -11,6 +11,7 @@
 #include "loom/export/gguf_export.h"
 #include "loom/io/gguf.h"
 #include "loom/io/mapped_file.h"
+#include "loom/io/mapped_weights.h"
 #include "loom/io/run_file_plain.h"
 #include "loom/loom.h"
 #include "loom/models/gpt_hf.h"
@@ -194,6 +195,54 @@ TEST(MappedLoad, GGUFF32WeightsAreUsedInPlaceAndWritesStayPrivate) {
   b.save(path32);
   const runtime::GGUFModel m32 = runtime::load_gguf_gpt(path32);
   EXPECT_TRUE(equal(logits(static_cast<models::GPT&>(*m32.model)), want));
+}
+
+// An HF folder's token embedding (8 MiB here: a third of GPT-2 124M's file) is used where it lies in a plain file, as
+// a GGUF's f32 weights are: the logits are the saved model's, a write to it never reaches the file, the model outlives
+// the file, and dropping the model unmaps it. Small tensors and the transposed Conv1D weights are copied; a
+// manifest-checked folder and a misaligned file copy everything, to the same weights.
+TEST(MappedLoad, HFTokenEmbeddingIsUsedInPlaceAndWritesStayPrivate) {
+  manual_seed(12);
+  auto gpt = std::make_shared<models::GPT>(
+      models::GPTConfig{.vocab_size = 8192, .n_positions = 16, .n_embd = 256, .n_layer = 1, .n_head = 2});
+  gpt->eval();
+  const fs::path dir = test::scratch("hf_in_place");
+  gpt->save(dir.string());
+  const std::string st = (dir / "model.safetensors").string();
+  const Tensor want = logits(*gpt);
+  {
+    auto m = models::load_gpt_hf(dir.string());
+    EXPECT_TRUE(io::uses_mapped_bytes(m->wte->weight));
+    EXPECT_FALSE(io::uses_mapped_bytes(m->wpe->weight));  // small: copied
+    expect_same_weights(*gpt, *m);
+    EXPECT_TRUE(equal(logits(*m), want));
+    EXPECT_TRUE(maps_file(st));
+
+    const std::string file_before = data::read_file(st);
+    {
+      NoGradGuard ng;
+      m->wte->weight.narrow(0, 0, 4).fill_(0.25);
+    }
+    EXPECT_FALSE(equal(logits(*m), want));
+    EXPECT_EQ(data::read_file(st), file_before);  // the write went to a private copy of the page
+    EXPECT_TRUE(equal(logits(*models::load_gpt_hf(dir.string())), want));
+    const Tensor edited = logits(*m);
+    fs::remove(st);
+    EXPECT_TRUE(equal(logits(*m), edited));
+  }
+  EXPECT_FALSE(maps_file(st));
+  gpt->save(dir.string());
+
+  trust::write_manifest(dir.string());  // checked as copied: nothing in place
+  auto checked = models::load_gpt_hf(dir.string());
+  EXPECT_FALSE(io::uses_mapped_bytes(checked->wte->weight));
+  expect_same_weights(*gpt, *checked);
+  fs::remove(dir / "manifest.json");
+
+  misalign(dir / "model.safetensors");  // odd offsets: copied
+  auto odd = models::load_gpt_hf(dir.string());
+  EXPECT_FALSE(io::uses_mapped_bytes(odd->wte->weight));
+  expect_same_weights(*gpt, *odd);
 }
 
 TEST(MappedLoad, TrustChecksStillRunOnManifestAndEncryptedRuns) {

@@ -26,7 +26,7 @@ RunSafetensors::RunSafetensors(const std::string& path) : path_(path), access_(r
     layout_ = parse_safetensors_layout(std::string_view(whole_), path);
     return;
   }
-  map_ = std::make_unique<MappedFile>(path);
+  map_ = std::make_shared<MappedFile>(path);
   const std::string_view b = map_->bytes();
   if (access_.route == RunFileRoute::plain) {
     layout_ = parse_safetensors_layout(b, path);
@@ -89,6 +89,14 @@ std::string_view RunSafetensors::in_place(const SafetensorsEntry& e) {
   LOOM_CHECK(access_.route != RunFileRoute::streamed, "RunSafetensors::in_place: ", path_,
              " is checked against its manifest as it is copied; take its tensors with copy()");
   return bytes().substr(size_t(e.begin), size_t(e.end - e.begin));
+}
+
+std::shared_ptr<const MappedFile> RunSafetensors::mapping() const {
+  return access_.route == RunFileRoute::plain ? map_ : nullptr;
+}
+
+char* RunSafetensors::mapped_at(const SafetensorsEntry& e) const {
+  return access_.route == RunFileRoute::plain && map_ ? map_->data_at(e.begin) : nullptr;
 }
 
 void RunSafetensors::release(const SafetensorsEntry& e) {

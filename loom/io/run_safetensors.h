@@ -39,6 +39,10 @@ class RunSafetensors {
   // since the file could change between the hash and the use.
   std::string_view in_place(const SafetensorsEntry& e);
   void release(const SafetensorsEntry& e);
+  // The file's mapping, for weights used where they lie (io/mapped_weights.h), and e's address in it; null where
+  // bytes must not be used in place: a streamed file (its bytes are vouched for only as copied) or one read whole.
+  std::shared_ptr<const MappedFile> mapping() const;
+  char* mapped_at(const SafetensorsEntry& e) const;
   // Hashes what no copy() took and asks the digest for its verdict (throws the manifest's error). Plain and whole:
   // nothing to do.
   void finish();
@@ -52,7 +56,7 @@ class RunSafetensors {
 
   std::string path_;
   RunFileAccess access_;
-  std::unique_ptr<MappedFile> map_;  // plain and streamed
+  std::shared_ptr<MappedFile> map_;  // plain and streamed
   std::string whole_;                // whole: the reader's (checked, decrypted) bytes
   SafetensorsLayout layout_;
   uint64_t hashed_ = 0;              // streamed: bytes [0, hashed_) of the file went into the digest

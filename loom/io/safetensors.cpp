@@ -82,8 +82,10 @@ Plan plan(const NamedTensors& tensors, const Metadata& metadata) {
     p.data.push_back(t);
   }
   p.header += '}';
-  // Padding the header with spaces to a multiple of 8 keeps the data aligned for readers that map the file.
-  p.header.append((8 - p.header.size() % 8) % 8, ' ');
+  // Padding the header with spaces (the format allows trailing whitespace) so the data starts on a 64-byte boundary
+  // keeps it aligned for readers that map the file: HF's writer pads to 8; 64 is Storage's alignment, which lets a
+  // loader use a tensor where it lies (io/mapped_weights.h) when the tensors before it are whole multiples of 64 bytes.
+  p.header.append((64 - (8 + p.header.size()) % 64) % 64, ' ');
   return p;
 }
 

@@ -11,8 +11,10 @@
 #include <sstream>
 
 #include "loom/autograd/grad_mode.h"
+#include "loom/core/allocator.h"
 #include "loom/core/error.h"
 #include "loom/io/json_fields.h"
+#include "loom/io/mapped_weights.h"
 #include "loom/io/run_file.h"
 #include "loom/io/run_safetensors.h"
 #include "loom/io/safetensors.h"
@@ -140,23 +142,6 @@ std::vector<Placement> place(const GPT& model, const std::vector<std::pair<std::
   return out;
 }
 
-// HF's Conv1D (in, out) f32 weight, straight from the file's bytes (any alignment) into loom's (out, in) parameter,
-// through 32x32 tiles so both sides are read and written a cache line at a time (the generic strided copy_ of a
-// transposed view took ~17% of a GPT-2 124M load). Each tile's rows are memcpy'd in: the file's offsets need not
-// be 4-byte aligned.
-void transpose_f32_into(const char* src, float* dst, int64_t rows, int64_t cols) {
-  constexpr int64_t B = 32;
-  float tile[B][B];
-  for (int64_t r0 = 0; r0 < rows; r0 += B)
-    for (int64_t c0 = 0; c0 < cols; c0 += B) {
-      const int64_t nr = std::min(B, rows - r0), nc = std::min(B, cols - c0);
-      for (int64_t r = 0; r < nr; ++r)
-        std::memcpy(tile[r], src + size_t((r0 + r) * cols + c0) * 4, size_t(nc) * 4);
-      for (int64_t c = 0; c < nc; ++c)
-        for (int64_t r = 0; r < nr; ++r) dst[(c0 + c) * rows + r0 + r] = tile[r][c];
-    }
-}
-
 // Copies one file tensor into its place (converting the dtype, undoing Conv1D's transpose); keeps a tied head.
 void fill(const Placement& p, const Tensor& src, Tensor& tied_head) {
   if (p.tied_head) {
@@ -169,6 +154,9 @@ void fill(const Placement& p, const Tensor& src, Tensor& tied_head) {
 }
 
 }  // namespace
+
+// Tensors from this size up may be used in place (load_gpt_hf).
+constexpr uint64_t kInPlaceFrom = uint64_t(8) << 20;
 
 std::shared_ptr<GPT> load_gpt_hf(const std::string& dir) {
   const fs::path cfg_path = fs::path(dir) / "config.json", st_path = fs::path(dir) / "model.safetensors";
@@ -187,11 +175,15 @@ std::shared_ptr<GPT> load_gpt_hf(const std::string& dir) {
   }
   const std::string path = st_path.string();
   Tensor lm_head;
-  // Mapped and copied tensor by tensor (io/run_safetensors.h), each tensor's file pages handed back once copied, so
-  // the load holds the model plus about one tensor, never the whole file besides; under a manifest every byte is
-  // hashed as it is copied and the load fails before returning if any differs. Copying (rather than aliasing the
-  // mapping) also gives every weight loom's 64-byte alignment whatever the file's offsets are. Encrypted runs come
-  // decrypted in memory through the same code.
+  uint64_t in_place_bytes = 0;
+  // Mapped and read tensor by tensor (io/run_safetensors.h). A large f32 tensor whose layout is loom's (the token
+  // embedding: a third of GPT-2 124M) and that starts 64-byte aligned in a plain file is used where it lies, as
+  // load_gguf_gpt does (io/mapped_weights.h): no copy, no fresh memory. Only large ones: reading a small tensor
+  // through the mapping faults in the file's large folios around it, neighbours' bytes included, which count as
+  // resident beside their copies (small f32 tensors in place between copied blocks raised a GGUF load's peak 64 MiB). The rest is copied with pread, so none of the file's pages stay
+  // resident beside the copy: the load holds the model plus about one tensor, never the whole file besides. Under a
+  // manifest every byte is hashed as it is copied (nothing is used in place) and the load fails before returning if
+  // any differs. Encrypted runs come decrypted in memory through the same code.
   io::load_run_safetensors_into(path, [&](io::RunSafetensors& file) {
     const io::SafetensorsLayout& layout = file.layout();
     std::vector<std::pair<std::string, Shape>> names;
@@ -201,24 +193,30 @@ std::shared_ptr<GPT> load_gpt_hf(const std::string& dir) {
     for (const auto& e : layout.entries) {
       if (k < places.size() && places[k].raw == e.name) {
         const Placement& p = places[k++];
-        const bool direct = !p.tied_head && p.param.dtype() == e.dtype && p.param.is_contiguous();
-        if (direct && !p.transpose) {
+        const bool same_layout = !p.tied_head && !p.transpose && p.param.dtype() == e.dtype && p.param.is_contiguous();
+        if (same_layout && e.dtype == DType::f32 && e.end - e.begin >= kInPlaceFrom &&
+            io::use_mapped_bytes(p.param, file.mapping(), file.mapped_at(e), size_t(e.end - e.begin))) {
+          in_place_bytes += e.end - e.begin;
+          continue;  // the file's pages are the weight now: never released
+        }
+        if (same_layout) {
           file.copy(e, p.param.raw_data());  // same dtype and layout: one copy
-        } else if (direct && e.dtype == DType::f32 && file.route() != io::RunFileRoute::streamed) {
-          transpose_f32_into(file.in_place(e).data(), p.param.data<float>(), e.shape[0], e.shape[1]);
         } else {
-          // A hashed file is never read in place: its bytes are copied (and hashed) first, then transposed.
+          // Read (and, under a manifest, hashed) into a temporary, then converted or transposed into place by the
+          // Backend's copy, whose transposed path tiles and splits over the threads. Reading with file.copy (pread)
+          // rather than through the mapping keeps the file's pages out of the process: the temporary is one
+          // tensor, recycled by the allocator for the next of its size.
           Tensor src = make_tensor(e.shape, e.dtype);
           file.copy(e, src.raw_data());
-          if (direct && e.dtype == DType::f32)
-            transpose_f32_into(static_cast<const char*>(src.raw_data()), p.param.data<float>(), e.shape[0], e.shape[1]);
-          else
-            fill(p, src, lm_head);
+          fill(p, src, lm_head);
         }
       }
       file.release(e);
     }
   });
+  // The blocks the constructor made for weights now used in place went to the allocator's cache untouched; nothing
+  // will ask for blocks that size again.
+  if (in_place_bytes > 0) cpu_empty_cache();
   if (lm_head.defined()) {
     const Tensor& wte = model->wte->weight;
     LOOM_CHECK(lm_head.shape() == wte.shape() &&

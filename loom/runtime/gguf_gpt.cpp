@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
-#include <mutex>
-#include <unordered_map>
 #include <optional>
 #include <set>
 
@@ -18,6 +16,7 @@
 #include "loom/core/error.h"
 #include "loom/core/quant_blocks.h"
 #include "loom/io/mapped_file.h"
+#include "loom/io/mapped_weights.h"
 #include "loom/models/gpt_quant.h"
 #include "loom/nn/skip_init.h"
 #include "loom/ops/creation.h"
@@ -85,45 +84,11 @@ std::string gguf_gpt2_name(const std::string& loom_name) {
 namespace {
 
 // ---- f32 weights used in place in the mapped file (load_gguf_gpt) ----
-// Storage's free function takes no context, so the mappings that storages point into are kept here, by address and
-// with a count of the storages at that address (two parameters may read one file tensor), until the last of them
-// frees (a model dropped, or a weight replaced): then the mapping goes when its last user does.
-struct InPlaceFile {
-  std::shared_ptr<const io::MappedFile> file;
-  int storages = 0;
-};
-std::mutex g_in_place_mu;
-std::unordered_map<void*, InPlaceFile>& in_place_files() {
-  static auto* files = new std::unordered_map<void*, InPlaceFile>();  // outlives statics
-  return *files;
-}
-
-void release_in_place(void* p, size_t) {
-  std::lock_guard<std::mutex> lock(g_in_place_mu);
-  auto it = in_place_files().find(p);
-  if (it != in_place_files().end() && --it->second.storages == 0) in_place_files().erase(it);
-}
-
-// Makes param's storage the file's own bytes of t when that is exact: an f32 tensor of a mapped (plain) file that
-// starts on a 64-byte boundary (Storage's alignment), and a contiguous f32 parameter that owns all of its storage.
-// The block the model's constructor made (never touched: SkipInitGuard) goes back to the allocator.
+// Makes param's storage the file's own bytes of t when that is exact (io/mapped_weights.h): an f32 tensor of a mapped
+// (plain) file, 64-byte aligned, for a contiguous f32 parameter that owns all of its storage.
 bool use_in_place(const io::GGUFFile& f, const io::GGUFTensorInfo& t, const Tensor& param) {
-  if (!f.mapped || t.type != io::GGMLType::f32 || param.dtype() != DType::f32 || !param.is_contiguous() ||
-      param.impl()->offset != 0 || !is_host(param.device()))
-    return false;
-  Storage& s = *param.impl()->storage;
-  char* p = f.mapped->data_at(f.data_start + t.offset);
-  if (s.nbytes != t.bytes || reinterpret_cast<uintptr_t>(p) % 64 != 0 || s.release == &release_in_place) return false;
-  {
-    std::lock_guard<std::mutex> lock(g_in_place_mu);
-    InPlaceFile& e = in_place_files()[p];
-    e.file = f.mapped;
-    ++e.storages;
-  }
-  s.release(s.data, s.nbytes);
-  s.data = p;
-  s.release = &release_in_place;
-  return true;
+  if (!f.mapped || t.type != io::GGMLType::f32 || param.dtype() != DType::f32) return false;
+  return io::use_mapped_bytes(param, f.mapped, f.mapped->data_at(f.data_start + t.offset), size_t(t.bytes));
 }
 
 // Copies t's bytes to dst. A mapped file is read with pread (io::MappedFile::read), so none of its pages become

@@ -1,6 +1,8 @@
 // Elementwise kernels: copy/convert, fill, unary, binary (broadcasting) and where.
 // Each op is a small functor; the loop (loop.h) hands it contiguous runs the compiler vectorises.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/backend/cpu/gelu_avx512.h"
@@ -30,7 +32,60 @@ static inline To convert(From v) {
   else return static_cast<To>(v);
 }
 
+// out = src where src is a transposed matrix in its last two dims (stride 1 down a column, `ld` along a row) and out
+// is contiguous: `x.t().contiguous()`, an attention K^T, HF Conv1D weights on load. The generic loop walks each out
+// row with a stride of `ld` elements, a cache line per element. Here 16x16 tiles keep their 16 source and 16 out
+// lines in L1, each source line is read along its length, and the tiles split over the threads. Measured on a 3072 x
+// 768 f32 transpose (one thread, warm): 16 tiles reading along the source 0.52 ns/element, the same writing along
+// the out rows 0.9-1.4, 32 tiles 0.66, 64 tiles 2.9 (64 store streams). Tiles are handed out dynamically: into fresh
+// memory the page faults, not the moves, set each tile's cost (a GPT-2 HF load: median 0.77 s against 0.82 static).
+// Elements move as bits (same dtype only).
+template <class T>
+static void copy_transposed(T* out, const T* src, int64_t batch, const Shape& outer_shape, const Shape& outer_st,
+                            int64_t R, int64_t C, int64_t ld) {
+  constexpr int64_t B = 16;
+  const int64_t row_tiles = (R + B - 1) / B;
+#pragma omp parallel for collapse(2) schedule(dynamic, 4) if (batch * R * C >= kParallelGrain)
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t rt = 0; rt < row_tiles; ++rt) {
+      int64_t soff = 0, rem = b;  // b's multi-index over the outer dims, in src's strides
+      for (int64_t d = int64_t(outer_shape.size()) - 1; d >= 0; --d) {
+        soff += rem % outer_shape[size_t(d)] * outer_st[size_t(d)];
+        rem /= outer_shape[size_t(d)];
+      }
+      const T* s = src + soff;
+      T* o = out + b * R * C;
+      const int64_t r0 = rt * B, r1 = std::min(R, r0 + B);
+      for (int64_t c0 = 0; c0 < C; c0 += B) {
+        const int64_t c1 = std::min(C, c0 + B);
+        for (int64_t c = c0; c < c1; ++c)
+          for (int64_t r = r0; r < r1; ++r) o[r * C + c] = s[c * ld + r];
+      }
+    }
+}
+
+// Takes the transposed-copy path when it applies (see copy_transposed); false leaves the copy to the general loop.
+static bool try_copy_transposed(Tensor& out, const Tensor& src) {
+  const int64_t nd = out.dim();
+  if (nd < 2 || out.dtype() != src.dtype() || out.shape() != src.shape() || !out.is_contiguous()) return false;
+  const int64_t R = out.size(nd - 2), C = out.size(nd - 1), ld = src.stride(nd - 1);
+  if (R < 2 || C < 2 || src.stride(nd - 2) != 1 || ld < R || out.numel() < 4096) return false;
+  const int64_t batch = out.numel() / (R * C);
+  const Shape outer_shape(out.shape().begin(), out.shape().end() - 2), outer_st(src.strides().begin(), src.strides().end() - 2);
+  auto run = [&]<class T>() {
+    copy_transposed<T>(static_cast<T*>(out.raw_data()), static_cast<const T*>(src.raw_data()), batch, outer_shape,
+                       outer_st, R, C, ld);
+  };
+  switch (itemsize(out.dtype())) {
+    case 2: run.operator()<uint16_t>(); return true;
+    case 4: run.operator()<uint32_t>(); return true;
+    case 8: run.operator()<uint64_t>(); return true;
+    default: return false;
+  }
+}
+
 void CpuBackend::copy(Tensor& out, const Tensor& src) {
+  if (try_copy_transposed(out, src)) return;
   dispatch_storage(out.dtype(), [&]<class O>() {
     dispatch_storage(src.dtype(), [&]<class S>() {
       nd_loop<2>(out.shape(), {byte_strides(out), byte_strides(src, out.shape())},
