@@ -39,11 +39,12 @@ Cache& cache() {
 }
 
 // A block of at least this size starts on a 2 MiB boundary and asks for transparent huge pages over the whole
-// 2 MiB pages inside the bytes asked for (the kernel's default is "madvise": none unless asked). Why: the first
-// touch of fresh memory costs a page fault per 4 KiB page, and on a virtual machine with shadow paging each fault
-// is a hypervisor exit; a 2 MiB page is one fault instead of 512 (a GPT-2 124M load writes ~500 MB of fresh
-// parameters). Only pages wholly inside `nbytes` are marked, so a block's slack (size classes round up to 25%)
-// never becomes resident by the marking: the peak stays what the tensors touch.
+// 2 MiB pages inside the bytes asked for (where THP is set to "madvise", as on this project's VMs, nothing gets them
+// unless asked). Why: the first touch of fresh memory costs a page fault per 4 KiB page, and on a virtual machine
+// with shadow paging each fault is a hypervisor exit; a 2 MiB page is one fault instead of 512 (a GPT-2 124M HF load
+// went from 1.8 to 0.9 s), and one TLB entry instead of 512 (W5, GPT-2-sized training, 1.28x; docs/performance.md).
+// Only pages wholly inside `nbytes` are marked, so a block's slack (size classes round up to 25%) never becomes
+// resident by the marking: the peak stays what the tensors touch.
 constexpr size_t kHugePage = size_t(2) << 20;
 constexpr size_t kHugeFrom = 2 * kHugePage;
 
