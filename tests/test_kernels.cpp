@@ -325,7 +325,7 @@ TEST(KernelReference, SoftmaxBackwardMatchesNaiveOnLongRows) {
   }
 }
 
-// The CPU copy's transposed path (32x32 tiles split over the threads: `x.t().contiguous()`, attention's K^T, HF
+// The CPU copy's transposed path (16x16 tiles split over the threads: `x.t().contiguous()`, attention's K^T, HF
 // Conv1D weights on load) against the view's own stride arithmetic: 2-D and batched transposes, sizes that are not
 // multiples of 32, a row stride wider than the rows (a narrowed source), outer dims permuted too, every element size
 // the path takes, on 1 and 2 threads. Values are small integers, exact in every dtype, so equality is exact.

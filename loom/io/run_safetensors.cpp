@@ -85,18 +85,8 @@ void RunSafetensors::copy(const SafetensorsEntry& e, void* dst) {
                  " at element ", i);
 }
 
-std::string_view RunSafetensors::in_place(const SafetensorsEntry& e) {
-  LOOM_CHECK(access_.route != RunFileRoute::streamed, "RunSafetensors::in_place: ", path_,
-             " is checked against its manifest as it is copied; take its tensors with copy()");
-  return bytes().substr(size_t(e.begin), size_t(e.end - e.begin));
-}
-
 std::shared_ptr<const MappedFile> RunSafetensors::mapping() const {
   return access_.route == RunFileRoute::plain ? map_ : nullptr;
-}
-
-char* RunSafetensors::mapped_at(const SafetensorsEntry& e) const {
-  return access_.route == RunFileRoute::plain && map_ ? map_->data_at(e.begin) : nullptr;
 }
 
 void RunSafetensors::release(const SafetensorsEntry& e) {

@@ -34,15 +34,11 @@ class RunSafetensors {
   // taken in file order (layout().entries' order); any left out are hashed from the file as the next copy or
   // finish() passes them. Bool tensors are checked for 0/1 bytes as load_safetensors checks them.
   void copy(const SafetensorsEntry& e, void* dst);
-  // e's bytes for reading in place (a transpose straight from the file), then release(e); only where no hash is
-  // pending on them (route() != streamed): a streamed file's bytes are used only through copy(), never in place,
-  // since the file could change between the hash and the use.
-  std::string_view in_place(const SafetensorsEntry& e);
   void release(const SafetensorsEntry& e);
-  // The file's mapping, for weights used where they lie (io/mapped_weights.h), and e's address in it; null where
-  // bytes must not be used in place: a streamed file (its bytes are vouched for only as copied) or one read whole.
+  // The file's mapping, for weights used where they lie (io/mapped_weights.h; an entry's bytes start at e.begin);
+  // null where no bytes may be used in place: a streamed file, whose bytes are vouched for only as copied (the file
+  // could change between the hash and the use), or one read whole (checked or decrypted in memory).
   std::shared_ptr<const MappedFile> mapping() const;
-  char* mapped_at(const SafetensorsEntry& e) const;
   // Hashes what no copy() took and asks the digest for its verdict (throws the manifest's error). Plain and whole:
   // nothing to do.
   void finish();

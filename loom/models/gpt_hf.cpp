@@ -180,22 +180,24 @@ std::shared_ptr<GPT> load_gpt_hf(const std::string& dir) {
   // embedding: a third of GPT-2 124M) and that starts 64-byte aligned in a plain file is used where it lies, as
   // load_gguf_gpt does (io/mapped_weights.h): no copy, no fresh memory. Only large ones: reading a small tensor
   // through the mapping faults in the file's large folios around it, neighbours' bytes included, which count as
-  // resident beside their copies (small f32 tensors in place between copied blocks raised a GGUF load's peak 64 MiB). The rest is copied with pread, so none of the file's pages stay
-  // resident beside the copy: the load holds the model plus about one tensor, never the whole file besides. Under a
-  // manifest every byte is hashed as it is copied (nothing is used in place) and the load fails before returning if
-  // any differs. Encrypted runs come decrypted in memory through the same code.
+  // resident beside their copies (small f32 tensors in place between copied blocks raised a GGUF load's peak by
+  // 64 MiB). The rest is copied with pread, so none of the file's pages stay resident beside the copy: the load
+  // holds the model plus about one tensor, never the whole file besides. Under a manifest every byte is hashed as
+  // it is copied (nothing is used in place) and the load fails before returning if any differs. Encrypted runs
+  // come decrypted in memory through the same code.
   io::load_run_safetensors_into(path, [&](io::RunSafetensors& file) {
     const io::SafetensorsLayout& layout = file.layout();
     std::vector<std::pair<std::string, Shape>> names;
     for (const auto& e : layout.entries) names.emplace_back(e.name, e.shape);
     const std::vector<Placement> places = place(*model, names, path);  // every name and shape before any copy
+    const std::shared_ptr<const io::MappedFile> mapping = file.mapping();  // null: copy everything
     size_t k = 0;
     for (const auto& e : layout.entries) {
       if (k < places.size() && places[k].raw == e.name) {
         const Placement& p = places[k++];
         const bool same_layout = !p.tied_head && !p.transpose && p.param.dtype() == e.dtype && p.param.is_contiguous();
-        if (same_layout && e.dtype == DType::f32 && e.end - e.begin >= kInPlaceFrom &&
-            io::use_mapped_bytes(p.param, file.mapping(), file.mapped_at(e), size_t(e.end - e.begin))) {
+        if (same_layout && e.dtype == DType::f32 && e.end - e.begin >= kInPlaceFrom && mapping &&
+            io::use_mapped_bytes(p.param, mapping, mapping->data_at(e.begin), size_t(e.end - e.begin))) {
           in_place_bytes += e.end - e.begin;
           continue;  // the file's pages are the weight now: never released
         }
