@@ -26,6 +26,15 @@ namespace {
 // GPT_CKPT=1 turns activation checkpointing on (compute traded for memory: compare peak_rss_kb).
 bool checkpointing() { return std::getenv("GPT_CKPT") && std::string(std::getenv("GPT_CKPT")) == "1"; }
 
+// GPT_PRECISION=bf16: forward and loss under bf16 autocast (matrix products on bf16 operands with f32
+// accumulation, their backward likewise; everything else f32), as `loom train-lm --precision bf16`.
+DType precision() {
+  const char* p = std::getenv("GPT_PRECISION");
+  const std::string s = p ? p : "f32";
+  LOOM_CHECK(s == "f32" || s == "bf16", "GPT_PRECISION=", s, ": expected f32 or bf16");
+  return s == "bf16" ? DType::bf16 : DType::f32;
+}
+
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 long peak_rss_kb() {
@@ -88,7 +97,11 @@ void train(const std::string& workload, GPT& m, int64_t B, int64_t T, int steps,
   double t0 = now(), first_step = 0, loss_v = 0;
   for (int it = 1; it <= steps; ++it) {
     auto [x, y] = batch(data, 0, split, B, T, g);
-    Tensor loss = cross_entropy(m(x).view({-1, V}), y.view({-1}));
+    Tensor loss;
+    {
+      AutocastGuard ac(precision());
+      loss = cross_entropy(m(x).view({-1, V}), y.view({-1}));
+    }
     opt.zero_grad(true);
     loss.backward();
     opt.step();
@@ -100,9 +113,9 @@ void train(const std::string& workload, GPT& m, int64_t B, int64_t T, int steps,
   }
   const double dt = now() - t0 - first_step;
   const double tps = steps > 1 ? double((steps - 1) * B * T) / dt : double(B * T) / first_step;
-  std::printf("{\"bench\":\"gpt\",\"impl\":\"loom\",\"workload\":\"%s\",\"steps\":%d,\"train_loss\":%.4f,"
+  std::printf("{\"bench\":\"gpt\",\"impl\":\"loom\",\"workload\":\"%s\",\"precision\":\"%s\",\"steps\":%d,\"train_loss\":%.4f,"
               "\"train_tokens_per_s\":%.1f,\"model_gflops\":%.2f,\"peak_rss_kb\":%ld}\n",
-              workload.c_str(), steps, loss_v, tps, tps * train_flops_per_token(m.cfg, T) / 1e9, peak_rss_kb());
+              workload.c_str(), precision() == DType::bf16 ? "bf16" : "f32", steps, loss_v, tps, tps * train_flops_per_token(m.cfg, T) / 1e9, peak_rss_kb());
   std::fflush(stdout);
 }
 

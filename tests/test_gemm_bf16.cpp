@@ -1,12 +1,14 @@
-// The bf16 GEMM kernels (AMX where this CPU has it, convert+sgemm everywhere) against plain double loops over
+// The bf16 GEMM kernels (AMX and AVX512-BF16 where this CPU has them, convert+sgemm everywhere) against plain double loops over
 // bf16-rounded operands: transposes, odd sizes, padded strides, alpha/beta, and the rounding itself.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <vector>
 
 #include "loom/backend/cpu/gemm_bf16.h"
+#include "loom/backend/cpu/isa.h"
 #include "loom/loom.h"
 
 using namespace loom;
@@ -17,6 +19,8 @@ namespace {
 std::vector<Bf16Kernel> kernels_here() {
   std::vector<Bf16Kernel> k = {Bf16Kernel::Convert};
   if (cpu::amx_bf16_available()) k.push_back(Bf16Kernel::Amx);
+  if (cpu::has_avx512_bf16()) k.push_back(Bf16Kernel::Avx512);
+  else std::printf("[ note ] avx512_bf16 kernel not tested: %s\n", cpu::isa_reason(false).c_str());
   return k;
 }
 
@@ -113,12 +117,15 @@ TEST(Bf16Gemm, ExactOnBf16ValuesAndRoundsTheRest) {
 }
 
 TEST(Bf16Gemm, KernelChoiceFollowsTheCpu) {
-  // Amx exactly when the CPU and OS allow it (or LOOM_BF16_KERNEL=convert forced the fallback).
+  // Amx exactly when the CPU and OS allow it, else Avx512 where the CPU has avx512bf16 (or
+  // LOOM_BF16_KERNEL=convert forced the fallback).
   const char* env = std::getenv("LOOM_BF16_KERNEL");
   const bool forced = env && std::string(env) == "convert";
   EXPECT_EQ(cpu::bf16_kernel() == Bf16Kernel::Amx, cpu::amx_bf16_available() && !forced);
-  if (!cpu::amx_bf16_available()) {
-    float a = 1, b = 1, c = 0;
+  EXPECT_EQ(cpu::bf16_kernel() == Bf16Kernel::Avx512, !cpu::amx_bf16_available() && cpu::has_avx512_bf16() && !forced);
+  float a = 1, b = 1, c = 0;
+  if (!cpu::amx_bf16_available())
     EXPECT_THROW(cpu::gemm_bf16(Bf16Kernel::Amx, false, false, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1), Error);
-  }
+  if (!cpu::has_avx512_bf16())
+    EXPECT_THROW(cpu::gemm_bf16(Bf16Kernel::Avx512, false, false, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1), Error);
 }

@@ -42,7 +42,7 @@ std::vector<KernelChoice> kernel_choices() {
   const std::string why = "run time: " + isa_reason(false), why_vnni = "run time: " + isa_reason(true);
   std::vector<KernelChoice> out;
   out.push_back({"gemm_bf16", bf16_kernel_name(bf16_kernel()),
-                 "chosen at run time (CPUID amx_bf16 + Linux tile permission; LOOM_BF16_KERNEL=convert forces sgemm)"});
+                 "chosen at run time (CPUID amx_bf16 + Linux tile permission, else avx512bf16; LOOM_BF16_KERNEL=convert forces sgemm)"});
   out.push_back({"gemm", wide ? "loom's AVX-512 sgemm (12x32 tiles, packed panels); OpenBLAS dgemm for float64"
                               : "OpenBLAS sgemm/dgemm (OpenBLAS picks its kernel table for this CPU)",
                  why});

@@ -6,6 +6,8 @@
 // the products, and it dominates at small K or when A must be transposed (then C^T is computed instead
 // when that transposes the smaller operand).
 #include "loom/backend/cpu/gemm_bf16.h"
+#include "loom/backend/cpu/gemm_bf16_avx512.h"
+#include "loom/backend/cpu/isa.h"
 #include "loom/backend/cpu/sgemm_avx512.h"
 
 #include <immintrin.h>
@@ -273,7 +275,8 @@ void gemm_amx(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, co
 Bf16Kernel choose_kernel() {
   const char* env = std::getenv("LOOM_BF16_KERNEL");
   if (env && std::string(env) == "convert") return Bf16Kernel::Convert;
-  return amx_bf16_available() ? Bf16Kernel::Amx : Bf16Kernel::Convert;
+  if (amx_bf16_available()) return Bf16Kernel::Amx;
+  return has_avx512_bf16() ? Bf16Kernel::Avx512 : Bf16Kernel::Convert;
 }
 
 }  // namespace
@@ -288,7 +291,9 @@ Bf16Kernel bf16_kernel() {
   return k;
 }
 
-const char* bf16_kernel_name(Bf16Kernel k) { return k == Bf16Kernel::Amx ? "amx" : "convert+sgemm"; }
+const char* bf16_kernel_name(Bf16Kernel k) {
+  return k == Bf16Kernel::Amx ? "amx" : k == Bf16Kernel::Avx512 ? "avx512_bf16" : "convert+sgemm";
+}
 
 void gemm_bf16(Bf16Kernel kernel, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -302,6 +307,10 @@ void gemm_bf16(Bf16Kernel kernel, bool ta, bool tb, int64_t M, int64_t N, int64_
     LOOM_CHECK(amx_bf16_available(), "gemm_bf16: the AMX kernel needs a CPU with amx_bf16 and Linux's permission for "
                "tile data; use Bf16Kernel::Convert (or bf16_kernel()) on this machine");
     gemm_amx(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  } else if (kernel == Bf16Kernel::Avx512) {
+    LOOM_CHECK(has_avx512_bf16(), "gemm_bf16: the AVX512-BF16 kernel needs a CPU with avx512bf16 (",
+               isa_reason(false), "); use Bf16Kernel::Convert (or bf16_kernel()) on this machine");
+    gemm_avx512bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   } else {
     gemm_convert(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }

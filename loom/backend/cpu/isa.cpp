@@ -16,6 +16,7 @@ namespace {
 struct Probe {
   std::string missing;       // the first feature the AVX-512 kernels need that the CPU lacks, or ""
   std::string missing_vnni;  // the same for the VNNI kernels
+  std::string missing_bf16;  // the same for the AVX512-BF16 kernels
 };
 
 Probe probe_cpu() {
@@ -31,8 +32,9 @@ Probe probe_cpu() {
   for (const auto& f : need)
     if (!f.have && p.missing.empty()) p.missing = f.name;
   p.missing_vnni = !p.missing.empty() ? p.missing : __builtin_cpu_supports("avx512vnni") ? "" : "avx512vnni";
+  p.missing_bf16 = !p.missing.empty() ? p.missing : __builtin_cpu_supports("avx512bf16") ? "" : "avx512bf16";
 #else
-  p.missing = p.missing_vnni = "an x86-64 CPU";
+  p.missing = p.missing_vnni = p.missing_bf16 = "an x86-64 CPU";
 #endif
   return p;
 }
@@ -66,6 +68,11 @@ bool has_avx512() {
 
 bool has_avx512_vnni() {
   static const bool on = probe().missing_vnni.empty() && !env_baseline();
+  return on && !g_forced_baseline.load(std::memory_order_relaxed);
+}
+
+bool has_avx512_bf16() {
+  static const bool on = probe().missing_bf16.empty() && !env_baseline();
   return on && !g_forced_baseline.load(std::memory_order_relaxed);
 }
 

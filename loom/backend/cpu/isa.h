@@ -16,6 +16,8 @@
 #define LOOM_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
 #define LOOM_TARGET_AVX512_VNNI \
   __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define LOOM_TARGET_AVX512_BF16 \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma,f16c")))
 #endif
 
 namespace loom::cpu {
@@ -26,6 +28,8 @@ namespace loom::cpu {
 bool has_avx512();
 // has_avx512() and avx512vnni (the int8 and Q8_0/Q4_0 dot products).
 bool has_avx512_vnni();
+// has_avx512() and avx512bf16 (VDPBF16PS: the bf16 GEMM where the CPU has no AMX, e.g. AMD Zen 4/5).
+bool has_avx512_bf16();
 // Tests only: true makes has_avx512() and has_avx512_vnni() false until set back, so one test binary
 // runs both paths of every dispatched kernel.
 void force_baseline_for_testing(bool on);
