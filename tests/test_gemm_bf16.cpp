@@ -73,7 +73,9 @@ INSTANTIATE_TEST_SUITE_P(OddShapes, Bf16GemmShapes,
                                            std::make_tuple(100, 70, 300, true, false), std::make_tuple(129, 67, 255, true, true),
                                            std::make_tuple(40, 700, 33, false, true),
                                            // K over the AMX kernel's 1024-deep chunks; A^T B with N < M (C^T path)
-                                           std::make_tuple(45, 50, 2100, false, true), std::make_tuple(50, 45, 2100, true, false)));
+                                           std::make_tuple(45, 50, 2100, false, true), std::make_tuple(50, 45, 2100, true, false),
+                                           // several K chunks and column panels (the AVX512-BF16 kernel's work split)
+                                           std::make_tuple(70, 300, 1500, false, false), std::make_tuple(33, 200, 3000, true, true)));
 
 // K = 1 and B = 1: C is exactly bf16(A), so this checks the operand rounding bit for bit against loom::bf16
 // (halfway cases to even, overflow to inf, NaN kept).

@@ -37,32 +37,47 @@ void BPETokenizer::StringTable::push(std::string_view s) {
   off.push_back(uint32_t(text.size()));
 }
 
-int32_t BPETokenizer::find_id(std::string_view token) const {
+int32_t BPETokenizer::find_id_bytes(std::string_view raw) const {
   const size_t mask = id_slots_.size() - 1;
-  for (size_t i = std::hash<std::string_view>{}(token) & mask;; i = (i + 1) & mask) {
+  for (size_t i = std::hash<std::string_view>{}(raw) & mask;; i = (i + 1) & mask) {
     const int32_t id = id_slots_[i];
     if (id < 0) return -1;
-    if (tokens_[size_t(id)] == token) return id;
+    if (bytes_[size_t(id)] == raw) return id;
   }
 }
 
-const BPETokenizer::Merge* BPETokenizer::find_merge(int32_t a, int32_t b) const {
+int32_t BPETokenizer::find_id(std::string_view token) const {
+  const auto raw = bpe_chars_to_bytes(token);
+  return raw ? find_id_bytes(*raw) : -1;
+}
+
+int32_t BPETokenizer::find_rank(int32_t a, int32_t b) const {
   const uint64_t key = pair_key(a, b);
   const int shift = 64 - std::countr_zero(merge_slots_.size());
   const size_t mask = merge_slots_.size() - 1;
   for (size_t i = size_t(mix(key) >> shift);; i = (i + 1) & mask) {
-    const MergeSlot& s = merge_slots_[i];
-    if (s.key == key) return &s.m;
-    if (s.key == kNoPair) return nullptr;
+    const uint64_t s = merge_slots_[i];
+    if (s == kEmpty) return -1;
+    if ((s >> kRankBits) == key) return int32_t(s & ((uint64_t(1) << kRankBits) - 1));
   }
 }
 
+// The id (a, b) makes when it merges at `rank`: the merge line's result, or for a pair split from a key with
+// a comma in it (see the constructor) the token its bytes spell.
+int32_t BPETokenizer::merge_result(int32_t rank, int32_t a, int32_t b) const {
+  if (merges_[size_t(rank)] == std::pair<int32_t, int32_t>(a, b)) return merge_result_[size_t(rank)];
+  std::string raw(bytes_[size_t(a)]);
+  raw.append(bytes_[size_t(b)]);
+  return find_id_bytes(raw);
+}
+
 BPETokenizer::BPETokenizer(std::vector<std::string> tokens, std::vector<std::pair<std::string, std::string>> merges) {
-  LOOM_CHECK(tokens.size() < size_t(std::numeric_limits<int32_t>::max()), "BPETokenizer: too many tokens");
+  LOOM_CHECK(tokens.size() < (size_t(1) << kIdBits), "BPETokenizer: ", tokens.size(), " tokens; at most ",
+             (size_t(1) << kIdBits) - 1, " are supported");
+  LOOM_CHECK(merges.size() < (size_t(1) << kRankBits) - 1, "BPETokenizer: ", merges.size(), " merges; at most ",
+             (size_t(1) << kRankBits) - 2, " are supported");
   size_t chars = 0;
   for (const auto& t : tokens) chars += t.size();
-  tokens_.text.reserve(chars);
-  tokens_.off.reserve(tokens.size() + 1);
   bytes_.text.reserve(chars);
   bytes_.off.reserve(tokens.size() + 1);
   id_slots_.assign(table_size(tokens.size()), -1);
@@ -71,17 +86,16 @@ BPETokenizer::BPETokenizer(std::vector<std::string> tokens, std::vector<std::pai
     auto raw = bpe_chars_to_bytes(tokens[id]);
     LOOM_CHECK(raw && !raw->empty(), "BPETokenizer: token ", id, " (\"", tokens[id],
                "\") is empty or has a character outside GPT-2's byte table");
-    bytes_.push(*raw);
-    const int32_t dup = find_id(tokens[id]);
+    const int32_t dup = find_id_bytes(*raw);
     LOOM_CHECK(dup < 0, "BPETokenizer: token \"", tokens[id], "\" appears twice (ids ", dup, " and ", id, ")");
-    tokens_.push(tokens[id]);
-    size_t i = std::hash<std::string_view>{}(std::string_view(tokens[id])) & id_mask;
+    bytes_.push(*raw);
+    size_t i = std::hash<std::string_view>{}(std::string_view(*raw)) & id_mask;
     while (id_slots_[i] >= 0) i = (i + 1) & id_mask;
     id_slots_[i] = int32_t(id);
   }
   for (int b = 0; b < 256; ++b) {
     const std::string t = bytes_to_bpe_chars(std::string(1, char(b)));
-    byte_id_[b] = find_id(t);
+    byte_id_[b] = find_id_bytes(std::string(1, char(b)));
     LOOM_CHECK(byte_id_[b] >= 0, "BPETokenizer: the vocabulary lacks the single-byte token for byte ", b, " (\"", t,
                "\"); byte-level BPE needs all 256");
   }
@@ -91,8 +105,9 @@ BPETokenizer::BPETokenizer(std::vector<std::string> tokens, std::vector<std::pai
   // a comma is therefore a pair that merges at that key's rank. A split whose concatenation is not a token
   // would make the JavaScript encoder emit an undefined id; it is left unmerged here instead.
   merges_.reserve(merges.size());
+  merge_result_.reserve(merges.size());
   std::unordered_map<std::string, int32_t> key_rank;  // only the few keys with a comma in a token need it
-  std::vector<std::pair<uint64_t, Merge>> pairs;
+  std::vector<std::pair<uint64_t, int32_t>> pairs;  // (pair_key, rank)
   pairs.reserve(merges.size());
   for (size_t r = 0; r < merges.size(); ++r) {
     const auto& [a, b] = merges[r];
@@ -100,8 +115,9 @@ BPETokenizer::BPETokenizer(std::vector<std::string> tokens, std::vector<std::pai
     LOOM_CHECK(x >= 0 && y >= 0 && xy >= 0, "BPETokenizer: merge ", r, " (\"", a, "\" \"", b,
                "\") joins tokens that are not all in the vocabulary");
     merges_.emplace_back(x, y);
+    merge_result_.push_back(xy);
     if (a.find(',') == std::string::npos && b.find(',') == std::string::npos)
-      pairs.push_back({pair_key(x, y), {int32_t(r), xy}});  // its key splits at one comma only: (a, b)
+      pairs.push_back({pair_key(x, y), int32_t(r)});  // its key splits at one comma only: (a, b)
     else
       key_rank[a + "," + b] = int32_t(r);
   }
@@ -110,26 +126,28 @@ BPETokenizer::BPETokenizer(std::vector<std::string> tokens, std::vector<std::pai
       if (key[i] != ',') continue;
       const int32_t x = find_id(std::string_view(key).substr(0, i)), y = find_id(std::string_view(key).substr(i + 1));
       const int32_t xy = find_id(key.substr(0, i) + key.substr(i + 1));
-      if (x >= 0 && y >= 0 && xy >= 0) pairs.push_back({pair_key(x, y), {rank, xy}});
+      if (x >= 0 && y >= 0 && xy >= 0) pairs.push_back({pair_key(x, y), rank});
     }
   }
   // A pair (x, y) comes from the one key x + "," + y, and a comma-free pair's key has one comma, so comma keys
   // and comma-free merges never give the same pair. Only a repeated merge line does; JavaScript's last
   // assignment wins, and the later line has the higher rank.
-  merge_slots_.assign(table_size(pairs.size()), MergeSlot{});
+  merge_slots_.assign(table_size(pairs.size()), kEmpty);
   const int shift = 64 - std::countr_zero(merge_slots_.size());
   const size_t mask = merge_slots_.size() - 1;
-  for (const auto& [key, m] : pairs) {
+  const uint64_t rank_mask = (uint64_t(1) << kRankBits) - 1;
+  for (const auto& [key, rank] : pairs) {
     size_t i = size_t(mix(key) >> shift);
-    while (merge_slots_[i].key != kNoPair && merge_slots_[i].key != key) i = (i + 1) & mask;
-    if (merge_slots_[i].key == kNoPair || merge_slots_[i].m.rank < m.rank) merge_slots_[i] = {key, m};
+    while (merge_slots_[i] != kEmpty && (merge_slots_[i] >> kRankBits) != key) i = (i + 1) & mask;
+    if (merge_slots_[i] == kEmpty || int32_t(merge_slots_[i] & rank_mask) < rank)
+      merge_slots_[i] = (key << kRankBits) | uint64_t(rank);
   }
 }
 
 std::vector<std::pair<std::string, std::string>> BPETokenizer::merges() const {
   std::vector<std::pair<std::string, std::string>> out;
   out.reserve(merges_.size());
-  for (const auto& [a, b] : merges_) out.emplace_back(tokens_[size_t(a)], tokens_[size_t(b)]);
+  for (const auto& [a, b] : merges_) out.emplace_back(bytes_to_bpe_chars(bytes_[size_t(a)]), bytes_to_bpe_chars(bytes_[size_t(b)]));
   return out;
 }
 
@@ -140,15 +158,16 @@ std::vector<int32_t> BPETokenizer::bpe(std::string_view piece) const {
   std::vector<int32_t> next;
   while (syms.size() >= 2) {
     // The lowest rank wins; among pairs of equal rank the reference keeps the last one it saw.
-    int32_t best_rank = std::numeric_limits<int32_t>::max(), result = -1;
+    int32_t best_rank = std::numeric_limits<int32_t>::max();
     size_t best = 0;
     bool found = false;
     for (size_t i = 0; i + 1 < syms.size(); ++i) {
-      const Merge* m = find_merge(syms[i], syms[i + 1]);
-      if (m && m->rank <= best_rank) best_rank = m->rank, result = m->result, best = i, found = true;
+      const int32_t r = find_rank(syms[i], syms[i + 1]);
+      if (r >= 0 && r <= best_rank) best_rank = r, best = i, found = true;
     }
     if (!found) break;
     const int32_t first = syms[best], second = syms[best + 1];
+    const int32_t result = merge_result(best_rank, first, second);
     next.clear();
     for (size_t i = 0; i < syms.size();) {
       if (i + 1 < syms.size() && syms[i] == first && syms[i + 1] == second) {
@@ -210,7 +229,7 @@ int64_t BPETokenizer::token_to_id(const std::string& token) const { return find_
 std::string BPETokenizer::id_to_token(int64_t id) const {
   LOOM_CHECK(id >= 0 && id < vocab_size(), "BPETokenizer: id ", id, " is outside the vocabulary of ",
              vocab_size(), " tokens");
-  return std::string(tokens_[size_t(id)]);
+  return bytes_to_bpe_chars(bytes_[size_t(id)]);
 }
 
 namespace {
@@ -224,11 +243,12 @@ void BPETokenizer::save(const std::string& dir) const {
   fs::create_directories(dir, ec);
   LOOM_CHECK(!ec, "BPETokenizer::save: cannot create directory ", dir, ": ", ec.message());
   nlohmann::ordered_json enc = nlohmann::ordered_json::object();
-  for (size_t id = 0; id < tokens_.size(); ++id) enc[std::string(tokens_[id])] = id;
+  for (size_t id = 0; id < bytes_.size(); ++id) enc[bytes_to_bpe_chars(bytes_[id])] = id;
   // ASCII-escaped, as GPT-2's own encoder.json is.
   write_text(fs::path(dir) / "encoder.json", enc.dump(-1, ' ', true));
   std::string bpe = "#version: 0.2\n";
-  for (const auto& [a, b] : merges_) bpe.append(tokens_[size_t(a)]).append(" ").append(tokens_[size_t(b)]).append("\n");
+  for (const auto& [a, b] : merges_)
+    bpe.append(bytes_to_bpe_chars(bytes_[size_t(a)])).append(" ").append(bytes_to_bpe_chars(bytes_[size_t(b)])).append("\n");
   write_text(fs::path(dir) / "vocab.bpe", bpe);
 }
 

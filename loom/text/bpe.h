@@ -29,7 +29,7 @@ class BPETokenizer : public Tokenizer {
   static BPETokenizer gpt2();
 
   std::string type() const override { return "bpe"; }
-  int64_t vocab_size() const override { return int64_t(tokens_.size()); }
+  int64_t vocab_size() const override { return int64_t(bytes_.size()); }
   std::vector<int64_t> encode(std::string_view text) const override;
   // The bytes of the tokens, with invalid UTF-8 (a character cut between tokens) replaced by U+FFFD as the
   // JavaScript encoder's TextDecoder does. Unlike TextDecoder, a leading byte-order mark is kept.
@@ -47,11 +47,11 @@ class BPETokenizer : public Tokenizer {
   std::vector<int32_t> bpe(std::string_view piece) const;
 
  private:
-  struct Merge {
-    int32_t rank, result;
-  };
-  static uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
-  static constexpr uint64_t kNoPair = ~uint64_t(0);  // no id pair has its top bit set
+  // A merge slot packs (a, b) and the rank they merge at into 64 bits: a and b 21 bits each, rank 22 bits
+  // (vocabularies up to 2M tokens, 4M merges; GPT-2 has 50,257 and 50,000). All ones is an empty slot.
+  static constexpr int kIdBits = 21, kRankBits = 22;
+  static constexpr uint64_t kEmpty = ~uint64_t(0);
+  static uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << kIdBits) | uint32_t(b); }
   // Strings back to back in one buffer (string i = text[off[i], off[i+1])): a 50k vocabulary in two
   // allocations instead of 50k std::strings, which is most of what a loaded q4_0 GPT-2 holds beside its blocks.
   struct StringTable {
@@ -61,18 +61,18 @@ class BPETokenizer : public Tokenizer {
     std::string_view operator[](size_t i) const { return {text.data() + off[i], off[i + 1] - off[i]}; }
     size_t size() const { return off.size() - 1; }
   };
-  struct MergeSlot {
-    uint64_t key = kNoPair;
-    Merge m{};
-  };
-  int32_t find_id(std::string_view token) const;
-  const Merge* find_merge(int32_t a, int32_t b) const;
+  int32_t find_id(std::string_view token) const;       // by table spelling
+  int32_t find_id_bytes(std::string_view raw) const;    // by raw bytes
+  int32_t find_rank(int32_t a, int32_t b) const;        // the rank (a, b) merges at, or -1
+  int32_t merge_result(int32_t rank, int32_t a, int32_t b) const;
 
-  StringTable tokens_;                              // id -> table spelling
+  // Only raw bytes are kept: a token's table spelling is bytes_to_bpe_chars of them (a bijection), so a
+  // second string table would only cost memory (0.6 MB for GPT-2).
   StringTable bytes_;                               // id -> raw bytes
-  std::vector<int32_t> id_slots_;                   // open addressing on tokens_ spellings: id, or -1 if empty
-  std::vector<std::pair<int32_t, int32_t>> merges_; // rank -> the ids it joins
-  std::vector<MergeSlot> merge_slots_;              // open addressing on pair_key: (a, b) -> rank, result
+  std::vector<int32_t> id_slots_;                   // open addressing on bytes_: id, or -1 if empty
+  std::vector<std::pair<int32_t, int32_t>> merges_; // rank -> the ids its merge line joins
+  std::vector<int32_t> merge_result_;               // rank -> the id merges_[rank] makes
+  std::vector<uint64_t> merge_slots_;               // open addressing on pair_key: (a, b, rank)
   int32_t byte_id_[256];
   // Pre-token -> ids, shared by copies (same vocabulary, same answers) and guarded for DataLoader workers.
   struct Cache {
