@@ -369,3 +369,30 @@ TEST(KernelReference, TransposedCopyMatchesStrideArithmetic) {
       }
   set_num_threads(threads0);
 }
+
+// A whole long tensor's sum (or mean) runs in 64K pieces on every thread: the result must match a plain double
+// loop and must not depend on the thread count (the pieces are summed in order).
+TEST(KernelReference, LongFullSumIsThreadCountIndependent) {
+  const int threads0 = get_num_threads();
+  manual_seed(5);
+  for (DType dt : {DType::f32, DType::f64}) {
+    const Tensor x = (randn({300001}) * 3.0 + 0.5).to(dt);
+    const std::vector<double> v = x.to(DType::f64).tolist();
+    double want = 0;
+    for (double e : v) want += e;
+    std::vector<double> sums, means;
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      sums.push_back(sum(x).to(DType::f64).item());
+      means.push_back(mean(x).to(DType::f64).item());
+    }
+    EXPECT_EQ(sums[0], sums[1]) << "dtype " << int(dt);
+    EXPECT_EQ(means[0], means[1]) << "dtype " << int(dt);
+    EXPECT_NEAR(sums[0], want, 1e-6 * std::abs(want) + 1e-3);
+    EXPECT_NEAR(means[0], want / 300001.0, 1e-6 * std::abs(want / 300001.0) + 1e-8);
+    // A strided view takes the general path and must agree.
+    EXPECT_NEAR(sum(x.narrow(0, 0, 300000).view({1000, 300}).t()).to(DType::f64).item(),
+                want - v.back(), 1e-6 * std::abs(want) + 1e-3);
+  }
+  set_num_threads(threads0);
+}

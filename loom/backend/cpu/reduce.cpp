@@ -3,6 +3,7 @@
 // scans its own run) and "outer" when it is kept (rows of outputs accumulate whole input rows, which
 // vectorises across the kept dim). f32 sums accumulate in double for accuracy on long reductions.
 #include <algorithm>
+#include <vector>
 #include <cmath>
 #include <limits>
 
@@ -86,6 +87,29 @@ void reduce_typed(ReduceOp op, Tensor& out, const Tensor& x, const Shape& dims) 
     const int64_t rl = s.rshape.back(), rls = s.rstride.back();
     Shape rshape_outer(s.rshape.begin(), s.rshape.end() - 1), rstride_outer(s.rstride.begin(), s.rstride.end() - 1);
     const int64_t Ro = R / std::max<int64_t>(rl, 1);
+    if constexpr (std::is_floating_point_v<T>) {
+      // One long contiguous sum (a whole tensor's, e.g. the load-time finiteness check over a GPT-2's weights):
+      // the loop below would run it on one thread. Fixed 64K-element pieces summed in piece order give the same
+      // result on any thread count.
+      if (O == 1 && Ro == 1 && rls == 1 && rl >= 4 * kParallelGrain && (op == ReduceOp::Sum || op == ReduceOp::Mean)) {
+        constexpr int64_t kPiece = int64_t(1) << 16;
+        const int64_t pieces = (rl + kPiece - 1) / kPiece;
+        std::vector<Acc> part(size_t(pieces), Acc(0));
+        const T* run = px + offset_of(0, s.kshape, s.kstride);
+#pragma omp parallel for schedule(static)
+        for (int64_t p = 0; p < pieces; ++p) {
+          const int64_t lo = p * kPiece, hi = std::min(rl, lo + kPiece);
+          Acc acc = 0;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t i = lo; i < hi; ++i) acc += Acc(run[i]);
+          part[size_t(p)] = acc;
+        }
+        Acc acc = 0;
+        for (Acc v : part) acc += v;
+        po[0] = finish(acc);
+        return;
+      }
+    }
 #pragma omp parallel for schedule(static) if (O * R > kParallelGrain && O > 1)
     for (int64_t o = 0; o < O; ++o) {
       const T* base = px + offset_of(o, s.kshape, s.kstride);
