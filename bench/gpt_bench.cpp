@@ -29,10 +29,13 @@ bool checkpointing() { return std::getenv("GPT_CKPT") && std::string(std::getenv
 // GPT_PRECISION=bf16: forward and loss under bf16 autocast (matrix products on bf16 operands with f32
 // accumulation, their backward likewise; everything else f32), as `loom train-lm --precision bf16`.
 DType precision() {
-  const char* p = std::getenv("GPT_PRECISION");
-  const std::string s = p ? p : "f32";
-  LOOM_CHECK(s == "f32" || s == "bf16", "GPT_PRECISION=", s, ": expected f32 or bf16");
-  return s == "bf16" ? DType::bf16 : DType::f32;
+  static const DType p = [] {
+    const char* v = std::getenv("GPT_PRECISION");
+    const std::string s = v ? v : "f32";
+    LOOM_CHECK(s == "f32" || s == "bf16", "GPT_PRECISION=", s, ": expected f32 or bf16");
+    return s == "bf16" ? DType::bf16 : DType::f32;
+  }();
+  return p;
 }
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }

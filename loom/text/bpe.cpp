@@ -94,10 +94,10 @@ BPETokenizer::BPETokenizer(std::vector<std::string> tokens, std::vector<std::pai
     id_slots_[i] = int32_t(id);
   }
   for (int b = 0; b < 256; ++b) {
-    const std::string t = bytes_to_bpe_chars(std::string(1, char(b)));
-    byte_id_[b] = find_id_bytes(std::string(1, char(b)));
-    LOOM_CHECK(byte_id_[b] >= 0, "BPETokenizer: the vocabulary lacks the single-byte token for byte ", b, " (\"", t,
-               "\"); byte-level BPE needs all 256");
+    const std::string byte(1, char(b));
+    byte_id_[b] = find_id_bytes(byte);
+    LOOM_CHECK(byte_id_[b] >= 0, "BPETokenizer: the vocabulary lacks the single-byte token for byte ", b, " (\"",
+               bytes_to_bpe_chars(byte), "\"); byte-level BPE needs all 256");
   }
   // The reference encoder looks ranks up in a JavaScript object keyed by String([a, b]) == a + "," + b, so a
   // pair whose key spells another merge's key (",\"" + "\"" vs "\"" + ",\"", both "\",,\"") takes that

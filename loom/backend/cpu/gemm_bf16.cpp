@@ -8,6 +8,7 @@
 #include "loom/backend/cpu/gemm_bf16.h"
 #include "loom/backend/cpu/gemm_bf16_avx512.h"
 #include "loom/backend/cpu/isa.h"
+#include "loom/backend/cpu/loop.h"
 #include "loom/backend/cpu/sgemm_avx512.h"
 
 #include <immintrin.h>
@@ -23,10 +24,6 @@
 
 #include "loom/core/dtype.h"
 #include "loom/core/error.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace loom::cpu {
 
@@ -259,12 +256,7 @@ void gemm_amx(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, co
   const int64_t panels = (Np + panel - 1) / panel, mblocks = Mp / 32, items = panels * mblocks;
 #pragma omp parallel if (items > 1 && 2.0 * double(M) * double(N) * double(K) > 4e6)
   {
-#ifdef _OPENMP
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-#else
-    const int64_t nt = 1, t = 0;
-#endif
-    const int64_t b = items * t / nt, e = items * (t + 1) / nt;
+    const auto [b, e] = thread_share(items);
     if (b < e)
       for (int64_t k0 = 0; k0 < Kp; k0 += Kc)
         amx_block_range(Ap + (k0 / Kc) * Mp * Kc, Kc, Bp, Kp, k0, std::min(Kp, k0 + Kc), M, N, panel, b, e, mblocks, alpha, k0 == 0 ? beta : 1.0f,
@@ -309,7 +301,8 @@ void gemm_bf16(Bf16Kernel kernel, bool ta, bool tb, int64_t M, int64_t N, int64_
     gemm_amx(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   } else if (kernel == Bf16Kernel::Avx512) {
     LOOM_CHECK(has_avx512_bf16(), "gemm_bf16: the AVX512-BF16 kernel needs a CPU with avx512bf16 (",
-               isa_reason(false), "); use Bf16Kernel::Convert (or bf16_kernel()) on this machine");
+               has_avx512() ? "CPU lacks avx512bf16" : isa_reason(false),
+               "); use Bf16Kernel::Convert (or bf16_kernel()) on this machine");
     gemm_avx512bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   } else {
     gemm_convert(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -19,12 +19,10 @@
 #include <vector>
 
 #include "loom/backend/cpu/isa.h"
+#include "loom/backend/cpu/loop.h"
 
 #if defined(LOOM_X86_KERNELS)
 #include <immintrin.h>
-#endif
-#ifdef _OPENMP
-#include <omp.h>
 #endif
 
 #include "loom/core/error.h"
@@ -56,7 +54,7 @@ LOOM_TARGET_AVX512_BF16 inline __m512i avx512bf16_pairs(const float* r0, const f
 }
 
 // Strip-of-pairs packing of a K x W row-major matrix S (B, or A^T): strip s holds columns [16s, 16s + 16),
-// pair p of its column j at s * (Kp / 2 * 32) + p * 32 + 2j. Strips [s_lo, s_hi), every one written whole.
+// pair p of its column j at s * (Kp / 2 * 32) + p * 32 + 2j. Writes strip s whole (zero past K and W).
 LOOM_TARGET_AVX512_BF16 void avx512bf16_pack_strips(const float* S, int64_t ld, int64_t K, int64_t W, int64_t Kp,
                                                     int64_t s, uint16_t* out) {
   uint16_t* dst = out + s * (Kp / 2 * 32);
@@ -95,7 +93,7 @@ LOOM_TARGET_AVX512_BF16 void avx512bf16_pack_strips_t(const float* T, int64_t ld
   }
 }
 
-// Row-major A rounded to bf16, rows of Kp (even) elements, zero past K; rows [r_lo, r_hi) of Mp.
+// Row r of row-major A rounded to bf16 into a row of Kp (even) elements, zero past K (all zero for r >= M).
 LOOM_TARGET_AVX512_BF16 void avx512bf16_pack_row(const float* A, int64_t lda, int64_t M, int64_t K, int64_t Kp,
                                                  int64_t r, uint16_t* out) {
   uint16_t* dst = out + r * Kp;
@@ -150,7 +148,6 @@ LOOM_TARGET_AVX512_BF16 void avx512bf16_strip(PackedA a, const uint16_t* b0, con
 
 void gemm_avx512bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                      const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  LOOM_CHECK(has_avx512_bf16(), "gemm_avx512bf16: this CPU lacks avx512bf16 (", isa_reason(false), ")");
   const int64_t Kp = round_up(K, 2), Mp = round_up(M, 32), Np = round_up(N, 32);
   const int64_t a_strips = Mp / 16, b_strips = Np / 16;
   thread_local std::vector<uint16_t> abuf, bbuf;  // grown, never shrunk or cleared: every call writes all it reads
@@ -186,13 +183,8 @@ void gemm_avx512bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al
 #pragma omp for schedule(static)
       for (int64_t s = 0; s < b_strips; ++s) avx512bf16_pack_strips(B, ldb, K, N, Kp, s, Bp);
     }
-#ifdef _OPENMP
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-#else
-    const int64_t nt = 1, t = 0;
-#endif
     // Static split of the items in panel order; each thread owns its C blocks in every chunk.
-    const int64_t ib = items * t / nt, ie = items * (t + 1) / nt;
+    const auto [ib, ie] = thread_share(items);
     for (int64_t k0 = 0; k0 < Kp; k0 += Kc) {
       const int64_t pairs = (std::min(Kp, k0 + Kc) - k0) / 2;
       const float bk = k0 == 0 ? beta : 1.0f;

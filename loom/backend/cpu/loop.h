@@ -6,6 +6,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "loom/core/tensor.h"
@@ -53,6 +54,16 @@ LoopPlan<N> plan_loop(const Shape& shape, const std::array<Shape, N>& strides) {
     for (size_t k = 0; k < N; ++k) p.st[k].push_back(0);
   }
   return p;
+}
+
+// Inside a parallel region: this thread's static share [n * t / nt, n * (t + 1) / nt) of n work items.
+inline std::pair<int64_t, int64_t> thread_share(int64_t n) {
+#ifdef _OPENMP
+  const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+#else
+  const int64_t nt = 1, t = 0;
+#endif
+  return {n * t / nt, n * (t + 1) / nt};
 }
 
 // Calls f(begin, end) on one contiguous block of [0, n) per OpenMP thread.

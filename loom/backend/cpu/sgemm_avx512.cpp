@@ -18,6 +18,7 @@
 #include <new>
 
 #include "loom/backend/cpu/isa.h"
+#include "loom/backend/cpu/loop.h"
 #include "loom/backend/cpu/transpose_avx512.h"
 #include "loom/core/error.h"
 
@@ -269,8 +270,7 @@ void product(const Operands& o, int64_t M, int64_t N, int64_t K) {
   const int parts = int(std::min<int64_t>(threads, panels));
 #pragma omp parallel num_threads(parts)
   {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t p0 = panels * t / nt, p1 = panels * (t + 1) / nt;
+    const auto [p0, p1] = thread_share(panels);
     const int64_t lo = std::min(extent, p0 * width), hi = std::min(extent, p1 * width);
     if (lo < hi) {
       if (by_cols) region_avx512<MR>(o, K, 0, M, lo, hi);

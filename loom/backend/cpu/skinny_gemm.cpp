@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include "loom/backend/cpu/isa.h"
+#include "loom/backend/cpu/loop.h"
 #include "loom/backend/cpu/lane_sum.h"
 
 namespace loom::cpu {
@@ -148,8 +149,7 @@ bool gemv_bt(int64_t N, int64_t K, float alpha, const float* x, const float* W, 
   const int64_t blocks = (N + 7) / 8;
 #pragma omp parallel if (N * K >= (int64_t(1) << 16))
   {
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
+    const auto [b0, b1] = thread_share(blocks);
     gemv_rows_avx512(std::min(N, 8 * b0), std::min(N, 8 * b1), K, alpha, x, W, ldw, beta, bias, y);
   }
   return true;
