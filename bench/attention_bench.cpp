@@ -30,11 +30,13 @@ static void report(const char* impl, const char* name, double fwd, double fb) {
 int main(int argc, char** argv) {
   set_num_threads(argc > 1 ? std::atoi(argv[1]) : 2);
   const bool composite = argc > 2 && std::string(argv[2]) == "composite";
+  const std::string only = argc > 3 ? argv[3] : "";  // one case by name (for a profiler), else all
   manual_seed(0);
   for (const Case& c : kCases) {
+    if (!only.empty() && only != c.name) continue;
     Tensor q = randn({c.B, c.H, c.T, c.D}, {.requires_grad = true}), k = randn({c.B, c.H, c.T, c.D}, {.requires_grad = true});
     Tensor v = randn({c.B, c.H, c.T, c.D}, {.requires_grad = true}), g = randn({c.B, c.H, c.T, c.D});
-    const int reps = c.T >= 512 ? 3 : 10;
+    const int reps = c.T >= 512 ? 3 : only.empty() ? 10 : 200;
     SDPAOptions o{.is_causal = c.causal};
     auto fused = [&] { return scaled_dot_product_attention(q, k, v, o); };
     auto comp = [&] { return attention_with_weights(q, k, v, o).first; };

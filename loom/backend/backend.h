@@ -32,6 +32,9 @@ enum class BinaryOp {
 };
 
 enum class ReduceOp { Sum, Mean, Prod, Max, Min };
+// A GELU fused into a product's store (Backend::gemm_gelu_f32): forward with the exact (erf) or tanh form, or the
+// backward that multiplies a gradient by gelu'.
+enum class GeluEpilogue { Forward, ForwardTanh, Backward, BackwardTanh };
 
 struct ConvGeom {  // 2-d geometry; conv1d uses H = 1
   int64_t N, C, H, W;       // input
@@ -88,6 +91,18 @@ class Backend {
   virtual bool gemm_bias_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                              const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc) {
     (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb, (void)bias, (void)C, (void)ldc;
+    return false;
+  }
+  // A product with a GELU in its store, f32 (a GPT MLP's first Linear and its activation, and their backward):
+  //   Forward, ForwardTanh:    pre = op(A) op(B) + bias, C = gelu(pre)   (pre kept for backward)
+  //   Backward, BackwardTanh:  C = (op(A) op(B)) * gelu'(pre)             (pre read; bias must be null)
+  // pre is M x N with C's row stride. Returns false, touching nothing, where this backend has no such path for
+  // these operands (the caller then runs the product and the activation as two ops).
+  virtual bool gemm_gelu_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                             const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc, float* pre,
+                             GeluEpilogue kind) {
+    (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb, (void)bias, (void)C, (void)ldc,
+        (void)pre, (void)kind;
     return false;
   }
   // The same for f32 matrices whose products run in bfloat16 (autocast): each operand element is rounded to

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <typeinfo>
 
 #include "loom/autograd/checkpoint.h"
 #include "loom/autograd/function.h"
@@ -18,6 +19,7 @@
 #include "loom/ops/attention.h"
 #include "loom/ops/creation.h"
 #include "loom/ops/elementwise.h"
+#include "loom/ops/fused_mlp.h"
 #include "loom/ops/linalg.h"
 #include "loom/ops/shape.h"
 
@@ -208,7 +210,14 @@ GPTMLP::GPTMLP(const GPTConfig& c) : approximate(c.activation_function == "gelu"
   dropout = register_module("dropout", std::make_shared<nn::Dropout>(nn::DropoutOptions{.p = c.dropout}));
 }
 
-Tensor GPTMLP::forward(const Tensor& x) { return (*dropout)((*c_proj)(gelu((*c_fc)(x), approximate))); }
+Tensor GPTMLP::forward(const Tensor& x) {
+  // Both layers plain Linears without hooks (not quantized, nothing observing c_fc's output): one fused op
+  // (fused_mlp.h); otherwise each module runs as itself.
+  const auto plain = [](const nn::Linear& l) { return typeid(l) == typeid(nn::Linear) && !l.has_forward_hooks(); };
+  if (plain(*c_fc) && plain(*c_proj))
+    return (*dropout)(gelu_mlp(x, c_fc->weight, c_fc->bias, c_proj->weight, c_proj->bias, approximate));
+  return (*dropout)((*c_proj)(gelu((*c_fc)(x), approximate)));
+}
 
 GPTBlock::GPTBlock(const GPTConfig& c) {
   const nn::LayerNormOptions ln{.normalized_shape = {c.n_embd}, .eps = c.layer_norm_epsilon};

@@ -9,3 +9,4 @@
 #include "loom/ops/conv.h"
 #include "loom/ops/attention.h"
 #include "loom/ops/autocast.h"
+#include "loom/ops/fused_mlp.h"

@@ -23,6 +23,8 @@ class CpuBackend final : public Backend {
             const void* B, int64_t ldb, double beta, void* C, int64_t ldc, DType dt) override;
   bool gemm_bias_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                      int64_t ldb, const float* bias, float* C, int64_t ldc) override;
+  bool gemm_gelu_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                     int64_t ldb, const float* bias, float* C, int64_t ldc, float* pre, GeluEpilogue kind) override;
   void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, double beta, float* C, int64_t ldc) override;  // gemm_bf16.h
   void conv2d(Tensor& out, const Tensor& x, const Tensor& w, const Tensor* bias, const ConvGeom& g) override;

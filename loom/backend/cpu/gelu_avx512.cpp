@@ -1,7 +1,7 @@
 // AVX-512 GELU forward and backward (gelu_avx512.h): 16 values per step, the ragged end under a mask.
 #include "loom/backend/cpu/gelu_avx512.h"
 
-#include "loom/backend/cpu/exp_avx512.h"
+#include "loom/backend/cpu/gelu_vec_avx512.h"
 #include "loom/backend/cpu/isa.h"
 #include "loom/core/error.h"
 
@@ -16,42 +16,6 @@ namespace loom::cpu {
 #if defined(LOOM_X86_KERNELS)
 
 namespace {
-
-// Phi(x) and phi(x) with one exponential. x is clamped to +-15 first, past which Phi is 0 or 1 and phi 0 in
-// float; NaN stays NaN. As in vec_math.h's normal_cdf_pdf, x^2 is carried as h + l (FMA gives the rounding error
-// l), so e^(-x^2/2) = e^(-h/2) (1 - l/2) keeps its relative accuracy where x^2/2 is large, and the tail uses
-// erfc(|x|/sqrt 2) rather than 1 + erf (which cancels to nothing for x < -4). Where vec_math.h writes erfc as
-// t e^(-z^2 + P(t)) (Press et al.'s erfcc, t = 1/(1 + z/2)), a second exponential, this kernel writes it as
-// e^(-z^2) erfcx(z) with erfcx (= e^(z^2) erfc(z)) a degree-10 polynomial in the same t, fitted for relative error
-// over z in [0, 15/sqrt 2] (t in [0.159, 1]; 7e-9 with exact coefficients, 2.1e-7 evaluated in float). So one
-// exponential serves Phi and phi, and t comes from a 14-bit reciprocal and one Newton step instead of a
-// division: ~30% fewer instructions than the two-exponential form, worst relative error over [-12, 12] in
-// tests/test_kernels.cpp below 1e-6 either way.
-LOOM_TARGET_AVX512 inline void normal_cdf_pdf_avx512(__m512 x, __m512& cdf, __m512& pdf) {
-  const __m512 xc = _mm512_max_ps(_mm512_set1_ps(-15.0f), _mm512_min_ps(_mm512_set1_ps(15.0f), x));
-  const __m512 h = _mm512_mul_ps(xc, xc);
-  const __m512 l = _mm512_fmsub_ps(xc, xc, h);
-  const __m512 g = _mm512_mul_ps(exp_avx512(_mm512_mul_ps(h, _mm512_set1_ps(-0.5f))),
-                                 _mm512_fnmadd_ps(l, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f)));  // e^(-x^2/2)
-  pdf = _mm512_mul_ps(g, _mm512_set1_ps(0.39894228040143268f));
-  const __m512 d = _mm512_fmadd_ps(_mm512_abs_ps(xc), _mm512_set1_ps(0.35355339059327376f), _mm512_set1_ps(1.0f));
-  const __m512 r = _mm512_rcp14_ps(d);
-  const __m512 t = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));  // 1/d to ~2^-28
-  __m512 p = _mm512_set1_ps(0.026276784f);
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.201432183f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.619378805f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.935740411f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.655773282f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.234727174f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.278375864f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.225220934f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.284994632f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.281872034f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(7.43914916e-06f));  // erfcx(z)
-  const __m512 half_erfc = _mm512_mul_ps(_mm512_mul_ps(g, p), _mm512_set1_ps(0.5f));
-  const __mmask16 pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
-  cdf = _mm512_mask_sub_ps(half_erfc, pos, _mm512_set1_ps(1.0f), half_erfc);
-}
 
 LOOM_TARGET_AVX512 void gelu_avx512_impl(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) {

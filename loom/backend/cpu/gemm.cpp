@@ -75,6 +75,22 @@ bool CpuBackend::gemm_bias_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K
   return true;
 }
 
+// loom's sgemm with a GELU epilogue (sgemm_avx512.h); the shapes that gemm() sends to GEMV or the few-row kernels, and
+// CPUs without AVX-512, say no (a decode step is better served by those kernels plus a separate activation).
+bool CpuBackend::gemm_gelu_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                               const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc, float* pre,
+                               GeluEpilogue kind) {
+  const bool backward = kind == GeluEpilogue::Backward || kind == GeluEpilogue::BackwardTanh;
+  LOOM_CHECK(pre && !(backward && bias), "gemm_gelu_f32: needs pre, and takes no bias in backward");
+  if (M <= kSkinnyMaxRows || N <= 1 || K <= 0 || !sgemm_avx512_available()) return false;
+  const Epilogue e = kind == GeluEpilogue::Forward       ? Epilogue::Gelu
+                     : kind == GeluEpilogue::ForwardTanh ? Epilogue::GeluTanh
+                     : kind == GeluEpilogue::Backward    ? Epilogue::GeluGrad
+                                                         : Epilogue::GeluTanhGrad;
+  sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, bias, SgemmEpilogue{e, pre, ldc});
+  return true;
+}
+
 // AMX tiles where the CPU has them, else bf16-rounded copies through sgemm (gemm_bf16.cpp).
 void CpuBackend::gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const float* A, int64_t lda,
                            const float* B, int64_t ldb, double beta, float* C, int64_t ldc) {

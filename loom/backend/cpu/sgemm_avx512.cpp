@@ -17,6 +17,7 @@
 #include <cstring>
 #include <new>
 
+#include "loom/backend/cpu/gelu_vec_avx512.h"
 #include "loom/backend/cpu/isa.h"
 #include "loom/backend/cpu/loop.h"
 #include "loom/backend/cpu/transpose_avx512.h"
@@ -71,6 +72,7 @@ struct Operands {
   float* C;
   int64_t ldc;
   const float* bias;  // null, or N values added to every row of C
+  SgemmEpilogue ep;
 };
 
 // Rows r[0..8) (8 values of k each) stored k-major: dst[k * ld + i] = r[i][k] (an 8 x 8 transpose: unpack,
@@ -178,18 +180,59 @@ LOOM_TARGET_AVX512 void pack_b_avx512(const Operands& o, int64_t k0, int64_t kc,
   }
 }
 
+// The epilogue (sgemm_avx512.h) on 16 finished values v of C (lanes under m), aux at the same place: returns
+// what C stores. In registers, before C's store: a pass over the stored tile afterwards stalled on every load (a
+// masked store does not forward to the load that follows it on this CPU; 14% of a W3 step).
+template <Epilogue E>
+LOOM_TARGET_AVX512 inline __m512 epilogue_vec(__m512 v, float* aux, __mmask16 m) {
+  if constexpr (E == Epilogue::None) {
+    (void)aux, (void)m;
+    return v;
+  } else if constexpr (E == Epilogue::Gelu || E == Epilogue::GeluTanh) {
+    _mm512_mask_storeu_ps(aux, m, v);
+    if constexpr (E == Epilogue::Gelu) {
+      __m512 cdf, pdf;
+      normal_cdf_pdf_avx512(v, cdf, pdf);
+      return _mm512_mul_ps(v, cdf);
+    } else {
+      return _mm512_mul_ps(v, gelu_tanh_gate_avx512(v));
+    }
+  } else {
+    const __m512 x = _mm512_maskz_loadu_ps(m, aux);
+    if constexpr (E == Epilogue::GeluGrad) {
+      __m512 cdf, pdf;
+      normal_cdf_pdf_avx512(x, cdf, pdf);
+      return _mm512_mul_ps(v, _mm512_fmadd_ps(x, pdf, cdf));
+    } else {
+      return _mm512_mul_ps(v, gelu_tanh_grad_avx512(x, gelu_tanh_gate_avx512(x)));
+    }
+  }
+}
+
 // C tile (rows x cols of an MR x NR tile at c, row stride ldc) = first ? beta * C + A B : C + A B, over kc steps
 // of the packed panels; beta == 0 on the first slice stores without reading C. bias (first slice only; null
 // for none) holds the tile's cols bias values, added to every row: the accumulators start from it, so a
 // Linear's bias costs no pass over C. A partial tile (C's bottom or right edge) computes the whole tile from the
-// zero-padded panels and stores only its rows, columns masked.
-template <int64_t MR>
-LOOM_TARGET_AVX512 void kernel_avx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
-                                      int64_t rows, int64_t cols, bool first, float beta, const float* bias) {
+// zero-padded panels and stores only its rows, columns masked. E: the epilogue (K's last slice only; aux at the
+// tile's place in the epilogue's matrix, row stride ldaux).
+template <int64_t MR, Epilogue E = Epilogue::None>
+LOOM_TARGET_AVX512 __attribute__((target("prfchw"))) void kernel_avx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
+                                      int64_t rows, int64_t cols, bool first, float beta, const float* bias,
+                                      float* aux = nullptr, int64_t ldaux = 0) {
   const __mmask16 m0 = __mmask16(cols >= 16 ? 0xFFFF : (1u << cols) - 1u);
   const __mmask16 m1 = __mmask16(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
   const __m512 init0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
   const __m512 init1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+  if constexpr (E != Epilogue::None) {
+    // The epilogue's aux rows are read (or written) at the end: fetched now, they arrive while the K loop runs.
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      if (r >= rows) break;
+      constexpr int kWrite = E == Epilogue::Gelu || E == Epilogue::GeluTanh;  // forward writes aux: fetch to own
+      __builtin_prefetch(aux + r * ldaux, kWrite, 3);
+      __builtin_prefetch(aux + r * ldaux + 16, kWrite, 3);
+    }
+  }
   __m512 acc[MR][2];
 #pragma GCC unroll 12
   for (int r = 0; r < MR; ++r) {
@@ -211,8 +254,8 @@ LOOM_TARGET_AVX512 void kernel_avx512(int64_t kc, const float* ap, const float* 
 #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) {
       if (r >= rows) break;
-      _mm512_mask_storeu_ps(c + r * ldc, m0, acc[r][0]);
-      _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc[r][1]);
+      _mm512_mask_storeu_ps(c + r * ldc, m0, epilogue_vec<E>(acc[r][0], aux + r * ldaux, m0));
+      _mm512_mask_storeu_ps(c + r * ldc + 16, m1, epilogue_vec<E>(acc[r][1], aux + r * ldaux + 16, m1));
     }
   } else {
     const __m512 vb = _mm512_set1_ps(first ? beta : 1.0f);
@@ -220,14 +263,16 @@ LOOM_TARGET_AVX512 void kernel_avx512(int64_t kc, const float* ap, const float* 
     for (int r = 0; r < MR; ++r) {
       if (r >= rows) break;
       float* cr = c + r * ldc;
-      _mm512_mask_storeu_ps(cr, m0, _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), acc[r][0]));
-      _mm512_mask_storeu_ps(cr + 16, m1, _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), acc[r][1]));
+      const __m512 v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), acc[r][0]);
+      const __m512 v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), acc[r][1]);
+      _mm512_mask_storeu_ps(cr, m0, epilogue_vec<E>(v0, aux + r * ldaux, m0));
+      _mm512_mask_storeu_ps(cr + 16, m1, epilogue_vec<E>(v1, aux + r * ldaux + 16, m1));
     }
   }
 }
 
 // One thread's rectangle of C: rows [i0, i1), columns [j0, j1), all of K.
-template <int64_t MR>
+template <int64_t MR, Epilogue E>
 LOOM_TARGET_AVX512 void region_avx512(const Operands& o, int64_t K, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   const int64_t n = j1 - j0;
   const int64_t n_pad = (n + NR - 1) / NR * NR;
@@ -235,7 +280,7 @@ LOOM_TARGET_AVX512 void region_avx512(const Operands& o, int64_t K, int64_t i0, 
   float* ap = scratch(1, KC * MC<MR>);
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
     const int64_t kc = std::min(KC, K - k0);
-    const bool first = k0 == 0;
+    const bool first = k0 == 0, last = k0 + kc >= K;
     pack_b_avx512(o, k0, kc, j0, n, bp);
     for (int64_t ib = i0; ib < i1; ib += MC<MR>) {
       const int64_t mc = std::min(MC<MR>, i1 - ib);
@@ -243,9 +288,15 @@ LOOM_TARGET_AVX512 void region_avx512(const Operands& o, int64_t K, int64_t i0, 
       for (int64_t jp = 0; jp < n; jp += NR) {
         const int64_t cols = std::min(NR, n - jp);
         const float* b = bp + jp * kc;
-        for (int64_t ip = 0; ip < mc; ip += MR)
-          kernel_avx512<MR>(kc, ap + ip * kc, b, o.C + (ib + ip) * o.ldc + j0 + jp, o.ldc, std::min(MR, mc - ip), cols,
-                            first, o.beta, first && o.bias ? o.bias + j0 + jp : nullptr);
+        for (int64_t ip = 0; ip < mc; ip += MR) {
+          float* c = o.C + (ib + ip) * o.ldc + j0 + jp;
+          const float* bias = first && o.bias ? o.bias + j0 + jp : nullptr;
+          if (E != Epilogue::None && last)
+            kernel_avx512<MR, E>(kc, ap + ip * kc, b, c, o.ldc, std::min(MR, mc - ip), cols, first, o.beta, bias,
+                                 o.ep.aux + (ib + ip) * o.ep.ldaux + j0 + jp, o.ep.ldaux);
+          else
+            kernel_avx512<MR>(kc, ap + ip * kc, b, c, o.ldc, std::min(MR, mc - ip), cols, first, o.beta, bias);
+        }
       }
     }
   }
@@ -257,11 +308,11 @@ LOOM_TARGET_AVX512 void region_avx512(const Operands& o, int64_t K, int64_t i0, 
 // panels per thread to balance; else the split with more panels. (Columns whenever there were 2 panels per
 // thread made W3's 2048-row products with N = 128 pack their 2048 x 128 A in both threads: its packing grew from
 // 3% to 7% of a 2-thread step.)
-template <int64_t MR>
+template <int64_t MR, Epilogue E>
 void product(const Operands& o, int64_t M, int64_t N, int64_t K) {
   const int threads =
       omp_in_parallel() || double(M) * double(N) * double(K) < double(1 << 17) ? 1 : omp_get_max_threads();
-  if (threads == 1) return region_avx512<MR>(o, K, 0, M, 0, N);
+  if (threads == 1) return region_avx512<MR, E>(o, K, 0, M, 0, N);
   const int64_t col_panels = (N + NR - 1) / NR, row_panels = (M + MR - 1) / MR;
   const bool cols_first = N >= M;
   const int64_t preferred = cols_first ? col_panels : row_panels, other = cols_first ? row_panels : col_panels;
@@ -273,9 +324,29 @@ void product(const Operands& o, int64_t M, int64_t N, int64_t K) {
     const auto [p0, p1] = thread_share(panels);
     const int64_t lo = std::min(extent, p0 * width), hi = std::min(extent, p1 * width);
     if (lo < hi) {
-      if (by_cols) region_avx512<MR>(o, K, 0, M, lo, hi);
-      else region_avx512<MR>(o, K, lo, hi, 0, N);
+      if (by_cols) region_avx512<MR, E>(o, K, 0, M, lo, hi);
+      else region_avx512<MR, E>(o, K, lo, hi, 0, N);
     }
+  }
+}
+
+// The epilogue over all of C in place (the degenerate products, K = 0 or alpha = 0, that run no kernel).
+template <Epilogue E>
+LOOM_TARGET_AVX512 void epilogue_rows_e(const SgemmEpilogue& ep, float* C, int64_t ldc, int64_t M, int64_t N) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; j += 16) {
+      const __mmask16 m = N - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (N - j)) - 1u);
+      float* c = C + i * ldc + j;
+      _mm512_mask_storeu_ps(c, m, epilogue_vec<E>(_mm512_maskz_loadu_ps(m, c), ep.aux + i * ep.ldaux + j, m));
+    }
+}
+void epilogue_rows(const SgemmEpilogue& ep, float* C, int64_t ldc, int64_t M, int64_t N) {
+  switch (ep.kind) {
+    case Epilogue::None: return;
+    case Epilogue::Gelu: return epilogue_rows_e<Epilogue::Gelu>(ep, C, ldc, M, N);
+    case Epilogue::GeluTanh: return epilogue_rows_e<Epilogue::GeluTanh>(ep, C, ldc, M, N);
+    case Epilogue::GeluGrad: return epilogue_rows_e<Epilogue::GeluGrad>(ep, C, ldc, M, N);
+    case Epilogue::GeluTanhGrad: return epilogue_rows_e<Epilogue::GeluTanhGrad>(ep, C, ldc, M, N);
   }
 }
 
@@ -284,26 +355,38 @@ void product(const Operands& o, int64_t M, int64_t N, int64_t K) {
 bool sgemm_avx512_available() { return has_avx512(); }
 
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias) {
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias,
+           const SgemmEpilogue& epilogue) {
   LOOM_CHECK(sgemm_avx512_available(), "cpu::sgemm: this CPU has no AVX-512 (or LOOM_ISA=baseline)");
+  LOOM_CHECK(epilogue.kind == Epilogue::None || epilogue.aux, "cpu::sgemm: an epilogue needs its aux matrix");
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {  // C = beta * C + bias (beta == 0 writes without reading)
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j)
         C[i * ldc + j] = (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]) + (bias ? bias[j] : 0.0f);
+    if (epilogue.kind != Epilogue::None) epilogue_rows(epilogue, C, ldc, M, N);
     return;
   }
-  const Operands o{ta, tb, A, lda, B, ldb, alpha, beta, C, ldc, bias};
+  const Operands o{ta, tb, A, lda, B, ldb, alpha, beta, C, ldc, bias, epilogue};
   // 12-high tiles (24 accumulators) unless 8-high ones waste fewer padded rows (M = 64: 8 x 8 against 6 x 12 = 72).
-  if ((M + 7) / 8 * 8 < (M + 11) / 12 * 12) product<8>(o, M, N, K);
-  else product<12>(o, M, N, K);
+  const bool eight = (M + 7) / 8 * 8 < (M + 11) / 12 * 12;
+  switch (epilogue.kind) {
+    case Epilogue::None: return eight ? product<8, Epilogue::None>(o, M, N, K) : product<12, Epilogue::None>(o, M, N, K);
+    case Epilogue::Gelu: return eight ? product<8, Epilogue::Gelu>(o, M, N, K) : product<12, Epilogue::Gelu>(o, M, N, K);
+    case Epilogue::GeluTanh:
+      return eight ? product<8, Epilogue::GeluTanh>(o, M, N, K) : product<12, Epilogue::GeluTanh>(o, M, N, K);
+    case Epilogue::GeluGrad:
+      return eight ? product<8, Epilogue::GeluGrad>(o, M, N, K) : product<12, Epilogue::GeluGrad>(o, M, N, K);
+    case Epilogue::GeluTanhGrad:
+      return eight ? product<8, Epilogue::GeluTanhGrad>(o, M, N, K) : product<12, Epilogue::GeluTanhGrad>(o, M, N, K);
+  }
 }
 
 #else
 
 bool sgemm_avx512_available() { return false; }
 void sgemm(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float, float*,
-           int64_t, const float*) {
+           int64_t, const float*, const SgemmEpilogue&) {
   LOOM_FAIL("cpu::sgemm: this build has no AVX-512 kernels (not x86-64)");
 }
 
