@@ -372,6 +372,34 @@ TEST(KernelReference, TransposedCopyMatchesStrideArithmetic) {
 
 // A whole long tensor's sum (or mean) runs in 64K pieces on every thread: the result must match a plain double
 // loop and must not depend on the thread count (the pieces are summed in order).
+// A bias gradient's shape, sum over dim 0 of (rows, N): split into fixed pieces of rows across threads, the same
+// result on any thread count, equal to the plain sum; a transposed view (strided columns) and a mean too.
+TEST(KernelReference, ColumnSumOverManyRowsIsThreadCountIndependent) {
+  const int threads0 = get_num_threads();
+  manual_seed(6);
+  for (DType dt : {DType::f32, DType::f64})
+    for (auto [rows, n] : std::vector<std::pair<int64_t, int64_t>>{{2048, 384}, {1000, 7}, {257, 130}}) {
+      const Tensor x = (randn({rows, n}) * 2.0 + 0.25).to(dt);
+      const std::vector<double> v = x.to(DType::f64).reshape({-1}).tolist();
+      std::vector<std::vector<double>> got;
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        got.push_back(sum(x, {0}).to(DType::f64).tolist());
+        const std::vector<double> m = mean(x, {0}).to(DType::f64).tolist(), t = sum(x.t().contiguous().t(), {0}).to(DType::f64).tolist();
+        for (int64_t j = 0; j < n; ++j) {
+          double want = 0;
+          for (int64_t i = 0; i < rows; ++i) want += v[size_t(i * n + j)];
+          ASSERT_NEAR(got.back()[size_t(j)], want, 1e-6 * std::abs(want) + 1e-4) << "rows=" << rows << " col " << j;
+          ASSERT_NEAR(m[size_t(j)], want / double(rows), 1e-6 * std::abs(want / double(rows)) + 1e-7);
+          ASSERT_NEAR(t[size_t(j)], want, 1e-6 * std::abs(want) + 1e-4) << "strided columns, col " << j;
+        }
+      }
+      EXPECT_EQ(got[0], got[1]) << "rows=" << rows << " dtype " << int(dt);
+      EXPECT_EQ(got[0], got[2]) << "rows=" << rows << " dtype " << int(dt);
+    }
+  set_num_threads(threads0);
+}
+
 TEST(KernelReference, LongFullSumIsThreadCountIndependent) {
   const int threads0 = get_num_threads();
   manual_seed(5);

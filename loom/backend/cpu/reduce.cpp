@@ -137,6 +137,35 @@ void reduce_typed(ReduceOp op, Tensor& out, const Tensor& x, const Shape& dims) 
   const int64_t L = s.kshape.back(), Ls = s.kstride.back();
   Shape krows(s.kshape.begin(), s.kshape.end() - 1), krow_st(s.kstride.begin(), s.kstride.end() - 1);
   const int64_t rows = O / std::max<int64_t>(L, 1);
+  if constexpr (std::is_floating_point_v<T>) {
+    // One row of outputs over many reduced rows (a Linear's bias gradient, sum(dY, {0}) over 2048 tokens): the
+    // loop below would run it on one thread (~2% of a W3 step, the other thread waiting). Fixed pieces of
+    // kRowPiece reduced rows, added in piece order, give the same result on any thread count.
+    constexpr int64_t kRowPiece = 128;
+    if (rows == 1 && R >= 2 * kRowPiece && O * R > kParallelGrain && (op == ReduceOp::Sum || op == ReduceOp::Mean)) {
+      const int64_t pieces = (R + kRowPiece - 1) / kRowPiece;
+      std::vector<Acc> part(size_t(pieces * L), Acc(0));
+#pragma omp parallel for schedule(static)
+      for (int64_t p = 0; p < pieces; ++p) {
+        Acc* a = part.data() + p * L;
+        for (int64_t r = p * kRowPiece; r < std::min(R, (p + 1) * kRowPiece); ++r) {
+          const T* row = px + offset_of(r, s.rshape, s.rstride);
+          if (Ls == 1) {
+#pragma omp simd
+            for (int64_t j = 0; j < L; ++j) a[j] += Acc(row[j]);
+          } else {
+            for (int64_t j = 0; j < L; ++j) a[j] += Acc(row[j * Ls]);
+          }
+        }
+      }
+      for (int64_t j = 0; j < L; ++j) {
+        Acc acc = 0;
+        for (int64_t p = 0; p < pieces; ++p) acc += part[size_t(p * L + j)];
+        po[j] = finish(acc);
+      }
+      return;
+    }
+  }
 #pragma omp parallel for schedule(static) if (O * R > kParallelGrain && rows > 1)
   for (int64_t r0 = 0; r0 < rows; ++r0) {
     const T* base = px + offset_of(r0, krows, krow_st);
