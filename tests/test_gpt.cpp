@@ -56,26 +56,30 @@ size_t live_bytes() {
 
 class GPTParity : public ::testing::TestWithParam<bool> {};
 
+// Two batch shapes: 14 rows (the MLP runs as two Linears and a GELU: few rows) and 36 (the fused gelu_mlp, its GELU
+// in the products' stores); attention reads its heads in place from the q/k/v projection in both.
 TEST_P(GPTParity, LogitsLossAndGradsMatchTorch) {
-  const bool tied = GetParam();
-  GPT m(small_config(tied, tied ? "gelu_new" : "gelu"));
-  randomize(m, 3);
-  manual_seed(4);
-  Tensor idx = randint(0, 11, {2, 7}), y = randint(0, 11, {2, 7});
-  Tensor logits = m(idx);
-  Tensor loss = cross_entropy(logits.view({-1, 11}), y.view({-1}));
-  loss.backward();
+  for (const Shape& shape : {Shape{2, 7}, Shape{3, 12}}) {
+    SCOPED_TRACE("batch " + std::to_string(shape[0]) + " x " + std::to_string(shape[1]));
+    const bool tied = GetParam();
+    GPT m(small_config(tied, tied ? "gelu_new" : "gelu"));
+    randomize(m, 3);
+    manual_seed(4);
+    Tensor idx = randint(0, 11, shape), y = randint(0, 11, shape);
+    Tensor logits = m(idx);
+    Tensor loss = cross_entropy(logits.view({-1, 11}), y.view({-1}));
+    loss.backward();
 
-  std::vector<Arg> args{{"idx", idx}, {"y", y}};
-  std::string names = "names = [";
-  auto params = m.named_parameters();
-  for (size_t i = 0; i < params.size(); ++i) {
-    args.push_back({"p" + std::to_string(i), params[i].second, true});
-    names += "'" + params[i].first + "',";
-  }
-  names += "]\n";
-  names += std::string("ACT = '") + (tied ? "gelu_new" : "gelu") + "'\nTIED = " + (tied ? "True" : "False") + "\n";
-  auto r = torch_run(kRef + names + R"PY(
+    std::vector<Arg> args{{"idx", idx}, {"y", y}};
+    std::string names = "names = [";
+    auto params = m.named_parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      args.push_back({"p" + std::to_string(i), params[i].second, true});
+      names += "'" + params[i].first + "',";
+    }
+    names += "]\n";
+    names += std::string("ACT = '") + (tied ? "gelu_new" : "gelu") + "'\nTIED = " + (tied ? "True" : "False") + "\n";
+    auto r = torch_run(kRef + names + R"PY(
 ps = [globals()['p%d' % i] for i in range(len(names))]
 sd = {n: (p.t() if is_conv1d(n) else p) for n, p in zip(names, ps)}
 cfg = {'n_embd': 16, 'n_head': 2, 'n_layer': 2, 'activation_function': ACT, 'tie_word_embeddings': TIED}
@@ -84,11 +88,12 @@ loss = F.cross_entropy(logits.view(-1, 11), y.view(-1)); loss.backward()
 out['logits'] = logits; out['loss'] = loss
 for i, p in enumerate(ps): out['g%d' % i] = p.grad
 )PY",
-                     args);
-  EXPECT_PARITY("logits", logits, r.at("logits"));
-  EXPECT_PARITY("loss", loss, r.at("loss"));
-  for (size_t i = 0; i < params.size(); ++i)
-    EXPECT_PARITY("grad of " + params[i].first, params[i].second.grad(), r.at("g" + std::to_string(i)), 1e-4);
+                       args);
+    EXPECT_PARITY("logits", logits, r.at("logits"));
+    EXPECT_PARITY("loss", loss, r.at("loss"));
+    for (size_t i = 0; i < params.size(); ++i)
+      EXPECT_PARITY("grad of " + params[i].first, params[i].second.grad(), r.at("g" + std::to_string(i)), 1e-4);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Tied, GPTParity, ::testing::Bool());
@@ -240,4 +245,32 @@ TEST(GPT, BlockGradcheck) {
     for (auto& p : blk->parameters()) p.add_(loom::test::rand64(p.shape(), -0.3, 0.3, false));
   }
   EXPECT_GRADCHECK([blk](const std::vector<Tensor>& in) { return (*blk)(in[0]); }, {loom::test::rand64({2, 5, 8})});
+}
+
+// GPT's attention reads q, k, v from the (B, T, 3C) projection in place and writes (B, T, C) (AttnShape's layouts):
+// same output and gradients as splitting the heads into packed tensors for scaled_dot_product_attention. Head
+// sizes 8 (scalar key transposes) and 32 (register transposes), and 70 positions (a second, partial key tile).
+TEST(GPT, AttentionInPlaceMatchesPackedHeads) {
+  for (auto [C, H] : {std::pair<int64_t, int64_t>{32, 4}, {64, 2}}) {
+    GPTConfig c{.vocab_size = 5, .n_positions = 80, .n_embd = C, .n_layer = 1, .n_head = H};
+    models::GPTAttention attn(c);
+    manual_seed(uint64_t(C));
+    const int64_t B = 3, Tn = 70, D = C / H;
+    const Tensor x0 = randn({B, Tn, C});
+    Tensor x1 = x0.clone().requires_grad_(true), x2 = x0.clone().requires_grad_(true);
+    const Tensor g = randn({B, Tn, C});
+    Tensor y1 = attn.forward(x1);
+    y1.backward(g);
+    const Tensor dw1 = attn.c_attn->weight.grad().clone();
+    attn.zero_grad();
+    Tensor qkv = linear(x2, attn.c_attn->weight, attn.c_attn->bias);
+    auto heads = [&](int64_t i) { return qkv.narrow(2, i * C, C).view({B, Tn, H, D}).transpose(1, 2); };
+    Tensor y = scaled_dot_product_attention(heads(0), heads(1), heads(2), {.is_causal = true});
+    Tensor y2 = linear(y.transpose(1, 2).reshape({B, Tn, C}), attn.c_proj->weight, attn.c_proj->bias);
+    y2.backward(g);
+    const std::string what = "C=" + std::to_string(C) + " H=" + std::to_string(H);
+    EXPECT_PARITY(what + " output", y1, y2, 1e-5);
+    EXPECT_PARITY(what + " dx", x1.grad(), x2.grad(), 1e-5);
+    EXPECT_PARITY(what + " d c_attn.weight", dw1, attn.c_attn->weight.grad(), 1e-5);
+  }
 }

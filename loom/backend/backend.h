@@ -179,6 +179,9 @@ class Backend {
   virtual void attention_backward(const AttnShape& s, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& q,
                                   const Tensor& k, const Tensor& v, const AttentionMask& mask, const Tensor& out,
                                   const Tensor& lse, const Tensor& dout) = 0;
+  // Whether the two above read and write heads through AttnShape's layouts (q, k, v, out and their gradients as
+  // views into a model's (B, T, ...) activations); where not, callers pass packed (BH, T, D) tensors.
+  virtual bool attention_layouts() const { return false; }
   // Cross-entropy with int64 class targets: per-row loss and logsumexp, and sums (float64, 2) = {sum of the row
   // losses, sum of the rows' weights}. Throws for a target outside [0, C) that is not the ignore_index.
   virtual void cross_entropy_forward(Tensor& loss, Tensor& lse, Tensor& sums, const Tensor& x, const Tensor& target,

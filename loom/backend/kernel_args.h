@@ -35,6 +35,15 @@ struct AttnShape {
   // start at element kv_bh_offset[bh] of k and of v (caches of one layout) and number bh_keys[bh] <= Tk, so
   // each sequence reads its own slot in place, only as far as it is filled. Empty: the strides above, Tk keys.
   std::vector<int64_t> kv_bh_offset = {}, bh_keys = {};
+  // Where (b, h)'s rows lie in q, k, v and out (their gradients laid out alike), for heads read in place from
+  // a model's (B, T, ...) activations: heads == 0 is the packed (BH, T, D) layout above; otherwise slice bh =
+  // b * heads + h starts at b * b_stride + h * h_stride and its rows are row_stride apart (GPT's fused q/k/v
+  // projection: b_stride = T * 3C, h_stride = D, row_stride = 3C, so no split into heads is copied). Only on a
+  // backend whose attention_layouts() says so, and not with kv_bh_offset or the k/v strides above.
+  struct Layout {
+    int64_t heads = 0, b_stride = 0, h_stride = 0, row_stride = 0;
+  };
+  Layout q_layout, k_layout, v_layout, o_layout;
 };
 // An optional mask read in place (it may be broadcast): element (bh, i, j) is at t's storage offset
 // bh_offset[bh] + i * si + j * sj. t is bool (true = attend) or q's float type (added to the scaled score);

@@ -1,6 +1,6 @@
-// GPT-2's forward (pre-LN blocks, fused q/k/v projection, causal attention through
-// scaled_dot_product_attention) and the cached decoding path. Backward is autograd's: every op used here
-// records its own.
+// GPT-2's forward (pre-LN blocks, fused q/k/v projection, causal attention with its heads read in place from
+// that projection, or scaled_dot_product_attention on split heads where the backend cannot or dropout is on;
+// the MLP as one fused op) and the cached decoding path. Backward is autograd's: every op used here records its own.
 #include "loom/models/gpt.h"
 
 #include <algorithm>
@@ -147,12 +147,53 @@ std::vector<Tensor> split_heads(const Tensor& qkv0, int64_t H) {
 Tensor merge_heads(const Tensor& y) {
   return y.transpose(1, 2).reshape({y.size(0), y.size(2), y.size(1) * y.size(3)});
 }
+
+// Whether causal_attention_in_place runs for this projection: a backend that reads heads in place
+// (Backend::attention_layouts) and f32/f64 values.
+bool attends_in_place(const Tensor& qkv) {
+  return qkv.dim() == 3 && (qkv.dtype() == DType::f32 || qkv.dtype() == DType::f64) &&
+         backend_for(qkv).attention_layouts();
+}
+
+// (B, T, 3C) q/k/v projections -> causal attention's (B, T, C) output, what split_heads + attention + merge_heads
+// give, with the heads read from the projection and written to the output in place (AttnShape's layouts), and
+// backward writing dq, dk, dv straight into one (B, T, 3C) gradient: no head is copied either way (the copies
+// were ~4% of a W3 training step).
+Tensor causal_attention_in_place(const Tensor& qkv0, int64_t H) {
+  LOOM_CHECK(qkv0.size(2) % (3 * H) == 0, "GPT attention: expected (B, T, 3 * n_embd) with n_embd divisible by ", H,
+             " heads, got ", qkv0.shape());
+  const Tensor qkv = qkv0.contiguous();
+  const int64_t B = qkv.size(0), Tn = qkv.size(1), C = qkv.size(2) / 3, D = C / H;
+  AttnShape s{B * H, Tn, Tn, D, D, 1.0 / std::sqrt(double(D)), true};
+  s.q_layout = s.k_layout = s.v_layout = AttnShape::Layout{H, Tn * 3 * C, D, 3 * C};
+  s.o_layout = AttnShape::Layout{H, Tn * C, D, C};
+  Tensor out = make_tensor({B, Tn, C}, qkv.dtype(), qkv.device()), lse = make_tensor({B * H, Tn}, qkv.dtype(), qkv.device());
+  if (out.numel() > 0)
+    backend_for(qkv).attention_forward(s, out, lse, qkv.narrow(2, 0, C), qkv.narrow(2, C, C), qkv.narrow(2, 2 * C, C),
+                                       AttentionMask{});
+  if (autograd::needs_grad({qkv0}))
+    autograd::record("CausalSelfAttention", {out}, {qkv0},
+                     [sx = autograd::save(qkv, "gpt attention"), so = autograd::save(out, "gpt attention"),
+                      sl = autograd::save(lse, "gpt attention"), s, C](const std::vector<Tensor>& g) {
+                       const Tensor& x = sx.get();
+                       const Tensor go = g[0].contiguous();
+                       Tensor gx = make_tensor(x.shape(), x.dtype(), x.device());
+                       Tensor dq = gx.narrow(2, 0, C), dk = gx.narrow(2, C, C), dv = gx.narrow(2, 2 * C, C);
+                       if (gx.numel() > 0)
+                         backend_for(x).attention_backward(s, dq, dk, dv, x.narrow(2, 0, C), x.narrow(2, C, C),
+                                                           x.narrow(2, 2 * C, C), AttentionMask{}, so.get(), sl.get(), go);
+                       return std::vector<Tensor>{gx};
+                     });
+  return out;
+}
 }  // namespace
 
 Tensor GPTAttention::forward(const Tensor& x) {
-  auto qkv = split_heads((*c_attn)(x), n_head);
-  Tensor y = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2],
-                                          {.is_causal = true, .dropout_p = is_training() ? dropout : 0.0});
+  const Tensor proj = (*c_attn)(x);
+  const double p = is_training() ? dropout : 0.0;
+  if (p == 0.0 && attends_in_place(proj)) return (*resid_dropout)((*c_proj)(causal_attention_in_place(proj, n_head)));
+  auto qkv = split_heads(proj, n_head);
+  Tensor y = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], {.is_causal = true, .dropout_p = p});
   return (*resid_dropout)((*c_proj)(merge_heads(y)));
 }
 

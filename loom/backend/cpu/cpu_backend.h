@@ -68,6 +68,7 @@ class CpuBackend final : public Backend {
   void attention_backward(const AttnShape& s, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& q, const Tensor& k,
                           const Tensor& v, const AttentionMask& mask, const Tensor& out, const Tensor& lse,
                           const Tensor& dout) override;
+  bool attention_layouts() const override { return true; }
   void cross_entropy_forward(Tensor& loss, Tensor& lse, Tensor& sums, const Tensor& x, const Tensor& target,
                              const Tensor& weight, const CrossEntropyGeom& g) override;  // cross_entropy.cpp
   void cross_entropy_backward(Tensor& dx, const Tensor& x, const Tensor& target, const Tensor& weight,

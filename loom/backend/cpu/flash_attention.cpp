@@ -33,6 +33,16 @@ constexpr int64_t kBQ = 64;  // query rows per forward task
 constexpr int64_t kBK = 64;  // keys per tile (a multiple of the vector width)
 constexpr int64_t kG = 16;   // row / key groups on the causal diagonal
 
+// (b, h)'s first element and row stride in q, k, v or out (AttnShape's layouts; packed: bh * T rows of width,
+// or bh * bh_stride elements when that is set).
+struct Rows {
+  int64_t off, rs;
+};
+inline Rows rows_of(const AttnShape::Layout& l, int64_t bh, int64_t T, int64_t width, int64_t bh_stride = 0) {
+  if (l.heads == 0) return {bh * (bh_stride ? bh_stride : T * width), width};
+  return {(bh / l.heads) * l.b_stride + (bh % l.heads) * l.h_stride, l.row_stride};
+}
+
 // Columns a group's product needs, rounded up to a small_gemm block (a multiple of 16, at most kBK).
 inline int64_t round_up(int64_t n) { return std::min(kBK, (n + 15) / 16 * 16); }
 
@@ -85,36 +95,36 @@ inline T exp_row(T* sc, T m, bool wide) {
 #if defined(LOOM_X86_KERNELS)
 // transpose_tile of a full f32 tile: one 16-lane gather per (d, 16 keys) instead of 16 scalar moves (the
 // scalar transposes were ~40% of backward at D = 64, T = 64).
-LOOM_TARGET_AVX512 void transpose_full_tile_avx512(const float* k, int64_t j0, int64_t D, float* kt) {
+LOOM_TARGET_AVX512 void transpose_full_tile_avx512(const float* k, int64_t ld, int64_t j0, int64_t D, float* kt) {
   if (D % 16 == 0) {  // whole 16 x 16 blocks through registers (shuffles): the gathers were 2.5% of a W3 step
     for (int64_t d = 0; d < D; d += 16)
-      for (int64_t jb = 0; jb < kBK; jb += 16) transpose16_avx512(k + (j0 + jb) * D + d, D, kt + d * kBK + jb, kBK);
+      for (int64_t jb = 0; jb < kBK; jb += 16) transpose16_avx512(k + (j0 + jb) * ld + d, ld, kt + d * kBK + jb, kBK);
     return;
   }
   const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                         _mm512_set1_epi32(int32_t(D)));
+                                         _mm512_set1_epi32(int32_t(ld)));
   for (int64_t d = 0; d < D; ++d)
     for (int64_t jb = 0; jb < kBK; jb += 16)
       // The masked form with a zero source: the plain one starts from an "undefined" vector that GCC 12's
       // -Wmaybe-uninitialized reports inside its own header.
       _mm512_storeu_ps(kt + d * kBK + jb,
-                       _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, k + (j0 + jb) * D + d, 4));
+                       _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, k + (j0 + jb) * ld + d, 4));
 }
 #endif
 
-// kt(d, j) = k(j0 + j, d) for j < nk, zero beyond (so the padded lanes compute harmless zeros). wide: the
-// AVX-512 gathers may run (cpu::has_avx512(), asked once per kernel call).
+// kt(d, j) = k(j0 + j, d) for j < nk, zero beyond (so the padded lanes compute harmless zeros); k's rows are ld
+// apart. wide: the AVX-512 forms may run (cpu::has_avx512(), asked once per kernel call).
 template <class T>
-void transpose_tile(const T* k, int64_t j0, int64_t nk, int64_t D, T* kt, bool wide) {
+void transpose_tile(const T* k, int64_t ld, int64_t j0, int64_t nk, int64_t D, T* kt, bool wide) {
 #if defined(LOOM_X86_KERNELS)
   if constexpr (std::is_same_v<T, float>) {
-    if (wide && nk == kBK && 15 * D < (int64_t(1) << 31)) return transpose_full_tile_avx512(k, j0, D, kt);
+    if (wide && nk == kBK && 15 * ld < (int64_t(1) << 31)) return transpose_full_tile_avx512(k, ld, j0, D, kt);
   }
 #endif
   (void)wide;
   for (int64_t d = 0; d < D; ++d) {
     T* row = kt + d * kBK;
-    for (int64_t j = 0; j < nk; ++j) row[j] = k[(j0 + j) * D + d];
+    for (int64_t j = 0; j < nk; ++j) row[j] = k[(j0 + j) * ld + d];
     for (int64_t j = nk; j < kBK; ++j) row[j] = T(0);
   }
 }
@@ -184,38 +194,41 @@ void forward_tile(const AttnShape& s, const T* q, const T* k, const T* v, const 
   std::fill(acc, acc + nq * Dv, T(0));
   std::fill(mx, mx + kBQ, kNegInf<T>);
   std::fill(l, l + kBQ, T(0));
-  const T* qb = q + (bh * s.Tq + i0) * D;
   const bool slots = !s.kv_bh_offset.empty();
-  const T* kb = k + (slots ? s.kv_bh_offset[size_t(bh)] : bh * (s.k_bh_stride ? s.k_bh_stride : s.Tk * D));
-  const T* vb = v + (slots ? s.kv_bh_offset[size_t(bh)] : bh * (s.v_bh_stride ? s.v_bh_stride : s.Tk * Dv));
+  const Rows qr = rows_of(s.q_layout, bh, s.Tq, D), orr = rows_of(s.o_layout, bh, s.Tq, Dv);
+  const Rows kr = slots ? Rows{s.kv_bh_offset[size_t(bh)], D} : rows_of(s.k_layout, bh, s.Tk, D, s.k_bh_stride);
+  const Rows vr = slots ? Rows{s.kv_bh_offset[size_t(bh)], Dv} : rows_of(s.v_layout, bh, s.Tk, Dv, s.v_bh_stride);
+  const T* qb = q + qr.off + i0 * qr.rs;
+  const T* kb = k + kr.off;
+  const T* vb = v + vr.off;
   const int64_t jend = std::min(key_end(s, i0, nq), s.bh_keys.empty() ? s.Tk : s.bh_keys[size_t(bh)]);
   for (int64_t j0 = 0; j0 < jend; j0 += kBK) {
     const int64_t nk = std::min(kBK, jend - j0);
     const int64_t r0 = s.causal ? std::max<int64_t>(0, j0 - i0) : 0;  // rows before r0 see none of the tile
     const int64_t nr = nq - r0;
-    transpose_tile(kb, j0, nk, D, kt, wide);
+    transpose_tile(kb, kr.rs, j0, nk, D, kt, wide);
     // A tile on the causal diagonal: each group of kG rows multiplies only the keys it can see (columns
     // past them keep stale values that mask_scores overwrites with -inf).
     const bool diag = s.causal && j0 + nk - 1 > i0 + r0;
-    if (!diag) small_gemm(nr, kBK, D, qb + r0 * D, D, 1, kt, kBK, sc + r0 * kBK, kBK, false);
+    if (!diag) small_gemm(nr, kBK, D, qb + r0 * qr.rs, qr.rs, 1, kt, kBK, sc + r0 * kBK, kBK, false);
     else
       for (int64_t g = r0; g < nq; g += kG) {
         const int64_t gn = std::min(kG, nq - g), vis = std::min(nk, i0 + g + gn - j0);
-        small_gemm(gn, round_up(vis), D, qb + g * D, D, 1, kt, kBK, sc + g * kBK, kBK, false);
+        small_gemm(gn, round_up(vis), D, qb + g * qr.rs, qr.rs, 1, kt, kBK, sc + g * kBK, kBK, false);
       }
     for (int64_t r = r0; r < nq; ++r) {
       mask_scores(s, m, bh, i0 + r, j0, nk, sc + r * kBK);
       online_softmax_row(sc + r * kBK, mx[r], l[r], acc + r * Dv, Dv, wide);
     }
-    if (!diag) small_gemm(nr, Dv, nk, sc + r0 * kBK, kBK, 1, vb + j0 * Dv, Dv, acc + r0 * Dv, Dv, true);
+    if (!diag) small_gemm(nr, Dv, nk, sc + r0 * kBK, kBK, 1, vb + j0 * vr.rs, vr.rs, acc + r0 * Dv, Dv, true);
     else
       for (int64_t g = r0; g < nq; g += kG) {
         const int64_t gn = std::min(kG, nq - g), vis = std::min(nk, i0 + g + gn - j0);
-        small_gemm(gn, Dv, vis, sc + g * kBK, kBK, 1, vb + j0 * Dv, Dv, acc + g * Dv, Dv, true);
+        small_gemm(gn, Dv, vis, sc + g * kBK, kBK, 1, vb + j0 * vr.rs, vr.rs, acc + g * Dv, Dv, true);
       }
   }
   for (int64_t r = 0; r < nq; ++r) {
-    T* o = out + (bh * s.Tq + i0 + r) * Dv;
+    T* o = out + orr.off + (i0 + r) * orr.rs;
     const T inv = l[r] > 0 ? T(1) / l[r] : T(0);
 #pragma omp simd
     for (int64_t d = 0; d < Dv; ++d) o[d] = acc[r * Dv + d] * inv;
@@ -344,25 +357,29 @@ void backward_head(const AttnShape& s, const T* q, const T* k, const T* v, const
   T* gk = ds + kBK * kBK;  // (kBK, D) this tile's dk
   T* gv = gk + kBK * D;    // (kBK, Dv)
   T* delta = gv + kBK * Dv;  // (Tq) rowsum(dout * out) = sum_j p_j dp_j
-  const T* qb = q + bh * Tq * D;
-  const T* kb = k + bh * Tk * D;
-  const T* vb = v + bh * Tk * Dv;
-  const T* ob = out + bh * Tq * Dv;
-  const T* gob = dout + bh * Tq * Dv;
+  // Rows of q, k, v, out (and of dq, dk, dv, dout, laid out alike): packed or in place (AttnShape's layouts).
+  const Rows qr = rows_of(s.q_layout, bh, Tq, D), kr = rows_of(s.k_layout, bh, Tk, D), vr = rows_of(s.v_layout, bh, Tk, Dv),
+             orr = rows_of(s.o_layout, bh, Tq, Dv);
+  const int64_t qs = qr.rs, ks = kr.rs, os = orr.rs;
+  const T* qb = q + qr.off;
+  const T* kb = k + kr.off;
+  const T* vb = v + vr.off;
+  const T* ob = out + orr.off;
+  const T* gob = dout + orr.off;
   const T* lb = lse + bh * Tq;
-  T* dqb = dq + bh * Tq * D;
+  T* dqb = dq + qr.off;
   for (int64_t i = 0; i < Tq; ++i) {
     T acc = 0;
 #pragma omp simd reduction(+ : acc)
-    for (int64_t d = 0; d < Dv; ++d) acc += gob[i * Dv + d] * ob[i * Dv + d];
+    for (int64_t d = 0; d < Dv; ++d) acc += gob[i * os + d] * ob[i * os + d];
     delta[i] = acc;
+    std::fill(dqb + i * qs, dqb + i * qs + D, T(0));
   }
-  std::fill(dqb, dqb + Tq * D, T(0));
   const T scale = T(s.scale);
   for (int64_t j0 = 0; j0 < Tk; j0 += kBK) {
     const int64_t nk = std::min(kBK, Tk - j0);
-    transpose_tile(kb, j0, nk, D, kt, wide);
-    transpose_tile(vb, j0, nk, Dv, vt, wide);
+    transpose_tile(kb, ks, j0, nk, D, kt, wide);
+    transpose_tile(vb, vr.rs, j0, nk, Dv, vt, wide);
     std::fill(gk, gk + kBK * D, T(0));
     std::fill(gv, gv + kBK * Dv, T(0));
     // Under the causal mask only rows i >= j0 see any key of this tile.
@@ -372,8 +389,8 @@ void backward_head(const AttnShape& s, const T* q, const T* k, const T* v, const
       const bool diag = s.causal && j0 + nk - 1 > i0;
       for (int64_t g = 0; g < nq; g += diag ? kG : nq) {
         const int64_t gn = diag ? std::min(kG, nq - g) : nq, ncol = diag ? round_up(std::min(nk, i0 + g + gn - j0)) : kBK;
-        small_gemm(gn, ncol, D, qb + (i0 + g) * D, D, 1, kt, kBK, p + g * kBK, kBK, false);
-        small_gemm(gn, ncol, Dv, gob + (i0 + g) * Dv, Dv, 1, vt, kBK, ds + g * kBK, kBK, false);
+        small_gemm(gn, ncol, D, qb + (i0 + g) * qs, qs, 1, kt, kBK, p + g * kBK, kBK, false);
+        small_gemm(gn, ncol, Dv, gob + (i0 + g) * os, os, 1, vt, kBK, ds + g * kBK, kBK, false);
       }
       for (int64_t r = 0; r < nq; ++r) {
         T* pr = p + r * kBK;
@@ -391,24 +408,26 @@ void backward_head(const AttnShape& s, const T* q, const T* k, const T* v, const
       }
       // dv += P^T dO, dk += dS^T Q, dq += dS K (P^T and dS^T read through strides).
       if (!diag) {
-        small_gemm(nk, Dv, nq, p, 1, kBK, gob + i0 * Dv, Dv, gv, Dv, true);
-        small_gemm(nk, D, nq, ds, 1, kBK, qb + i0 * D, D, gk, D, true);
-        small_gemm(nq, D, nk, ds, kBK, 1, kb + j0 * D, D, dqb + i0 * D, D, true);
+        small_gemm(nk, Dv, nq, p, 1, kBK, gob + i0 * os, os, gv, Dv, true);
+        small_gemm(nk, D, nq, ds, 1, kBK, qb + i0 * qs, qs, gk, D, true);
+        small_gemm(nq, D, nk, ds, kBK, 1, kb + j0 * ks, ks, dqb + i0 * qs, qs, true);
         continue;
       }
       for (int64_t c = 0; c < nk; c += kG) {  // keys c.. are seen from query row rf on
         const int64_t cn = std::min(kG, nk - c), rf = std::max<int64_t>(0, j0 + c - i0);
         if (rf >= nq) break;
-        small_gemm(cn, Dv, nq - rf, p + rf * kBK + c, 1, kBK, gob + (i0 + rf) * Dv, Dv, gv + c * Dv, Dv, true);
-        small_gemm(cn, D, nq - rf, ds + rf * kBK + c, 1, kBK, qb + (i0 + rf) * D, D, gk + c * D, D, true);
+        small_gemm(cn, Dv, nq - rf, p + rf * kBK + c, 1, kBK, gob + (i0 + rf) * os, os, gv + c * Dv, Dv, true);
+        small_gemm(cn, D, nq - rf, ds + rf * kBK + c, 1, kBK, qb + (i0 + rf) * qs, qs, gk + c * D, D, true);
       }
       for (int64_t g = 0; g < nq; g += kG) {
         const int64_t gn = std::min(kG, nq - g), vis = std::min(nk, i0 + g + gn - j0);
-        small_gemm(gn, D, vis, ds + g * kBK, kBK, 1, kb + j0 * D, D, dqb + (i0 + g) * D, D, true);
+        small_gemm(gn, D, vis, ds + g * kBK, kBK, 1, kb + j0 * ks, ks, dqb + (i0 + g) * qs, qs, true);
       }
     }
-    std::copy(gk, gk + nk * D, dk + (bh * Tk + j0) * D);
-    std::copy(gv, gv + nk * Dv, dv + (bh * Tk + j0) * Dv);
+    for (int64_t r = 0; r < nk; ++r) {
+      std::copy(gk + r * D, gk + (r + 1) * D, dk + kr.off + (j0 + r) * ks);
+      std::copy(gv + r * Dv, gv + (r + 1) * Dv, dv + vr.off + (j0 + r) * vr.rs);
+    }
   }
 }
 
@@ -418,13 +437,15 @@ template <class T>
 void flash_attention_forward(const AttnShape& s, const T* q, const T* k, const T* v, const AttnMask<T>& m, T* out, T* lse) {
   const int64_t tiles = (s.Tq + kBQ - 1) / kBQ, tasks = s.BH * tiles;
   const bool wide = has_avx512();
+  // The one-query kernel reads packed heads (a decode step); heads in place take the tile kernel.
+  const bool packed = s.q_layout.heads == 0 && s.k_layout.heads == 0 && s.v_layout.heads == 0 && s.o_layout.heads == 0;
   // Tasks are (head, query tile) pairs; dynamic because causal tiles near the end do more work.
 #pragma omp parallel if (tasks > 1 && s.BH * s.Tq * s.Tk * s.D > 32768)
   {
     std::vector<T> buf;
 #pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) {
-      if (s.Tq == 1) forward_one_query(s, q, k, v, m, out, lse, t, buf, wide);
+      if (s.Tq == 1 && packed) forward_one_query(s, q, k, v, m, out, lse, t, buf, wide);
       else forward_tile(s, q, k, v, m, out, lse, t / tiles, (t % tiles) * kBQ, buf, wide);
     }
   }

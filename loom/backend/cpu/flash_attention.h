@@ -9,7 +9,8 @@
 
 namespace loom::cpu {
 
-// q (BH, Tq, D), k (BH, Tk, D), v (BH, Tk, Dv), out (BH, Tq, Dv), lse (BH, Tq): contiguous (kernel_args.h).
+// q (BH, Tq, D), k (BH, Tk, D), v (BH, Tk, Dv), out (BH, Tq, Dv), lse (BH, Tq): contiguous, or q, k, v, out (and
+// dq, dk, dv, dout alike) read and written in place through AttnShape's layouts (kernel_args.h); lse is packed.
 using loom::AttnShape;
 
 // An optional mask read in place (it may be broadcast): element (bh, i, j) is at

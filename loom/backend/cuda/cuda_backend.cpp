@@ -373,6 +373,9 @@ Tensor upload_i64(const std::vector<int64_t>& v) {
 }
 
 k::AttnArgs attn_args(const AttnShape& s, const Tensor& q, const AttentionMask& mask, Tensor& keep_mask_off) {
+  // attention_layouts() is false here: callers pass packed heads.
+  LOOM_CHECK(s.q_layout.heads == 0 && s.k_layout.heads == 0 && s.v_layout.heads == 0 && s.o_layout.heads == 0,
+             "CUDA attention: heads read in place through AttnShape layouts are not supported; pass packed heads");
   k::AttnArgs a;
   a.dt = q.dtype();
   a.BH = s.BH, a.Tq = s.Tq, a.Tk = s.Tk, a.D = s.D, a.Dv = s.Dv;
