@@ -1,12 +1,12 @@
 // The blocked AVX-512 sgemm of sgemm_avx512.h. The structure is Goto's / BLIS's:
 //   for each KC-deep slice of K:   pack op(B)[slice, region columns] into NR-wide panels (k-major, zero-padded)
 //     for each MC-high block of rows:   pack alpha * op(A)[rows, slice] into MR-high panels (k-major, zero-padded),
-//                                       except a row-major A at alpha 1 in whole panels, which the kernel reads as is
+//                                       except whole panels at alpha 1, which the kernel reads from A as stored
 //       for each B panel (stays in L1), for each A panel (the block stays in L2): the MR x NR micro-kernel
 // The micro-kernel holds an MR x 32 tile of C in 2 * MR zmm registers and per k does 2 loads of B and MR
 // broadcasts of A for 2 * MR FMAs; with MR = 12 that is 24 accumulators, enough independent chains for two FMA
 // pipes of latency 4. Packing puts transposes, strides and alpha in one place, so the kernel sees one layout
-// (two for A: packed, or rows of a plain row-major A, whose broadcasts need no contiguous panel). An epilogue
+// (three for A: packed, or A or A^T as stored, whose broadcasts need no contiguous panel). An epilogue
 // (sgemm_avx512.h) acts on the registers at the last K slice's store.
 // Threads split C into one rectangle each (columns when there are enough, else rows) and pack their own
 // panels: no barrier inside the product, at the price of each thread packing the shared operand's slice.
@@ -218,7 +218,11 @@ LOOM_TARGET_AVX512 inline __m512 epilogue_vec(__m512 v, float* aux, __mmask16 m)
 // Linear's bias costs no pass over C. A partial tile (C's bottom or right edge) computes the whole tile from the
 // zero-padded panels and stores only its rows, columns masked. E: the epilogue (K's last slice only; aux at the
 // tile's place in the epilogue's matrix, row stride ldaux).
-template <int64_t MR, Epilogue E = Epilogue::None, bool kDirectA = false>
+// How the kernel reads A: packed MR-high panels, or A as stored: rows of a row-major A (a(r, k) = a[r * lda + k])
+// or rows of a stored A^T (a(r, k) = a[k * lda + r]).
+enum class AForm { Packed, Rows, Cols };
+
+template <int64_t MR, Epilogue E = Epilogue::None, AForm kA = AForm::Packed>
 LOOM_TARGET_AVX512 __attribute__((target("prfchw"))) void kernel_avx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
                                       int64_t rows, int64_t cols, bool first, float beta, const float* bias,
                                       float* aux = nullptr, int64_t ldaux = 0, int64_t lda = 0) {
@@ -246,11 +250,11 @@ LOOM_TARGET_AVX512 __attribute__((target("prfchw"))) void kernel_avx512(int64_t 
     const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
 #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) {
-      const __m512 a = _mm512_set1_ps(kDirectA ? ap[r * lda] : ap[r]);
+      const __m512 a = _mm512_set1_ps(kA == AForm::Rows ? ap[r * lda] : ap[r]);
       acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
     }
-    ap += kDirectA ? 1 : MR;
+    ap += kA == AForm::Rows ? 1 : kA == AForm::Cols ? lda : MR;
     bp += NR;
   }
   if (first && beta == 0.0f) {
@@ -287,9 +291,10 @@ LOOM_TARGET_AVX512 void region_avx512(const Operands& o, int64_t K, int64_t i0, 
     pack_b_avx512(o, k0, kc, j0, n, bp);
     for (int64_t ib = i0; ib < i1; ib += MC<MR>) {
       const int64_t mc = std::min(MC<MR>, i1 - ib);
-      // A row-major at alpha 1 in whole MR-row panels: the kernel broadcasts from A's rows as stored. Packing them
-      // first read every activation once more (A panels were 6% of a W3 step; W3 1.5-2% faster without).
-      const bool direct = !o.ta && o.alpha == 1.0f && mc % MR == 0;
+      // A at alpha 1 in whole MR-row panels: the kernel broadcasts from A as stored, a row-major A's rows or a
+      // stored A^T's (a weight gradient's dY^T). Packing them first read every activation once more (A panels were
+      // 6% of a W3 step; W3 1.5-2% faster without; W3's weight-gradient products 366-414 -> 411-441 GFLOP/s).
+      const bool direct = o.alpha == 1.0f && mc % MR == 0;
       if (!direct) pack_a_avx512<MR>(o, ib, mc, k0, kc, ap);
       for (int64_t jp = 0; jp < n; jp += NR) {
         const int64_t cols = std::min(NR, n - jp);
@@ -297,14 +302,16 @@ LOOM_TARGET_AVX512 void region_avx512(const Operands& o, int64_t K, int64_t i0, 
         for (int64_t ip = 0; ip < mc; ip += MR) {
           float* c = o.C + (ib + ip) * o.ldc + j0 + jp;
           const float* bias = first && o.bias ? o.bias + j0 + jp : nullptr;
-          const float* a = direct ? o.A + (ib + ip) * o.lda + k0 : ap + ip * kc;
+          const float* a = !direct ? ap + ip * kc : o.ta ? o.A + k0 * o.lda + ib + ip : o.A + (ib + ip) * o.lda + k0;
           float* aux = E != Epilogue::None && last ? o.ep.aux + (ib + ip) * o.ep.ldaux + j0 + jp : nullptr;
           const int64_t rows = std::min(MR, mc - ip);
           if (E != Epilogue::None && last) {
-            if (direct) kernel_avx512<MR, E, true>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, o.ep.ldaux, o.lda);
+            if (direct && o.ta) kernel_avx512<MR, E, AForm::Cols>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, o.ep.ldaux, o.lda);
+            else if (direct) kernel_avx512<MR, E, AForm::Rows>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, o.ep.ldaux, o.lda);
             else kernel_avx512<MR, E>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, o.ep.ldaux);
           } else {
-            if (direct) kernel_avx512<MR, Epilogue::None, true>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, nullptr, 0, o.lda);
+            if (direct && o.ta) kernel_avx512<MR, Epilogue::None, AForm::Cols>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, nullptr, 0, o.lda);
+            else if (direct) kernel_avx512<MR, Epilogue::None, AForm::Rows>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, nullptr, 0, o.lda);
             else kernel_avx512<MR>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias);
           }
         }
