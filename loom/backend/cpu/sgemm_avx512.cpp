@@ -1,5 +1,6 @@
 // The blocked AVX-512 sgemm of sgemm_avx512.h. The structure is Goto's / BLIS's:
-//   for each KC-deep slice of K:   pack op(B)[slice, region columns] into NR-wide panels (k-major, zero-padded)
+//   for each KC-deep slice of K:   pack op(B)[slice, region columns] into NR-wide panels (k-major, zero-padded),
+//                                   unless B is row-major and the columns fill whole panels (read in place)
 //     for each MC-high block of rows:   pack alpha * op(A)[rows, slice] into MR-high panels (k-major, zero-padded),
 //                                       except whole panels at alpha 1, which the kernel reads from A as stored
 //       for each B panel (stays in L1), for each A panel (the block stays in L2): the MR x NR micro-kernel
@@ -225,7 +226,7 @@ enum class AForm { Packed, Rows, Cols };
 template <int64_t MR, Epilogue E = Epilogue::None, AForm kA = AForm::Packed>
 LOOM_TARGET_AVX512 __attribute__((target("prfchw"))) void kernel_avx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
                                       int64_t rows, int64_t cols, bool first, float beta, const float* bias,
-                                      float* aux = nullptr, int64_t ldaux = 0, int64_t lda = 0) {
+                                      float* aux = nullptr, int64_t ldaux = 0, int64_t lda = 0, int64_t ldbp = NR) {
   const __mmask16 m0 = __mmask16(cols >= 16 ? 0xFFFF : (1u << cols) - 1u);
   const __mmask16 m1 = __mmask16(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
   const __m512 init0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
@@ -247,7 +248,7 @@ LOOM_TARGET_AVX512 __attribute__((target("prfchw"))) void kernel_avx512(int64_t 
     acc[r][1] = init1;
   }
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+    const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
 #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) {
       const __m512 a = _mm512_set1_ps(kA == AForm::Rows ? ap[r * lda] : ap[r]);
@@ -255,7 +256,7 @@ LOOM_TARGET_AVX512 __attribute__((target("prfchw"))) void kernel_avx512(int64_t 
       acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
     }
     ap += kA == AForm::Rows ? 1 : kA == AForm::Cols ? lda : MR;
-    bp += NR;
+    bp += ldbp;
   }
   if (first && beta == 0.0f) {
 #pragma GCC unroll 12
@@ -288,7 +289,11 @@ LOOM_TARGET_AVX512 void region_avx512(const Operands& o, int64_t K, int64_t i0, 
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
     const int64_t kc = std::min(KC, K - k0);
     const bool first = k0 == 0, last = k0 + kc >= K;
-    pack_b_avx512(o, k0, kc, j0, n, bp);
+    // A row-major B in whole NR-wide panels is read in place too, a panel's rows ldb apart (W3 ~1% faster than
+    // copying it into panels; a B^T still needs its transposes).
+    const bool direct_b = !o.tb && n % NR == 0;
+    if (!direct_b) pack_b_avx512(o, k0, kc, j0, n, bp);
+    const int64_t ldbp = direct_b ? o.ldb : NR;
     for (int64_t ib = i0; ib < i1; ib += MC<MR>) {
       const int64_t mc = std::min(MC<MR>, i1 - ib);
       // A at alpha 1 in whole MR-row panels: the kernel broadcasts from A as stored, a row-major A's rows or a
@@ -298,7 +303,7 @@ LOOM_TARGET_AVX512 void region_avx512(const Operands& o, int64_t K, int64_t i0, 
       if (!direct) pack_a_avx512<MR>(o, ib, mc, k0, kc, ap);
       for (int64_t jp = 0; jp < n; jp += NR) {
         const int64_t cols = std::min(NR, n - jp);
-        const float* b = bp + jp * kc;
+        const float* b = direct_b ? o.B + k0 * o.ldb + j0 + jp : bp + jp * kc;
         for (int64_t ip = 0; ip < mc; ip += MR) {
           float* c = o.C + (ib + ip) * o.ldc + j0 + jp;
           const float* bias = first && o.bias ? o.bias + j0 + jp : nullptr;
@@ -306,13 +311,13 @@ LOOM_TARGET_AVX512 void region_avx512(const Operands& o, int64_t K, int64_t i0, 
           float* aux = E != Epilogue::None && last ? o.ep.aux + (ib + ip) * o.ep.ldaux + j0 + jp : nullptr;
           const int64_t rows = std::min(MR, mc - ip);
           if (E != Epilogue::None && last) {
-            if (direct && o.ta) kernel_avx512<MR, E, AForm::Cols>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, o.ep.ldaux, o.lda);
-            else if (direct) kernel_avx512<MR, E, AForm::Rows>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, o.ep.ldaux, o.lda);
-            else kernel_avx512<MR, E>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, o.ep.ldaux);
+            if (direct && o.ta) kernel_avx512<MR, E, AForm::Cols>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, o.ep.ldaux, o.lda, ldbp);
+            else if (direct) kernel_avx512<MR, E, AForm::Rows>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, o.ep.ldaux, o.lda, ldbp);
+            else kernel_avx512<MR, E>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, o.ep.ldaux, 0, ldbp);
           } else {
-            if (direct && o.ta) kernel_avx512<MR, Epilogue::None, AForm::Cols>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, nullptr, 0, o.lda);
-            else if (direct) kernel_avx512<MR, Epilogue::None, AForm::Rows>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, nullptr, 0, o.lda);
-            else kernel_avx512<MR>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias);
+            if (direct && o.ta) kernel_avx512<MR, Epilogue::None, AForm::Cols>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, nullptr, 0, o.lda, ldbp);
+            else if (direct) kernel_avx512<MR, Epilogue::None, AForm::Rows>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, nullptr, 0, o.lda, ldbp);
+            else kernel_avx512<MR>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, nullptr, 0, 0, ldbp);
           }
         }
       }
