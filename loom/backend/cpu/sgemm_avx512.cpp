@@ -188,7 +188,7 @@ LOOM_TARGET_AVX512 void pack_b_avx512(const Operands& o, int64_t k0, int64_t kc,
 // what C stores. In registers, before C's store: a pass over the stored tile afterwards stalled on every load (a
 // masked store does not forward to the load that follows it on this CPU; 14% of a W3 step).
 template <Epilogue E>
-LOOM_TARGET_AVX512 inline __m512 epilogue_vec(__m512 v, float* aux, __mmask16 m) {
+LOOM_TARGET_AVX512 inline __m512 epilogue_avx512(__m512 v, float* aux, __mmask16 m) {
   if constexpr (E == Epilogue::None) {
     (void)aux, (void)m;
     return v;
@@ -262,8 +262,8 @@ LOOM_TARGET_AVX512 __attribute__((target("prfchw"))) void kernel_avx512(int64_t 
 #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) {
       if (r >= rows) break;
-      _mm512_mask_storeu_ps(c + r * ldc, m0, epilogue_vec<E>(acc[r][0], aux + r * ldaux, m0));
-      _mm512_mask_storeu_ps(c + r * ldc + 16, m1, epilogue_vec<E>(acc[r][1], aux + r * ldaux + 16, m1));
+      _mm512_mask_storeu_ps(c + r * ldc, m0, epilogue_avx512<E>(acc[r][0], aux + r * ldaux, m0));
+      _mm512_mask_storeu_ps(c + r * ldc + 16, m1, epilogue_avx512<E>(acc[r][1], aux + r * ldaux + 16, m1));
     }
   } else {
     const __m512 vb = _mm512_set1_ps(first ? beta : 1.0f);
@@ -273,8 +273,8 @@ LOOM_TARGET_AVX512 __attribute__((target("prfchw"))) void kernel_avx512(int64_t 
       float* cr = c + r * ldc;
       const __m512 v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), acc[r][0]);
       const __m512 v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), acc[r][1]);
-      _mm512_mask_storeu_ps(cr, m0, epilogue_vec<E>(v0, aux + r * ldaux, m0));
-      _mm512_mask_storeu_ps(cr + 16, m1, epilogue_vec<E>(v1, aux + r * ldaux + 16, m1));
+      _mm512_mask_storeu_ps(cr, m0, epilogue_avx512<E>(v0, aux + r * ldaux, m0));
+      _mm512_mask_storeu_ps(cr + 16, m1, epilogue_avx512<E>(v1, aux + r * ldaux + 16, m1));
     }
   }
 }
@@ -355,21 +355,21 @@ void product(const Operands& o, int64_t M, int64_t N, int64_t K) {
 
 // The epilogue over all of C in place (the degenerate products, K = 0 or alpha = 0, that run no kernel).
 template <Epilogue E>
-LOOM_TARGET_AVX512 void epilogue_rows_e(const SgemmEpilogue& ep, float* C, int64_t ldc, int64_t M, int64_t N) {
+LOOM_TARGET_AVX512 void epilogue_rows_avx512(const SgemmEpilogue& ep, float* C, int64_t ldc, int64_t M, int64_t N) {
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; j += 16) {
       const __mmask16 m = N - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (N - j)) - 1u);
       float* c = C + i * ldc + j;
-      _mm512_mask_storeu_ps(c, m, epilogue_vec<E>(_mm512_maskz_loadu_ps(m, c), ep.aux + i * ep.ldaux + j, m));
+      _mm512_mask_storeu_ps(c, m, epilogue_avx512<E>(_mm512_maskz_loadu_ps(m, c), ep.aux + i * ep.ldaux + j, m));
     }
 }
 void epilogue_rows(const SgemmEpilogue& ep, float* C, int64_t ldc, int64_t M, int64_t N) {
   switch (ep.kind) {
     case Epilogue::None: return;
-    case Epilogue::Gelu: return epilogue_rows_e<Epilogue::Gelu>(ep, C, ldc, M, N);
-    case Epilogue::GeluTanh: return epilogue_rows_e<Epilogue::GeluTanh>(ep, C, ldc, M, N);
-    case Epilogue::GeluGrad: return epilogue_rows_e<Epilogue::GeluGrad>(ep, C, ldc, M, N);
-    case Epilogue::GeluTanhGrad: return epilogue_rows_e<Epilogue::GeluTanhGrad>(ep, C, ldc, M, N);
+    case Epilogue::Gelu: return epilogue_rows_avx512<Epilogue::Gelu>(ep, C, ldc, M, N);
+    case Epilogue::GeluTanh: return epilogue_rows_avx512<Epilogue::GeluTanh>(ep, C, ldc, M, N);
+    case Epilogue::GeluGrad: return epilogue_rows_avx512<Epilogue::GeluGrad>(ep, C, ldc, M, N);
+    case Epilogue::GeluTanhGrad: return epilogue_rows_avx512<Epilogue::GeluTanhGrad>(ep, C, ldc, M, N);
   }
 }
 
