@@ -31,6 +31,10 @@ T* mp(const Tensor& t) { return static_cast<T*>(t.raw_data()); }
 
 void CpuBackend::attention_forward(const AttnShape& s, Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k,
                                    const Tensor& v, const AttentionMask& mask) {
+  // Heads in place (AttnShape's layouts) replace the packed addressing; the slot and k/v-stride forms keep it.
+  const bool layouts = s.q_layout.heads || s.k_layout.heads || s.v_layout.heads || s.o_layout.heads;
+  LOOM_CHECK(!layouts || (s.kv_bh_offset.empty() && s.k_bh_stride == 0 && s.v_bh_stride == 0),
+             "attention_forward: AttnShape layouts cannot be combined with slotted caches or k/v (b, h) strides");
   dispatch_float(q.dtype(), "fused_attention", [&]<class T>() {
     flash_attention_forward<T>(s, cp<T>(q), cp<T>(k), cp<T>(v), kernel_mask<T>(mask), mp<T>(out), mp<T>(lse));
   });

@@ -1,7 +1,6 @@
 // Backend::split_heads / merge_heads_grad on the CPU: GPT's (B, T, 3C) <-> q, k, v (B, H, T, D) copy in one
 // pass (the autograd node that uses it lives with the model, models/gpt.cpp).
 #include <algorithm>
-#include <cstring>
 
 #include "loom/backend/cpu/cpu_backend.h"
 #include "loom/core/dispatch.h"
@@ -9,17 +8,6 @@
 namespace loom::cpu {
 
 namespace {
-
-// One head's D values. Whole 64-byte chunks as fixed-size copies, which the compiler inlines as vector moves:
-// std::copy of a run-time length called memmove once per head row (24K calls of 128 bytes per W3 layer, ~1.5%
-// of a training step).
-template <class T>
-inline void copy_run(const T* src, T* dst, int64_t D) {
-  constexpr int64_t kChunk = 64 / sizeof(T);
-  int64_t i = 0;
-  for (; i + kChunk <= D; i += kChunk) std::memcpy(dst + i, src + i, 64);
-  for (; i < D; ++i) dst[i] = src[i];
-}
 
 template <class T>
 void head_copy(const T* packed, T* q, T* k, T* v, int64_t B, int64_t Tn, int64_t H, int64_t D, bool to_heads) {
@@ -33,8 +21,8 @@ void head_copy(const T* packed, T* q, T* k, T* v, int64_t B, int64_t Tn, int64_t
         for (int64_t h = 0; h < H; ++h) {
           T* head = outs[s] + ((b * H + h) * Tn + t) * D;
           T* part = row + s * C + h * D;
-          if (to_heads) copy_run(part, head, D);
-          else copy_run(head, part, D);
+          if (to_heads) std::copy(part, part + D, head);
+          else std::copy(head, head + D, part);
         }
     }
 }

@@ -310,15 +310,17 @@ LOOM_TARGET_AVX512 void region_avx512(const Operands& o, int64_t K, int64_t i0, 
           const float* a = !direct ? ap + ip * kc : o.ta ? o.A + k0 * o.lda + ib + ip : o.A + (ib + ip) * o.lda + k0;
           float* aux = E != Epilogue::None && last ? o.ep.aux + (ib + ip) * o.ep.ldaux + j0 + jp : nullptr;
           const int64_t rows = std::min(MR, mc - ip);
-          if (E != Epilogue::None && last) {
-            if (direct && o.ta) kernel_avx512<MR, E, AForm::Cols>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, o.ep.ldaux, o.lda, ldbp);
-            else if (direct) kernel_avx512<MR, E, AForm::Rows>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, o.ep.ldaux, o.lda, ldbp);
-            else kernel_avx512<MR, E>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, o.ep.ldaux, 0, ldbp);
-          } else {
-            if (direct && o.ta) kernel_avx512<MR, Epilogue::None, AForm::Cols>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, nullptr, 0, o.lda, ldbp);
-            else if (direct) kernel_avx512<MR, Epilogue::None, AForm::Rows>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, nullptr, 0, o.lda, ldbp);
-            else kernel_avx512<MR>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, nullptr, 0, 0, ldbp);
-          }
+          // The kernel for this tile's epilogue (K's last slice only) and A's form.
+          const auto run = [&]<Epilogue EE>() {
+            const int64_t ldaux = EE == Epilogue::None ? 0 : o.ep.ldaux;
+            if (direct && o.ta)
+              kernel_avx512<MR, EE, AForm::Cols>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, ldaux, o.lda, ldbp);
+            else if (direct)
+              kernel_avx512<MR, EE, AForm::Rows>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, ldaux, o.lda, ldbp);
+            else kernel_avx512<MR, EE>(kc, a, b, c, o.ldc, rows, cols, first, o.beta, bias, aux, ldaux, 0, ldbp);
+          };
+          if (E != Epilogue::None && last) run.template operator()<E>();
+          else run.template operator()<Epilogue::None>();
         }
       }
     }
@@ -363,13 +365,16 @@ LOOM_TARGET_AVX512 void epilogue_rows_avx512(const SgemmEpilogue& ep, float* C, 
       _mm512_mask_storeu_ps(c, m, epilogue_avx512<E>(_mm512_maskz_loadu_ps(m, c), ep.aux + i * ep.ldaux + j, m));
     }
 }
-void epilogue_rows(const SgemmEpilogue& ep, float* C, int64_t ldc, int64_t M, int64_t N) {
-  switch (ep.kind) {
-    case Epilogue::None: return;
-    case Epilogue::Gelu: return epilogue_rows_avx512<Epilogue::Gelu>(ep, C, ldc, M, N);
-    case Epilogue::GeluTanh: return epilogue_rows_avx512<Epilogue::GeluTanh>(ep, C, ldc, M, N);
-    case Epilogue::GeluGrad: return epilogue_rows_avx512<Epilogue::GeluGrad>(ep, C, ldc, M, N);
-    case Epilogue::GeluTanhGrad: return epilogue_rows_avx512<Epilogue::GeluTanhGrad>(ep, C, ldc, M, N);
+
+// f.template operator()<E>() for the run-time kind: one switch for every place that instantiates per epilogue.
+template <class F>
+void with_epilogue(Epilogue kind, F&& f) {
+  switch (kind) {
+    case Epilogue::None: return f.template operator()<Epilogue::None>();
+    case Epilogue::Gelu: return f.template operator()<Epilogue::Gelu>();
+    case Epilogue::GeluTanh: return f.template operator()<Epilogue::GeluTanh>();
+    case Epilogue::GeluGrad: return f.template operator()<Epilogue::GeluGrad>();
+    case Epilogue::GeluTanhGrad: return f.template operator()<Epilogue::GeluTanhGrad>();
   }
 }
 
@@ -387,22 +392,14 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j)
         C[i * ldc + j] = (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]) + (bias ? bias[j] : 0.0f);
-    if (epilogue.kind != Epilogue::None) epilogue_rows(epilogue, C, ldc, M, N);
+    if (epilogue.kind != Epilogue::None)
+      with_epilogue(epilogue.kind, [&]<Epilogue E>() { epilogue_rows_avx512<E>(epilogue, C, ldc, M, N); });
     return;
   }
   const Operands o{ta, tb, A, lda, B, ldb, alpha, beta, C, ldc, bias, epilogue};
   // 12-high tiles (24 accumulators) unless 8-high ones waste fewer padded rows (M = 64: 8 x 8 against 6 x 12 = 72).
   const bool eight = (M + 7) / 8 * 8 < (M + 11) / 12 * 12;
-  switch (epilogue.kind) {
-    case Epilogue::None: return eight ? product<8, Epilogue::None>(o, M, N, K) : product<12, Epilogue::None>(o, M, N, K);
-    case Epilogue::Gelu: return eight ? product<8, Epilogue::Gelu>(o, M, N, K) : product<12, Epilogue::Gelu>(o, M, N, K);
-    case Epilogue::GeluTanh:
-      return eight ? product<8, Epilogue::GeluTanh>(o, M, N, K) : product<12, Epilogue::GeluTanh>(o, M, N, K);
-    case Epilogue::GeluGrad:
-      return eight ? product<8, Epilogue::GeluGrad>(o, M, N, K) : product<12, Epilogue::GeluGrad>(o, M, N, K);
-    case Epilogue::GeluTanhGrad:
-      return eight ? product<8, Epilogue::GeluTanhGrad>(o, M, N, K) : product<12, Epilogue::GeluTanhGrad>(o, M, N, K);
-  }
+  with_epilogue(epilogue.kind, [&]<Epilogue E>() { eight ? product<8, E>(o, M, N, K) : product<12, E>(o, M, N, K); });
 }
 
 #else
